@@ -1,0 +1,5 @@
+import sys
+
+from cmcore.cli import main
+
+sys.exit(main())
