@@ -1,0 +1,43 @@
+"""Community settings managers change in the app, stored in `app_setting` (with defaults)."""
+from __future__ import annotations
+
+import json
+from zoneinfo import available_timezones
+
+import sqlalchemy as sa
+
+from cmcore import audit, db
+from cmcore.access import Principal, require
+
+DEFAULTS: dict[str, object] = {
+    "timezone": "Europe/Paris",
+    "response_sla_hours": 24,
+    "moderation_sla_hours": 2,
+}
+
+
+def get_settings() -> dict[str, object]:
+    with db.engine().connect() as conn:
+        rows = conn.execute(sa.text("SELECT key, value FROM app_setting")).all()
+    return {**DEFAULTS, **{k: v for k, v in rows if k in DEFAULTS}}
+
+
+def timezone() -> str:
+    return str(get_settings()["timezone"])
+
+
+def set_setting(actor: Principal, key: str, value: object) -> None:
+    """Change one setting (managers and admins), audited."""
+    require(actor, "admin", "manager")
+    if key not in DEFAULTS:
+        raise ValueError(f"unknown setting {key!r}")
+    if key == "timezone" and value not in available_timezones():
+        raise ValueError(f"unknown time zone {value!r}")
+    if key.endswith("_hours") and not (isinstance(value, int | float) and 0 < value <= 24 * 90):
+        raise ValueError("a threshold is a number of hours between 0 and 2160")
+    with db.transaction() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO app_setting (key, value) VALUES (:k, CAST(:v AS jsonb))"
+            " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"),
+            {"k": key, "v": json.dumps(value)})
+        audit.record(conn, actor.username, "setting.set", "app_setting", key, value=value)

@@ -1,0 +1,51 @@
+"""French and English: catalogues keyed by the English text, and locale-aware number formats.
+
+`locales/fr.json` maps each English string to its French translation; English is the source text
+itself. A test checks that every string the interface passes through `t()` has a translation.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+LANGUAGES = {"fr": "Français", "en": "English"}
+DEFAULT_LANGUAGE = "fr"
+LOCALES = Path(__file__).parent / "locales"
+
+
+@lru_cache(maxsize=None)
+def catalogue(lang: str) -> dict[str, str]:
+    path = LOCALES / f"{lang}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def translate(text: str, lang: str, **values: object) -> str:
+    """`text` in `lang` (English text is its own key), with `{name}` fields filled from `values`."""
+    out = text if lang == "en" else catalogue(lang).get(text, text)
+    return out.format(**values) if values else out
+
+
+def number(value: float | None, lang: str, decimals: int = 0) -> str:
+    """1234.5 → '1,234.5' (en) or '1 234,5' (fr); None → '–'."""
+    if value is None:
+        return "–"
+    text = f"{value:,.{decimals}f}"
+    return text.replace(",", "\u202f").replace(".", ",") if lang == "fr" else text
+
+
+def money(minor: int, currency: str, lang: str) -> str:
+    """Minor units → '1 234,56 EUR' (fr) or 'EUR 1,234.56' (en)."""
+    amount = number(minor / 100, lang, 2)
+    return f"{amount} {currency}" if lang == "fr" else f"{currency} {amount}"
+
+
+def hours(value: float | None, lang: str) -> str:
+    """Hours as '45 min', '3.2 h' or '2.5 d' ('3,2 h' in French)."""
+    if value is None:
+        return "–"
+    if value < 1:
+        return f"{number(value * 60, lang)} min"
+    if value < 48:
+        return f"{number(value, lang, 1)} h"
+    return f"{number(value / 24, lang, 1)} {'j' if lang == 'fr' else 'd'}"
