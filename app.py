@@ -1,0 +1,55 @@
+"""The community manager's console: auth gate, per-role menu, global filters, then the page."""
+from __future__ import annotations
+
+import streamlit as st
+
+from cmcore import access, bootstrap, settings
+from cmcore.cli import print_passwords
+from ui import filters, login
+from ui.text import t
+
+PAGES = {  # key → (file, title, icon); who may open which is cmcore.access.PAGES
+    "overview": ("pages/overview.py", "Overview", ":material/monitoring:"),
+    "users": ("pages/users.py", "Users", ":material/group:"),
+    "account": ("pages/account.py", "My account", ":material/person:"),
+}
+
+
+@st.cache_resource(show_spinner=False)
+def start_database() -> None:
+    """Once per server process: migrations, then a small demo if the database is empty."""
+    print_passwords(bootstrap.prepare())
+
+
+st.set_page_config(page_title="Community console", page_icon=":material/forum:", layout="wide")
+try:
+    settings.current()
+except settings.ConfigError as err:
+    st.error(str(err))
+    st.stop()
+with st.spinner(t("Starting the database…")):
+    start_database()
+
+login.language_picker()
+principal = login.gate()
+st.session_state["principal"] = principal
+allowed = access.pages_for(principal) if principal else []
+home = allowed[0] if allowed else "overview"
+# Every page is registered on every run (a reloaded URL keeps its page); the menu lists the
+# role's pages only, and each page checks the role again.
+pages = {key: st.Page(path, title=t(title), icon=icon, url_path=key, default=key == home)
+         for key, (path, title, icon) in PAGES.items()}
+navigation = st.navigation(list(pages.values()), position="hidden")
+if principal is None:
+    st.stop()
+if st.session_state.pop("just_signed_in", False) and navigation.url_path not in allowed:
+    st.switch_page(pages[home])  # the login screen was drawn on a page this role does not open
+
+with st.sidebar:
+    st.caption(t("Signed in as {name} ({role})", name=principal.username, role=t(principal.role)))
+    for key in allowed:
+        st.page_link(pages[key])
+    st.divider()
+st.session_state["filters"] = filters.sidebar()
+login.logout_button()
+navigation.run()

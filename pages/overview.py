@@ -1,0 +1,33 @@
+"""Overview for managers: the community's headline numbers over the chosen period and platforms."""
+import plotly.express as px
+import streamlit as st
+
+from cmcore.kpis import overview
+from ui import widgets
+from ui.page import filters, open_page
+from ui.text import t
+
+principal = open_page("overview")
+f = filters()
+st.title(t("Overview"))
+metrics = overview.headline(principal, f.period, f.platforms, f.tz)
+if metrics[0].value == 0:
+    st.info(t("No community data yet. Import your platforms' exports, or fill a demo community "
+              "with: python -m cmcore demo"))
+    st.stop()
+widgets.headline(metrics)
+
+daily = overview.daily(principal, f.period, f.platforms, f.tz)
+chart = px.line(daily.rename({"day": t("Day"), "active_members": t("Active members"),
+                              "new_members": t("New members")}),
+                x=t("Day"), y=[t("Active members"), t("New members")], markers=True)
+chart.update_layout(legend_title_text="", yaxis_title="", xaxis_title="", height=340,
+                    margin={"t": 30, "b": 10})
+st.subheader(t("Active and new members per day"))
+st.plotly_chart(chart, width="stretch")
+
+st.subheader(t("By platform"))
+widgets.table(overview.by_platform(principal, f.period, f.platforms, f.tz), "overview_by_platform",
+              {"platform": "Platform", "members": "Members", "active_members": "Active members",
+               "new_members": "New members", "threads": "Threads",
+               "ttfr_median_hours": "Time to first response (median, hours)"})

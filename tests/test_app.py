@@ -1,0 +1,178 @@
+"""The app under streamlit.testing: login, lockout, the menu per role, the pages' refusals, and
+the overview's numbers equal to cmcore's."""
+from datetime import date, timedelta
+
+import bcrypt
+import pytest
+import sqlalchemy as sa
+
+from cmcore import auth, db, demo, i18n
+from cmcore.access import CLI, Principal
+from cmcore.kpis import overview
+from tests.builders import Community, user
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def community(database):
+    """A small demo community ending today, with one user per role (known passwords)."""
+    demo.load(demo.DemoSpec(members=120, days=60, seed=5, end=date.today() + timedelta(days=1)),
+              CLI, with_users=False)
+    for name, role in (("admin", "admin"), ("manager", "manager"), ("staff", "staff")):
+        user(name, role, PASSWORD)
+    user("sponsor", "sponsor", PASSWORD, sponsor_id=1)
+
+
+def sign_in(at, username, password=PASSWORD):
+    at.run()
+    at.text_input[0].input(username)
+    at.text_input[1].input(password)
+    at.button[0].click()
+    return at.run()
+
+
+def as_user(at, username):
+    """Seed the signed-in user (AppTest cannot carry the login cookie)."""
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = username
+    return at.run()
+
+
+def texts(elements):
+    return [e.value for e in elements]
+
+
+def test_the_login_form_signs_a_manager_in_with_the_right_password(app, community):
+    at = sign_in(app, "manager")
+    assert not at.exception
+    assert texts(at.title) == ["Vue d'ensemble"]
+    assert at.session_state["principal"] == Principal("manager", "manager")
+
+
+def test_a_wrong_password_is_refused_and_counted(app, community):
+    at = sign_in(app, "manager", "not the password")
+    assert texts(at.error) == ["Identifiant ou mot de passe incorrect."]
+    assert not at.title
+    assert auth.get_user("manager").failed_logins == 1
+
+
+def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(app, community):
+    for _ in range(4):
+        sign_in(app, "manager", "not the password")
+    at = sign_in(app, "manager", "not the password")
+    assert "bloqué" in texts(at.error)[0]
+    at = sign_in(app, "manager")  # the right password, while locked
+    assert "bloqué" in texts(at.error)[0] and not at.title
+    assert auth.locked_until("manager") is not None
+
+
+def test_the_overview_shows_cmcore_numbers(app, community):
+    at = as_user(app, "manager")
+    assert not at.exception
+    f = at.session_state["filters"]
+    expected = overview.headline(Principal("manager", "manager"), f.period, f.platforms, f.tz)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Membres"] == i18n.number(expected[0].value, "fr")
+    assert shown["Membres actifs"] == i18n.number(expected[1].value, "fr")
+    assert shown["Nouveaux membres"] == i18n.number(expected[2].value, "fr")
+    assert shown["Discussions"] == i18n.number(expected[3].value, "fr")
+    assert shown["Délai de première réponse (médiane)"] == i18n.hours(expected[4].value, "fr")
+    assert expected[1].value > 0 and len(at.get("plotly_chart")) == 1
+    assert len(at.dataframe) == 1 and at.dataframe[0].value.shape[0] == 6  # one row per platform
+
+
+def test_the_platform_filter_persists_and_changes_the_numbers(app, community):
+    at = as_user(app, "manager")
+    at.sidebar.multiselect[0].select(1)  # Discord only
+    at.run()
+    f = at.session_state["filters"]
+    assert f.platforms == [1]
+    expected = overview.headline(Principal("manager", "manager"), f.period, [1], f.tz)
+    assert {m.label: m.value for m in at.metric}["Membres"] == i18n.number(expected[0].value, "fr")
+    at.switch_page("pages/account.py").run()
+    assert at.session_state["filters"].platforms == [1]  # kept across pages
+
+
+def test_english_interface(app, community):
+    at = as_user(app, "manager")
+    at.sidebar.selectbox[0].set_value("en").run()
+    assert texts(at.title) == ["Overview"]
+    assert "Members" in [m.label for m in at.metric]
+
+
+@pytest.mark.parametrize("username, menu", [
+    ("admin", ["Vue d'ensemble", "Utilisateurs", "Mon compte"]),
+    ("manager", ["Vue d'ensemble", "Mon compte"]),
+    ("staff", ["Mon compte"]),
+    ("sponsor", ["Mon compte"]),
+])
+def test_each_role_sees_its_pages_only(app, community, username, menu):
+    at = as_user(app, username)
+    assert not at.exception
+    assert [link.label for link in at.sidebar.get("page_link")] == menu
+
+
+@pytest.mark.parametrize("username, page", [
+    ("sponsor", "pages/overview.py"), ("staff", "pages/overview.py"),
+    ("sponsor", "pages/users.py"), ("manager", "pages/users.py"),
+])
+def test_a_page_refuses_a_role_that_may_not_open_it(app, community, username, page):
+    at = as_user(app, username)
+    at.switch_page(page).run()
+    assert texts(at.error) == ["Vous n'avez pas accès à cette page."]
+    assert not at.metric and not at.dataframe
+
+
+def test_an_admin_adds_a_user_and_sees_the_password_once(app, community):
+    at = as_user(app, "admin")
+    at.switch_page("pages/users.py").run()
+    assert at.dataframe[0].value.shape[0] == 4
+    form = [w for w in at.text_input if w.label == "Identifiant"][0]
+    form.input("nadia")
+    [w for w in at.text_input if w.label == "Nom"][0].input("Nadia")
+    [w for w in at.selectbox if w.label == "Rôle"][0].set_value("staff")
+    [b for b in at.button if b.label == "Ajouter"][0].click()
+    at.run()
+    assert not at.exception
+    message = texts(at.success)[0]
+    assert message.startswith("Mot de passe de nadia : ")
+    password = message.split(" : ")[1].split(" — ")[0]
+    assert auth.principal("nadia") == Principal("nadia", "staff")
+    assert bcrypt.checkpw(password.encode(), auth.credentials()["usernames"]["nadia"]["password"].encode())
+
+
+def test_a_user_changes_their_password_on_the_account_page(app, community):
+    at = as_user(app, "staff")
+    fields = {w.label: w for w in at.text_input}
+    fields["Mot de passe actuel"].input(PASSWORD)
+    fields["Nouveau mot de passe (10 caractères ou plus)"].input("a whole new secret")
+    fields["Nouveau mot de passe, à nouveau"].input("a whole new secret")
+    [b for b in at.button if b.label == "Changer mon mot de passe"][0].click()
+    at.run()
+    assert texts(at.success) == ["Votre mot de passe a été changé."]
+    with db.engine().connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM audit_log WHERE action = 'user.password'"
+                                    " AND actor = 'staff'")).scalar_one() == 1
+
+
+def test_an_empty_database_gets_a_helpful_empty_state(app, database):
+    user("manager", "manager", PASSWORD)
+    Community().platform("discord")
+    at = as_user(app, "manager")
+    assert "python -m cmcore demo" in texts(at.info)[0]
+    assert not at.metric
+
+
+def test_production_without_a_cookie_key_refuses_to_start(app, database, monkeypatch):
+    from cmcore import settings
+    monkeypatch.setenv("CM_ENV", "production")
+    monkeypatch.delenv("CM_COOKIE_KEY", raising=False)
+    settings.current.cache_clear()
+    try:
+        at = app.run()
+        assert "CM_COOKIE_KEY" in texts(at.error)[0]
+        assert not at.text_input  # no login form
+    finally:
+        monkeypatch.delenv("CM_ENV")
+        settings.current.cache_clear()

@@ -1,0 +1,140 @@
+"""A person in a real browser: Playwright drives Debian's Chromium against `streamlit run app.py`.
+
+Skipped with the reason when Chromium is missing, unless CM_REQUIRE_BROWSER=1 (as .ci/run sets).
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from cmcore import demo, i18n
+from cmcore.access import CLI, Principal
+from cmcore.kpis import overview
+from cmcore.periods import Period
+from tests.builders import user
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CM_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+PASSWORD = "correct horse battery"
+pytestmark = pytest.mark.browser
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CM_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"CM_REQUIRE_BROWSER=1 but no Chromium at {CHROMIUM}: apt-get install chromium")
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); .ci/run makes these tests required",
+                allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(database):
+    demo.load(demo.DemoSpec(members=150, days=60, seed=11, end=date.today() + timedelta(days=1)),
+              CLI, with_users=False)
+    user("manager", "manager", PASSWORD)
+    user("sponsor", "sponsor", PASSWORD, sponsor_id=1)
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database, "CM_DEMO_ON_EMPTY": "0",
+           "CM_COOKIE_KEY": secrets.token_urlsafe(48)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        raise RuntimeError("streamlit did not start:\n" + proc.stdout.read().decode())
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def page():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        tab = browser.new_page()
+        tab.set_default_timeout(30_000)
+        expect.set_options(timeout=15_000)
+        yield tab
+        browser.close()
+
+
+def settle(page: Page, quiet_s: float = 1.0) -> None:
+    """Wait until the script has stopped running for `quiet_s` (the cookie component's first
+    value triggers one more run, which redraws the login form)."""
+    app = page.get_by_test_id("stApp")
+    quiet_since, deadline = None, time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if app.get_attribute("data-test-script-state") == "notRunning":
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= quiet_s:
+                return
+        else:
+            quiet_since = None
+        page.wait_for_timeout(100)
+    raise TimeoutError("the app kept running for 30 s")
+
+
+def sign_in(page: Page, base: str, username: str) -> None:
+    page.goto(base)
+    settle(page)
+    page.get_by_label("Identifiant").fill(username)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+
+
+def test_a_manager_signs_in_and_sees_the_overview_numbers(server, page):
+    sign_in(page, server, "manager")
+    expect(page.get_by_role("heading", name="Vue d'ensemble")).to_be_visible()
+    yesterday = date.today() - timedelta(days=1)
+    members = overview.headline(Principal("manager", "manager"), Period.last_days(30, yesterday))[0]
+    metric = page.get_by_test_id("stMetric").filter(has_text=re.compile("^Membres"))
+    expect(metric.first.get_by_test_id("stMetricValue")).to_have_text(i18n.number(members.value, "fr"))
+    page.screenshot(path=str(ROOT / ".data" / "overview.png"), full_page=True)
+    # A reload re-authenticates from the signed cookie and stays on the page.
+    page.reload()
+    expect(page.get_by_role("heading", name="Vue d'ensemble")).to_be_visible()
+    expect(page.get_by_label("Identifiant")).to_have_count(0)
+
+
+def test_a_sponsor_cannot_reach_the_overview(server, page):
+    sign_in(page, server, "sponsor")
+    expect(page.get_by_role("heading", name="Mon compte")).to_be_visible()
+    expect(page.get_by_role("link", name="Vue d'ensemble")).to_have_count(0)
+    # Typing the overview's address opens a new session: re-authenticated from the cookie, the
+    # sponsor is sent to its own home page, and no overview figure is ever drawn.
+    page.goto(f"{server}/overview")
+    settle(page)
+    expect(page.get_by_role("heading", name="Mon compte")).to_be_visible()
+    expect(page.get_by_role("heading", name="Vue d'ensemble")).to_have_count(0)
+    expect(page.get_by_test_id("stMetric")).to_have_count(0)
