@@ -42,8 +42,8 @@ pages = {key: st.Page(path, title=t(title), icon=icon, url_path=key, default=key
 navigation = st.navigation(list(pages.values()), position="hidden")
 if principal is None:
     st.stop()
-if st.session_state.pop("just_signed_in", False) and navigation.url_path not in allowed:
-    st.switch_page(pages[home])  # the login screen was drawn on a page this role does not open
+current = next(key for key, page in pages.items() if page is navigation)
+login.go_home_if_needed(current, allowed, pages[home])
 
 with st.sidebar:
     st.caption(t("Signed in as {name} ({role})", name=principal.username, role=t(principal.role)))

@@ -111,6 +111,7 @@ def sign_in(page: Page, base: str, username: str) -> None:
     page.get_by_label("Identifiant").fill(username)
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
+    settle(page)
 
 
 def test_a_manager_signs_in_and_sees_the_overview_numbers(server, page):
@@ -123,6 +124,7 @@ def test_a_manager_signs_in_and_sees_the_overview_numbers(server, page):
     page.screenshot(path=str(ROOT / ".data" / "overview.png"), full_page=True)
     # A reload re-authenticates from the signed cookie and stays on the page.
     page.reload()
+    settle(page)
     expect(page.get_by_role("heading", name="Vue d'ensemble")).to_be_visible()
     expect(page.get_by_label("Identifiant")).to_have_count(0)
 

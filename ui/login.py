@@ -38,7 +38,8 @@ def gate() -> Principal | None:
     was_signed_in = st.session_state.get("authentication_status") is True
     try:
         authenticator.login(fields={"Form name": t("Sign in"), "Username": t("Username"),
-                                    "Password": t("Password"), "Login": t("Sign in")})
+                                    "Password": t("Password"), "Login": t("Sign in")},
+                            callback=lambda _: st.session_state.update(signed_in_by_form=True))
     except LoginError:
         authenticator.logout(location="unrendered")
         st.error(t("Your session has ended: sign in again."))
@@ -68,6 +69,22 @@ def gate() -> Principal | None:
         authenticator.logout(location="unrendered")
         return None
     return principal
+
+
+def go_home_if_needed(current: str, allowed: list[str], home: st.Page) -> None:
+    """After signing in on a page the role does not open (the page in the address bar), go to the
+    role's home page. A form login's run is what stores the login cookie, and switching page in it
+    would drop that component: then the switch waits for the next run, which the cookie component
+    itself triggers (with a link meanwhile)."""
+    if current in allowed:
+        st.session_state.pop("just_signed_in", None)
+        st.session_state.pop("signed_in_by_form", None)
+        return
+    if st.session_state.pop("signed_in_by_form", False):
+        st.page_link(home, label=t("Continue"))
+        st.stop()
+    if st.session_state.pop("just_signed_in", False):
+        st.switch_page(home)
 
 
 def logout_button() -> None:
