@@ -10,6 +10,13 @@ from ui.text import t
 
 PAGES = {  # key → (file, title, icon); who may open which is cmcore.access.PAGES
     "overview": ("pages/overview.py", "Overview", ":material/monitoring:"),
+    "growth": ("pages/growth.py", "Growth & engagement", ":material/trending_up:"),
+    "retention": ("pages/retention.py", "Retention", ":material/grid_on:"),
+    "responsiveness": ("pages/responsiveness.py", "Responsiveness", ":material/timer:"),
+    "moderation": ("pages/moderation.py", "Moderation", ":material/gavel:"),
+    "reputation": ("pages/reputation.py", "Reputation", ":material/campaign:"),
+    "content": ("pages/content.py", "Content & events", ":material/event:"),
+    "settings": ("pages/settings.py", "Settings", ":material/settings:"),
     "users": ("pages/users.py", "Users", ":material/group:"),
     "account": ("pages/account.py", "My account", ":material/person:"),
 }

@@ -7,8 +7,17 @@ ROLES = ("admin", "manager", "staff", "sponsor")
 
 # Page key → roles that may open it. app.py builds the menu from this; each page checks it again,
 # and every cmcore service checks its own roles with `require`.
+_MANAGERS = frozenset({"admin", "manager"})
+_MANAGERS_AND_STAFF = frozenset({"admin", "manager", "staff"})
 PAGES: dict[str, frozenset[str]] = {
-    "overview": frozenset({"admin", "manager"}),
+    "overview": _MANAGERS,
+    "growth": _MANAGERS,
+    "retention": _MANAGERS,
+    "responsiveness": _MANAGERS_AND_STAFF,
+    "moderation": _MANAGERS_AND_STAFF,
+    "reputation": _MANAGERS,
+    "content": _MANAGERS,
+    "settings": _MANAGERS,
     "users": frozenset({"admin"}),
     "account": frozenset(ROLES),
 }

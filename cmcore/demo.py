@@ -220,6 +220,7 @@ class _Community:
         }).filter(pl.col("created_at_us") < self.end_us).with_columns(
             pl.col("parent_id", "thread_id").replace(0, None))
         n = frame.height
+        slugs = [p[0] for p in PLATFORMS]
         is_thread = frame["kind"] == "thread"
         thread_title = _pick(rng, THREAD_TITLES, n)
         self.tables["activity"] = frame.select(
@@ -231,6 +232,8 @@ class _Community:
             .when(is_thread).then(thread_title).otherwise(_pick(rng, REPLY_BODIES, n)).alias("body"),
             pl.when(is_thread).then("{" + _pick(rng, TAGS, n) + "}").otherwise(pl.lit("{}")).alias("tags"),
             "is_question", "accepted",
+            pl.when(is_thread).then(pl.format("https://{}.example/t/{}", pl.Series(slugs).gather(
+                frame["platform_id"] - 1), pl.col("id"))).alias("url"),
         )
 
     def moderation(self) -> None:

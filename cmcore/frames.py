@@ -22,6 +22,14 @@ TABLES: dict[str, str] = {
         "SELECT id, platform_id, member_id, kind, parent_id, thread_id, created_at,"
         " is_question, accepted FROM activity"
     ),
+    "threads": "SELECT id AS thread_id, title, url, tags FROM activity WHERE kind = 'thread'",
+    "moderation": (
+        "SELECT c.id, c.platform_id, c.member_id, c.rule_id, r.code AS rule, c.reported_at,"
+        " c.first_action_at, c.resolved_at, c.outcome FROM moderation_case c JOIN rule r ON r.id = c.rule_id"
+    ),
+    "mentions": "SELECT id, source, url, author, body, created_at, reach, lang, sentiment FROM mention",
+    "events": "SELECT id AS event_id, title, format, starts_at FROM event",
+    "attendance": "SELECT event_id, member_id, registered_at, attended FROM event_attendance",
     "revenue": (
         "SELECT id, stream, sponsor_id, campaign_id, amount_minor, currency, booked_on,"
         " received_on, recurring FROM revenue"

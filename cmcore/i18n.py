@@ -34,6 +34,11 @@ def number(value: float | None, lang: str, decimals: int = 0) -> str:
     return text.replace(",", "\u202f").replace(".", ",") if lang == "fr" else text
 
 
+def percent(ratio: float | None, lang: str) -> str:
+    """0.256 → '25.6 %' ('25,6 %' in French); None → '–'."""
+    return "–" if ratio is None else f"{number(ratio * 100, lang, 1)}\u202f%"
+
+
 def money(minor: int, currency: str, lang: str) -> str:
     """Minor units → '1 234,56 EUR' (fr) or 'EUR 1,234.56' (en)."""
     amount = number(minor / 100, lang, 2)

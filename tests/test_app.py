@@ -102,9 +102,11 @@ def test_english_interface(app, community):
 
 
 @pytest.mark.parametrize("username, menu", [
-    ("admin", ["Vue d'ensemble", "Utilisateurs", "Mon compte"]),
-    ("manager", ["Vue d'ensemble", "Mon compte"]),
-    ("staff", ["Mon compte"]),
+    ("admin", ["Vue d'ensemble", "Croissance et engagement", "Rétention", "Réactivité", "Modération",
+               "Réputation", "Contenus et événements", "Réglages", "Utilisateurs", "Mon compte"]),
+    ("manager", ["Vue d'ensemble", "Croissance et engagement", "Rétention", "Réactivité", "Modération",
+                 "Réputation", "Contenus et événements", "Réglages", "Mon compte"]),
+    ("staff", ["Réactivité", "Modération", "Mon compte"]),
     ("sponsor", ["Mon compte"]),
 ])
 def test_each_role_sees_its_pages_only(app, community, username, menu):
@@ -144,6 +146,7 @@ def test_an_admin_adds_a_user_and_sees_the_password_once(app, community):
 
 def test_a_user_changes_their_password_on_the_account_page(app, community):
     at = as_user(app, "staff")
+    at.switch_page("pages/account.py").run()
     fields = {w.label: w for w in at.text_input}
     fields["Mot de passe actuel"].input(PASSWORD)
     fields["Nouveau mot de passe (10 caractères ou plus)"].input("a whole new secret")

@@ -11,6 +11,7 @@ from cmcore.access import ROLES
 
 ROOT = Path(__file__).resolve().parent.parent
 UI_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ui").glob("*.py"))]
+LABEL_CONSTANTS = ("PAGES", "PRESETS", "WEEKDAYS", "LABELS", "NOTHING")  # module constants whose values are shown
 CORE_FILES = sorted((ROOT / "cmcore" / "kpis").glob("*.py"))
 
 
@@ -27,11 +28,16 @@ def interface_strings() -> set[str]:
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "t" and node.args:
                 if isinstance(node.args[0], ast.Constant):
                     found.add(node.args[0].value)
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "table" and len(node.args) > 2:
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in ("chart", "empty"):
+                found.update(a.value for a in node.args[1:] if isinstance(a, ast.Constant))
+            if (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "table"
+                    and len(node.args) > 2 and isinstance(node.args[2], ast.Dict)):
                 found.update(v.value for v in node.args[2].values)  # column labels
-            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) in ("PAGES", "PRESETS"):
-                for value in node.value.values:
-                    found.update(s for s in _strings(value)[:2] if not s.startswith((":", "pages/")))
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) in LABEL_CONSTANTS:
+                value = node.value
+                values = value.values if isinstance(value, ast.Dict) else getattr(value, "elts", [value])
+                for value in values:
+                    found.update(s for s in _strings(value) if not s.startswith((":", "pages/")))
     for path in CORE_FILES:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Metric":

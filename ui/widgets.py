@@ -14,7 +14,9 @@ def _format(metric: Metric, value: float | None) -> str:
         return i18n.money(int(value or 0), metric.currency or "", lang())
     if metric.unit == "hours":
         return i18n.hours(value, lang())
-    return i18n.number(value, lang())
+    if metric.unit == "ratio":
+        return i18n.percent(value, lang())
+    return i18n.number(value, lang(), 1 if metric.unit == "number" else 0)
 
 
 def headline(metrics: list[Metric], per_row: int = 3) -> None:
@@ -26,7 +28,8 @@ def headline(metrics: list[Metric], per_row: int = 3) -> None:
             delta = None
             if change is not None:
                 sign = "+" if change >= 0 else "-"  # ASCII: Streamlit reads it for the arrow
-                delta = sign + _format(m, abs(change))
+                delta = sign + (i18n.number(abs(change) * 100, lang(), 1) + " pts" if m.unit == "ratio"
+                                else _format(m, abs(change)))
             label = t(m.label) + (f" ({m.currency})" if m.currency else "")
             col.metric(label, _format(m, m.value), delta,
                        delta_color="normal" if m.higher_is_better else "inverse",
@@ -34,13 +37,36 @@ def headline(metrics: list[Metric], per_row: int = 3) -> None:
                        border=True)
 
 
-def table(frame: pl.DataFrame, name: str, labels: dict[str, str] | None = None) -> None:
-    """The table, then CSV and Excel downloads of exactly what is shown."""
-    shown = frame.rename({c: t(l) for c, l in (labels or {}).items() if c in frame.columns})
-    st.dataframe(shown, hide_index=True, width="stretch")
+def table(frame: pl.DataFrame, name: str, labels: dict[str, str] | None = None,
+          links: tuple[str, ...] = ()) -> None:
+    """The table (text shown as text; `links` columns as links), then CSV and Excel downloads of
+    exactly what is shown; columns not in `labels` are left out."""
+    labels = labels or {c: c for c in frame.columns}
+    shown = frame.select([c for c in labels if c in frame.columns]).rename(
+        {c: t(l) for c, l in labels.items() if c in frame.columns})
+    config = {t(labels[c]): st.column_config.LinkColumn(t(labels[c])) for c in links}
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
     left, right = st.columns(2)
     left.download_button(t("Download CSV"), exports.to_csv(shown), f"{name}.csv", "text/csv",
                          key=f"{name}_csv")
     right.download_button(t("Download Excel"), exports.to_excel(shown, name), f"{name}.xlsx",
                           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                           key=f"{name}_xlsx")
+
+
+NOTHING = "Nothing in this period for these platforms: choose a longer period or other platforms."
+
+
+def empty(frame: pl.DataFrame, message: str = NOTHING) -> bool:
+    """Say so, and return True, when `frame` has no rows."""
+    if frame.is_empty():
+        st.info(t(message))
+        return True
+    return False
+
+
+def chart(figure, title: str) -> None:
+    """A Plotly chart under its subheader, in the app's compact layout."""
+    figure.update_layout(legend_title_text="", height=340, margin={"t": 30, "b": 10})
+    st.subheader(t(title))
+    st.plotly_chart(figure, width="stretch")

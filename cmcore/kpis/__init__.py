@@ -15,7 +15,7 @@ class Metric:
     label: str  # English; the interface translates it
     value: float | None
     previous: float | None
-    unit: str  # "count", "hours" or "money" (minor units of `currency`)
+    unit: str  # "count", "number", "ratio" (0–1), "hours" or "money" (minor units of `currency`)
     higher_is_better: bool = True
     currency: str | None = None
     definition: str = ""
@@ -32,6 +32,31 @@ def on_platforms(frame: pl.LazyFrame, platforms: list[int] | None) -> pl.LazyFra
     return frame if platforms is None else frame.filter(pl.col("platform_id").is_in(platforms))
 
 
-def between(column: str, start: datetime, end: datetime) -> pl.Expr:
+def between(column: str, start: datetime | pl.Expr, end: datetime | pl.Expr) -> pl.Expr:
     """`column` in the half-open window [start, end)."""
     return (pl.col(column) >= start) & (pl.col(column) < end)
+
+
+CONTRIBUTION_KINDS = ("thread", "reply", "comment", "answer")
+
+
+def hours(start: str, end: str) -> pl.Expr:
+    """Hours from column `start` to column `end`."""
+    return (pl.col(end) - pl.col(start)).dt.total_seconds() / 3600
+
+
+def local_day(column: str, tz: str) -> pl.Expr:
+    """The calendar day of a UTC timestamp column in time zone `tz`."""
+    return pl.col(column).dt.convert_time_zone(tz).dt.date()
+
+
+def median_p90(values: pl.Series) -> tuple[float | None, float | None]:
+    """Median and 90th percentile (linear interpolation) of the non-null values."""
+    values = values.drop_nulls()
+    if values.is_empty():
+        return None, None
+    return values.median(), values.quantile(0.9, "linear")
+
+
+def share(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None

@@ -1,12 +1,12 @@
 """Growth and activity (KPIS.md, Growth)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from cmcore.kpis import between, on_platforms
+from cmcore.kpis import CONTRIBUTION_KINDS, between, local_day, on_platforms, share
 
 
 def member_joins(members: pl.DataFrame, identities: pl.DataFrame,
@@ -57,12 +57,10 @@ def daily_activity(activity: pl.DataFrame, members_: pl.DataFrame, identities: p
     """
     def per_day(frame: pl.LazyFrame, column: str, value: pl.Expr, name: str) -> pl.LazyFrame:
         return (frame.filter(between(column, start, end))
-                .group_by(pl.col(column).dt.convert_time_zone(tz).dt.date().alias("day"))
+                .group_by(local_day(column, tz).alias("day"))
                 .agg(value.alias(name)))
 
-    days = pl.LazyFrame({"day": pl.date_range(start.astimezone(ZoneInfo(tz)).date(),
-                                              end.astimezone(ZoneInfo(tz)).date(), closed="left",
-                                              eager=True)})
+    days = calendar(start, end, tz).lazy()
     dau = per_day(on_platforms(activity.lazy(), platforms), "created_at",
                   pl.col("member_id").n_unique(), "active_members")
     new = per_day(member_joins(members_, identities, platforms), "joined_at", pl.len(), "new_members")
@@ -70,3 +68,91 @@ def daily_activity(activity: pl.DataFrame, members_: pl.DataFrame, identities: p
             .with_columns(pl.col("active_members", "new_members").fill_null(0).cast(pl.Int64))
             .sort("day").collect())
 
+
+
+def calendar(start: datetime, end: datetime, tz: str) -> pl.DataFrame:
+    """Every local day of [start, end) in time zone `tz`, as column `day`."""
+    zone = ZoneInfo(tz)
+    return pl.DataFrame({"day": pl.date_range(start.astimezone(zone).date(), end.astimezone(zone).date(),
+                                              closed="left", eager=True)})
+
+
+def active_series(activity: pl.DataFrame, start: datetime, end: datetime, tz: str,
+                  platforms: list[int] | None = None) -> pl.DataFrame:
+    """DAU, WAU and MAU per local day: distinct members with an activity in the 1, 7 and 30 days
+    ending on that day (Discourse and Discord's definitions).
+
+    Each member's active days become intervals [day, min(day + w, next active day)), so a day is
+    covered by at most one interval per member and a running sum counts members, not activities.
+    """
+    days = calendar(start, end, tz)
+    if days.is_empty():
+        return days.with_columns(pl.lit(0, pl.Int64).alias(c) for c in ("dau", "wau", "mau"))
+    first, last = days["day"][0], days["day"][-1]
+    member_days = (on_platforms(activity.lazy(), platforms)
+                   .filter(between("created_at", start - timedelta(days=31), end))
+                   .select("member_id", local_day("created_at", tz).alias("day")).unique()
+                   .filter((pl.col("day") >= first - timedelta(days=29)) & (pl.col("day") <= last))
+                   .sort("member_id", "day")
+                   .with_columns(pl.col("day").shift(-1).over("member_id").alias("next_day")))
+    out = days.lazy()
+    for name, width in (("dau", 1), ("wau", 7), ("mau", 30)):
+        until = pl.min_horizontal(pl.col("day") + timedelta(days=width),
+                                  pl.col("next_day").fill_null(pl.col("day") + timedelta(days=width)))
+        steps = pl.concat([
+            member_days.select("day", pl.lit(1, pl.Int64).alias("step")),
+            member_days.select(until.alias("day"), pl.lit(-1, pl.Int64).alias("step")),
+        ]).group_by("day").agg(pl.col("step").sum())
+        running = (pl.concat([days.lazy().select("day"), steps.select("day")]).unique()
+                   .join(steps, on="day", how="left").sort("day")
+                   .select("day", pl.col("step").fill_null(0).cum_sum().alias(name)))
+        out = out.join(running, on="day", how="left")
+    return out.sort("day").collect()
+
+
+def stickiness(series: pl.DataFrame) -> float | None:
+    """Mean over the period's days of DAU / MAU (days with no MAU left out)."""
+    ratios = series.filter(pl.col("mau") > 0).select(pl.col("dau") / pl.col("mau")).to_series()
+    return ratios.mean() if len(ratios) else None
+
+
+def contributions(activity: pl.DataFrame, platforms: list[int] | None) -> pl.LazyFrame:
+    """Activities that are contributions (thread, reply, comment, answer) on the platforms."""
+    return on_platforms(activity.lazy(), platforms).filter(pl.col("kind").is_in(CONTRIBUTION_KINDS))
+
+
+def contributors(activity: pl.DataFrame, start: datetime, end: datetime,
+                 platforms: list[int] | None = None) -> int:
+    """Contributors: distinct members who wrote (thread, reply, comment, answer) in [start, end)."""
+    return (contributions(activity, platforms).filter(between("created_at", start, end))
+            .select(pl.col("member_id").n_unique()).collect().item())
+
+
+def participation_rate(activity: pl.DataFrame, members_: pl.DataFrame, identities: pl.DataFrame,
+                       start: datetime, end: datetime, platforms: list[int] | None = None) -> float | None:
+    """Participation rate: contributors of the period / members at its end."""
+    return share(contributors(activity, start, end, platforms),
+                 members(members_, identities, end, platforms))
+
+
+def new_contributors(activity: pl.DataFrame, start: datetime, end: datetime,
+                     platforms: list[int] | None = None) -> pl.DataFrame:
+    """New contributors (CHAOSS): members whose first contribution ever falls in [start, end),
+    with that first contribution's time."""
+    return (contributions(activity, platforms).group_by("member_id")
+            .agg(pl.col("created_at").min().alias("first_contribution"))
+            .filter(between("first_contribution", start, end)).sort("first_contribution", "member_id")
+            .collect())
+
+
+def inactive_contributors(activity: pl.DataFrame, start: datetime, end: datetime,
+                          platforms: list[int] | None = None) -> pl.DataFrame:
+    """Inactive contributors (CHAOSS): members who contributed in the 90 days before `start` but
+    not in [start, end), with their last contribution and their count in those 90 days."""
+    acts = contributions(activity, platforms)
+    before = (acts.filter(between("created_at", start - timedelta(days=90), start))
+              .group_by("member_id").agg(pl.col("created_at").max().alias("last_contribution"),
+                                         pl.len().alias("contributions_90d")))
+    during = acts.filter(between("created_at", start, end)).select("member_id").unique()
+    return (before.join(during, on="member_id", how="anti")
+            .sort(["contributions_90d", "member_id"], descending=[True, False]).collect())

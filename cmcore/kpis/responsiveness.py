@@ -1,11 +1,11 @@
-"""Responsiveness (KPIS.md, Responsiveness): CHAOSS time to first response."""
+"""Responsiveness (KPIS.md, Responsiveness): CHAOSS time to first response, SLA, backlog."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 
-from cmcore.kpis import between, on_platforms
+from cmcore.kpis import between, hours, median_p90, on_platforms, share
 
 RESPONSE_KINDS = ("reply", "answer", "comment")
 
@@ -27,8 +27,7 @@ def first_responses(activity: pl.DataFrame, start: datetime, end: datetime,
              .sort("responded_at")
              .group_by("thread_id").agg(pl.col("responded_at", "responder_id").first()))
     return (threads.join(first, on="thread_id", how="left")
-            .with_columns(((pl.col("responded_at") - pl.col("created_at")).dt.total_seconds()
-                           / 3600).alias("hours"))
+            .with_columns(hours("created_at", "responded_at").alias("hours"))
             .sort("created_at", "thread_id").collect())
 
 
@@ -37,3 +36,55 @@ def time_to_first_response_median(activity: pl.DataFrame, start: datetime, end: 
     """Median hours from a thread's creation to its first response by someone else, over the
     threads created in [start, end) that have one (None when none has)."""
     return first_responses(activity, start, end, platforms)["hours"].median()
+
+
+def within_sla(created: pl.Series, waited_hours: pl.Series, sla_hours: float,
+               now: datetime) -> float | None:
+    """Share handled within the SLA, over the items old enough to have passed it (created at
+    least `sla_hours` before `now`); an item still waiting counts as not within."""
+    frame = pl.DataFrame({"created": created, "hours": waited_hours})
+    old_enough = frame.filter(pl.col("created") <= now - timedelta(hours=sla_hours))
+    return share(old_enough.filter(pl.col("hours") <= sla_hours).height, old_enough.height)
+
+
+def summary(firsts: pl.DataFrame, sla_hours: float, now: datetime) -> dict[str, float | int | None]:
+    """Median and p90 hours to first response, the share within the SLA, and the unanswered count."""
+    median, p90 = median_p90(firsts["hours"])
+    return {"median": median, "p90": p90,
+            "within_sla": within_sla(firsts["created_at"], firsts["hours"], sla_hours, now),
+            "unanswered": firsts["responded_at"].null_count()}
+
+
+def weekly(firsts: pl.DataFrame, tz: str) -> pl.DataFrame:
+    """Per week of creation (local Monday): threads, median and p90 hours to first response."""
+    return (firsts.with_columns(pl.col("created_at").dt.convert_time_zone(tz).dt.date()
+                                .dt.truncate("1w").alias("week"))
+            .group_by("week").agg(pl.len().alias("threads"), pl.col("hours").median().alias("median"),
+                                  pl.col("hours").quantile(0.9, "linear").alias("p90"))
+            .sort("week"))
+
+
+def backlog(firsts: pl.DataFrame, threads: pl.DataFrame, members: pl.DataFrame,
+            platforms: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """The unanswered threads, oldest first: title, platform, author, age in hours, link."""
+    return (firsts.filter(pl.col("responded_at").is_null())
+            .join(threads, on="thread_id", how="left")
+            .join(members.select(pl.col("member_id").alias("author_id"), pl.col("display_name").alias("author")),
+                  on="author_id", how="left")
+            .join(platforms.select("platform_id", pl.col("name").alias("platform")), on="platform_id", how="left")
+            .with_columns(((pl.lit(now) - pl.col("created_at")).dt.total_seconds() / 3600).alias("age_hours"))
+            .sort("created_at", "thread_id")
+            .select("thread_id", "title", "platform", "author", "created_at", "age_hours", "url"))
+
+
+def responders(firsts: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
+    """Who gave the first responses: staff or community, with counts and shares."""
+    answered = firsts.filter(pl.col("responder_id").is_not_null()).join(
+        members.select(pl.col("member_id").alias("responder_id"), "is_staff"), on="responder_id", how="left")
+    counts = (answered.group_by(pl.when(pl.col("is_staff")).then(pl.lit("staff"))
+                                .otherwise(pl.lit("community")).alias("responder"))
+              .agg(pl.len().alias("first_responses")))
+    return (pl.DataFrame({"responder": ["staff", "community"]}).join(counts, on="responder", how="left")
+            .with_columns(pl.col("first_responses").fill_null(0).cast(pl.Int64))
+            .with_columns((pl.col("first_responses") / pl.col("first_responses").sum()).fill_nan(None)
+                          .alias("share")))

@@ -1,0 +1,263 @@
+"""One report per KPI page: the role check, headline metrics against the previous period, and the
+frames its charts and tables show. Pages only lay these out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+
+from cmcore import community, frames
+from cmcore.access import Principal, require
+from cmcore.kpis import (Metric, content, growth, median_p90, moderation, reputation, responsiveness,
+                         retention)
+from cmcore.periods import Period
+
+MANAGERS = ("admin", "manager")
+MANAGERS_AND_STAFF = ("admin", "manager", "staff")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a report covers: the period, the platforms (None: all), the time zone, and "now"."""
+
+    period: Period
+    platforms: list[int] | None = None
+    tz: str | None = None
+    now: datetime | None = None
+
+    def resolved(self) -> Scope:
+        return Scope(self.period, self.platforms, self.tz or community.timezone(),
+                     self.now or datetime.now(UTC))
+
+    @property
+    def bounds(self) -> tuple[datetime, datetime]:
+        return self.period.bounds(self.tz)
+
+    @property
+    def previous(self) -> tuple[datetime, datetime]:
+        return self.period.previous().bounds(self.tz)
+
+
+@dataclass
+class Report:
+    metrics: list[Metric]
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+
+def _both(fn, scope: Scope, *args):
+    """fn(*args, start, end, platforms) for the period and for the previous one."""
+    return (fn(*args, *scope.bounds, scope.platforms), fn(*args, *scope.previous, scope.platforms))
+
+
+def growth_report(principal: Principal, scope: Scope) -> Report:
+    """Growth & engagement: members, new members, DAU/WAU/MAU, stickiness, participation,
+    new and inactive contributors."""
+    require(principal, *MANAGERS)
+    s = scope.resolved()
+    members, identities, activity = frames.table("members"), frames.table("identities"), frames.table("activity")
+    series, before = (growth.active_series(activity, *b, s.tz, s.platforms) for b in (s.bounds, s.previous))
+    new_c, new_c_before = (growth.new_contributors(activity, *b, s.platforms) for b in (s.bounds, s.previous))
+    gone, gone_before = (growth.inactive_contributors(activity, *b, s.platforms) for b in (s.bounds, s.previous))
+
+    def last(frame: pl.DataFrame, col: str) -> int | None:
+        return frame[col][-1] if frame.height else None
+
+    def mean(frame: pl.DataFrame, col: str) -> float | None:
+        return frame[col].mean() if frame.height else None
+
+    metrics = [
+        Metric("members", "Members", growth.members(members, identities, s.bounds[1], s.platforms),
+               growth.members(members, identities, s.previous[1], s.platforms), "count",
+               definition="Members who joined before the end of the period."),
+        Metric("new_members", "New members", *_both(growth.new_members, s, members, identities), "count",
+               definition="Members who joined in the period."),
+        Metric("dau", "Daily active members (mean)", mean(series, "dau"), mean(before, "dau"), "count",
+               definition="Mean over the period's days of the members active that day."),
+        Metric("wau", "Weekly active members", last(series, "wau"), last(before, "wau"), "count",
+               definition="Members active in the 7 days ending on the period's last day."),
+        Metric("mau", "Monthly active members", last(series, "mau"), last(before, "mau"), "count",
+               definition="Members active in the 30 days ending on the period's last day."),
+        Metric("stickiness", "Stickiness (DAU/MAU)", growth.stickiness(series), growth.stickiness(before),
+               "ratio", definition="Mean over the period's days of DAU / MAU."),
+        Metric("participation", "Participation rate",
+               *_both(growth.participation_rate, s, activity, members, identities), "ratio",
+               definition="Members who wrote (thread, reply, comment, answer) in the period, over "
+                          "the members at its end."),
+        Metric("new_contributors", "New contributors", new_c.height, new_c_before.height, "count",
+               definition="Members whose first contribution ever falls in the period."),
+        Metric("inactive_contributors", "Inactive contributors", gone.height, gone_before.height, "count",
+               higher_is_better=False,
+               definition="Members who contributed in the 90 days before the period but not in it."),
+    ]
+    named = members.select("member_id", pl.col("display_name").alias("member"))
+    return Report(metrics, {
+        "active": series,
+        "daily": growth.daily_activity(activity, members, identities, *s.bounds, s.tz, s.platforms),
+        "new_contributors": new_c.join(named, on="member_id", how="left")
+                                 .select("member_id", "member", "first_contribution"),
+        "inactive_contributors": gone.join(named, on="member_id", how="left")
+                                     .select("member_id", "member", "last_contribution", "contributions_90d"),
+    })
+
+
+def retention_report(principal: Principal, scope: Scope, months: int = 12) -> Report:
+    """Retention: the cohort heat map of the `months` months up to the period's end, and the
+    new-member retention of the period."""
+    require(principal, *MANAGERS)
+    s = scope.resolved()
+    members, identities, activity = frames.table("members"), frames.table("identities"), frames.table("activity")
+    last_month = (s.period.end - timedelta(days=1)).replace(day=1)
+    first_month = _months_before(last_month, months - 1)
+    (now_share, now_n), (before_share, _) = (
+        retention.new_member_retention(members, identities, activity, *b, s.now, s.platforms)
+        for b in (s.bounds, s.previous))
+    cohorts = retention.cohort_retention(members, identities, activity, first_month, last_month, s.tz, s.platforms)
+    return Report([
+        Metric("new_member_retention", "New-member retention", now_share, before_share, "ratio",
+               definition="Share of the members who joined in the period (and whose second week "
+                          "is over) who were active again 7 to 14 days after joining."),
+        Metric("measured", "New members measured", now_n, None, "count",
+               definition="Members who joined in the period and whose second week is over."),
+    ], {"cohorts": cohorts})
+
+
+def _months_before(month: date, n: int) -> date:
+    index = month.year * 12 + month.month - 1 - n
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def responsiveness_report(principal: Principal, scope: Scope) -> Report:
+    """Responsiveness: time to first response (median, p90), share within the SLA, unanswered
+    backlog, and who responds first (staff or community)."""
+    require(principal, *MANAGERS_AND_STAFF)
+    s = scope.resolved()
+    sla = float(community.get_settings()["response_sla_hours"])
+    activity, members = frames.table("activity"), frames.table("members")
+    firsts, before = (responsiveness.first_responses(activity, *b, s.platforms) for b in (s.bounds, s.previous))
+    now, prev = responsiveness.summary(firsts, sla, s.now), responsiveness.summary(before, sla, s.now)
+    metrics = [
+        Metric("ttfr_median", "Time to first response (median)", now["median"], prev["median"], "hours",
+               higher_is_better=False,
+               definition="Median time from a thread's creation to the first response by another "
+                          "member, over the threads of the period that got one."),
+        Metric("ttfr_p90", "Time to first response (90th percentile)", now["p90"], prev["p90"], "hours",
+               higher_is_better=False, definition="90 % of the answered threads got their first "
+                                                  "response within this time."),
+        Metric("within_sla", "Answered within the SLA", now["within_sla"], prev["within_sla"], "ratio",
+               definition="Threads answered within the SLA over the threads old enough to have "
+                          "passed it; unanswered ones count as missed."),
+        Metric("unanswered", "Unanswered threads", now["unanswered"], prev["unanswered"], "count",
+               higher_is_better=False, definition="Threads of the period with no response by "
+                                                  "another member yet."),
+    ]
+    return Report(metrics, {
+        "weekly": responsiveness.weekly(firsts, s.tz),
+        "backlog": responsiveness.backlog(firsts, frames.table("threads"), members, frames.table("platforms"), s.now),
+        "responders": responsiveness.responders(firsts, members),
+    })
+
+
+def moderation_report(principal: Principal, scope: Scope) -> Report:
+    """Moderation: reports per rule and platform, time to action and to resolution, open cases,
+    repeat offenders."""
+    require(principal, *MANAGERS_AND_STAFF)
+    s = scope.resolved()
+    sla = float(community.get_settings()["moderation_sla_hours"])
+    mod, members = frames.table("moderation"), frames.table("members")
+    now, prev = (moderation.cases(mod, *b, s.platforms) for b in (s.bounds, s.previous))
+
+    def figures(c: pl.DataFrame) -> dict:
+        action, action_p90 = median_p90(c["action_hours"])
+        resolution, _ = median_p90(c["resolution_hours"])
+        return {"reports": c.height, "action": action, "action_p90": action_p90, "resolution": resolution,
+                "within_sla": responsiveness.within_sla(c["reported_at"], c["action_hours"], sla, s.now),
+                "open": c["resolved_at"].null_count()}
+
+    a, b = figures(now), figures(prev)
+    metrics = [
+        Metric("reports", "Reports", a["reports"], b["reports"], "count", higher_is_better=False,
+               definition="Moderation cases opened in the period."),
+        Metric("time_to_action", "Time to action (median)", a["action"], b["action"], "hours",
+               higher_is_better=False, definition="Median time from a report to the first action."),
+        Metric("time_to_action_p90", "Time to action (90th percentile)", a["action_p90"], b["action_p90"],
+               "hours", higher_is_better=False, definition="90 % of the reports got a first action "
+                                                           "within this time."),
+        Metric("action_within_sla", "Acted on within the SLA", a["within_sla"], b["within_sla"], "ratio",
+               definition="Reports acted on within the SLA over the reports old enough to have "
+                          "passed it."),
+        Metric("time_to_resolution", "Time to resolution (median)", a["resolution"], b["resolution"], "hours",
+               higher_is_better=False, definition="Median time from a report to its resolution."),
+        Metric("open_cases", "Open cases", a["open"], b["open"], "count", higher_is_better=False,
+               definition="Cases of the period not resolved yet."),
+    ]
+    return Report(metrics, {
+        "by_rule_platform": moderation.reports_by_rule_and_platform(now, frames.table("platforms")),
+        "open": moderation.open_cases(now, members, s.now),
+        "repeat_offenders": moderation.repeat_offenders(mod, members, s.bounds[1], s.platforms),
+    })
+
+
+def reputation_report(principal: Principal, scope: Scope) -> Report:
+    """Reputation: mentions and reach, sentiment, net sentiment, crisis alerts (all sources)."""
+    require(principal, *MANAGERS)
+    s = scope.resolved()
+    mentions = frames.table("mentions")
+    now, prev = (reputation.mentions_in(mentions, *b) for b in (s.bounds, s.previous))
+    sent, sent_before = (reputation.sentiment_shares(mentions, *b) for b in (s.bounds, s.previous))
+    alerts = reputation.crisis_alerts(mentions, *s.bounds, s.tz)
+    metrics = [
+        Metric("mentions", "Mentions", now.height, prev.height, "count",
+               definition="Mentions of the community outside it, in the period."),
+        Metric("reach", "Reach", now["reach"].sum(), prev["reach"].sum(), "count",
+               definition="Sum of the audience of the mentions."),
+        Metric("positive", "Positive", sent["positive"], sent_before["positive"], "ratio",
+               definition="Share of the mentions scored positive."),
+        Metric("negative", "Negative", sent["negative"], sent_before["negative"], "ratio",
+               higher_is_better=False, definition="Share of the mentions scored negative."),
+        Metric("net_sentiment", "Net sentiment", sent["net"], sent_before["net"], "ratio",
+               definition="(positive − negative) / all mentions."),
+        Metric("alerts", "Crisis alerts", alerts.height, None, "count", higher_is_better=False,
+               definition="Days whose negative mentions exceed the mean of the 28 days before by "
+                          "3 standard deviations, and number at least 5."),
+    ]
+    return Report(metrics, {"daily": reputation.daily_volume(mentions, *s.bounds, s.tz), "alerts": alerts,
+                            "alert_mentions": reputation.alert_mentions(now, alerts, s.tz)})
+
+
+def content_report(principal: Principal, scope: Scope) -> Report:
+    """Content & events: engagement by tag, platform, author type and hour of week; event
+    attendance and lift."""
+    require(principal, *MANAGERS)
+    s = scope.resolved()
+    activity, members, threads = frames.table("activity"), frames.table("members"), frames.table("threads")
+    events, registrations = frames.table("events"), frames.table("attendance")
+    eng, eng_before = (content.thread_engagement(activity, threads, members, *b, s.tz, s.platforms)
+                       for b in (s.bounds, s.previous))
+    per_event, before_events = (content.attendance(events, registrations, *b) for b in (s.bounds, s.previous))
+    lifts = content.event_lifts(activity, per_event, registrations, s.now)
+    platforms = frames.table("platforms").select("platform_id", pl.col("name").alias("platform"))
+    metrics = [
+        Metric("engagement", "Engagement per thread (mean)", eng["engagement"].mean(),
+               eng_before["engagement"].mean(), "number",
+               definition="Replies, comments, answers and reactions from other members within 7 "
+                          "days of a thread's creation, per thread of the period."),
+        Metric("threads", "Threads", eng.height, eng_before.height, "count",
+               definition="Threads, topics and questions created in the period."),
+        Metric("events", "Events", per_event.height, before_events.height, "count",
+               definition="Events starting in the period."),
+        Metric("attendance_rate", "Attendance rate", content.overall_attendance_rate(per_event),
+               content.overall_attendance_rate(before_events), "ratio",
+               definition="Attended over registered, for the events of the period."),
+        Metric("lift", "Event lift (mean)", lifts["lift"].mean() if lifts.height else None, None, "number",
+               definition="Change in activities per attendee in the 30 days after an event against "
+                          "the 30 before, minus the same for comparable non-attendees."),
+    ]
+    return Report(metrics, {
+        "by_tag": content.engagement_by(eng, "tag"),
+        "by_platform": content.engagement_by(eng, "platform_id").join(platforms, on="platform_id", how="left")
+                              .select("platform", "threads", "mean_engagement"),
+        "by_author_type": content.engagement_by(eng, "author_type"),
+        "hour_of_week": content.hour_of_week(eng),
+        "events": per_event.join(lifts.select("event_id", "lift"), on="event_id", how="left"),
+    })

@@ -1,0 +1,27 @@
+"""Reputation: mentions, reach, sentiment, crisis alerts."""
+import plotly.express as px
+import streamlit as st
+
+from cmcore.kpis.reports import reputation_report
+from ui import widgets
+from ui.report_page import open_report
+from ui.text import t
+
+report, _ = open_report("reputation", "Reputation", reputation_report)
+st.caption(t("Mentions are what is said outside the community: the platform filter does not apply."))
+daily, alerts = report.frames["daily"], report.frames["alerts"]
+if not widgets.empty(daily):
+    labels = {"day": t("Day"), "source": t("Source"), "mentions": t("Mentions"), "reach": t("Reach")}
+    widgets.chart(px.bar(daily.rename(labels), x=t("Day"), y=t("Mentions"), color=t("Source")),
+                  "Mentions per day and source")
+    widgets.chart(px.bar(daily.rename(labels), x=t("Day"), y=t("Reach"), color=t("Source")), "Reach per day")
+st.subheader(t("Crisis alerts"))
+if alerts.is_empty():
+    st.success(t("No crisis alert in this period."))
+else:
+    for row in alerts.iter_rows(named=True):
+        st.error(t("{day}: {count} negative mentions (usual: {mean} ± {std} a day).", day=row["day"],
+                   count=row["negative"], mean=f"{row['trailing_mean']:.1f}", std=f"{row['trailing_std']:.1f}"))
+    widgets.table(report.frames["alert_mentions"], "alert_mentions",
+                  {"created_at": "Date", "source": "Source", "author": "Author", "body": "Text", "reach": "Reach",
+                   "lang": "Language", "url": "Link"}, links=("url",))
