@@ -54,3 +54,14 @@ def hours(value: float | None, lang: str) -> str:
     if value < 48:
         return f"{number(value, lang, 1)} h"
     return f"{number(value / 24, lang, 1)} {'j' if lang == 'fr' else 'd'}"
+
+
+def metric_value(value: float | None, unit: str, lang: str, currency: str | None = None) -> str:
+    """A metric's value as shown: counts, numbers (1 decimal), ratios as %, hours, money."""
+    if unit == "money":
+        return money(int(value or 0), currency or "", lang)
+    if unit == "hours":
+        return hours(value, lang)
+    if unit == "ratio":
+        return percent(value, lang)
+    return number(value, lang, 1 if unit == "number" else 0)

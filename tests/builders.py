@@ -18,6 +18,13 @@ def _insert(table: str, returning: str | None = "id", **values) -> int | None:
         return result.scalar_one() if returning else None
 
 
+_serial = iter(range(1, 10**9))
+
+
+def _next() -> int:
+    return next(_serial)
+
+
 class Community:
     """A tiny community: `c.member("ann", at, "discord")`, `c.act(ann, "thread", at)`…"""
 
@@ -61,6 +68,29 @@ class Community:
 
     def sponsor(self, name: str) -> int:
         return _insert("sponsor", name=name)
+
+    def case(self, member: int, rule: str, reported: datetime, platform: str = "discord",
+             acted: datetime | None = None, resolved: datetime | None = None,
+             outcome: str | None = None) -> int:
+        with db.engine().connect() as conn:
+            rule_id = conn.execute(sa.text("SELECT id FROM rule WHERE code = :c"), {"c": rule}).scalar()
+        if rule_id is None:
+            rule_id = _insert("rule", code=rule, title=rule.title())
+        n = _insert("moderation_case", platform_id=self.platform(platform), external_id=f"c{reported.isoformat()}{member}",
+                    member_id=member, rule_id=rule_id, reported_at=reported, first_action_at=acted,
+                    resolved_at=resolved, outcome=outcome)
+        return n
+
+    def mention(self, at: datetime, sentiment: int, reach: int = 100, source: str = "x", body: str = "…") -> int:
+        return _insert("mention", source=source, url=f"https://{source}.example/{at.isoformat()}/{_next()}",
+                       author="@someone", body=body, created_at=at, reach=reach, lang="fr", sentiment=sentiment)
+
+    def event(self, title: str, starts: datetime, fmt: str = "online") -> int:
+        return _insert("event", title=title, format=fmt, starts_at=starts)
+
+    def register(self, event: int, member: int, registered: datetime, attended: bool) -> None:
+        _insert("event_attendance", returning=None, event_id=event, member_id=member,
+                registered_at=registered, attended=attended)
 
 
 def user(username: str, role: str, password: str = "correct horse battery", sponsor_id: int | None = None):

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from cmcore import auth, db, demo, i18n
 from cmcore.access import CLI, Principal
-from cmcore.kpis import overview
+from cmcore.community import get_settings as community_settings
+from cmcore.kpis import overview, reports
 from tests.builders import Community, user
 
 PASSWORD = "correct horse battery"
@@ -179,3 +180,49 @@ def test_production_without_a_cookie_key_refuses_to_start(app, database, monkeyp
     finally:
         monkeypatch.delenv("CM_ENV")
         settings.current.cache_clear()
+
+
+KPI_PAGES = {  # page → (report, roles that open it)
+    "growth": (reports.growth_report, {"admin", "manager"}),
+    "retention": (reports.retention_report, {"admin", "manager"}),
+    "responsiveness": (reports.responsiveness_report, {"admin", "manager", "staff"}),
+    "moderation": (reports.moderation_report, {"admin", "manager", "staff"}),
+    "reputation": (reports.reputation_report, {"admin", "manager"}),
+    "content": (reports.content_report, {"admin", "manager"}),
+}
+
+
+@pytest.mark.parametrize("page", KPI_PAGES)
+def test_kpi_pages_show_cmcore_numbers(app, community, page):
+    build, _ = KPI_PAGES[page]
+    at = as_user(app, "manager")
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception
+    f = at.session_state["filters"]
+    expected = build(Principal("manager", "manager"), reports.Scope(f.period, f.platforms, f.tz))
+    shown = [m.value for m in at.metric]
+    assert shown == [i18n.metric_value(m.value, m.unit, "fr", m.currency) for m in expected.metrics]
+    assert at.get("plotly_chart") or page == "reputation"
+
+
+@pytest.mark.parametrize("page", KPI_PAGES)
+@pytest.mark.parametrize("username", ["staff", "sponsor"])
+def test_kpi_pages_refuse_the_roles_they_are_not_for(app, community, page, username):
+    at = as_user(app, username)
+    at.switch_page(f"pages/{page}.py").run()
+    if username in KPI_PAGES[page][1]:
+        assert not at.exception and not at.error and at.metric
+    else:
+        assert texts(at.error) == ["Vous n'avez pas accès à cette page."] and not at.metric
+
+
+def test_a_manager_changes_the_response_sla_in_settings(app, community):
+    at = as_user(app, "manager")
+    at.switch_page("pages/settings.py").run()
+    [w for w in at.number_input if w.label == "Délai cible de réponse (heures)"][0].set_value(12.0)
+    [b for b in at.button if b.label == "Enregistrer"][0].click()
+    at.run()
+    assert texts(at.success) == ["Enregistré."]
+    assert community_settings()["response_sla_hours"] == 12.0
+    with db.engine().connect() as conn:
+        assert conn.execute(sa.text("SELECT actor FROM audit_log WHERE action = 'setting.set'")).scalars().all() == ["manager"]

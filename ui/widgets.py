@@ -10,13 +10,7 @@ from ui.text import lang, t
 
 
 def _format(metric: Metric, value: float | None) -> str:
-    if metric.unit == "money":
-        return i18n.money(int(value or 0), metric.currency or "", lang())
-    if metric.unit == "hours":
-        return i18n.hours(value, lang())
-    if metric.unit == "ratio":
-        return i18n.percent(value, lang())
-    return i18n.number(value, lang(), 1 if metric.unit == "number" else 0)
+    return i18n.metric_value(value, metric.unit, lang(), metric.currency)
 
 
 def headline(metrics: list[Metric], per_row: int = 3) -> None:

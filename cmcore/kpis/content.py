@@ -41,8 +41,9 @@ def thread_engagement(activity: pl.DataFrame, threads: pl.DataFrame, members: pl
 
 def engagement_by(engagement: pl.DataFrame, by: str) -> pl.DataFrame:
     """Threads and mean engagement per thread, per `by` (tag, platform_id, author_type, …);
-    a thread with several tags counts under each."""
-    frame = engagement.explode("tags").rename({"tags": "tag"}) if by == "tag" else engagement
+    a thread with several tags counts under each, an untagged one under a null tag."""
+    frame = (engagement.explode("tags", empty_as_null=True).rename({"tags": "tag"}) if by == "tag"
+             else engagement)
     return (frame.group_by(by).agg(pl.len().alias("threads"), pl.col("engagement").mean().alias("mean_engagement"))
             .sort(["mean_engagement", by], descending=[True, False], nulls_last=True))
 
@@ -78,8 +79,8 @@ def event_lift(activity: pl.DataFrame, event: dict, registrations: pl.DataFrame)
     went = registrations.filter((pl.col("event_id") == event["event_id"]) & pl.col("attended"))["member_id"]
     window = activity.lazy().filter(between("created_at", at - LIFT_WINDOW, at + LIFT_WINDOW))
     per_member = (window.group_by("member_id")
-                  .agg((pl.col("created_at") < at).sum().alias("before"),
-                       (pl.col("created_at") >= at).sum().alias("after")).collect())
+                  .agg((pl.col("created_at") < at).sum().cast(pl.Int64).alias("before"),
+                       (pl.col("created_at") >= at).sum().cast(pl.Int64).alias("after")).collect())
     attendees = pl.DataFrame({"member_id": went}).join(per_member, on="member_id", how="left").fill_null(0)
     control = per_member.filter((pl.col("before") > 0) & ~pl.col("member_id").is_in(went.implode()))
 

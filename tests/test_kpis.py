@@ -1,0 +1,317 @@
+"""Every KPI page's metrics on small communities built by hand, against the numbers a person
+counts. Time zone UTC unless a test says otherwise; the period is 1–10 March 2026."""
+from datetime import UTC, date, datetime
+
+import pytest
+
+from cmcore import community
+from cmcore.access import AccessDenied, CLI, Principal
+from cmcore.kpis import reports
+from cmcore.periods import Period
+from tests.builders import Community
+
+MANAGER = Principal("manon", "manager")
+STAFF = Principal("sami", "staff")
+SPONSOR = Principal("acme", "sponsor", 1)
+MARCH = Period(date(2026, 3, 1), date(2026, 3, 11))
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def scope(now: datetime, period: Period = MARCH, platforms=None) -> reports.Scope:
+    return reports.Scope(period, platforms, "UTC", now)
+
+
+def metrics(report) -> dict:
+    return {m.key: m.value for m in report.metrics}
+
+
+# ------------------------------------------------------------------ growth & engagement
+
+
+@pytest.fixture
+def growth_community(database):
+    c = Community()
+    ann = c.member("ann", utc(2026, 1, 10))
+    bob = c.member("bob", utc(2026, 1, 12))
+    cat = c.member("cat", utc(2026, 1, 15))
+    c.member("dan", utc(2026, 3, 8))  # joined in the period, never active
+    eve = c.member("eve", utc(2026, 1, 20))
+    old = c.act(eve, "thread", utc(2026, 1, 25))  # eve contributed before the period, not in it
+    t0 = c.act(bob, "thread", utc(2026, 2, 5, 12))
+    c.act(cat, "reaction", utc(2026, 2, 28, 9), parent=t0)  # cat only ever reacts
+    t1 = c.act(ann, "thread", utc(2026, 3, 1, 8))  # ann's first contribution ever
+    c.act(ann, "reply", utc(2026, 3, 5, 9), parent=t1)
+    c.act(ann, "reply", utc(2026, 3, 5, 17), parent=old)
+    c.act(bob, "comment", utc(2026, 3, 9, 20), parent=t1)
+    return c
+
+
+def test_dau_wau_mau_and_stickiness(growth_community):
+    report = reports.growth_report(MANAGER, scope(utc(2026, 3, 12)))
+    active = report.frames["active"]
+    assert active["day"].to_list() == [date(2026, 3, d) for d in range(1, 11)]
+    assert active["dau"].to_list() == [1, 0, 0, 0, 1, 0, 0, 0, 1, 0]
+    # 7 days: cat's reaction of 28 Feb counts until 6 March; ann from 1 March, bob from 9 March.
+    assert active["wau"].to_list() == [2, 2, 2, 2, 2, 2, 1, 1, 2, 2]
+    # 30 days: bob's thread of 5 Feb counts until 6 March.
+    assert active["mau"].to_list() == [3, 3, 3, 3, 3, 3, 2, 2, 3, 3]
+    got = metrics(report)
+    assert got["stickiness"] == pytest.approx((1 / 3 + 1 / 3 + 1 / 3) / 10)
+    assert got["dau"] == pytest.approx(0.3)
+    assert (got["wau"], got["mau"]) == (2, 3)
+
+
+def test_participation_new_and_inactive_contributors(growth_community):
+    report = reports.growth_report(MANAGER, scope(utc(2026, 3, 12)))
+    got = metrics(report)
+    assert got["members"] == 5 and got["new_members"] == 1  # dan
+    assert got["participation"] == pytest.approx(2 / 5)  # ann and bob wrote; cat only reacted
+    assert report.frames["new_contributors"]["member"].to_list() == ["ann"]  # bob first wrote in Feb
+    gone = report.frames["inactive_contributors"]
+    assert gone["member"].to_list() == ["eve"] and gone["contributions_90d"].to_list() == [1]
+    assert got["new_contributors"] == 1 and got["inactive_contributors"] == 1
+
+
+def test_growth_on_an_empty_period(growth_community):
+    got = metrics(reports.growth_report(MANAGER, scope(utc(2026, 3, 12), Period(date(2025, 1, 1), date(2025, 1, 8)))))
+    assert got == {"members": 0, "new_members": 0, "dau": 0, "wau": 0, "mau": 0, "stickiness": None,
+                   "participation": None, "new_contributors": 0, "inactive_contributors": 0}
+
+
+# ------------------------------------------------------------------ retention
+
+
+@pytest.fixture
+def retention_community(growth_community):
+    c = growth_community
+    fay = c.member("fay", utc(2026, 3, 2))
+    gus = c.member("gus", utc(2026, 3, 3))
+    hal = c.member("hal", utc(2026, 3, 1))
+    thread = c.act(fay, "thread", utc(2026, 3, 10))  # day 8 after joining: retained
+    c.act(gus, "reply", utc(2026, 3, 4), parent=thread)  # only in the first week
+    c.act(hal, "reply", utc(2026, 3, 15), parent=thread)  # exactly 14 days later: outside
+    return c
+
+
+def test_new_member_retention(retention_community):
+    got = metrics(reports.retention_report(MANAGER, scope(utc(2026, 3, 20))))
+    # dan (8 March) is not measured: his second week ends on 22 March, after "now".
+    assert got == {"new_member_retention": pytest.approx(1 / 3), "measured": 3}
+
+
+def test_cohort_retention(retention_community):
+    cohorts = reports.retention_report(MANAGER, scope(utc(2026, 3, 20)), months=3).frames["cohorts"]
+    rows = {(r["cohort"], r["k"]): (r["cohort_size"], r["active"]) for r in cohorts.iter_rows(named=True)}
+    assert rows == {
+        # January: ann, bob, cat, eve. eve active in Jan; bob and cat in Feb; ann and bob in Mar.
+        (date(2026, 1, 1), 0): (4, 1), (date(2026, 1, 1), 1): (4, 2), (date(2026, 1, 1), 2): (4, 2),
+        # March: dan, fay, gus, hal; fay, gus and hal active in March.
+        (date(2026, 3, 1), 0): (4, 3),
+    }
+    assert cohorts.filter(cohorts["k"] == 1)["retention"].to_list() == [0.5]
+
+
+# ------------------------------------------------------------------ responsiveness
+
+
+@pytest.fixture
+def responsiveness_community(database):
+    c = Community()
+    author = c.member("author", utc(2026, 1, 1))
+    staff = c.member("staff", utc(2026, 1, 1), staff=True)
+    helper = c.member("helper", utc(2026, 1, 1))
+    t1 = c.act(author, "thread", utc(2026, 3, 1, 10), url="https://forum.example/t/1", title="One")
+    c.act(author, "reply", utc(2026, 3, 1, 10, 30), parent=t1)  # the author's own: not a response
+    c.act(staff, "reply", utc(2026, 3, 1, 12), parent=t1)  # 2 h
+    t2 = c.act(author, "thread", utc(2026, 3, 2, 10), title="Two")
+    c.act(helper, "comment", utc(2026, 3, 3, 10), parent=t2)  # 24 h
+    t3 = c.act(author, "thread", utc(2026, 3, 3, 10), title="Three")
+    c.act(helper, "answer", utc(2026, 3, 5, 10), parent=t3)  # 48 h
+    c.act(helper, "reaction", utc(2026, 3, 9, 11), parent=c.act(author, "thread", utc(2026, 3, 9, 10),
+                                                             title="Four", url="https://forum.example/t/4"))
+    return c
+
+
+def test_time_to_first_response_sla_and_backlog(responsiveness_community):
+    report = reports.responsiveness_report(STAFF, scope(utc(2026, 3, 10, 12)))
+    got = metrics(report)
+    assert got["ttfr_median"] == 24.0
+    assert got["ttfr_p90"] == pytest.approx(24 + 0.8 * (48 - 24))  # linear between 24 h and 48 h
+    # All four threads are 24 h old by now; two were answered within 24 h, "Four" not at all.
+    assert got["within_sla"] == 0.5
+    assert got["unanswered"] == 1
+    backlog = report.frames["backlog"]
+    assert backlog.select("title", "author", "age_hours", "url").rows() == [
+        ("Four", "author", 26.0, "https://forum.example/t/4")]
+    responders = {r["responder"]: (r["first_responses"], r["share"]) for r in report.frames["responders"].iter_rows(named=True)}
+    assert responders == {"staff": (1, pytest.approx(1 / 3)), "community": (2, pytest.approx(2 / 3))}
+    weekly = report.frames["weekly"]  # 1 March 2026 is a Sunday
+    assert weekly["week"].to_list() == [date(2026, 2, 23), date(2026, 3, 2), date(2026, 3, 9)]
+    assert weekly["threads"].to_list() == [1, 2, 1]
+    assert weekly["median"].to_list() == [2.0, 36.0, None]
+
+
+def test_the_sla_is_a_setting(responsiveness_community):
+    community.set_setting(MANAGER, "response_sla_hours", 48)
+    # Only the first three threads are 48 h old by now, and all three were answered within 48 h.
+    assert metrics(reports.responsiveness_report(STAFF, scope(utc(2026, 3, 10, 12))))["within_sla"] == 1.0
+    with pytest.raises(ValueError):
+        community.set_setting(MANAGER, "response_sla_hours", -1)
+    with pytest.raises(AccessDenied):
+        community.set_setting(STAFF, "response_sla_hours", 12)
+
+
+# ------------------------------------------------------------------ moderation
+
+
+@pytest.fixture
+def moderation_community(database):
+    c = Community()
+    troll = c.member("troll", utc(2026, 1, 1))
+    once = c.member("once", utc(2026, 1, 1))
+    c.case(troll, "spam", utc(2026, 3, 1, 10), acted=utc(2026, 3, 1, 10, 30), resolved=utc(2026, 3, 1, 12),
+           outcome="upheld")
+    c.case(troll, "spam", utc(2026, 3, 2, 10), "forum", acted=utc(2026, 3, 2, 13), resolved=utc(2026, 3, 3, 10),
+           outcome="upheld")
+    c.case(once, "respect", utc(2026, 3, 9, 11))  # still open, nobody acted
+    c.case(troll, "respect", utc(2026, 2, 25), acted=utc(2026, 2, 25, 1), resolved=utc(2026, 2, 25, 2),
+           outcome="upheld")
+    c.case(once, "spam", utc(2026, 2, 26), acted=utc(2026, 2, 26, 1), resolved=utc(2026, 2, 26, 2),
+           outcome="upheld")
+    c.case(once, "spam", utc(2025, 10, 1), acted=utc(2025, 10, 1, 1), resolved=utc(2025, 10, 1, 2),
+           outcome="upheld")  # more than 90 days before the end: not a repeat
+    return c
+
+
+def test_moderation_figures(moderation_community):
+    report = reports.moderation_report(STAFF, scope(utc(2026, 3, 10, 12)))
+    got = metrics(report)
+    assert got["reports"] == 3
+    assert got["time_to_action"] == 1.75  # median of 0.5 h and 3 h
+    assert got["time_to_action_p90"] == pytest.approx(0.5 + 0.9 * 2.5)
+    assert got["action_within_sla"] == pytest.approx(1 / 3)  # 2 h SLA: only the first; the open one missed
+    assert got["time_to_resolution"] == 13.0  # median of 2 h and 24 h
+    assert got["open_cases"] == 1
+    assert report.frames["by_rule_platform"].rows() == [("respect", "Discord", 1), ("spam", "Discord", 1),
+                                                       ("spam", "Forum", 1)]
+    assert report.frames["open"].select("member", "age_hours", "acted").rows() == [("once", 25.0, False)]
+    offenders = report.frames["repeat_offenders"]
+    assert offenders.select("member", "upheld_cases", "rules").rows() == [("troll", 3, "respect, spam")]
+
+
+# ------------------------------------------------------------------ reputation
+
+
+def test_sentiment_shares_and_net_sentiment(database):
+    c = Community()
+    for sentiment, reach in ((1, 100), (1, 50), (0, 10), (-1, 40)):
+        c.mention(utc(2026, 3, 4, 12), sentiment, reach)
+    c.mention(utc(2026, 2, 27), -1, 5)  # previous period
+    got = metrics(reports.reputation_report(MANAGER, scope(utc(2026, 3, 12))))
+    assert got == {"mentions": 4, "reach": 200, "positive": 0.5, "negative": 0.25, "net_sentiment": 0.25,
+                   "alerts": 0}
+
+
+def test_a_crisis_day_raises_an_alert_with_its_mentions(database):
+    c = Community()
+    for day in range(1, 29):  # one negative mention a day through February…
+        c.mention(utc(2026, 2, day, 12), -1)
+    for day in range(1, 11):
+        if day != 5:
+            c.mention(utc(2026, 3, day, 12), -1)
+    for k in range(8):  # …and eight on 5 March
+        c.mention(utc(2026, 3, 5, 8 + k), -1, reach=1000 + k, body=f"panne {k}")
+    report = reports.reputation_report(MANAGER, scope(utc(2026, 3, 12)))
+    alerts = report.frames["alerts"]
+    assert alerts.select("day", "negative", "trailing_mean", "trailing_std").rows() == [(date(2026, 3, 5), 8, 1.0, 0.0)]
+    behind = report.frames["alert_mentions"]
+    assert behind.height == 8 and behind["reach"].to_list() == list(range(1007, 999, -1))
+
+
+def test_no_alert_below_the_floor(database):
+    c = Community()
+    for k in range(4):  # four negatives after a silent month: above 3 sigma, under the floor of 5
+        c.mention(utc(2026, 3, 5, 8 + k), -1)
+    assert metrics(reports.reputation_report(MANAGER, scope(utc(2026, 3, 12))))["alerts"] == 0
+
+
+# ------------------------------------------------------------------ content & events
+
+
+@pytest.fixture
+def content_community(database):
+    c = Community()
+    staff = c.member("staff", utc(2026, 1, 1), staff=True)
+    ann = c.member("ann", utc(2026, 1, 1))
+    bob = c.member("bob", utc(2026, 1, 1))
+    t1 = c.act(staff, "thread", utc(2026, 3, 2, 9))  # Monday 9:00, no tag
+    r1 = c.act(ann, "reply", utc(2026, 3, 2, 10), parent=t1)
+    c.act(bob, "reply", utc(2026, 3, 8, 8), parent=t1)  # within 7 days
+    c.act(bob, "reaction", utc(2026, 3, 2, 11), parent=r1)
+    c.act(staff, "reply", utc(2026, 3, 3), parent=t1)  # the author's own: not engagement
+    c.act(ann, "reply", utc(2026, 3, 10), parent=t1)  # after 7 days
+    t2 = c.act(ann, "thread", utc(2026, 3, 3, 14), tags=["api", "install"])  # Tuesday 14:00
+    c.act(bob, "reaction", utc(2026, 3, 3, 15), parent=t2)
+    c.act(bob, "thread", utc(2026, 3, 3, 14, 30), tags=["api"])
+    return c
+
+
+def test_engagement_by_tag_author_and_hour_of_week(content_community):
+    report = reports.content_report(MANAGER, scope(utc(2026, 3, 20)))
+    got = metrics(report)
+    assert got["engagement"] == pytest.approx(4 / 3)  # 3, 1 and 0
+    assert got["threads"] == 3
+    assert {r["tag"]: (r["threads"], r["mean_engagement"]) for r in report.frames["by_tag"].iter_rows(named=True)} == {
+        None: (1, 3.0), "install": (1, 1.0), "api": (2, 0.5)}
+    assert report.frames["by_author_type"].rows() == [("staff", 1, 3.0), ("member", 2, 0.5)]
+    assert report.frames["hour_of_week"].select("weekday", "hour", "threads", "mean_engagement").rows() == [
+        (1, 9, 1, 3.0), (2, 14, 2, 0.5)]
+
+
+def test_engagement_follows_the_time_zone(content_community):
+    report = reports.content_report(MANAGER, reports.Scope(MARCH, None, "America/New_York", utc(2026, 3, 20)))
+    assert report.frames["hour_of_week"].select("weekday", "hour").rows() == [(1, 4), (2, 9)]
+
+
+def test_event_attendance_and_lift(database):
+    c = Community()
+    ann, bob, cat, dan = (c.member(n, utc(2025, 12, 1)) for n in ("ann", "bob", "cat", "dan"))
+    meetup = c.event("Meetup", utc(2026, 2, 1, 18), "in_person")
+    for who, came in ((ann, True), (bob, True), (cat, False)):
+        c.register(meetup, who, utc(2026, 1, 20), came)
+    t = c.act(dan, "thread", utc(2026, 1, 10))  # dan: 1 before, 0 after
+    c.act(ann, "reply", utc(2026, 1, 15), parent=t)  # ann: 1 before, 3 after
+    for day in (2, 3, 4):
+        c.act(ann, "reply", utc(2026, 2, day), parent=t)
+    c.act(bob, "reply", utc(2026, 2, 10), parent=t)  # bob: 0 before, 1 after
+    c.act(cat, "reply", utc(2026, 1, 12), parent=t)  # cat (registered, absent): 2 before, 1 after
+    c.act(cat, "reply", utc(2026, 1, 13), parent=t)
+    c.act(cat, "reply", utc(2026, 2, 20), parent=t)
+    report = reports.content_report(MANAGER, scope(utc(2026, 3, 10), Period(date(2026, 2, 1), date(2026, 2, 8))))
+    events = report.frames["events"]
+    assert events.select("title", "registered", "attended", "attendance_rate").rows() == [
+        ("Meetup", 3, 2, pytest.approx(2 / 3))]
+    # attendees: (+2 +1) / 2 = 1.5; comparable non-attendees (cat, dan): (−1 −1) / 2 = −1.
+    assert events["lift"].to_list() == [2.5]
+    assert metrics(report)["lift"] == 2.5
+
+
+# ------------------------------------------------------------------ access
+
+
+@pytest.mark.parametrize("build, allowed", [
+    (reports.growth_report, {"admin", "manager"}), (reports.retention_report, {"admin", "manager"}),
+    (reports.responsiveness_report, {"admin", "manager", "staff"}),
+    (reports.moderation_report, {"admin", "manager", "staff"}),
+    (reports.reputation_report, {"admin", "manager"}), (reports.content_report, {"admin", "manager"}),
+])
+def test_each_report_checks_the_role(database, build, allowed):
+    for who in (CLI, MANAGER, STAFF, SPONSOR):
+        if who.role in allowed:
+            build(who, scope(utc(2026, 3, 12)))
+        else:
+            with pytest.raises(AccessDenied):
+                build(who, scope(utc(2026, 3, 12)))
