@@ -41,5 +41,6 @@ st.subheader(t("Events"))
 if not widgets.empty(report.frames["events"], "No event in this period."):
     widgets.table(report.frames["events"], "events",
                   {"title": "Event", "format": "Format", "starts_at": "Starts", "registered": "Registered",
-                   "attended": "Attended", "attendance_rate": "Attendance rate", "lift": "Lift"})
+                   "attended": "Attended", "attendance_rate": "Attendance rate", "lift": "Lift"},
+                  percents=("attendance_rate",))
     st.caption(t("Lift is shown once the 30 days after an event are over."))

@@ -18,8 +18,9 @@ if not widgets.empty(cohorts, "No member joined in the twelve months up to the p
                        color_continuous_scale="Blues", zmin=0, zmax=100, aspect="auto", text_auto=".0f",
                        labels={"x": t("Months after joining"), "y": t("Cohort (month joined)"),
                                "color": "%"})
-    widgets.chart(figure, "Share of each cohort active k months after joining (%)")
+    widgets.chart(figure.update_yaxes(type="category"), "Share of each cohort active k months after joining (%)")
     st.caption(t("Cohort retention: members grouped by the month they joined; each cell is the share "
                  "of the cohort active in that month."))
-    widgets.table(cohorts, "cohorts", {"cohort": "Cohort", "k": "Months after joining",
-                                       "cohort_size": "Cohort size", "active": "Active", "retention": "Retention"})
+    widgets.table(cohorts.with_columns(pl.col("cohort").dt.strftime("%Y-%m")), "cohorts",
+                  {"cohort": "Cohort", "k": "Months after joining", "cohort_size": "Cohort size", "active": "Active",
+                   "retention": "Retention"}, percents=("retention",))
