@@ -16,6 +16,7 @@ PAGES = {  # key → (file, title, icon); who may open which is cmcore.access.PA
     "moderation": ("pages/moderation.py", "Moderation", ":material/gavel:"),
     "reputation": ("pages/reputation.py", "Reputation", ":material/campaign:"),
     "content": ("pages/content.py", "Content & events", ":material/event:"),
+    "leaderboard": ("pages/leaderboard.py", "Key members", ":material/military_tech:"),
     "settings": ("pages/settings.py", "Settings", ":material/settings:"),
     "users": ("pages/users.py", "Users", ":material/group:"),
     "account": ("pages/account.py", "My account", ":material/person:"),

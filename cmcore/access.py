@@ -17,6 +17,7 @@ PAGES: dict[str, frozenset[str]] = {
     "moderation": _MANAGERS_AND_STAFF,
     "reputation": _MANAGERS,
     "content": _MANAGERS,
+    "leaderboard": _MANAGERS_AND_STAFF,
     "settings": _MANAGERS,
     "users": frozenset({"admin"}),
     "account": frozenset(ROLES),

@@ -6,7 +6,7 @@ unchanged data and a write is seen at once. Frames are immutable and shared betw
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import adbc_driver_postgresql.dbapi as adbc
 import polars as pl
@@ -50,6 +50,11 @@ def read(sql: str, params: Sequence | None = None) -> pl.DataFrame:
 
 def table(name: str) -> pl.DataFrame:
     """The frame `name` of TABLES as of the current data version."""
+    return derived(name, lambda: read(TABLES[name]))
+
+
+def derived(name: str, build: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+    """The frame `build()` makes from other frames, cached per data version like them."""
     key = (db.url(), name)
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
@@ -57,8 +62,11 @@ def table(name: str) -> pl.DataFrame:
         version = db.data_version()
         hit = _cache.get(key)
         if hit is None or hit[0] != version:
-            hit = (version, read(TABLES[name]))
-            _cache[key] = hit
+            hit = (version, build())
+            with _guard:
+                _cache[key] = hit
+                for stale in [k for k, (v, _) in _cache.items() if k[0] == key[0] and v < version]:
+                    del _cache[stale]  # older data: would never be served again
         return hit[1]
 
 

@@ -39,3 +39,31 @@ class Period:
         first = last.replace(day=1)
         nxt = (first + timedelta(days=32)).replace(day=1)
         return Period(first, nxt)
+
+
+PRESETS = ("last_7", "last_30", "last_90", "this_week", "last_week", "this_month", "last_month",
+           "this_quarter", "last_quarter", "custom")
+
+
+def preset(name: str, today: date, custom: tuple[date, date] | None = None) -> Period:
+    """The period a sidebar preset means on `today`: "last N days" are the N complete days up to
+    yesterday; weeks start on Monday; "this" week/month/quarter runs up to today included;
+    "custom" is the inclusive (first, last) pair."""
+    tomorrow = today + timedelta(days=1)
+    if name in ("last_7", "last_30", "last_90"):
+        return Period.last_days(int(name.split("_")[1]), today - timedelta(days=1))
+    if name.endswith("week"):
+        monday = today - timedelta(days=today.weekday())
+        return Period(monday, tomorrow) if name == "this_week" else Period(monday - timedelta(days=7), monday)
+    if name.endswith("month"):
+        first = today.replace(day=1)
+        return Period(first, tomorrow) if name == "this_month" else Period(first - timedelta(days=1), first).month_of_last_day()
+    if name.endswith("quarter"):
+        first = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+        if name == "this_quarter":
+            return Period(first, tomorrow)
+        before = (first - timedelta(days=1)).replace(day=1)
+        return Period(date(before.year, 3 * ((before.month - 1) // 3) + 1, 1), first)
+    if name == "custom" and custom:
+        return Period(custom[0], custom[1] + timedelta(days=1))
+    raise ValueError(f"unknown period {name!r}")

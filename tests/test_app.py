@@ -6,7 +6,7 @@ import bcrypt
 import pytest
 import sqlalchemy as sa
 
-from cmcore import auth, db, demo, i18n
+from cmcore import auth, db, demo, i18n, leaderboard
 from cmcore.access import CLI, Principal
 from cmcore.community import get_settings as community_settings
 from cmcore.kpis import overview, reports
@@ -104,10 +104,10 @@ def test_english_interface(app, community):
 
 @pytest.mark.parametrize("username, menu", [
     ("admin", ["Vue d'ensemble", "Croissance et engagement", "Rétention", "Réactivité", "Modération",
-               "Réputation", "Contenus et événements", "Réglages", "Utilisateurs", "Mon compte"]),
+               "Réputation", "Contenus et événements", "Membres clés", "Réglages", "Utilisateurs", "Mon compte"]),
     ("manager", ["Vue d'ensemble", "Croissance et engagement", "Rétention", "Réactivité", "Modération",
-                 "Réputation", "Contenus et événements", "Réglages", "Mon compte"]),
-    ("staff", ["Réactivité", "Modération", "Mon compte"]),
+                 "Réputation", "Contenus et événements", "Membres clés", "Réglages", "Mon compte"]),
+    ("staff", ["Réactivité", "Modération", "Membres clés", "Mon compte"]),
     ("sponsor", ["Mon compte"]),
 ])
 def test_each_role_sees_its_pages_only(app, community, username, menu):
@@ -226,3 +226,34 @@ def test_a_manager_changes_the_response_sla_in_settings(app, community):
     assert community_settings()["response_sla_hours"] == 12.0
     with db.engine().connect() as conn:
         assert conn.execute(sa.text("SELECT actor FROM audit_log WHERE action = 'setting.set'")).scalars().all() == ["manager"]
+
+
+def test_staff_read_the_leaderboard_with_each_score_explained(app, community):
+    at = as_user(app, "staff")
+    at.switch_page("pages/leaderboard.py").run()
+    assert not at.exception and not at.error
+    f = at.session_state["filters"]
+    board = leaderboard.leaderboard(Principal("staff", "staff"), reports.Scope(f.period, f.platforms, f.tz))
+    top = at.dataframe[0].value
+    assert top["Membre"].iloc[0] == board["display_name"][0]
+    assert top["Score"].iloc[0] == pytest.approx(round(board["score"][0], 1))
+    explained = at.dataframe[3].value  # after the three tabs: top, rising, slipping
+    assert explained["Points"].sum() == pytest.approx(board["score"][0])
+    assert not at.get("data_editor") and "Barème (responsables)" not in [e.label for e in at.expander]
+
+
+def test_a_manager_changes_the_scoring_on_the_leaderboard(app, community):
+    at = as_user(app, "manager")
+    at.switch_page("pages/leaderboard.py").run()
+    assert [e.label for e in at.expander] == ["Barème (responsables)"]
+    [w for w in at.number_input if w.label == "Demi-vie de l'affection (jours)"][0].set_value(10.0)
+    [b for b in at.button if b.label == "Enregistrer le barème"][0].click()
+    at.run()
+    assert not at.exception
+    assert leaderboard.scoring().half_life_days == 10.0
+
+
+def test_sponsors_are_refused_the_leaderboard(app, community):
+    at = as_user(app, "sponsor")
+    at.switch_page("pages/leaderboard.py").run()
+    assert texts(at.error) == ["Vous n'avez pas accès à cette page."] and not at.dataframe

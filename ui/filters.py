@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from cmcore import community, frames
+from cmcore import community, frames, periods
 from cmcore.periods import Period
 from ui.text import t
 
 PRESETS = {"last_7": "Last 7 days", "last_30": "Last 30 days", "last_90": "Last 90 days",
-           "this_month": "This month", "last_month": "Last month", "custom": "Custom"}
+           "this_week": "This week", "last_week": "Last week", "this_month": "This month",
+           "last_month": "Last month", "this_quarter": "This quarter", "last_quarter": "Last quarter",
+           "custom": "Custom"}
 
 
 @dataclass(frozen=True)
@@ -20,18 +22,6 @@ class Filters:
     period: Period
     platforms: list[int] | None  # None: every platform
     tz: str
-
-
-def _period(preset: str, today: date, custom: tuple | None) -> Period:
-    if preset.startswith("last_") and preset != "last_month":
-        return Period.last_days(int(preset.split("_")[1]), today - timedelta(days=1))
-    month = Period(today.replace(day=1), today + timedelta(days=1)).month_of_last_day()
-    if preset == "this_month":
-        return month
-    if preset == "last_month":
-        return Period(month.start - timedelta(days=1), month.start).month_of_last_day()
-    start, end = custom if custom and len(custom) == 2 else (today - timedelta(days=29), today)
-    return Period(start, end + timedelta(days=1))
 
 
 def sidebar() -> Filters:
@@ -49,7 +39,8 @@ def sidebar() -> Filters:
     names = dict(zip(platforms["platform_id"], platforms["name"], strict=True))
     chosen = bar.multiselect(t("Platforms"), list(names), key="platforms", format_func=names.get,
                              placeholder=t("All platforms"))
-    period = _period(st.session_state.get("period_preset", "last_30"), today, custom)
+    custom = tuple(custom) if custom and len(custom) == 2 else (today - timedelta(days=29), today)
+    period = periods.preset(st.session_state.get("period_preset", "last_30"), today, custom)
     bar.caption(t("{start} to {end} ({tz})", start=period.start,
                   end=period.end - timedelta(days=1), tz=tz))
     return Filters(period, sorted(chosen) or None, tz)

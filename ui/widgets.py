@@ -32,10 +32,11 @@ def headline(metrics: list[Metric], per_row: int = 3) -> None:
 
 
 def table(frame: pl.DataFrame, name: str, labels: dict[str, str] | None = None,
-          links: tuple[str, ...] = (), percents: tuple[str, ...] = ()) -> None:
+          links: tuple[str, ...] = (), percents: tuple[str, ...] = (), sparklines: tuple[str, ...] = ()) -> None:
     """The table, then CSV and Excel downloads of exactly what is shown. Columns not in `labels`
     are left out; times are shown in the community's time zone; text is shown as text, `links`
-    columns as links and `percents` columns (ratios 0–1) as percentages."""
+    columns as links, `percents` columns (ratios 0–1) as percentages and `sparklines` columns
+    (lists of numbers) as small line charts."""
     labels = labels or {c: c for c in frame.columns}
     filters = st.session_state.get("filters")
     local = frame.select([c for c in labels if c in frame.columns]).with_columns(
@@ -45,6 +46,7 @@ def table(frame: pl.DataFrame, name: str, labels: dict[str, str] | None = None,
     shown = local.rename({c: t(l) for c, l in labels.items() if c in frame.columns})
     config = {t(labels[c]): st.column_config.LinkColumn(t(labels[c])) for c in links}
     config |= {t(labels[c]): st.column_config.NumberColumn(t(labels[c]), format="percent") for c in percents}
+    config |= {t(labels[c]): st.column_config.LineChartColumn(t(labels[c])) for c in sparklines}
     st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
     left, right = st.columns(2)
     left.download_button(t("Download CSV"), exports.to_csv(shown), f"{name}.csv", "text/csv",

@@ -100,4 +100,5 @@ def event_lifts(activity: pl.DataFrame, per_event: pl.DataFrame, registrations: 
     rows = [event_lift(activity, e, registrations) for e in done.iter_rows(named=True)]
     schema = {"event_id": pl.Int64, "attendees": pl.Int64, "comparable": pl.Int64,
               "attendee_change": pl.Float64, "comparable_change": pl.Float64, "lift": pl.Float64}
-    return done.select("event_id", "title").join(pl.DataFrame(rows, schema=schema), on="event_id")
+    return done.select("event_id", "title").join(pl.DataFrame(rows, schema=schema), on="event_id",
+                                                  maintain_order="left")

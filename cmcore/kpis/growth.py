@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from cmcore.kpis import CONTRIBUTION_KINDS, between, local_day, on_platforms, share
+from cmcore.periods import Period
 
 
 def member_joins(members: pl.DataFrame, identities: pl.DataFrame,
@@ -77,31 +78,35 @@ def calendar(start: datetime, end: datetime, tz: str) -> pl.DataFrame:
                                               closed="left", eager=True)})
 
 
-def active_series(activity: pl.DataFrame, start: datetime, end: datetime, tz: str,
-                  platforms: list[int] | None = None) -> pl.DataFrame:
-    """DAU, WAU and MAU per local day: distinct members with an activity in the 1, 7 and 30 days
-    ending on that day (Discourse and Discord's definitions).
+def member_days(activity: pl.DataFrame, tz: str) -> pl.DataFrame:
+    """The daily rollup behind DAU/WAU/MAU: each (member, platform, local day) with an activity."""
+    return (activity.lazy().select("member_id", "platform_id", local_day("created_at", tz).alias("day"))
+            .unique().collect())
 
-    Each member's active days become intervals [day, min(day + w, next active day)), so a day is
-    covered by at most one interval per member and a running sum counts members, not activities.
+
+def active_days(days_active: pl.DataFrame, platforms: list[int] | None = None) -> pl.DataFrame:
+    """Each member's active days on the platforms, with the member's next active day (or null)."""
+    return (on_platforms(days_active.lazy(), platforms).select("member_id", "day").unique()
+            .sort("member_id", "day")
+            .with_columns(pl.col("day").shift(-1).over("member_id").alias("next_day")).collect())
+
+
+def active_series(spans: pl.DataFrame, period: Period) -> pl.DataFrame:
+    """DAU, WAU and MAU per local day of the period: distinct members with an activity in the 1, 7
+    and 30 days ending on that day (Discourse and Discord's definitions), from `active_days`.
+
+    Each active day covers [day, min(day + w, next active day)), so a day is covered by at most
+    one interval per member and a running sum counts members, not activities.
     """
-    days = calendar(start, end, tz)
-    if days.is_empty():
-        return days.with_columns(pl.lit(0, pl.Int64).alias(c) for c in ("dau", "wau", "mau"))
-    first, last = days["day"][0], days["day"][-1]
-    member_days = (on_platforms(activity.lazy(), platforms)
-                   .filter(between("created_at", start - timedelta(days=31), end))
-                   .select("member_id", local_day("created_at", tz).alias("day")).unique()
-                   .filter((pl.col("day") >= first - timedelta(days=29)) & (pl.col("day") <= last))
-                   .sort("member_id", "day")
-                   .with_columns(pl.col("day").shift(-1).over("member_id").alias("next_day")))
+    days = pl.DataFrame({"day": pl.date_range(period.start, period.end, closed="left", eager=True)})
+    spans_ = spans.lazy().filter((pl.col("day") >= period.start - timedelta(days=29)) & (pl.col("day") < period.end))
     out = days.lazy()
     for name, width in (("dau", 1), ("wau", 7), ("mau", 30)):
         until = pl.min_horizontal(pl.col("day") + timedelta(days=width),
                                   pl.col("next_day").fill_null(pl.col("day") + timedelta(days=width)))
         steps = pl.concat([
-            member_days.select("day", pl.lit(1, pl.Int64).alias("step")),
-            member_days.select(until.alias("day"), pl.lit(-1, pl.Int64).alias("step")),
+            spans_.select("day", pl.lit(1, pl.Int64).alias("step")),
+            spans_.select(until.alias("day"), pl.lit(-1, pl.Int64).alias("step")),
         ]).group_by("day").agg(pl.col("step").sum())
         running = (pl.concat([days.lazy().select("day"), steps.select("day")]).unique()
                    .join(steps, on="day", how="left").sort("day")

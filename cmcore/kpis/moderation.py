@@ -32,7 +32,7 @@ def open_cases(period_cases: pl.DataFrame, members: pl.DataFrame, now: datetime)
     """Cases not yet resolved, oldest first, with their age in hours and whether anyone acted."""
     return (period_cases.filter(pl.col("resolved_at").is_null())
             .join(members.select("member_id", pl.col("display_name").alias("member")), on="member_id",
-                  how="left")
+                  how="left", maintain_order="left")
             .with_columns(((pl.lit(now) - pl.col("reported_at")).dt.total_seconds() / 3600).alias("age_hours"),
                           pl.col("first_action_at").is_not_null().alias("acted"))
             .select("id", "rule", "member", "reported_at", "age_hours", "acted"))

@@ -56,7 +56,10 @@ def growth_report(principal: Principal, scope: Scope) -> Report:
     require(principal, *MANAGERS)
     s = scope.resolved()
     members, identities, activity = frames.table("members"), frames.table("identities"), frames.table("activity")
-    series, before = (growth.active_series(activity, *b, s.tz, s.platforms) for b in (s.bounds, s.previous))
+    days_active = frames.derived(f"member_days:{s.tz}", lambda: growth.member_days(activity, s.tz))
+    spans = (frames.derived(f"active_days:{s.tz}", lambda: growth.active_days(days_active))
+             if s.platforms is None else growth.active_days(days_active, s.platforms))
+    series, before = (growth.active_series(spans, p) for p in (s.period, s.period.previous()))
     new_c, new_c_before = (growth.new_contributors(activity, *b, s.platforms) for b in (s.bounds, s.previous))
     gone, gone_before = (growth.inactive_contributors(activity, *b, s.platforms) for b in (s.bounds, s.previous))
 
@@ -94,9 +97,9 @@ def growth_report(principal: Principal, scope: Scope) -> Report:
     return Report(metrics, {
         "active": series,
         "daily": growth.daily_activity(activity, members, identities, *s.bounds, s.tz, s.platforms),
-        "new_contributors": new_c.join(named, on="member_id", how="left")
+        "new_contributors": new_c.join(named, on="member_id", how="left", maintain_order="left")
                                  .select("member_id", "member", "first_contribution"),
-        "inactive_contributors": gone.join(named, on="member_id", how="left")
+        "inactive_contributors": gone.join(named, on="member_id", how="left", maintain_order="left")
                                      .select("member_id", "member", "last_contribution", "contributions_90d"),
     })
 
@@ -255,9 +258,10 @@ def content_report(principal: Principal, scope: Scope) -> Report:
     ]
     return Report(metrics, {
         "by_tag": content.engagement_by(eng, "tag"),
-        "by_platform": content.engagement_by(eng, "platform_id").join(platforms, on="platform_id", how="left")
+        "by_platform": content.engagement_by(eng, "platform_id").join(platforms, on="platform_id", how="left",
+                                                                       maintain_order="left")
                               .select("platform", "threads", "mean_engagement"),
         "by_author_type": content.engagement_by(eng, "author_type"),
         "hour_of_week": content.hour_of_week(eng),
-        "events": per_event.join(lifts.select("event_id", "lift"), on="event_id", how="left"),
+        "events": per_event.join(lifts.select("event_id", "lift"), on="event_id", how="left", maintain_order="left"),
     })

@@ -1,0 +1,198 @@
+"""The leaderboard on hand-built communities: exact scores, anti-gaming, ties, period boundaries,
+merged identities, rising and slipping, the scoring managers edit, and the page."""
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from cmcore import db, demo, leaderboard
+from cmcore.access import AccessDenied, Principal
+from cmcore.kpis.reports import Scope
+from cmcore.periods import Period
+from tests.builders import Community
+
+MANAGER = Principal("manon", "manager")
+STAFF = Principal("sami", "staff")
+MARCH = Period(date(2026, 3, 1), date(2026, 3, 11))  # previous period: 19 Feb – 28 Feb
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def scope(period: Period = MARCH, platforms=None, tz: str = "UTC") -> Scope:
+    return Scope(period, platforms, tz, utc(2026, 3, 20))
+
+
+def rows(board: pl.DataFrame, *columns: str) -> dict:
+    return {r["display_name"]: tuple(r[c] for c in columns) for r in board.iter_rows(named=True)}
+
+
+@pytest.fixture
+def small(database):
+    c = Community()
+    ann = c.member("ann", utc(2025, 1, 1))
+    bob = c.member("bob", utc(2025, 1, 1))
+    cat = c.member("cat", utc(2025, 1, 1))
+    t1 = c.act(ann, "thread", utc(2026, 3, 1, 9))  # ann 5
+    t2 = c.act(bob, "thread", utc(2026, 3, 2, 10), "stackexchange", is_question=True)  # bob 5
+    answer = c.act(ann, "answer", utc(2026, 3, 2, 11), "stackexchange", parent=t2, accepted=True)  # ann 3 + 15
+    c.act(ann, "comment", utc(2026, 3, 2, 12), "stackexchange", parent=t2)  # ann 1
+    c.act(bob, "reaction", utc(2026, 3, 3, 12), "stackexchange", parent=answer)  # bob 0.2, ann 1
+    c.act(bob, "reaction", utc(2026, 3, 3, 13), "stackexchange", parent=answer)  # same pair, same day: nothing
+    c.act(bob, "reaction", utc(2026, 3, 3, 14), "stackexchange", parent=t2)  # self-reaction: nothing
+    c.act(bob, "reply", utc(2026, 3, 3, 15), "stackexchange", parent=t2)  # self-reply: nothing
+    c.act(cat, "reaction", utc(2026, 3, 4, 9), parent=t1)  # cat 0.2, ann 1
+    c.act(cat, "reply", utc(2026, 3, 4, 10), parent=t1)  # cat 3
+    meetup = c.event("Meetup", utc(2026, 3, 5, 18))
+    c.register(meetup, ann, utc(2026, 3, 1), True)  # ann 10
+    c.register(meetup, bob, utc(2026, 3, 1), False)
+    return c
+
+
+def test_exact_scores_and_their_breakdown(small):
+    board = leaderboard.leaderboard(MANAGER, scope())
+    assert rows(board, "rank", "score", "reach") == {
+        "ann": (1, pytest.approx(36.0), 2),  # bob and cat reacted or replied to her
+        "bob": (2, pytest.approx(5.2), 1),  # ann answered him
+        "cat": (3, pytest.approx(3.2), 0),
+    }
+    ann = board.row(0, named=True)
+    assert {k: ann[k] for k in leaderboard.KINDS} == {
+        "thread": 5.0, "answer": 3.0, "reply": 0.0, "comment": 1.0, "accepted": 15.0,
+        "reaction_received": 2.0, "reaction_given": 0.0, "event": 10.0}
+    explained, recent = leaderboard.explain(MANAGER, scope(), ann["member_id"])
+    assert explained["points"].sum() == pytest.approx(ann["score"])
+    bob = board.row(1, named=True)
+    bob_lines = leaderboard.explain(MANAGER, scope(), bob["member_id"])[0]
+    assert bob_lines.filter(pl.col("kind") == "reaction_given").select("items", "counted", "points").row(0) == (
+        1, 1, pytest.approx(0.2))  # the same-day repeat and the self-reaction count for nothing
+    assert recent["kind"].to_list() == ["comment", "answer", "thread"]  # latest first
+
+
+def test_love_reach_and_gravity(small):
+    board = leaderboard.leaderboard(MANAGER, scope())
+    bob = board.filter(pl.col("display_name") == "bob").row(0, named=True)
+    # Ages from each day's noon to the end of the period (11 March): 8.5 and 7.5 days.
+    expected = 5 * 0.5 ** (8.5 / 30) + 0.2 * 0.5 ** (7.5 / 30)
+    assert bob["love"] == pytest.approx(expected)
+    assert bob["gravity"] == pytest.approx(expected * 1)
+
+
+def test_a_spammer_and_a_reaction_ring_do_not_outrank_a_steady_helper(database):
+    c = Community()
+    helper = c.member("helper", utc(2025, 1, 1))
+    spammer = c.member("spammer", utc(2025, 1, 1))
+    ring = [c.member(f"ring{i}", utc(2025, 1, 1)) for i in range(3)]
+    askers = [c.member(f"asker{i}", utc(2025, 1, 1)) for i in range(30)]
+    for day, asker in enumerate(askers):  # one answered question a day, four accepted
+        question = c.act(asker, "thread", utc(2026, 3, 1, 8) + timedelta(days=day % 10))
+        answer = c.act(helper, "answer", utc(2026, 3, 1, 9) + timedelta(days=day % 10), parent=question,
+                       accepted=day < 4)
+        c.act(asker, "reaction", utc(2026, 3, 1, 10) + timedelta(days=day % 10), parent=answer)
+    posts = [c.act(member, "thread", utc(2026, 3, 1, 7)) for member in ring]
+    victim = c.act(helper, "thread", utc(2026, 3, 1, 6))
+    bulk = []
+    for day in range(10):  # each ring member reacts 100 times a day to the two others' posts
+        for i, member in enumerate(ring):
+            for k in range(100):
+                target = posts[(i + 1 + k % 2) % 3]
+                bulk.append((member, "reaction", target, target, utc(2026, 3, 1 + day, 12, 0, k % 60)))
+    bulk += [(spammer, "comment", victim, victim, utc(2026, 3, 5, 10, k // 60, k % 60)) for k in range(500)]
+    frame = pl.DataFrame(bulk, orient="row", schema=["member_id", "kind", "parent_id", "thread_id", "created_at"],
+                         ).with_columns(pl.lit(c.platform("discord")).alias("platform_id"),
+                                        pl.format("bulk{}", pl.int_range(pl.len())).alias("external_id"))
+    with db.transaction() as conn:
+        demo.copy_frame(conn, "activity", frame)
+    board = leaderboard.leaderboard(MANAGER, scope())
+    scores = rows(board, "score")
+    assert scores["helper"][0] == pytest.approx(30 * 3 + 4 * 15 + 30 * 1 + 5 + 1 * 0)  # 185: answers, accepted, thanks, a thread
+    assert scores["spammer"][0] == pytest.approx(20)  # 500 comments in a day, capped at 20
+    assert scores["ring0"][0] == pytest.approx(5 + 10 * (2 * 1 + 2 * 0.2))  # 29: once a day per pair of members
+    assert board["display_name"][0] == "helper"
+
+
+def test_ties_go_to_who_reached_the_score_first_then_to_the_lower_id(database):
+    """Reaching is counted in days: the score is reached on its last day with points."""
+    c = Community()
+    late = c.member("late", utc(2025, 1, 1))
+    early = c.member("early", utc(2025, 1, 1))
+    same1 = c.member("same1", utc(2025, 1, 1))
+    same2 = c.member("same2", utc(2025, 1, 1))
+    c.act(late, "thread", utc(2026, 3, 5))
+    c.act(early, "thread", utc(2026, 3, 4))
+    c.act(same2, "thread", utc(2026, 3, 6))
+    c.act(same1, "thread", utc(2026, 3, 6))
+    board = leaderboard.leaderboard(MANAGER, scope())
+    assert board["display_name"].to_list() == ["early", "late", "same1", "same2"]
+    assert board["rank"].to_list() == [1, 2, 3, 4]
+
+
+def test_period_boundaries_in_the_community_time_zone(database):
+    c = Community()
+    ann = c.member("ann", utc(2025, 1, 1))
+    c.act(ann, "thread", utc(2026, 2, 28, 23, 30))  # 1 March 00:30 in Paris: in; in UTC: before
+    c.act(ann, "thread", utc(2026, 3, 10, 23, 30))  # 11 March in Paris: after; in UTC: in
+    c.act(ann, "thread", utc(2026, 3, 11))  # the end itself is outside
+    assert rows(leaderboard.leaderboard(MANAGER, scope(tz="Europe/Paris")), "score") == {"ann": (5.0,)}
+    assert rows(leaderboard.leaderboard(MANAGER, scope(tz="UTC")), "score") == {"ann": (5.0,)}
+    paris = leaderboard.leaderboard(MANAGER, scope(tz="Europe/Paris")).row(0, named=True)
+    assert paris["reached_on"] == date(2026, 3, 1)
+
+
+def test_a_member_on_two_platforms_is_one_row(database):
+    c = Community()
+    ann = c.member("ann", utc(2025, 1, 1), "discord", "forum")
+    c.act(ann, "thread", utc(2026, 3, 2), "discord")
+    c.act(ann, "thread", utc(2026, 3, 3), "forum")
+    board = leaderboard.leaderboard(MANAGER, scope())
+    assert rows(board, "score") == {"ann": (10.0,)}
+    forum = c.platforms["forum"]
+    assert rows(leaderboard.leaderboard(MANAGER, scope(platforms=[forum])), "score") == {"ann": (5.0,)}
+
+
+def test_rising_and_slipping(database):
+    c = Community()
+    newbie = c.member("newbie", utc(2026, 2, 1))
+    veteran = c.member("veteran", utc(2024, 1, 1))
+    steady = c.member("steady", utc(2024, 1, 1))
+    for day in range(20, 29):  # previous period: veteran 9 threads (45), newbie 1 (5), steady 1 (5)
+        c.act(veteran, "thread", utc(2026, 2, day))
+    c.act(newbie, "thread", utc(2026, 2, 25))
+    c.act(steady, "thread", utc(2026, 2, 25))
+    for day in (2, 3):  # this period: newbie 10, veteran 20, steady 5
+        c.act(newbie, "thread", utc(2026, 3, day))
+    for day in range(4, 8):
+        c.act(veteran, "thread", utc(2026, 3, day))
+    c.act(steady, "thread", utc(2026, 3, 2))
+    board = leaderboard.leaderboard(MANAGER, scope())
+    assert rows(board, "rank", "previous_rank", "rank_change", "rising", "slipping") == {
+        "veteran": (1, 1, 0, False, True),  # was the top 10 % (1 of 3), fell from 45 to 20
+        "newbie": (2, 2, 0, True, False),  # 5 → 10 and joined within 90 days
+        "steady": (3, 3, 0, False, False),
+    }
+
+
+def test_managers_edit_the_scoring_and_it_is_audited(small):
+    rules = leaderboard.Scoring()
+    heavier = leaderboard.Scoring({**rules.weights, "event": 50}, rules.caps, 15)
+    with pytest.raises(AccessDenied):
+        leaderboard.save_scoring(STAFF, heavier)
+    with pytest.raises(ValueError, match="weight"):
+        leaderboard.Scoring({**rules.weights, "thread": -1}, rules.caps)
+    with pytest.raises(ValueError, match="needed for each"):
+        leaderboard.Scoring({"thread": 1}, rules.caps)
+    leaderboard.save_scoring(MANAGER, heavier)
+    assert leaderboard.scoring() == heavier
+    assert rows(leaderboard.leaderboard(MANAGER, scope()), "score")["ann"] == (pytest.approx(76.0),)
+    with db.engine().connect() as conn:
+        detail = conn.execute(sa.text("SELECT detail FROM audit_log WHERE action = 'leaderboard.scoring'")).scalar_one()
+    assert detail["old"]["weights"]["event"] == 10 and detail["new"]["weights"]["event"] == 50
+
+
+def test_sponsors_cannot_read_the_leaderboard(small):
+    for call in (lambda: leaderboard.leaderboard(Principal("p", "sponsor", 1), scope()),
+                 lambda: leaderboard.explain(Principal("p", "sponsor", 1), scope(), 1)):
+        with pytest.raises(AccessDenied):
+            call()
