@@ -251,8 +251,16 @@ def leaderboard(principal: Principal, scope: Scope, rules: Scoring | None = None
     require(principal, *READERS)
     scope = scope.resolved()
     rules = rules or scoring()
-    return board(_points(scope, rules), _rollups(scope.tz)[1], frames.table("members"), scope.period, rules,
-                 scope.platforms)
+    ranked = board(_points(scope, rules), _rollups(scope.tz)[1], frames.table("members"), scope.period, rules,
+                   scope.platforms)
+    return ranked.join(accounts(frames.table("identities"), frames.table("platforms")), on="member_id",
+                       how="left", maintain_order="left")
+
+
+def accounts(identities: pl.DataFrame, platforms: pl.DataFrame) -> pl.DataFrame:
+    """Each member's platforms, by name, from their accounts (merged identities included)."""
+    return (identities.join(platforms.select("platform_id", "name"), on="platform_id")
+            .group_by("member_id").agg(pl.col("name").unique().sort().str.join(", ").alias("platforms")))
 
 
 def activity_sparklines(principal: Principal, scope: Scope, member_ids: list[int]) -> pl.DataFrame:

@@ -12,8 +12,11 @@ from ui.text import t
 KINDS = {"thread": "Threads", "answer": "Answers", "reply": "Replies", "comment": "Comments",
          "accepted": "Accepted answers", "reaction_received": "Reactions received",
          "reaction_given": "Reactions given", "event": "Events attended"}
-LABELS = {"rank": "Rank", "rank_change": "Change", "display_name": "Member", "score": "Score", **KINDS,
-          "love": "Love", "reach": "Reach", "gravity": "Gravity", "activity": "Points per day"}
+LABELS = {"rank": "Rank", "rank_change": "Change", "display_name": "Member", "score": "Score",
+          "activity": "Points per day", "love": "Love", "reach": "Reach", "gravity": "Gravity", **KINDS,
+          "platforms": "Platforms"}
+ACTIVITY_KINDS = {"thread": "Thread", "reply": "Reply", "comment": "Comment", "answer": "Answer",
+                  "reaction": "Reaction"}
 SHOWN = 100
 
 principal = open_page("leaderboard")
@@ -49,7 +52,8 @@ widgets.table(explained.with_columns(pl.col("kind").replace(KINDS).map_elements(
               "score_explained", {"kind": "Kind", "items": "Done", "counted": "Counted", "weight": "Points each",
                                   "daily_cap": "Daily cap", "points": "Points"})
 st.caption(t("Recent activity in the period"))
-widgets.table(recent, "recent_activity", {"created_at": "Date", "kind": "Kind", "platform": "Platform",
+widgets.table(recent.with_columns(pl.col("kind").replace(ACTIVITY_KINDS).map_elements(t, return_dtype=pl.String)),
+              "recent_activity", {"created_at": "Date", "kind": "Kind", "platform": "Platform",
                                           "thread_id": "Thread"})
 
 if principal.role in leaderboard.EDITORS:

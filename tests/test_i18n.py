@@ -11,7 +11,7 @@ from cmcore.access import ROLES
 
 ROOT = Path(__file__).resolve().parent.parent
 UI_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ui").glob("*.py"))]
-LABEL_CONSTANTS = ("PAGES", "PRESETS", "WEEKDAYS", "LABELS", "NOTHING", "KINDS")  # module constants whose values are shown
+LABEL_CONSTANTS = ("PAGES", "PRESETS", "WEEKDAYS", "LABELS", "NOTHING", "KINDS", "ACTIVITY_KINDS")  # module constants whose values are shown
 CORE_FILES = sorted((ROOT / "cmcore" / "kpis").glob("*.py"))
 
 

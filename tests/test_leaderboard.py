@@ -147,7 +147,7 @@ def test_a_member_on_two_platforms_is_one_row(database):
     c.act(ann, "thread", utc(2026, 3, 2), "discord")
     c.act(ann, "thread", utc(2026, 3, 3), "forum")
     board = leaderboard.leaderboard(MANAGER, scope())
-    assert rows(board, "score") == {"ann": (10.0,)}
+    assert rows(board, "score", "platforms") == {"ann": (10.0, "Discord, Forum")}
     forum = c.platforms["forum"]
     assert rows(leaderboard.leaderboard(MANAGER, scope(platforms=[forum])), "score") == {"ann": (5.0,)}
 
