@@ -331,7 +331,8 @@ class _Community:
         for sponsor_id, (name, currency) in enumerate(SPONSORS, 1):
             for j in range(2):
                 cid = len(campaigns) + 1
-                begins = start_day + timedelta(days=int(span * (0.15 + 0.4 * j + 0.08 * sponsor_id)))
+                share = 0.15 + 0.08 * sponsor_id if j == 0 else 0.78 + 0.05 * sponsor_id  # autumn: running now
+                begins = start_day + timedelta(days=int(span * share))
                 ends = begins + timedelta(days=int(rng.integers(21, 60)))
                 amount = int(rng.integers(20, 80)) * 100_000
                 deliverables = [{"kind": "post", "label": "Sponsored posts", "target": 4,
@@ -342,7 +343,7 @@ class _Community:
                                   begins, ends, amount, currency, json.dumps(deliverables)))
                 days = pl.date_range(begins, min(ends, end_day - timedelta(days=1)), eager=True)
                 if len(days):
-                    impressions = rng.poisson(4000, len(days))
+                    impressions = rng.poisson(40_000, len(days))
                     delivery.append(pl.DataFrame({
                         "campaign_id": cid, "day": days, "impressions": impressions,
                         "clicks": rng.binomial(impressions, 0.012),

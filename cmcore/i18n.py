@@ -39,9 +39,11 @@ def percent(ratio: float | None, lang: str) -> str:
     return "–" if ratio is None else f"{number(ratio * 100, lang, 1)}\u202f%"
 
 
-def money(minor: int, currency: str, lang: str) -> str:
-    """Minor units → '1 234,56 EUR' (fr) or 'EUR 1,234.56' (en)."""
-    amount = number(minor / 100, lang, 2)
+def money(minor: float, currency: str, lang: str) -> str:
+    """Minor units → '1 234,56 EUR' (fr) or 'EUR 1,234.56' (en), with the currency's decimals."""
+    from cmcore.money import CURRENCIES
+    decimals = CURRENCIES.get(currency, 2)
+    amount = number(minor / 10 ** decimals, lang, decimals)
     return f"{amount} {currency}" if lang == "fr" else f"{currency} {amount}"
 
 
@@ -59,7 +61,7 @@ def hours(value: float | None, lang: str) -> str:
 def metric_value(value: float | None, unit: str, lang: str, currency: str | None = None) -> str:
     """A metric's value as shown: counts, numbers (1 decimal), ratios as %, hours, money."""
     if unit == "money":
-        return money(int(value or 0), currency or "", lang)
+        return "–" if value is None else money(value, currency or "", lang)
     if unit == "hours":
         return hours(value, lang)
     if unit == "ratio":

@@ -6,7 +6,7 @@ import bcrypt
 import pytest
 import sqlalchemy as sa
 
-from cmcore import auth, db, demo, i18n, leaderboard
+from cmcore import auth, db, demo, i18n, leaderboard, money
 from cmcore.access import CLI, Principal
 from cmcore.community import get_settings as community_settings
 from cmcore.kpis import overview, reports
@@ -104,11 +104,13 @@ def test_english_interface(app, community):
 
 @pytest.mark.parametrize("username, menu", [
     ("admin", ["Vue d'ensemble", "Croissance et engagement", "Rétention", "Réactivité", "Modération",
-               "Réputation", "Contenus et événements", "Membres clés", "Réglages", "Utilisateurs", "Mon compte"]),
+               "Réputation", "Contenus et événements", "Membres clés", "Monétisation", "Rapport sponsor",
+               "Réglages", "Utilisateurs", "Mon compte"]),
     ("manager", ["Vue d'ensemble", "Croissance et engagement", "Rétention", "Réactivité", "Modération",
-                 "Réputation", "Contenus et événements", "Membres clés", "Réglages", "Mon compte"]),
+                 "Réputation", "Contenus et événements", "Membres clés", "Monétisation", "Rapport sponsor",
+                 "Réglages", "Mon compte"]),
     ("staff", ["Réactivité", "Modération", "Membres clés", "Mon compte"]),
-    ("sponsor", ["Mon compte"]),
+    ("sponsor", ["Rapport sponsor", "Mon compte"]),
 ])
 def test_each_role_sees_its_pages_only(app, community, username, menu):
     at = as_user(app, username)
@@ -257,3 +259,52 @@ def test_sponsors_are_refused_the_leaderboard(app, community):
     at = as_user(app, "sponsor")
     at.switch_page("pages/leaderboard.py").run()
     assert texts(at.error) == ["Vous n'avez pas accès à cette page."] and not at.dataframe
+
+
+def test_the_monetisation_page_shows_cmcore_numbers_and_records_revenue(app, community):
+    at = as_user(app, "manager")
+    at.switch_page("pages/monetisation.py").run()
+    assert not at.exception
+    f = at.session_state["filters"]
+    expected = money.monetisation_report(Principal("manager", "manager"), reports.Scope(f.period, f.platforms, f.tz))
+    assert [m.value for m in at.metric] == [i18n.metric_value(m.value, m.unit, "fr", m.currency) for m in expected.metrics]
+    [w for w in at.text_input if w.label == "Montant (ex. 1234,56)"][0].input("1 500,25")
+    [w for w in at.text_input if w.label == "Description"][0].input("Conference tickets")
+    [b for b in at.button if b.label == "Enregistrer le revenu"][0].click()
+    at.run()
+    assert texts(at.success) == ["Enregistré."]
+    with db.engine().connect() as conn:
+        row = conn.execute(sa.text("SELECT stream, amount_minor, currency FROM revenue WHERE description ="
+                                   " 'Conference tickets'")).one()
+    assert tuple(row) == ("ads", 150_025, "EUR")
+
+
+def test_a_sponsor_sees_its_own_report_whatever_it_tries(app, community):
+    at = app
+    at.query_params["sponsor"] = "2"
+    at.session_state["report_sponsor"] = 2
+    at = as_user(at, "sponsor")
+    assert not at.exception
+    assert texts(at.title) == ["Rapport sponsor : Nordlys Cloud"]
+    assert not [w for w in at.selectbox if w.label == "Sponsor"]
+    f = at.session_state["filters"]
+    mine = money.sponsor_report(Principal("sponsor", "sponsor", 1), reports.Scope(f.period, None, f.tz))
+    assert [m.value for m in at.metric] == [i18n.metric_value(m.value, m.unit, "fr") for m in mine.metrics]
+    campaigns = at.dataframe[0].value["Campagne"].tolist()
+    assert campaigns and all(name.startswith("Nordlys Cloud") for name in campaigns)
+
+
+def test_a_manager_chooses_the_sponsor_of_the_report(app, community):
+    at = as_user(app, "manager")
+    at.switch_page("pages/sponsor_report.py").run()
+    picker = [w for w in at.selectbox if w.label == "Sponsor"][0]
+    picker.set_value(3).run()
+    assert texts(at.title) == ["Rapport sponsor : Bytefolk Labs"]
+
+
+@pytest.mark.parametrize("username, page", [("sponsor", "pages/monetisation.py"), ("staff", "pages/monetisation.py"),
+                                            ("staff", "pages/sponsor_report.py")])
+def test_money_pages_refuse_other_roles(app, community, username, page):
+    at = as_user(app, username)
+    at.switch_page(page).run()
+    assert texts(at.error) == ["Vous n'avez pas accès à cette page."] and not at.metric

@@ -129,14 +129,19 @@ def test_a_manager_signs_in_and_sees_the_overview_numbers(server, page):
     expect(page.get_by_label("Identifiant")).to_have_count(0)
 
 
-def test_a_sponsor_cannot_reach_the_overview(server, page):
+def test_a_sponsor_sees_and_downloads_its_report_and_cannot_reach_the_overview(server, page):
     sign_in(page, server, "sponsor")
-    expect(page.get_by_role("heading", name="Mon compte")).to_be_visible()
+    expect(page.get_by_role("heading", name="Rapport sponsor : Nordlys Cloud")).to_be_visible()
     expect(page.get_by_role("link", name="Vue d'ensemble")).to_have_count(0)
+    expect(page.get_by_test_id("stMetric").first).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Télécharger le rapport (HTML, s'ouvre hors ligne)").click()
+    html = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "Rapport sponsor : Nordlys Cloud" in html and "plotly" in html.lower()
+    assert "Atelier Quantique" not in html and "Bytefolk" not in html  # the other sponsors
     # Typing the overview's address opens a new session: re-authenticated from the cookie, the
     # sponsor is sent to its own home page, and no overview figure is ever drawn.
     page.goto(f"{server}/overview")
     settle(page)
-    expect(page.get_by_role("heading", name="Mon compte")).to_be_visible()
+    expect(page.get_by_role("heading", name="Rapport sponsor : Nordlys Cloud")).to_be_visible()
     expect(page.get_by_role("heading", name="Vue d'ensemble")).to_have_count(0)
-    expect(page.get_by_test_id("stMetric")).to_have_count(0)

@@ -10,9 +10,10 @@ from cmcore import i18n
 from cmcore.access import ROLES
 
 ROOT = Path(__file__).resolve().parent.parent
-UI_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ui").glob("*.py"))]
-LABEL_CONSTANTS = ("PAGES", "PRESETS", "WEEKDAYS", "LABELS", "NOTHING", "KINDS", "ACTIVITY_KINDS")  # module constants whose values are shown
-CORE_FILES = sorted((ROOT / "cmcore" / "kpis").glob("*.py"))
+UI_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ui").glob("*.py")),
+            ROOT / "cmcore" / "sponsor_html.py"]
+LABEL_CONSTANTS = ("PAGES", "PRESETS", "WEEKDAYS", "LABELS", "NOTHING", "KINDS", "ACTIVITY_KINDS", "STREAMS")  # module constants whose values are shown
+CORE_FILES = [*sorted((ROOT / "cmcore" / "kpis").glob("*.py")), ROOT / "cmcore" / "money.py"]
 
 
 def _strings(node: ast.AST) -> list[str]:
@@ -40,10 +41,11 @@ def interface_strings() -> set[str]:
                     found.update(s for s in _strings(value) if not s.startswith((":", "pages/")))
     for path in CORE_FILES:
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Metric":
-                found.add(node.args[1].value)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("Metric", "_per_currency"):
+                if isinstance(node.args[1], ast.Constant):
+                    found.add(node.args[1].value)
                 found.update(" ".join(_strings(k.value)) if isinstance(k.value, ast.BinOp) else k.value.value
-                             for k in node.keywords if k.arg == "definition")
+                             for k in node.keywords if k.arg == "definition" and not isinstance(k.value, ast.Name))
     return {s for s in found if s}
 
 

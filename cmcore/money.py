@@ -1,0 +1,335 @@
+"""The monetisation tracker and sponsor reports: reads scoped to the caller, validated writes.
+
+A sponsor user only ever reads rows of its own sponsor: the sponsor id comes from its principal,
+never from the request, and goes into the SQL that reads the rows.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+import sqlalchemy as sa
+
+from cmcore import audit, db, frames
+from cmcore.access import AccessDenied, Principal, require
+from cmcore.kpis import Metric, growth
+from cmcore.kpis import monetisation as m
+from cmcore.kpis.reports import Report, Scope
+from cmcore.periods import Period
+
+MANAGERS = ("admin", "manager")
+STREAMS = ("ads", "sponsorship", "membership", "donation", "merch", "other")
+# ISO 4217 currencies offered, with their minor-unit decimals.
+CURRENCIES = {"EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "SEK": 2, "NOK": 2, "DKK": 2,
+              "PLN": 2, "JPY": 0}
+_CAMPAIGN_COLUMNS = "id, sponsor_id, name, starts_on, ends_on, amount_minor, currency, deliverables::text AS deliverables"
+_DELIVERABLE = pl.List(pl.Struct({"kind": pl.String, "label": pl.String, "target": pl.Int64, "delivered": pl.Int64}))
+
+
+class MoneyError(ValueError):
+    """A monetisation form was refused; the message names the field at fault."""
+
+
+# ------------------------------------------------------------------ validation
+
+
+def parse_amount(text: str | int, currency: str) -> int:
+    """'1 234,56' or '1234.56' in `currency` → minor units (123456); refuses more decimals than
+    the currency has, negatives, and anything not a number."""
+    currency = parse_currency(currency)
+    decimals = CURRENCIES[currency]
+    raw = str(text).strip().replace("\u202f", "").replace("\u00a0", "").replace(" ", "").replace("'", "")
+    if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", raw):  # 1,234.56
+        raw = raw.replace(",", "")
+    raw = raw.replace(",", ".")
+    match = re.fullmatch(r"(\d+)(?:\.(\d+))?", raw)
+    if not match:
+        raise MoneyError(f"amount: {text!r} is not an amount (e.g. 1234.56)")
+    whole, fraction = match.group(1), match.group(2) or ""
+    if len(fraction) > decimals:
+        raise MoneyError(f"amount: {currency} has {decimals} decimal(s), {text!r} has {len(fraction)}")
+    minor = int(whole) * 10 ** decimals + int(fraction.ljust(decimals, "0") or 0)
+    if minor <= 0:
+        raise MoneyError("amount: must be more than zero")
+    return minor
+
+
+def parse_currency(code: str) -> str:
+    code = (code or "").strip().upper()
+    if code not in CURRENCIES:
+        raise MoneyError(f"currency: {code or '(empty)'} is not one of {', '.join(CURRENCIES)}")
+    return code
+
+
+def _check_deliverables(items: list[dict]) -> list[dict]:
+    clean = []
+    for n, d in enumerate(items, 1):
+        label = str(d.get("label") or "").strip()
+        target, delivered = d.get("target"), d.get("delivered", 0)
+        if not label:
+            raise MoneyError(f"deliverable {n}: a label is needed")
+        if not isinstance(target, int) or target < 1 or not isinstance(delivered, int) or delivered < 0:
+            raise MoneyError(f"deliverable {n}: target is a whole number ≥ 1 and delivered ≥ 0")
+        clean.append({"kind": str(d.get("kind") or "other"), "label": label, "target": target, "delivered": delivered})
+    return clean
+
+
+# ------------------------------------------------------------------ scoped reads
+
+
+def sponsor_in_scope(principal: Principal, sponsor_id: int | None) -> int | None:
+    """The sponsor whose rows `principal` may read: a sponsor user only its own (asking for another
+    is refused), managers and admins the one they choose (None: all)."""
+    if principal is not None and principal.role == "sponsor":
+        if sponsor_id is not None and sponsor_id != principal.sponsor_id:
+            raise AccessDenied("a sponsor sees its own campaigns only")
+        return principal.sponsor_id
+    require(principal, *MANAGERS)
+    return sponsor_id
+
+
+def _read(sql: str, sponsor_id: int | None, key: str) -> pl.DataFrame:
+    """Rows of `sql`, restricted in SQL to one sponsor when `sponsor_id` is given."""
+    if sponsor_id is None:
+        return frames.derived(key, lambda: frames.read(sql))
+    return frames.derived(f"{key}:{sponsor_id}", lambda: frames.read(f"{sql} WHERE sponsor_id = $1", [sponsor_id]))
+
+
+def campaigns(principal: Principal, sponsor_id: int | None = None) -> pl.DataFrame:
+    sponsor_id = sponsor_in_scope(principal, sponsor_id)
+    frame = _read(f"SELECT {_CAMPAIGN_COLUMNS} FROM campaign", sponsor_id, "campaigns")
+    return frame.with_columns(pl.col("deliverables").str.json_decode(_DELIVERABLE)).sort("starts_on", "id")
+
+
+def delivery(principal: Principal, sponsor_id: int | None = None) -> pl.DataFrame:
+    sponsor_id = sponsor_in_scope(principal, sponsor_id)
+    sql = ("SELECT d.campaign_id, d.day, d.impressions, d.clicks, d.engagements, c.sponsor_id"
+           " FROM campaign_delivery d JOIN campaign c ON c.id = d.campaign_id")
+    if sponsor_id is None:
+        return frames.derived("delivery", lambda: frames.read(sql))
+    return frames.derived(f"delivery:{sponsor_id}", lambda: frames.read(f"{sql} WHERE c.sponsor_id = $1", [sponsor_id]))
+
+
+def revenue_lines(principal: Principal, sponsor_id: int | None = None) -> pl.DataFrame:
+    sponsor_id = sponsor_in_scope(principal, sponsor_id)
+    sql = ("SELECT id, stream, sponsor_id, campaign_id, amount_minor, currency, booked_on, received_on,"
+           " recurring, description FROM revenue")
+    return _read(sql, sponsor_id, "revenue_lines").sort("booked_on", "id")
+
+
+def sponsors(principal: Principal) -> pl.DataFrame:
+    """Sponsors the principal may choose from (a sponsor user: itself)."""
+    sponsor_id = sponsor_in_scope(principal, None)
+    return _read("SELECT * FROM (SELECT id AS sponsor_id, name, contact_email FROM sponsor) s",
+                 sponsor_id if principal.role == "sponsor" else None, "sponsors").sort("name")
+
+
+# ------------------------------------------------------------------ reports
+
+
+def _per_currency(key: str, label: str, now: dict, before: dict, unit: str = "money", **kw) -> list[Metric]:
+    return [Metric(f"{key}_{c}", label, now.get(c, 0), before.get(c, 0), unit, currency=c, **kw)
+            for c in sorted(set(now) | set(before))]
+
+
+def monetisation_report(principal: Principal, scope: Scope) -> Report:
+    """Managers' monetisation: revenue, cash, outstanding, MRR and revenue per active member per
+    currency against the previous period; revenue per stream and month; pipeline; campaigns."""
+    require(principal, *MANAGERS)
+    s = scope.resolved()
+    lines, camps, days = revenue_lines(principal), campaigns(principal), delivery(principal)
+    p, q = s.period, s.period.previous()
+    booked, booked_before = m.revenue_booked(lines, p.start, p.end), m.revenue_booked(lines, q.start, q.end)
+    activity = frames.table("activity")
+    mau, mau_before = (growth.active_members(activity, *Period(x.end - timedelta(days=30), x.end).bounds(s.tz),
+                                             s.platforms) for x in (p, q))
+    metrics = [
+        *_per_currency("booked", "Revenue booked", booked, booked_before,
+                       definition="Revenue lines booked in the period."),
+        *_per_currency("received", "Cash received", m.revenue_received(lines, p.start, p.end),
+                       m.revenue_received(lines, q.start, q.end), definition="Payments received in the period."),
+        *_per_currency("outstanding", "Outstanding", m.outstanding(lines, p.end), m.outstanding(lines, q.end),
+                       higher_is_better=False,
+                       definition="Booked before the period's end and not received by then."),
+        *_per_currency("mrr", "MRR", m.mrr(lines, p.end - timedelta(days=1)), m.mrr(lines, q.end - timedelta(days=1)),
+                       definition="Recurring monthly membership revenue of the month of the period's last day."),
+        *_per_currency("per_member", "Revenue per active member", m.per_active_member(booked, mau),
+                       m.per_active_member(booked_before, mau_before),
+                       definition="Revenue booked in the period over the members active in the 30 days "
+                                  "ending on its last day."),
+    ]
+    return Report(metrics, {
+        "monthly": m.monthly_by_stream(lines, p.start, p.end),
+        "pipeline": m.pipeline(camps, lines, p.start, p.end, s.now.date()),
+        "campaigns": m.campaign_delivery(camps, days, p.start, p.end).join(
+            sponsors(principal).select("sponsor_id", pl.col("name").alias("sponsor")), on="sponsor_id", how="left",
+            maintain_order="left"),
+        "lines": lines,
+    })
+
+
+@dataclass
+class SponsorReport:
+    sponsor: dict
+    metrics: list[Metric]
+    campaigns: pl.DataFrame
+    daily: pl.DataFrame
+    deliverables: pl.DataFrame = field(default_factory=pl.DataFrame)
+
+
+def sponsor_report(principal: Principal, scope: Scope, sponsor_id: int | None = None) -> SponsorReport:
+    """One sponsor's report: its campaigns running in the period, their delivery over time, the
+    deliverables checklist and the audience reached. A sponsor user gets its own, whatever it asks."""
+    sponsor_id = sponsor_in_scope(principal, sponsor_id)
+    if sponsor_id is None:
+        raise MoneyError("sponsor: choose one")
+    s = scope.resolved()
+    p, q = s.period, s.period.previous()
+    info = sponsors(principal).filter(pl.col("sponsor_id") == sponsor_id)
+    if info.is_empty():
+        raise MoneyError(f"sponsor: no sponsor {sponsor_id}")
+    camps = campaigns(principal, sponsor_id)
+    days = delivery(principal, sponsor_id)
+    running = camps.filter((pl.col("starts_on") < p.end) & (pl.col("ends_on") >= p.start))
+    table = m.campaign_delivery(running, days, p.start, p.end)
+
+    def audience(first: date, end: date) -> dict:
+        period_days = days.filter((pl.col("day") >= first) & (pl.col("day") < end))
+        return {c: int(period_days[c].sum()) for c in ("impressions", "clicks", "engagements")}
+
+    now, before = audience(p.start, p.end), audience(q.start, q.end)
+    ctr = lambda a: a["clicks"] / a["impressions"] if a["impressions"] else None  # noqa: E731
+    metrics = [
+        Metric("impressions", "Impressions", now["impressions"], before["impressions"], "count",
+               definition="Times your messages were shown in the period."),
+        Metric("clicks", "Clicks", now["clicks"], before["clicks"], "count", definition="Clicks on them."),
+        Metric("ctr", "Click-through rate", ctr(now), ctr(before), "ratio", definition="Clicks / impressions."),
+        Metric("engagements", "Engagements", now["engagements"], before["engagements"], "count",
+               definition="Reactions, replies and shares of the sponsored content."),
+        Metric("campaigns", "Campaigns running", running.height, None, "count",
+               definition="Your campaigns running during the period."),
+    ]
+    return SponsorReport(
+        sponsor=info.row(0, named=True), metrics=metrics, campaigns=table,
+        daily=(days.filter((pl.col("day") >= p.start) & (pl.col("day") < p.end)
+                           & pl.col("campaign_id").is_in(running["id"].implode()))
+               .join(running.select(pl.col("id").alias("campaign_id"), pl.col("name").alias("campaign")),
+                     on="campaign_id").sort("day", "campaign_id")
+               .select("day", "campaign", "impressions", "clicks", "engagements")),
+        deliverables=m.deliverables(running).join(running.select(pl.col("id").alias("campaign_id"),
+                                                                 pl.col("name").alias("campaign")),
+                                                  on="campaign_id", maintain_order="left"),
+    )
+
+
+# ------------------------------------------------------------------ writes (managers, audited)
+
+
+def _write(actor: Principal, action: str, entity: str, sql: str, params: dict, returning: str = "id") -> int:
+    """One audited write in one transaction (managers and admins)."""
+    require(actor, *MANAGERS)
+    try:
+        with db.transaction() as conn:
+            new_id = conn.execute(sa.text(f"{sql} RETURNING {returning}"), params).scalar_one_or_none()
+            if new_id is None:
+                raise MoneyError(f"{entity}: no such row")
+            audit.record(conn, actor.username, action, entity, new_id,
+                         **{k: v for k, v in params.items() if k != "id"})
+    except sa.exc.IntegrityError as err:
+        raise MoneyError(f"{entity}: refused by the database ({err.orig.diag.constraint_name})") from None
+    return new_id
+
+
+def add_sponsor(actor: Principal, name: str, contact_email: str | None = None) -> int:
+    name = name.strip()
+    if not name:
+        raise MoneyError("name: a sponsor needs a name")
+    with db.engine().connect() as conn:
+        if conn.execute(sa.text("SELECT 1 FROM sponsor WHERE lower(name) = lower(:n)"), {"n": name}).first():
+            raise MoneyError(f"name: a sponsor named {name!r} exists already")
+    return _write(actor, "sponsor.add", "sponsor", "INSERT INTO sponsor (name, contact_email) VALUES (:n, :e)",
+                  {"n": name, "e": (contact_email or "").strip() or None})
+
+
+def add_campaign(actor: Principal, sponsor_id: int, name: str, starts_on: date, ends_on: date,
+                 amount: str | int, currency: str, deliverables: list[dict]) -> int:
+    if not name.strip():
+        raise MoneyError("name: a campaign needs a name")
+    if ends_on < starts_on:
+        raise MoneyError("ends_on: a campaign ends on or after the day it starts")
+    currency = parse_currency(currency)
+    return _write(actor, "campaign.add", "campaign",
+                  "INSERT INTO campaign (sponsor_id, name, starts_on, ends_on, amount_minor, currency, deliverables)"
+                  " VALUES (:s, :n, :a, :b, :m, :c, CAST(:d AS jsonb))",
+                  {"s": sponsor_id, "n": name.strip(), "a": starts_on, "b": ends_on,
+                   "m": parse_amount(amount, currency), "c": currency,
+                   "d": json.dumps(_check_deliverables(deliverables))})
+
+
+def update_deliverables(actor: Principal, campaign_id: int, deliverables: list[dict]) -> None:
+    _write(actor, "campaign.deliverables", "campaign", "UPDATE campaign SET deliverables = CAST(:d AS jsonb)"
+           " WHERE id = :id", {"id": campaign_id, "d": json.dumps(_check_deliverables(deliverables))})
+
+
+def record_delivery(actor: Principal, campaign_id: int, day: date, impressions: int, clicks: int,
+                    engagements: int) -> None:
+    """Record (or correct) one day of a campaign's delivery."""
+    if min(impressions, clicks, engagements) < 0 or clicks > impressions:
+        raise MoneyError("delivery: counts are ≥ 0 and clicks ≤ impressions")
+    with db.engine().connect() as conn:
+        span = conn.execute(sa.text("SELECT starts_on, ends_on FROM campaign WHERE id = :id"), {"id": campaign_id}).first()
+    if span is None:
+        raise MoneyError(f"campaign: no campaign {campaign_id}")
+    if not span.starts_on <= day <= span.ends_on:
+        raise MoneyError(f"day: {day} is outside the campaign ({span.starts_on} – {span.ends_on})")
+    _write(actor, "campaign.delivery", "campaign",
+           "INSERT INTO campaign_delivery (campaign_id, day, impressions, clicks, engagements)"
+           " VALUES (:id, :day, :i, :c, :e) ON CONFLICT (campaign_id, day) DO UPDATE SET"
+           " impressions = EXCLUDED.impressions, clicks = EXCLUDED.clicks, engagements = EXCLUDED.engagements",
+           {"id": campaign_id, "day": day, "i": impressions, "c": clicks, "e": engagements}, returning="campaign_id")
+
+
+def add_revenue(actor: Principal, stream: str, amount: str | int, currency: str, booked_on: date,
+                received_on: date | None = None, sponsor_id: int | None = None, campaign_id: int | None = None,
+                recurring: bool = False, description: str = "") -> int:
+    """Record a revenue line. A line of a campaign takes the campaign's sponsor and currency."""
+    if stream not in STREAMS:
+        raise MoneyError(f"stream: one of {', '.join(STREAMS)}")
+    currency = parse_currency(currency)
+    today = datetime.now(UTC).date()
+    if received_on is not None and (received_on < booked_on or received_on > today):
+        raise MoneyError("received_on: between the booking date and today")
+    if recurring and stream != "membership":
+        raise MoneyError("recurring: only membership lines recur monthly")
+    if campaign_id is not None:
+        with db.engine().connect() as conn:
+            camp = conn.execute(sa.text("SELECT sponsor_id, currency FROM campaign WHERE id = :id"),
+                                {"id": campaign_id}).first()
+        if camp is None or (sponsor_id is not None and camp.sponsor_id != sponsor_id):
+            raise MoneyError("campaign: not a campaign of this sponsor")
+        if camp.currency != currency:
+            raise MoneyError(f"currency: the campaign is in {camp.currency}")
+        sponsor_id = camp.sponsor_id
+    return _write(actor, "revenue.add", "revenue",
+                  "INSERT INTO revenue (stream, sponsor_id, campaign_id, amount_minor, currency, booked_on,"
+                  " received_on, recurring, description) VALUES (:st, :sp, :ca, :m, :c, :b, :r, :rec, :d)",
+                  {"st": stream, "sp": sponsor_id, "ca": campaign_id, "m": parse_amount(amount, currency),
+                   "c": currency, "b": booked_on, "r": received_on, "rec": recurring,
+                   "d": description.strip() or None})
+
+
+def mark_received(actor: Principal, revenue_id: int, received_on: date) -> None:
+    """Record the payment of a revenue line (once; a received line keeps its date)."""
+    with db.engine().connect() as conn:
+        line = conn.execute(sa.text("SELECT booked_on, received_on FROM revenue WHERE id = :id"), {"id": revenue_id}).first()
+    if line is None:
+        raise MoneyError(f"revenue: no line {revenue_id}")
+    if line.received_on is not None:
+        raise MoneyError(f"revenue: line {revenue_id} was received on {line.received_on}")
+    if not line.booked_on <= received_on <= datetime.now(UTC).date():
+        raise MoneyError("received_on: between the booking date and today")
+    _write(actor, "revenue.received", "revenue", "UPDATE revenue SET received_on = :r WHERE id = :id"
+           " AND received_on IS NULL", {"id": revenue_id, "r": received_on})

@@ -1,0 +1,131 @@
+"""Monetisation for managers: revenue, cash, outstanding, MRR, pipeline, campaigns, and the forms
+to record revenue, payments, sponsors, campaigns and delivery."""
+from datetime import date
+
+import plotly.express as px
+import polars as pl
+import streamlit as st
+
+from cmcore import i18n, money
+from cmcore.kpis.reports import Scope
+from ui import widgets
+from ui.page import filters, open_page
+from ui.text import lang, t
+
+STREAMS = {"ads": "Ads", "sponsorship": "Sponsorship", "membership": "Membership", "donation": "Donation",
+           "merch": "Merch", "other": "Other"}
+
+principal = open_page("monetisation")
+st.title(t("Monetisation"))
+f = filters()
+report = money.monetisation_report(principal, Scope(f.period, f.platforms, f.tz))
+st.caption(t("Amounts per currency, never added across currencies. Revenue per active member uses the "
+             "platform filter; the rest is the whole community's."))
+widgets.headline(report.metrics)
+
+
+def with_money(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """Minor units → formatted amounts in each row's currency."""
+    return frame.with_columns(
+        pl.struct(c, "currency").map_elements(lambda r, c=c: i18n.money(r[c], r["currency"], lang()) if r[c] is not None
+                                              else None, return_dtype=pl.String).alias(c) for c in columns)
+
+
+monthly = report.frames["monthly"]
+if not widgets.empty(monthly, "No revenue booked in this period."):
+    units = {c: 10 ** d for c, d in money.CURRENCIES.items()}
+    chart = px.bar(monthly.with_columns((pl.col("booked") / pl.col("currency").replace_strict(units, default=100))
+                                        .alias("amount"),
+                                        pl.col("stream").replace(STREAMS).map_elements(t, return_dtype=pl.String)),
+                   x="month", y="amount", color="stream", facet_col="currency",
+                   labels={"month": t("Month"), "amount": t("Booked"), "stream": t("Stream")})
+    widgets.chart(chart.update_yaxes(matches=None), "Revenue booked per month and stream")
+    widgets.table(with_money(monthly.with_columns(pl.col("stream").replace(STREAMS).map_elements(t, return_dtype=pl.String)),
+                             "booked", "received", "outstanding"), "revenue_by_stream",
+                  {"month": "Month", "stream": "Stream", "currency": "Currency", "booked": "Booked",
+                   "received": "Received", "outstanding": "Outstanding"})
+st.subheader(t("Sponsorship pipeline"))
+widgets.table(with_money(report.frames["pipeline"], "contracted", "delivered", "invoiced", "received"), "pipeline",
+              {"currency": "Currency", "contracted": "Contracted", "delivered": "Delivered", "invoiced": "Invoiced",
+               "received": "Received"})
+st.subheader(t("Campaigns"))
+widgets.table(with_money(report.frames["campaigns"], "amount_minor", "ecpm_minor"), "campaigns",
+              {"sponsor": "Sponsor", "name": "Campaign", "starts_on": "Starts", "ends_on": "Ends",
+               "amount_minor": "Amount", "impressions": "Impressions", "clicks": "Clicks", "ctr": "Click-through rate",
+               "engagements": "Engagements", "ecpm_minor": "eCPM", "deliverables_done": "Deliverables done"},
+              percents=("ctr", "deliverables_done"))
+
+st.subheader(t("Record"))
+sponsors = money.sponsors(principal)
+sponsor_names = dict(zip(sponsors["sponsor_id"], sponsors["name"], strict=True))
+camps = money.campaigns(principal)
+camp_names = dict(zip(camps["id"], camps["name"], strict=True))
+lines = report.frames["lines"]
+tabs = st.tabs([t("Revenue"), t("Payment received"), t("Sponsor"), t("Campaign"), t("Delivery")])
+
+
+def attempt(action, success: str) -> None:
+    try:
+        action()
+    except money.MoneyError as err:
+        st.error(t("Refused: {reason}", reason=str(err)))
+    else:
+        st.success(success)
+
+
+with tabs[0], st.form("add_revenue", clear_on_submit=True):
+    stream = st.selectbox(t("Stream"), list(STREAMS), format_func=lambda s: t(STREAMS[s]))
+    amount = st.text_input(t("Amount (e.g. 1234.56)"))
+    currency = st.selectbox(t("Currency"), list(money.CURRENCIES))
+    booked = st.date_input(t("Booked on"), value=date.today())
+    received = st.date_input(t("Received on (empty if not yet)"), value=None)
+    sponsor = st.selectbox(t("Sponsor"), [None, *sponsor_names], format_func=lambda s: sponsor_names.get(s, "—"))
+    campaign = st.selectbox(t("Campaign"), [None, *camp_names], format_func=lambda c: camp_names.get(c, "—"))
+    recurring = st.checkbox(t("Monthly membership (counts in MRR)"))
+    description = st.text_input(t("Description"))
+    if st.form_submit_button(t("Record the revenue")):
+        attempt(lambda: money.add_revenue(principal, stream, amount, currency, booked, received, sponsor, campaign,
+                                          recurring, description), t("Recorded."))
+
+with tabs[1]:
+    unpaid = lines.filter(pl.col("received_on").is_null())
+    if not widgets.empty(unpaid, "Every revenue line has been received."):
+        labels = {r["id"]: f"#{r['id']} {r['booked_on']} {i18n.money(r['amount_minor'], r['currency'], lang())} "
+                           f"({t(STREAMS[r['stream']])})" for r in unpaid.iter_rows(named=True)}
+        with st.form("mark_received"):
+            line = st.selectbox(t("Revenue line"), list(labels), format_func=labels.get)
+            paid_on = st.date_input(t("Received on"), value=date.today())
+            if st.form_submit_button(t("Mark as received")):
+                attempt(lambda: money.mark_received(principal, line, paid_on), t("Recorded."))
+
+with tabs[2], st.form("add_sponsor", clear_on_submit=True):
+    name = st.text_input(t("Name"))
+    email = st.text_input(t("Contact email"))
+    if st.form_submit_button(t("Add the sponsor")):
+        attempt(lambda: money.add_sponsor(principal, name, email), t("Recorded."))
+
+with tabs[3], st.form("add_campaign", clear_on_submit=True):
+    sponsor = st.selectbox(t("Sponsor"), list(sponsor_names), format_func=sponsor_names.get)
+    name = st.text_input(t("Name"))
+    span = st.date_input(t("From – to (inclusive)"), value=(date.today(), date.today()))
+    amount = st.text_input(t("Amount (e.g. 1234.56)"))
+    currency = st.selectbox(t("Currency"), list(money.CURRENCIES))
+    items = st.data_editor(pl.DataFrame({"label": [t("Sponsored posts")], "target": [4], "delivered": [0]}),
+                           num_rows="dynamic", key="deliverables_editor",
+                           column_config={"label": t("Deliverable"), "target": t("Target"), "delivered": t("Delivered")})
+    if st.form_submit_button(t("Add the campaign")):
+        rows = [r for r in pl.DataFrame(items).iter_rows(named=True) if r["label"]]
+        start, end = (tuple(span) + (None,))[:2] if span else (None, None)
+        attempt(lambda: money.add_campaign(principal, sponsor, name, start, end or start, amount, currency,
+                                           [{**r, "target": int(r["target"] or 0), "delivered": int(r["delivered"] or 0)}
+                                            for r in rows]), t("Recorded."))
+
+with tabs[4], st.form("record_delivery", clear_on_submit=True):
+    campaign = st.selectbox(t("Campaign"), list(camp_names), format_func=camp_names.get)
+    day = st.date_input(t("Day"), value=date.today())
+    impressions = st.number_input(t("Impressions"), min_value=0, step=1)
+    clicks = st.number_input(t("Clicks"), min_value=0, step=1)
+    engagements = st.number_input(t("Engagements"), min_value=0, step=1)
+    if st.form_submit_button(t("Record the day")):
+        attempt(lambda: money.record_delivery(principal, campaign, day, int(impressions), int(clicks), int(engagements)),
+                t("Recorded."))

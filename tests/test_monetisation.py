@@ -1,0 +1,192 @@
+"""Monetisation on a hand-built set of sponsors, campaigns, delivery and revenue lines (EUR and
+USD), the validation of the forms, and the isolation of each sponsor's data.
+
+Period 1–10 March 2026 (UTC), previous period 19–28 February, "now" 20 March 2026."""
+from datetime import UTC, date, datetime
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from cmcore import db, money, sponsor_html
+from cmcore.access import AccessDenied, Principal
+from cmcore.kpis.reports import Scope
+from cmcore.periods import Period
+from tests.builders import Community, _insert
+
+MANAGER = Principal("manon", "manager")
+MARCH = Period(date(2026, 3, 1), date(2026, 3, 11))
+NOW = datetime(2026, 3, 20, tzinfo=UTC)
+
+
+def scope(period: Period = MARCH) -> Scope:
+    return Scope(period, None, "UTC", NOW)
+
+
+def campaign(sponsor: int, name: str, start: date, end: date, amount: int, currency: str, deliverables: list) -> int:
+    import json
+    return _insert("campaign", sponsor_id=sponsor, name=name, starts_on=start, ends_on=end, amount_minor=amount,
+                   currency=currency, deliverables=json.dumps(deliverables))
+
+
+def deliver(campaign_id: int, day: date, impressions: int, clicks: int, engagements: int) -> None:
+    _insert("campaign_delivery", returning=None, campaign_id=campaign_id, day=day, impressions=impressions,
+            clicks=clicks, engagements=engagements)
+
+
+@pytest.fixture
+def books(database):
+    c = Community()
+    a, b = c.sponsor("Alpha"), c.sponsor("Beta")
+    a1 = campaign(a, "Alpha spring", date(2026, 2, 20), date(2026, 3, 5), 100_000, "EUR",
+                  [{"kind": "post", "label": "Posts", "target": 4, "delivered": 2},
+                   {"kind": "event", "label": "Talk", "target": 1, "delivered": 1}])
+    b1 = campaign(b, "Beta launch", date(2026, 3, 2), date(2026, 3, 20), 50_000, "USD",
+                  [{"kind": "post", "label": "Posts", "target": 2, "delivered": 2}])
+    deliver(a1, date(2026, 2, 28), 1000, 10, 30)  # before the period
+    deliver(a1, date(2026, 3, 1), 2000, 30, 50)
+    deliver(a1, date(2026, 3, 2), 1000, 20, 10)
+    deliver(b1, date(2026, 3, 3), 5000, 50, 100)
+    c.revenue("sponsorship", 100_000, "EUR", date(2026, 3, 1), date(2026, 3, 8), sponsor_id=a, campaign_id=a1)
+    c.revenue("sponsorship", 50_000, "USD", date(2026, 3, 2), sponsor_id=b, campaign_id=b1)  # not received
+    c.revenue("membership", 20_000, "EUR", date(2026, 3, 1), date(2026, 3, 1), recurring=True)
+    c.revenue("ads", 30_000, "EUR", date(2026, 2, 25), date(2026, 3, 3))  # booked before, paid during
+    c.revenue("merch", 7_000, "EUR", date(2026, 3, 9))  # not received
+    c.revenue("donation", 5_000, "EUR", date(2026, 3, 15))  # after the period
+    members = [c.member(f"m{i}", datetime(2026, 1, 1, tzinfo=UTC)) for i in range(4)]
+    thread = c.act(members[0], "thread", datetime(2026, 2, 20, tzinfo=UTC))
+    c.act(members[1], "reply", datetime(2026, 2, 21, tzinfo=UTC), parent=thread)  # MAU on 28 Feb: 2
+    for m in members[2:]:
+        c.act(m, "reply", datetime(2026, 3, 5, tzinfo=UTC), parent=thread)  # MAU on 10 March: 4
+    return {"a": a, "b": b, "a1": a1, "b1": b1}
+
+
+def values(report) -> dict:
+    return {m.key: (m.value, m.previous) for m in report.metrics}
+
+
+def test_revenue_cash_outstanding_mrr_and_per_member(books):
+    assert values(money.monetisation_report(MANAGER, scope())) == {
+        "booked_EUR": (127_000, 30_000), "booked_USD": (50_000, 0),
+        "received_EUR": (150_000, 0),  # paid in the period, whenever booked
+        "outstanding_EUR": (7_000, 30_000), "outstanding_USD": (50_000, 0),
+        "mrr_EUR": (20_000, 0),
+        "per_member_EUR": (127_000 / 4, 30_000 / 2), "per_member_USD": (50_000 / 4, 0.0),
+    }
+
+
+def test_revenue_per_stream_and_month(books):
+    monthly = money.monetisation_report(MANAGER, scope()).frames["monthly"]
+    assert monthly.select("stream", "currency", "booked", "received", "outstanding").rows() == [
+        ("membership", "EUR", 20_000, 20_000, 0), ("merch", "EUR", 7_000, 0, 7_000),
+        ("sponsorship", "EUR", 100_000, 100_000, 0), ("sponsorship", "USD", 50_000, 0, 50_000)]
+
+
+def test_pipeline_and_campaign_delivery(books):
+    report = money.monetisation_report(MANAGER, scope())
+    assert report.frames["pipeline"].rows() == [
+        ("EUR", 100_000, 60_000, 100_000, 100_000),  # 3 of 5 deliverables done
+        ("USD", 50_000, 50_000, 50_000, 0)]
+    delivery = report.frames["campaigns"].select("name", "impressions", "clicks", "engagements", "ctr", "ecpm_minor",
+                                                 "deliverables_done", "sponsor")
+    assert delivery.rows() == [
+        # Alpha spring started before the period: only 1–2 March count; eCPM over its lifetime.
+        ("Alpha spring", 3000, 50, 60, pytest.approx(50 / 3000), 25_000.0, 0.6, "Alpha"),
+        ("Beta launch", 5000, 50, 100, 0.01, 10_000.0, 1.0, "Beta"),
+    ]
+
+
+def test_a_sponsor_report(books):
+    alpha = Principal("alpha", "sponsor", books["a"])
+    report = money.sponsor_report(alpha, scope())
+    assert report.sponsor["name"] == "Alpha"
+    assert values(report) == {"impressions": (3000, 1000), "clicks": (50, 10),
+                              "ctr": (pytest.approx(50 / 3000), 0.01), "engagements": (60, 30), "campaigns": (1, None)}
+    assert report.daily.rows() == [(date(2026, 3, 1), "Alpha spring", 2000, 30, 50),
+                                   (date(2026, 3, 2), "Alpha spring", 1000, 20, 10)]
+    assert report.deliverables.select("label", "target", "delivered", "share_delivered").rows() == [
+        ("Posts", 4, 2, 0.5), ("Talk", 1, 1, 1.0)]
+    html = sponsor_html.render(report, MARCH, "fr")
+    assert "Rapport sponsor : Alpha" in html and "Alpha spring" in html and "plotly" in html.lower()
+
+
+def test_a_sponsor_never_sees_another_sponsors_data(books):
+    alpha = Principal("alpha", "sponsor", books["a"])
+    for call in (lambda: money.sponsor_report(alpha, scope(), books["b"]),
+                 lambda: money.campaigns(alpha, books["b"]),
+                 lambda: money.delivery(alpha, books["b"]),
+                 lambda: money.revenue_lines(alpha, books["b"]),
+                 lambda: money.monetisation_report(alpha, scope())):
+        with pytest.raises(AccessDenied):
+            call()
+    assert money.campaigns(alpha)["sponsor_id"].unique().to_list() == [books["a"]]
+    assert money.delivery(alpha)["campaign_id"].unique().to_list() == [books["a1"]]
+    assert money.revenue_lines(alpha).select("sponsor_id", "amount_minor").rows() == [(books["a"], 100_000)]
+    assert money.sponsors(alpha)["name"].to_list() == ["Alpha"]
+    html = sponsor_html.render(money.sponsor_report(alpha, scope()), MARCH, "en")
+    assert "Beta" not in html and "5,000" not in html
+    for role in ("staff", None):
+        with pytest.raises(AccessDenied):
+            money.campaigns(Principal("s", role) if role else None)
+
+
+@pytest.mark.parametrize("text, currency, minor", [
+    ("1234.56", "EUR", 123_456), ("1 234,56", "EUR", 123_456), ("1,234.56", "USD", 123_456),
+    ("12", "eur", 1_200), ("0,5", "EUR", 50), ("5000", "JPY", 5_000)])
+def test_amounts_in_minor_units(text, currency, minor):
+    assert money.parse_amount(text, currency) == minor
+
+
+@pytest.mark.parametrize("text, currency, message", [
+    ("12.345", "EUR", "EUR has 2 decimal"), ("10.5", "JPY", "JPY has 0"), ("-5", "EUR", "not an amount"),
+    ("abc", "EUR", "not an amount"), ("0", "EUR", "more than zero"), ("10", "", r"currency: \(empty\)"),
+    ("10", "XYZ", "currency: XYZ")])
+def test_bad_amounts_are_refused_with_the_field(text, currency, message):
+    with pytest.raises(money.MoneyError, match=message):
+        money.parse_amount(text, currency)
+
+
+def test_forms_are_validated_and_audited(books):
+    with pytest.raises(money.MoneyError, match="ends_on"):
+        money.add_campaign(MANAGER, books["a"], "Backwards", date(2026, 3, 5), date(2026, 3, 1), "10", "EUR", [])
+    with pytest.raises(money.MoneyError, match="deliverable 1"):
+        money.add_campaign(MANAGER, books["a"], "Bad", date(2026, 3, 1), date(2026, 3, 5), "10", "EUR",
+                           [{"label": "Posts", "target": 0}])
+    with pytest.raises(money.MoneyError, match="received_on"):
+        money.add_revenue(MANAGER, "ads", "10", "EUR", date(2026, 3, 5), date(2026, 3, 1))
+    with pytest.raises(money.MoneyError, match="the campaign is in EUR"):
+        money.add_revenue(MANAGER, "sponsorship", "10", "USD", date(2026, 3, 5), campaign_id=books["a1"])
+    with pytest.raises(money.MoneyError, match="not a campaign of this sponsor"):
+        money.add_revenue(MANAGER, "sponsorship", "10", "EUR", date(2026, 3, 5), sponsor_id=books["b"],
+                          campaign_id=books["a1"])
+    with pytest.raises(money.MoneyError, match="only membership"):
+        money.add_revenue(MANAGER, "ads", "10", "EUR", date(2026, 3, 5), recurring=True)
+    with pytest.raises(money.MoneyError, match="exists already"):
+        money.add_sponsor(MANAGER, "alpha")
+    with pytest.raises(money.MoneyError, match="outside the campaign"):
+        money.record_delivery(MANAGER, books["a1"], date(2026, 4, 1), 10, 1, 1)
+    with pytest.raises(AccessDenied):
+        money.add_sponsor(Principal("alpha", "sponsor", books["a"]), "Gamma")
+    line = money.add_revenue(MANAGER, "sponsorship", "250,00", "EUR", date(2026, 3, 5), campaign_id=books["a1"])
+    money.mark_received(MANAGER, line, date(2026, 3, 6))
+    with pytest.raises(money.MoneyError, match="was received on 2026-03-06"):
+        money.mark_received(MANAGER, line, date(2026, 3, 7))
+    money.record_delivery(MANAGER, books["a1"], date(2026, 3, 2), 1500, 25, 12)  # corrects the day
+    with db.engine().connect() as conn:
+        row = conn.execute(sa.text("SELECT sponsor_id, amount_minor, received_on FROM revenue WHERE id = :i"),
+                           {"i": line}).one()
+        actions = conn.execute(sa.text("SELECT action FROM audit_log WHERE actor = 'manon' ORDER BY id")).scalars().all()
+        impressions = conn.execute(sa.text("SELECT impressions FROM campaign_delivery WHERE campaign_id = :c"
+                                           " AND day = '2026-03-02'"), {"c": books["a1"]}).scalar_one()
+    assert tuple(row) == (books["a"], 25_000, date(2026, 3, 6))  # the campaign's sponsor was filled in
+    assert actions == ["revenue.add", "revenue.received", "campaign.delivery"]
+    assert impressions == 1500
+
+
+def test_money_never_mixes_currencies(books):
+    report = money.monetisation_report(MANAGER, scope())
+    for frame in (report.frames["monthly"], report.frames["pipeline"]):
+        assert "currency" in frame.columns
+    assert {m.currency for m in report.metrics} == {"EUR", "USD"}
+    assert all(isinstance(m.value, int | float) for m in report.metrics)
+    assert pl.Series([m.key for m in report.metrics]).is_unique().all()
