@@ -17,6 +17,7 @@ PAGES = {  # key → (file, title, icon); who may open which is cmcore.access.PA
     "reputation": ("pages/reputation.py", "Reputation", ":material/campaign:"),
     "content": ("pages/content.py", "Content & events", ":material/event:"),
     "leaderboard": ("pages/leaderboard.py", "Key members", ":material/military_tech:"),
+    "rewards": ("pages/rewards.py", "Rewards", ":material/redeem:"),
     "monetisation": ("pages/monetisation.py", "Monetisation", ":material/payments:"),
     "sponsor_report": ("pages/sponsor_report.py", "Sponsor report", ":material/handshake:"),
     "settings": ("pages/settings.py", "Settings", ":material/settings:"),

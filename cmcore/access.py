@@ -18,6 +18,7 @@ PAGES: dict[str, frozenset[str]] = {
     "reputation": _MANAGERS,
     "content": _MANAGERS,
     "leaderboard": _MANAGERS_AND_STAFF,
+    "rewards": _MANAGERS_AND_STAFF,
     "monetisation": _MANAGERS,
     "sponsor_report": frozenset({"admin", "manager", "sponsor"}),
     "settings": _MANAGERS,

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from cmcore import demo, i18n
+import sqlalchemy as sa
+
+from cmcore import db, demo, i18n, rewards
 from cmcore.access import CLI, Principal
 from cmcore.kpis import overview
 from cmcore.periods import Period
@@ -50,6 +52,8 @@ def server(database):
               CLI, with_users=False)
     user("manager", "manager", PASSWORD)
     user("sponsor", "sponsor", PASSWORD, sponsor_id=1)
+    user("staff", "staff", PASSWORD)
+    user("staff2", "staff", PASSWORD)
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database, "CM_DEMO_ON_EMPTY": "0",
            "CM_COOKIE_KEY": secrets.token_urlsafe(48)}
@@ -77,16 +81,26 @@ def server(database):
 
 
 @pytest.fixture
-def page():
+def browser():
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        tab = browser.new_page()
-        tab.set_default_timeout(30_000)
         expect.set_options(timeout=15_000)
-        yield tab
-        browser.close()
+        yield chromium
+        chromium.close()
+
+
+def new_tab(browser) -> Page:
+    """A tab in a browser context of its own (its own cookies: another person)."""
+    tab = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    tab.set_default_timeout(30_000)
+    return tab
+
+
+@pytest.fixture
+def page(browser):
+    return new_tab(browser)
 
 
 def settle(page: Page, quiet_s: float = 1.0) -> None:
@@ -145,3 +159,34 @@ def test_a_sponsor_sees_and_downloads_its_report_and_cannot_reach_the_overview(s
     settle(page)
     expect(page.get_by_role("heading", name="Rapport sponsor : Nordlys Cloud")).to_be_visible()
     expect(page.get_by_role("heading", name="Vue d'ensemble")).to_have_count(0)
+
+
+def test_one_staff_member_proposes_a_reward_and_another_approves_it(server, browser):
+    with db.transaction() as conn:
+        conn.execute(sa.text("INSERT INTO reward_budget VALUES (to_char(now(), 'YYYY-MM'), 'PTS', 1000)"))
+    proposer = new_tab(browser)
+    sign_in(proposer, server, "staff")
+    proposer.get_by_role("link", name="Récompenses").click()
+    settle(proposer)
+    proposer.get_by_role("tab", name="Proposer").click()
+    proposer.get_by_label("Montant (points, ou argent ex. 25,00)").fill("50")
+    proposer.get_by_label("Motif", exact=True).fill("Answered every newcomer this month")
+    proposer.get_by_role("button", name="Proposer", exact=True).click()
+    settle(proposer)
+    expect(proposer.get_by_text("Proposée : un autre membre de l'équipe l'approuve.")).to_be_visible()
+    reward = rewards.rewards(Principal("staff", "staff")).row(0, named=True)
+    assert (reward["status"], reward["proposed_by"], reward["amount_minor"]) == ("proposed", "staff", 50)
+
+    approver = new_tab(browser)
+    sign_in(approver, server, "staff2")
+    approver.get_by_role("link", name="Récompenses").click()
+    settle(approver)
+    approver.get_by_role("combobox", name="Récompenses").click()
+    approver.get_by_role("option", name=f"#{reward['id']} {reward['member']}").click()
+    approver.keyboard.press("Escape")
+    approver.get_by_text("J'ai vérifié ces récompenses").click()
+    settle(approver)
+    approver.get_by_role("button", name="Approuver").click()
+    settle(approver)
+    expect(approver.get_by_text(f"Récompense {reward['id']} approuvée.")).to_be_visible()
+    assert rewards.rewards(Principal("staff", "staff")).row(0, named=True)["approved_by"] == "staff2"

@@ -1,0 +1,165 @@
+"""Rewards: proposals from the rules or by hand, approval by another staff member within the
+budget, payout batches exported for the payment provider, history and audit trail."""
+from datetime import date
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from cmcore import i18n, leaderboard, rewards
+from cmcore.kpis.reports import Scope
+from ui import widgets
+from ui.page import open_page
+from ui.text import lang, t
+
+STATUSES = {"proposed": "Proposed", "approved": "Approved", "paid": "Paid", "rejected": "Rejected",
+            "cancelled": "Cancelled"}
+REWARD_KINDS = {"points": "Points", "money": "Money", "gift": "Gift", "badge": "Badge"}
+LABELS = {"id": "Reward", "member": "Member", "rule": "Rule", "kind": "Kind", "amount": "Amount", "reason": "Reason",
+          "status": "Status", "proposed_by": "Proposed by", "approved_by": "Approved by", "paid_by": "Paid by",
+          "payout_batch": "Batch", "rank": "Rank this month", "score": "Score this month"}
+
+principal = open_page("rewards")
+st.title(t("Rewards"))
+period = st.selectbox(t("Month"), rewards.recent_months(date.today()), key="rewards_month")
+month = rewards.month_period(period)
+
+
+def shown(frame: pl.DataFrame) -> pl.DataFrame:
+    """Amounts as people read them, statuses and kinds translated."""
+    return frame.with_columns(
+        pl.struct("amount_minor", "currency").map_elements(
+            lambda r: i18n.money(r["amount_minor"], r["currency"], lang()) if r["currency"] != rewards.POINTS
+            else f"{r['amount_minor']} {t('points')}", return_dtype=pl.String).alias("amount"),
+        pl.col("status").replace(STATUSES).map_elements(t, return_dtype=pl.String),
+        pl.col("kind").replace(REWARD_KINDS).map_elements(t, return_dtype=pl.String))
+
+
+def attempt(action, success: str) -> None:
+    """Run one step; on success redraw the page (its tables changed) with the message on top."""
+    try:
+        action()
+    except (rewards.RewardError, ValueError) as err:
+        st.error(t("Refused: {reason}", reason=str(err)))
+        return
+    st.session_state.setdefault("rewards_done", []).append(success)
+    st.rerun()
+
+
+for message in st.session_state.pop("rewards_done", []):
+    st.success(message)
+
+
+budgets = rewards.budgets(principal, period)
+if budgets.is_empty():
+    st.info(t("No budget for this month yet: a manager sets it below."))
+else:
+    cols = st.columns(len(budgets))
+    for col, b in zip(cols, budgets.iter_rows(named=True), strict=True):
+        limit = b["budget"] or 0
+        gauge = go.Figure(go.Indicator(mode="gauge+number", value=b["used"], title={"text": b["currency"]},
+                                       gauge={"axis": {"range": [0, max(limit, b["used"], 1)]},
+                                              "threshold": {"value": limit, "line": {"color": "red"}}}))
+        col.plotly_chart(gauge.update_layout(height=200, margin={"t": 40, "b": 0}), width="stretch")
+        col.caption(t("Used {used} of {budget} (approved {approved}, paid {paid})",
+                      used=b["used"], budget=b["budget"] if b["budget"] is not None else "—",
+                      approved=b["approved"], paid=b["paid"]))
+
+all_rewards = rewards.rewards(principal, period)
+board = leaderboard.leaderboard(principal, Scope(month)).select("member_id", "rank", "score")
+queue_tab, pay_tab, propose_tab, history_tab, rules_tab = st.tabs(
+    [t("To approve"), t("To pay"), t("Propose"), t("History"), t("Rules and budget")])
+
+with queue_tab:
+    queue = all_rewards.filter(pl.col("status") == "proposed").join(board, on="member_id", how="left",
+                                                                     maintain_order="left")
+    if not widgets.empty(queue, "Nothing to approve this month."):
+        widgets.table(shown(queue), "rewards_to_approve", {k: LABELS[k] for k in (
+            "id", "member", "rank", "score", "rule", "kind", "amount", "reason", "proposed_by")})
+        chosen = st.multiselect(t("Rewards"), queue["id"].to_list(), key="queue_choice",
+                                format_func=lambda i: f"#{i} {queue.filter(pl.col('id') == i)['member'][0]}")
+        reason = st.text_input(t("Reason (to reject)"), key="reject_reason")
+        sure = st.checkbox(t("I have checked these rewards"), key="queue_confirm")
+        left, right = st.columns(2)
+        step = None
+        if left.button(t("Approve"), disabled=not (chosen and sure), key="approve_chosen"):
+            step = (lambda r: rewards.approve(principal, r), t("Reward {id} approved."))
+        if right.button(t("Reject"), disabled=not (chosen and sure), key="reject_chosen"):
+            step = (lambda r: rewards.reject(principal, r, reason), t("Reward {id} rejected."))
+        if step:
+            done = []
+            for reward_id in chosen:  # each its own transaction: one refusal does not undo the others
+                try:
+                    step[0](reward_id)
+                    done.append(step[1].format(id=reward_id))
+                except rewards.RewardError as err:
+                    st.error(t("Refused: {reason}", reason=str(err)))
+            if done:
+                st.session_state.setdefault("rewards_done", []).extend(done)
+                st.rerun()
+
+with pay_tab:
+    ready = all_rewards.filter(pl.col("status") == "approved")
+    if not widgets.empty(ready, "Nothing approved waits for payment."):
+        widgets.table(shown(ready), "rewards_to_pay", {k: LABELS[k] for k in (
+            "id", "member", "kind", "amount", "reason", "approved_by")})
+        chosen = st.multiselect(t("Rewards"), ready["id"].to_list(), default=ready["id"].to_list(), key="pay_choice")
+        sure = st.checkbox(t("Mark these rewards paid, in one batch"), key="pay_confirm")
+        if st.button(t("Pay and export the batch"), disabled=not (chosen and sure), key="pay_chosen"):
+            attempt(lambda: st.session_state.update(last_batch=rewards.pay(principal, chosen)), t("Paid."))
+    if "last_batch" in st.session_state:
+        batch, csv = st.session_state["last_batch"]
+        st.success(t("Batch {batch} is paid.", batch=batch))
+        st.download_button(t("Download the batch for the payment provider (CSV)"), csv, f"{batch}.csv", "text/csv",
+                           key="batch_csv")
+
+with propose_tab:
+    if st.button(t("Propose from the rules"), key="propose_rules"):
+        attempt(lambda: rewards.propose_from_rules(principal, period),
+                t("Proposals made from the rules (running it again proposes nothing new)."))
+    top = leaderboard.leaderboard(principal, Scope(month)).filter(pl.col("rank").is_not_null()).head(200)
+    names = dict(zip(top["member_id"], top["display_name"], strict=True))
+    with st.form("propose_by_hand", clear_on_submit=True):
+        member = st.selectbox(t("Member"), list(names), format_func=names.get)
+        kind = st.selectbox(t("Kind"), list(REWARD_KINDS), format_func=lambda k: t(REWARD_KINDS[k]))
+        amount = st.text_input(t("Amount (points, or money e.g. 25.00)"))
+        currency = st.selectbox(t("Currency (money only)"), list(rewards.CURRENCIES))
+        reason = st.text_input(t("Reason"))
+        if st.form_submit_button(t("Propose")):
+            attempt(lambda: rewards.propose(principal, member, period, kind, amount, currency, reason),
+                    t("Proposed: another staff member approves it."))
+
+with history_tab:
+    status = st.multiselect(t("Status"), list(STATUSES), format_func=lambda s: t(STATUSES[s]), key="history_status")
+    history = all_rewards.filter(pl.col("status").is_in(status)) if status else all_rewards
+    if not widgets.empty(history, "No reward this month."):
+        widgets.table(shown(history), "rewards_history", {k: LABELS[k] for k in (
+            "id", "member", "rule", "kind", "amount", "reason", "status", "proposed_by", "approved_by", "paid_by",
+            "payout_batch")})
+        which = st.selectbox(t("Audit trail of reward"), history["id"].to_list(), key="trail_of")
+        widgets.table(rewards.trail(principal, which), f"reward_{which}_trail",
+                      {"at": "Date", "actor": "By", "action": "Step", "detail": "Detail"})
+
+with rules_tab:
+    widgets.table(rewards.rules(principal), "reward_rules", {"code": "Code", "title": "Title", "trigger": "Trigger",
+                                                            "params": "Parameters", "kind": "Kind",
+                                                            "amount_minor": "Amount", "currency": "Currency",
+                                                            "active": "Active"})
+    if principal.role in rewards.MANAGERS:
+        with st.form("set_budget"):
+            currency = st.selectbox(t("Currency"), [rewards.POINTS, *rewards.CURRENCIES])
+            amount = st.text_input(t("Budget of the month"))
+            if st.form_submit_button(t("Set the budget")):
+                attempt(lambda: rewards.set_budget(principal, period, currency, amount), t("Saved."))
+        with st.form("add_rule", clear_on_submit=True):
+            code = st.text_input(t("Code (e.g. top3)"))
+            title = st.text_input(t("Title"))
+            trigger = st.selectbox(t("Trigger"), list(rewards.TRIGGERS))
+            number = st.number_input(t("N (top N, or events to attend)"), min_value=1, value=3)
+            kind = st.selectbox(t("Kind"), list(REWARD_KINDS), format_func=lambda k: t(REWARD_KINDS[k]), key="rule_kind")
+            amount = st.text_input(t("Amount (points, or money e.g. 25.00)"), key="rule_amount")
+            currency = st.selectbox(t("Currency (money only)"), list(rewards.CURRENCIES), key="rule_currency")
+            if st.form_submit_button(t("Add the rule")):
+                params = {"top_n": {"n": int(number)}, "events_attended": {"count": int(number)}}.get(trigger, {})
+                attempt(lambda: rewards.add_rule(principal, code, title, trigger, params, kind, amount, currency),
+                        t("Saved."))

@@ -1,0 +1,177 @@
+"""The rewards programme: life cycle, the four-eyes rule, budgets, paying once, idempotent
+proposals, an audit trail the database keeps, and 20 threads racing on 100 rewards."""
+import threading
+from datetime import UTC, date, datetime
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from cmcore import db, rewards
+from cmcore.access import AccessDenied, Principal
+from tests.builders import Community, user
+
+MANAGER = Principal("manager", "manager")
+ANNA = Principal("anna", "staff")
+BEN = Principal("ben", "staff")
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture
+def programme(database):
+    c = Community()
+    members = [c.member(f"m{i}", utc(2026, 1, 1)) for i in range(4)]
+    for name, role in (("manager", "manager"), ("anna", "staff"), ("ben", "staff")):
+        user(name, role)
+    rewards.set_budget(MANAGER, "2026-03", "EUR", "100")
+    return c, members
+
+
+def statuses(*ids) -> list[str]:
+    with db.engine().connect() as conn:
+        return conn.execute(sa.text("SELECT status FROM reward WHERE id = ANY(:ids) ORDER BY id"),
+                            {"ids": list(ids)}).scalars().all()
+
+
+def actions(reward_id: int) -> list[tuple[str, str]]:
+    return [(r["actor"], r["action"]) for r in rewards.trail(ANNA, reward_id).iter_rows(named=True)]
+
+
+def test_the_whole_life_cycle_with_its_audit_trail(programme):
+    _, members = programme
+    reward = rewards.propose(ANNA, members[0], "2026-03", "money", "40", "EUR", "Answered 30 questions")
+    rewards.approve(BEN, reward)
+    batch, csv = rewards.pay(BEN, [reward])
+    assert statuses(reward) == ["paid"]
+    assert actions(reward) == [("anna", "reward.propose"), ("ben", "reward.approve"), ("ben", "reward.pay")]
+    lines = csv.decode("utf-8-sig").splitlines()
+    assert lines[0] == "batch,reward_id,member_id,member,kind,currency,reason,amount"
+    assert lines[1] == f"{batch},{reward},{members[0]},m0,money,EUR,Answered 30 questions,40.0"
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), db.transaction() as conn:
+        conn.execute(sa.text("UPDATE audit_log SET actor = 'someone else' WHERE entity = 'reward'"))
+
+
+def test_the_proposer_never_approves(programme):
+    _, members = programme
+    reward = rewards.propose(ANNA, members[0], "2026-03", "money", "10", "EUR", "Thanks")
+    with pytest.raises(rewards.RewardError, match="proposed by you"):
+        rewards.approve(ANNA, reward)
+    assert statuses(reward) == ["proposed"]
+
+
+def test_an_approval_past_the_budget_is_refused_with_what_remains(programme):
+    _, members = programme
+    first = rewards.propose(ANNA, members[0], "2026-03", "money", "70", "EUR", "Thanks")
+    second = rewards.propose(ANNA, members[1], "2026-03", "money", "40", "EUR", "Thanks")
+    rewards.approve(BEN, first)
+    with pytest.raises(rewards.RewardError, match=r"40.00 EUR would exceed the budget of 2026-03; 30.00 EUR remain"):
+        rewards.approve(BEN, second)
+    rewards.cancel(ANNA, first, "Duplicate")  # frees the budget
+    rewards.approve(BEN, second)
+    assert statuses(first, second) == ["cancelled", "approved"]
+    budget = rewards.budgets(ANNA, "2026-03").row(0, named=True)
+    assert (budget["budget"], budget["approved"], budget["used"], budget["remaining"]) == (10_000, 4_000, 4_000, 6_000)
+    with pytest.raises(rewards.RewardError, match="no budget set for 2026-03 in USD"):
+        rewards.approve(BEN, rewards.propose(ANNA, members[2], "2026-03", "money", "5", "USD", "Thanks"))
+    with pytest.raises(rewards.RewardError, match="40.00 EUR is already approved"):
+        rewards.set_budget(MANAGER, "2026-03", "EUR", "30")
+
+
+def test_nothing_is_paid_twice(programme):
+    _, members = programme
+    reward = rewards.propose(ANNA, members[0], "2026-03", "money", "10", "EUR", "Thanks")
+    other = rewards.propose(ANNA, members[1], "2026-03", "money", "10", "EUR", "Thanks")
+    rewards.approve(BEN, reward)
+    rewards.approve(BEN, other)
+    rewards.pay(BEN, [reward])
+    with pytest.raises(rewards.RewardError, match=rf"nothing paid: {reward} \(paid\)"):
+        rewards.pay(ANNA, [reward, other])  # all or nothing
+    assert statuses(reward, other) == ["paid", "approved"]
+    with pytest.raises(rewards.RewardError, match="it is paid"):
+        rewards.cancel(ANNA, reward, "Too late")
+
+
+def test_rejection_and_roles(programme):
+    _, members = programme
+    reward = rewards.propose(ANNA, members[0], "2026-03", "points", 50, "", "Great talk")
+    with pytest.raises(rewards.RewardError, match="reason"):
+        rewards.reject(BEN, reward, " ")
+    rewards.reject(BEN, reward, "Not this month")
+    with pytest.raises(rewards.RewardError, match="it is rejected, not proposed"):
+        rewards.approve(BEN, reward)
+    sponsor = Principal("acme", "sponsor", Community().sponsor("Acme"))
+    for call in (lambda: rewards.propose(sponsor, members[0], "2026-03", "points", 1, "", "x"),
+                 lambda: rewards.rewards(sponsor), lambda: rewards.approve(sponsor, reward),
+                 lambda: rewards.set_budget(ANNA, "2026-03", "EUR", "1000"),
+                 lambda: rewards.add_rule(ANNA, "x", "x", "top_n", {"n": 1}, "points", 1)):
+        with pytest.raises(AccessDenied):
+            call()
+
+
+def test_rules_propose_once_per_member_rule_and_month(programme):
+    c, members = programme
+    question = c.act(members[3], "thread", utc(2026, 3, 2), "stackexchange", is_question=True)
+    for k, m in enumerate(members[:3]):
+        for n in range(k + 1):  # m0 one accepted answer, m1 two, m2 three
+            c.act(m, "answer", utc(2026, 3, 3 + n, 10 + k), "stackexchange", parent=question, accepted=True)
+    meetup = c.event("Meetup", utc(2026, 3, 20))
+    c.register(meetup, members[3], utc(2026, 3, 1), True)
+    rewards.add_rule(MANAGER, "top2", "Top 2 of the month", "top_n", {"n": 2}, "money", "25", "EUR")
+    rewards.add_rule(MANAGER, "accepted", "Accepted answers", "accepted_answer", {}, "points", 10)
+    rewards.add_rule(MANAGER, "meetups", "One event", "events_attended", {"count": 1}, "badge", 0)
+    assert rewards.propose_from_rules(ANNA, "2026-03") == 2 + 3 + 1
+    assert rewards.propose_from_rules(BEN, "2026-03") == 0  # idempotent
+    made = rewards.rewards(ANNA, "2026-03").sort("rule", "member")
+    assert made.select("member", "rule", "amount_minor", "currency").rows() == [
+        ("m0", "accepted", 10, "PTS"), ("m1", "accepted", 20, "PTS"), ("m2", "accepted", 30, "PTS"),
+        ("m3", "meetups", 0, "PTS"),
+        ("m1", "top2", 2_500, "EUR"), ("m2", "top2", 2_500, "EUR"),  # 3 × 18 > 2 × 18 > 18 points
+    ]
+
+
+def test_twenty_threads_racing_on_a_hundred_rewards_pay_each_once_within_budget(programme):
+    _, members = programme
+    staff = [Principal(f"s{i:02d}", "staff") for i in range(20)]
+    for p in staff:
+        user(p.username, "staff")
+    ids = [rewards.propose(ANNA, members[i % 4], "2026-03", "money", "1.50", "EUR", f"#{i}") for i in range(100)]
+    # The budget of 100 EUR holds 66 rewards of 1.50 EUR: 34 must be refused.
+    errors: list[Exception] = []
+    start = threading.Barrier(len(staff))
+
+    def race(who: Principal) -> None:
+        start.wait()
+        order = ids if int(who.username[1:]) % 2 else ids[::-1]
+        for reward_id in order:
+            for step in (lambda: rewards.approve(who, reward_id), lambda: rewards.pay(who, [reward_id])):
+                try:
+                    step()
+                except rewards.RewardError:
+                    pass
+                except Exception as err:  # anything else is a bug
+                    errors.append(err)
+
+    threads = [threading.Thread(target=race, args=(p,)) for p in staff]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    done = rewards.rewards(ANNA, "2026-03")
+    assert done["status"].value_counts().sort("status").rows() == [("paid", 66), ("proposed", 34)]
+    assert done.filter(pl.col("status") == "paid")["amount_minor"].sum() == 9_900 <= 10_000
+    with db.engine().connect() as conn:
+        pays = conn.execute(sa.text("SELECT entity_id, count(*) FROM audit_log WHERE action = 'reward.pay'"
+                                    " GROUP BY entity_id")).all()
+        approvals = conn.execute(sa.text("SELECT count(*) FROM audit_log WHERE action = 'reward.approve'")).scalar_one()
+    assert len(pays) == 66 and {n for _, n in pays} == {1} and approvals == 66
+
+
+def test_recent_months():
+    assert rewards.recent_months(date(2026, 2, 10), 4) == ["2026-02", "2026-01", "2025-12", "2025-11"]
+    assert rewards.month_period("2026-02").end == date(2026, 3, 1)
+    with pytest.raises(rewards.RewardError):
+        rewards.month_period("2026-13")
