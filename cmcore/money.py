@@ -269,11 +269,6 @@ def add_campaign(actor: Principal, sponsor_id: int, name: str, starts_on: date, 
                    "d": json.dumps(_check_deliverables(deliverables))})
 
 
-def update_deliverables(actor: Principal, campaign_id: int, deliverables: list[dict]) -> None:
-    _write(actor, "campaign.deliverables", "campaign", "UPDATE campaign SET deliverables = CAST(:d AS jsonb)"
-           " WHERE id = :id", {"id": campaign_id, "d": json.dumps(_check_deliverables(deliverables))})
-
-
 def record_delivery(actor: Principal, campaign_id: int, day: date, impressions: int, clicks: int,
                     engagements: int) -> None:
     """Record (or correct) one day of a campaign's delivery."""
@@ -333,3 +328,43 @@ def mark_received(actor: Principal, revenue_id: int, received_on: date) -> None:
         raise MoneyError("received_on: between the booking date and today")
     _write(actor, "revenue.received", "revenue", "UPDATE revenue SET received_on = :r WHERE id = :id"
            " AND received_on IS NULL", {"id": revenue_id, "r": received_on})
+
+
+def update_sponsor(actor: Principal, sponsor_id: int, name: str, contact_email: str | None) -> None:
+    if not name.strip():
+        raise MoneyError("name: a sponsor needs a name")
+    _write(actor, "sponsor.edit", "sponsor", "UPDATE sponsor SET name = :n, contact_email = :e WHERE id = :id",
+           {"id": sponsor_id, "n": name.strip(), "e": (contact_email or "").strip() or None})
+
+
+def update_campaign(actor: Principal, campaign_id: int, name: str, starts_on: date, ends_on: date,
+                    amount: str | int, deliverables: list[dict]) -> None:
+    """Correct a campaign: name, dates, amount (in its currency) and its deliverables' progress."""
+    if not name.strip():
+        raise MoneyError("name: a campaign needs a name")
+    if ends_on < starts_on:
+        raise MoneyError("ends_on: a campaign ends on or after the day it starts")
+    with db.engine().connect() as conn:
+        currency = conn.execute(sa.text("SELECT currency FROM campaign WHERE id = :id"), {"id": campaign_id}).scalar()
+    if currency is None:
+        raise MoneyError(f"campaign: no campaign {campaign_id}")
+    _write(actor, "campaign.edit", "campaign",
+           "UPDATE campaign SET name = :n, starts_on = :a, ends_on = :b, amount_minor = :m,"
+           " deliverables = CAST(:d AS jsonb) WHERE id = :id",
+           {"id": campaign_id, "n": name.strip(), "a": starts_on, "b": ends_on, "m": parse_amount(amount, currency),
+            "d": json.dumps(_check_deliverables(deliverables))})
+
+
+def update_revenue(actor: Principal, revenue_id: int, amount: str | int, booked_on: date,
+                   received_on: date | None, description: str) -> None:
+    """Correct a revenue line: amount (in its currency), dates and description."""
+    with db.engine().connect() as conn:
+        currency = conn.execute(sa.text("SELECT currency FROM revenue WHERE id = :id"), {"id": revenue_id}).scalar()
+    if currency is None:
+        raise MoneyError(f"revenue: no line {revenue_id}")
+    if received_on is not None and not booked_on <= received_on <= datetime.now(UTC).date():
+        raise MoneyError("received_on: between the booking date and today")
+    _write(actor, "revenue.edit", "revenue",
+           "UPDATE revenue SET amount_minor = :m, booked_on = :b, received_on = :r, description = :d WHERE id = :id",
+           {"id": revenue_id, "m": parse_amount(amount, currency), "b": booked_on, "r": received_on,
+            "d": description.strip() or None})

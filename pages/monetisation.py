@@ -61,7 +61,7 @@ sponsor_names = dict(zip(sponsors["sponsor_id"], sponsors["name"], strict=True))
 camps = money.campaigns(principal)
 camp_names = dict(zip(camps["id"], camps["name"], strict=True))
 lines = report.frames["lines"]
-tabs = st.tabs([t("Revenue"), t("Payment received"), t("Sponsor"), t("Campaign"), t("Delivery")])
+tabs = st.tabs([t("Revenue"), t("Payment received"), t("Sponsor"), t("Campaign"), t("Delivery"), t("Edit")])
 
 
 def attempt(action, success: str) -> None:
@@ -129,3 +129,47 @@ with tabs[4], st.form("record_delivery", clear_on_submit=True):
     if st.form_submit_button(t("Record the day")):
         attempt(lambda: money.record_delivery(principal, campaign, day, int(impressions), int(clicks), int(engagements)),
                 t("Recorded."))
+
+with tabs[5]:
+    what = st.radio(t("Edit"), ["revenue", "campaign", "sponsor"], horizontal=True, key="edit_what",
+                    format_func=lambda w: t({"revenue": "Revenue line", "campaign": "Campaign", "sponsor": "Sponsor"}[w]))
+    if what == "revenue" and not widgets.empty(lines, "No revenue line yet."):
+        labels = {r["id"]: f"#{r['id']} {r['booked_on']} {i18n.money(r['amount_minor'], r['currency'], lang())}"
+                  for r in lines.iter_rows(named=True)}
+        chosen = st.selectbox(t("Revenue line"), list(labels), format_func=labels.get, key="edit_line")
+        line = lines.filter(pl.col("id") == chosen).row(0, named=True)
+        decimals = money.CURRENCIES[line["currency"]]
+        with st.form(f"edit_revenue_{chosen}"):
+            amount = st.text_input(t("Amount (e.g. 1234.56)"), f"{line['amount_minor'] / 10 ** decimals:.{decimals}f}")
+            booked = st.date_input(t("Booked on"), value=line["booked_on"])
+            received = st.date_input(t("Received on (empty if not yet)"), value=line["received_on"])
+            description = st.text_input(t("Description"), line["description"] or "")
+            if st.form_submit_button(t("Save")):
+                attempt(lambda: money.update_revenue(principal, chosen, amount, booked, received, description),
+                        t("Recorded."))
+    if what == "campaign" and not widgets.empty(camps, "No campaign yet."):
+        chosen = st.selectbox(t("Campaign"), list(camp_names), format_func=camp_names.get, key="edit_campaign")
+        camp = camps.filter(pl.col("id") == chosen).row(0, named=True)
+        decimals = money.CURRENCIES[camp["currency"]]
+        with st.form(f"edit_campaign_{chosen}"):
+            name = st.text_input(t("Name"), camp["name"])
+            span = st.date_input(t("From – to (inclusive)"), value=(camp["starts_on"], camp["ends_on"]))
+            amount = st.text_input(t("Amount (e.g. 1234.56)"), f"{camp['amount_minor'] / 10 ** decimals:.{decimals}f}")
+            items = st.data_editor(pl.DataFrame(camp["deliverables"] or [], schema={
+                "kind": pl.String, "label": pl.String, "target": pl.Int64, "delivered": pl.Int64}),
+                num_rows="dynamic", key=f"edit_deliverables_{chosen}",
+                column_config={"label": t("Deliverable"), "target": t("Target"), "delivered": t("Delivered")})
+            if st.form_submit_button(t("Save")):
+                start, end = (tuple(span) + (None,))[:2] if span else (None, None)
+                rows = [{**r, "target": int(r["target"] or 0), "delivered": int(r["delivered"] or 0)}
+                        for r in pl.DataFrame(items).iter_rows(named=True) if r["label"]]
+                attempt(lambda: money.update_campaign(principal, chosen, name, start, end or start, amount, rows),
+                        t("Recorded."))
+    if what == "sponsor" and not widgets.empty(sponsors, "No sponsor yet: add one on the Monetisation page."):
+        chosen = st.selectbox(t("Sponsor"), list(sponsor_names), format_func=sponsor_names.get, key="edit_sponsor")
+        row = sponsors.filter(pl.col("sponsor_id") == chosen).row(0, named=True)
+        with st.form(f"edit_sponsor_{chosen}"):
+            name = st.text_input(t("Name"), row["name"])
+            email = st.text_input(t("Contact email"), row["contact_email"] or "")
+            if st.form_submit_button(t("Save")):
+                attempt(lambda: money.update_sponsor(principal, chosen, name, email), t("Recorded."))

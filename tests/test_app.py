@@ -3,6 +3,7 @@ the overview's numbers equal to cmcore's."""
 from datetime import date, timedelta
 
 import bcrypt
+import polars as pl
 import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
@@ -347,3 +348,16 @@ def test_sponsors_are_refused_the_rewards_page(app, community):
     at = as_user(app, "sponsor")
     at.switch_page("pages/rewards.py").run()
     assert texts(at.error) == ["Vous n'avez pas accès à cette page."] and not at.dataframe
+
+
+def test_a_manager_renames_a_sponsor_on_the_monetisation_page(app, community):
+    at = as_user(app, "manager")
+    at.switch_page("pages/monetisation.py").run()
+    [w for w in at.radio if w.label == "Modifier"][0].set_value("sponsor").run()
+    [w for w in at.selectbox if w.key == "edit_sponsor"][0].set_value(2).run()
+    name = [w for w in at.text_input if w.label == "Nom" and w.value == "Atelier Quantique"][0]
+    name.input("Atelier Quantique SAS")
+    [b for b in at.button if b.label == "Enregistrer" and "edit_sponsor" in str(b.form_id)][0].click()
+    at.run()
+    assert not at.exception and texts(at.success) == ["Enregistré."]
+    assert money.sponsors(Principal("manager", "manager")).filter(pl.col("sponsor_id") == 2)["name"][0] == "Atelier Quantique SAS"

@@ -183,6 +183,30 @@ def test_forms_are_validated_and_audited(books):
     assert impressions == 1500
 
 
+def test_managers_correct_lines_campaigns_and_sponsors(books):
+    line = money.add_revenue(MANAGER, "ads", "10", "EUR", date(2026, 3, 5))
+    money.update_revenue(MANAGER, line, "12,50", date(2026, 3, 4), date(2026, 3, 6), "Corrected")
+    with pytest.raises(money.MoneyError, match="received_on"):
+        money.update_revenue(MANAGER, line, "12,50", date(2026, 3, 7), date(2026, 3, 6), "")
+    money.update_campaign(MANAGER, books["a1"], "Alpha spring (extended)", date(2026, 2, 20), date(2026, 3, 10), "1200",
+                          [{"kind": "post", "label": "Posts", "target": 4, "delivered": 4}])
+    with pytest.raises(money.MoneyError, match="ends_on"):
+        money.update_campaign(MANAGER, books["a1"], "x", date(2026, 3, 10), date(2026, 3, 1), "1", [])
+    money.update_sponsor(MANAGER, books["b"], "Beta Labs", "hello@beta.example")
+    with pytest.raises(AccessDenied):
+        money.update_sponsor(Principal("alpha", "sponsor", books["a"]), books["a"], "Mine now", None)
+    with db.engine().connect() as conn:
+        assert tuple(conn.execute(sa.text("SELECT amount_minor, booked_on, received_on, description FROM revenue"
+                                          " WHERE id = :i"), {"i": line}).one()) == (
+            1_250, date(2026, 3, 4), date(2026, 3, 6), "Corrected")
+        edits = conn.execute(sa.text("SELECT action FROM audit_log WHERE action LIKE '%.edit' ORDER BY id")).scalars().all()
+    assert edits == ["revenue.edit", "campaign.edit", "sponsor.edit"]
+    report = money.monetisation_report(MANAGER, scope())
+    alpha = report.frames["campaigns"].filter(pl.col("campaign_id") == books["a1"]).row(0, named=True)
+    assert (alpha["name"], alpha["amount_minor"], alpha["deliverables_done"]) == ("Alpha spring (extended)", 120_000, 1.0)
+    assert money.sponsors(MANAGER)["name"].to_list() == ["Alpha", "Beta Labs"]
+
+
 def test_money_never_mixes_currencies(books):
     report = money.monetisation_report(MANAGER, scope())
     for frame in (report.frames["monthly"], report.frames["pipeline"]):
