@@ -30,10 +30,6 @@ TABLES: dict[str, str] = {
     "mentions": "SELECT id, source, url, author, body, created_at, reach, lang, sentiment FROM mention",
     "events": "SELECT id AS event_id, title, format, starts_at FROM event",
     "attendance": "SELECT event_id, member_id, registered_at, attended FROM event_attendance",
-    "revenue": (
-        "SELECT id, stream, sponsor_id, campaign_id, amount_minor, currency, booked_on,"
-        " received_on, recurring FROM revenue"
-    ),
 }
 
 _cache: dict[tuple[str, str], tuple[int, pl.DataFrame]] = {}
@@ -42,7 +38,7 @@ _guard = threading.Lock()
 
 
 def read(sql: str, params: Sequence | None = None) -> pl.DataFrame:
-    """Run one query (placeholders $1, $2…) and return its rows as a Polars frame."""
+    """Run one query (parameters $1, $2…) and return its rows as a Polars frame."""
     with adbc.connect(db.url()) as conn, conn.cursor() as cur:
         cur.execute(sql, parameters=params)
         return pl.from_arrow(cur.fetch_arrow_table())

@@ -9,6 +9,8 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from cmcore.currencies import CURRENCIES
+
 LANGUAGES = {"fr": "Français", "en": "English"}
 DEFAULT_LANGUAGE = "fr"
 LOCALES = Path(__file__).parent / "locales"
@@ -41,7 +43,6 @@ def percent(ratio: float | None, lang: str) -> str:
 
 def money(minor: float, currency: str, lang: str) -> str:
     """Minor units → '1 234,56 EUR' (fr) or 'EUR 1,234.56' (en), with the currency's decimals."""
-    from cmcore.money import CURRENCIES
     decimals = CURRENCIES.get(currency, 2)
     amount = number(minor / 10 ** decimals, lang, decimals)
     return f"{amount} {currency}" if lang == "fr" else f"{currency} {amount}"

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from cmcore import audit, db, frames
 from cmcore.access import AccessDenied, Principal, require
+from cmcore.currencies import CURRENCIES
 from cmcore.kpis import Metric, growth
 from cmcore.kpis import monetisation as m
 from cmcore.kpis.reports import Report, Scope
@@ -22,9 +23,6 @@ from cmcore.periods import Period
 
 MANAGERS = ("admin", "manager")
 STREAMS = ("ads", "sponsorship", "membership", "donation", "merch", "other")
-# ISO 4217 currencies offered, with their minor-unit decimals.
-CURRENCIES = {"EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "SEK": 2, "NOK": 2, "DKK": 2,
-              "PLN": 2, "JPY": 0}
 _CAMPAIGN_COLUMNS = "id, sponsor_id, name, starts_on, ends_on, amount_minor, currency, deliverables::text AS deliverables"
 _DELIVERABLE = pl.List(pl.Struct({"kind": pl.String, "label": pl.String, "target": pl.Int64, "delivered": pl.Int64}))
 

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from cmcore import audit, db, exports, frames, leaderboard
 from cmcore.access import Principal, require
 from cmcore.kpis.reports import Scope
-from cmcore.money import CURRENCIES, MoneyError, parse_amount
+from cmcore.currencies import CURRENCIES
+from cmcore.money import MoneyError, parse_amount
 from cmcore.periods import Period
 
 STAFF = ("admin", "manager", "staff")

@@ -2,17 +2,16 @@
 import polars as pl
 import streamlit as st
 
-from cmcore import auth
+from cmcore import auth, money
 from cmcore.access import ROLES
-from cmcore.sponsors import list_sponsors
 from ui import widgets
 from ui.page import open_page
 from ui.text import t
 
 principal = open_page("users")
 st.title(t("Users"))
-sponsors = list_sponsors(principal)
-sponsor_names = dict(zip(sponsors["id"], sponsors["name"], strict=True))
+sponsors = money.sponsors(principal)
+sponsor_names = dict(zip(sponsors["sponsor_id"], sponsors["name"], strict=True))
 
 
 def show_password_once(username: str, password: str) -> None:

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from cmcore import community, frames
+from cmcore import community, frames, money
 from cmcore.access import Principal, require
 from cmcore.kpis import Metric, growth, monetisation, responsiveness
 from cmcore.periods import Period
@@ -20,7 +20,7 @@ def headline(principal: Principal, period: Period, platforms: list[int] | None =
     require(principal, *READERS)
     tz = tz or community.timezone()
     members, identities = frames.table("members"), frames.table("identities")
-    activity, revenue = frames.table("activity"), frames.table("revenue")
+    activity, revenue = frames.table("activity"), money.revenue_lines(principal)
     now, before = period.bounds(tz), period.previous().bounds(tz)
 
     def pair(fn, *args) -> tuple:
