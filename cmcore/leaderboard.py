@@ -147,47 +147,74 @@ def daily_points(rollup: pl.LazyFrame, rules: Scoring) -> pl.LazyFrame:
                           .alias("points")))
 
 
-def scores(points: pl.LazyFrame) -> pl.DataFrame:
+def monthly(points: pl.DataFrame) -> pl.DataFrame:
+    """The daily points summed per member, kind and month, keeping the month's last day with points."""
+    return (points.lazy().filter(pl.col("points") > 0)
+            .group_by("member_id", "kind", pl.col("day").dt.truncate("1mo").alias("month"))
+            .agg(pl.col("points").sum(), pl.col("day").max()).collect())
+
+
+def in_period(points: pl.DataFrame, months: pl.DataFrame | None, first: date, end: date) -> pl.LazyFrame:
+    """The points of [first, end): whole months from `months` (fewer rows), the days at the edges
+    from `points`. Same sums as the daily rows alone."""
+    if months is None:
+        return _days(points, first, end)
+    start_month = first if first.day == 1 else (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    end_month = end.replace(day=1)
+    if start_month >= end_month:
+        return _days(points, first, end)
+    whole = months.lazy().filter((pl.col("month") >= start_month) & (pl.col("month") < end_month))
+    edges = pl.concat([_days(points, first, start_month), _days(points, end_month, end)])
+    return pl.concat([whole.select("member_id", "kind", "day", "points"),
+                      edges.select("member_id", "kind", "day", "points")])
+
+
+def scores(points: pl.LazyFrame) -> pl.LazyFrame:
     """Per member: score, the points of each kind, and the day the score was reached (its last day
     with points); ranked by score, then earliest reaching it, then member id."""
-    per_kind = [pl.col("points").filter(pl.col("kind") == k).sum().alias(k) for k in KINDS]
-    return (points.filter(pl.col("points") > 0).group_by("member_id")
-            .agg(pl.col("points").sum().round(6).alias("score"), pl.col("day").max().alias("reached_on"), *per_kind)
+    per_kind = (points.filter(pl.col("points") > 0).group_by("member_id", "kind")
+                .agg(pl.col("points").sum(), pl.col("day").max()))
+    return (per_kind.group_by("member_id")
+            .agg(pl.col("points").sum().round(6).alias("score"), pl.col("day").max().alias("reached_on"),
+                 *[pl.col("points").filter(pl.col("kind") == k).sum().round(6).alias(k) for k in KINDS])
             .sort(["score", "reached_on", "member_id"], descending=[True, False, False])
-            .with_row_index("rank", 1).with_columns(pl.col("rank").cast(pl.Int64)).collect())
+            .with_row_index("rank", 1).with_columns(pl.col("rank").cast(pl.Int64)))
 
 
 def love_horizon(end: date, rules: Scoring) -> date:
     return end - timedelta(days=math.ceil(rules.half_life_days * LOVE_HORIZON_HALF_LIVES))
 
 
-def love(points: pl.DataFrame, end: date, rules: Scoring) -> pl.DataFrame:
+def love(points: pl.DataFrame, end: date, rules: Scoring) -> pl.LazyFrame:
     """Love (Orbit): the points of each day before `end`, halved every half-life of age (counted
     from the day's noon)."""
     age_days = (pl.lit(end) - pl.col("day")).dt.total_days() - 0.5
     return (_days(points, love_horizon(end, rules), end).group_by("member_id")
-            .agg((pl.col("points") * (0.5 ** (age_days / rules.half_life_days))).sum().alias("love")).collect())
+            .agg((pl.col("points") * (0.5 ** (age_days / rules.half_life_days))).sum().alias("love")))
 
 
-def reach(who_reached: pl.DataFrame, first: date, end: date, platforms: list[int] | None = None) -> pl.DataFrame:
+def reach(who_reached: pl.DataFrame, first: date, end: date, platforms: list[int] | None = None) -> pl.LazyFrame:
     """Reach: distinct members who replied to or reacted to the member in [first, end)."""
     return (_on(_days(who_reached, first, end), platforms).group_by("member_id")
-            .agg(pl.col("counterpart").n_unique().cast(pl.Int64).alias("reach")).collect())
+            .agg(pl.col("counterpart").n_unique().cast(pl.Int64).alias("reach")))
 
 
 def board(points: pl.DataFrame, who_reached: pl.DataFrame, members: pl.DataFrame, period: Period,
-          rules: Scoring, platforms: list[int] | None = None) -> pl.DataFrame:
+          rules: Scoring, platforms: list[int] | None = None, months: pl.DataFrame | None = None) -> pl.DataFrame:
     """The ranked leaderboard of the period with the previous period's rank and score, love,
-    reach, gravity = love × reach, and the rising / slipping flags."""
+    reach, gravity = love × reach, and the rising / slipping flags. `months`, the monthly sums of
+    `points`, only makes long periods faster."""
     previous = period.previous()
-    now = scores(_days(points, period.start, period.end))
-    before = scores(_days(points, previous.start, previous.end))
+    now, before, loved, reached = pl.collect_all([
+        scores(in_period(points, months, period.start, period.end)),
+        scores(in_period(points, months, previous.start, previous.end)),
+        love(points, period.end, rules), reach(who_reached, period.start, period.end, platforms)])
     top_before = math.ceil(0.1 * before.height)
     joined_since = datetime.combine(period.end - timedelta(days=RISING_JOINED_DAYS), time(), UTC)
     out = (now.join(before.select("member_id", pl.col("rank").alias("previous_rank"),
                                   pl.col("score").alias("previous_score")), on="member_id", how="full", coalesce=True)
-           .join(love(points, period.end, rules), on="member_id", how="left")
-           .join(reach(who_reached, period.start, period.end, platforms), on="member_id", how="left")
+           .join(loved, on="member_id", how="left")
+           .join(reached, on="member_id", how="left")
            .join(members.select("member_id", "display_name", "joined_at", "is_staff"), on="member_id", how="left")
            .with_columns(pl.col("score", "previous_score", *KINDS, "love").fill_null(0.0),
                          pl.col("reach").fill_null(0))
@@ -235,15 +262,16 @@ def _rollups(tz: str) -> tuple[pl.DataFrame, pl.DataFrame]:
             frames.derived(f"reach_rollup:{tz}", lambda: reach_rollup(items(), tz)))
 
 
-def _points(scope: Scope, rules: Scoring) -> pl.DataFrame:
-    """The daily points: for all platforms prepared once per data version, time zone and scoring;
-    with a platform filter computed for the days the period needs."""
+def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The daily points and their monthly sums: for all platforms prepared once per data version,
+    time zone and scoring; with a platform filter the days the period needs, computed on the fly."""
     rollup = _rollups(scope.tz)[0]
     if scope.platforms is None:
         key = f"leaderboard_points:{scope.tz}:{json.dumps(asdict(rules), sort_keys=True)}"
-        return frames.derived(key, lambda: daily_points(rollup.lazy(), rules).collect())
+        points = frames.derived(key, lambda: daily_points(rollup.lazy(), rules).collect())
+        return points, frames.derived(f"{key}:months", lambda: monthly(points))
     first = min(scope.period.previous().start, love_horizon(scope.period.end, rules))
-    return daily_points(_on(_days(rollup, first, scope.period.end), scope.platforms), rules).collect()
+    return daily_points(_on(_days(rollup, first, scope.period.end), scope.platforms), rules).collect(), None
 
 
 def leaderboard(principal: Principal, scope: Scope, rules: Scoring | None = None) -> pl.DataFrame:
@@ -251,10 +279,10 @@ def leaderboard(principal: Principal, scope: Scope, rules: Scoring | None = None
     require(principal, *READERS)
     scope = scope.resolved()
     rules = rules or scoring()
-    ranked = board(_points(scope, rules), _rollups(scope.tz)[1], frames.table("members"), scope.period, rules,
-                   scope.platforms)
-    return ranked.join(accounts(frames.table("identities"), frames.table("platforms")), on="member_id",
-                       how="left", maintain_order="left")
+    points, months = _points(scope, rules)
+    ranked = board(points, _rollups(scope.tz)[1], frames.table("members"), scope.period, rules, scope.platforms, months)
+    linked = frames.derived("accounts", lambda: accounts(frames.table("identities"), frames.table("platforms")))
+    return ranked.join(linked, on="member_id", how="left", maintain_order="left")
 
 
 def accounts(identities: pl.DataFrame, platforms: pl.DataFrame) -> pl.DataFrame:
@@ -266,7 +294,7 @@ def accounts(identities: pl.DataFrame, platforms: pl.DataFrame) -> pl.DataFrame:
 def activity_sparklines(principal: Principal, scope: Scope, member_ids: list[int]) -> pl.DataFrame:
     require(principal, *READERS)
     scope = scope.resolved()
-    return sparklines(_points(scope, scoring()), member_ids, scope.period)
+    return sparklines(_points(scope, scoring())[0], member_ids, scope.period)
 
 
 def explain(principal: Principal, scope: Scope, member_id: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -281,4 +309,4 @@ def explain(principal: Principal, scope: Scope, member_id: int) -> tuple[pl.Data
                     on="platform_id", how="left", maintain_order="left")
               .select("created_at", "kind", "platform", "thread_id", "id").collect())
     rules = scoring()
-    return explanation(_points(scope, rules), member_id, scope.period, rules), recent
+    return explanation(_points(scope, rules)[0], member_id, scope.period, rules), recent

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from cmcore import db, demo, leaderboard
+from cmcore import db, demo, frames, leaderboard
 from cmcore.access import AccessDenied, Principal
 from cmcore.kpis.reports import Scope
 from cmcore.periods import Period
@@ -196,3 +196,25 @@ def test_sponsors_cannot_read_the_leaderboard(small):
                  lambda: leaderboard.explain(Principal("p", "sponsor", 1), scope(), 1)):
         with pytest.raises(AccessDenied):
             call()
+
+
+def test_monthly_sums_give_the_same_board_as_the_days(database):
+    c = Community()
+    people = [c.member(f"p{i}", utc(2025, 1, 1)) for i in range(5)]
+    thread = c.act(people[0], "thread", utc(2025, 12, 30))
+    for k in range(60):  # activity from late December to early April, across month edges
+        at = utc(2025, 12, 28) + timedelta(days=k * 1.7)
+        c.act(people[k % 5], "reply" if k % 3 else "comment", at, parent=thread)
+        c.act(people[(k + 2) % 5], "reaction", at + timedelta(hours=1), parent=thread)
+    tz, rules = "UTC", leaderboard.Scoring()
+    items = leaderboard.scoring_items(*(frames.table(n) for n in ("activity", "events", "attendance")))
+    points = leaderboard.daily_points(leaderboard.daily_rollup(items, tz).lazy(), rules).collect()
+    who = leaderboard.reach_rollup(items, tz)
+    members = frames.table("members")
+    for period in (Period(date(2026, 1, 15), date(2026, 4, 3)), Period(date(2026, 1, 1), date(2026, 3, 1)),
+                   Period(date(2026, 2, 10), date(2026, 2, 20))):
+        by_day = leaderboard.board(points, who, members, period, rules)
+        by_month = leaderboard.board(points, who, members, period, rules, months=leaderboard.monthly(points))
+        for a, b in zip(by_month.to_dicts(), by_day.to_dicts(), strict=True):  # same rows, same order
+            assert a == {k: pytest.approx(v) if isinstance(v, float) else v for k, v in b.items()}
+        assert by_day["score"].sum() > 0
