@@ -1,4 +1,4 @@
-"""`python -m cmcore …`: migrate, prepare, demo, users."""
+"""`python -m cmcore …`: migrate, prepare, demo, timing, users."""
 from __future__ import annotations
 
 import argparse
@@ -53,6 +53,16 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print_passwords(passwords)
 
 
+def cmd_timing(args: argparse.Namespace) -> None:
+    from cmcore import timing
+    result = timing.run(args.runs)
+    info = result.pop("_")
+    print(f"{info['activities']:,} activities; first run, then the median of {args.runs - 1} warm runs:")
+    for page, t in result.items():
+        print(f"  {page:<24} {t['first_s']:7.2f} s  {t['warm_median_s']:7.3f} s")
+    print(f"peak memory {info['peak_rss_gb']:.2f} GB")
+
+
 def print_passwords(passwords: dict[str, str]) -> None:
     """Show the demo users' passwords, once: they are stored only as hashes."""
     if passwords:
@@ -94,6 +104,10 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=42)
     d.add_argument("--end", type=date.fromisoformat, default=None, help="last day + 1 (default: today)")
     d.set_defaults(func=cmd_demo)
+
+    tm = sub.add_parser("timing", help="time every page's data on this database (cold, then warm)")
+    tm.add_argument("--runs", type=int, default=5)
+    tm.set_defaults(func=cmd_timing)
 
     u = sub.add_parser("users", help="manage the app's users")
     usub = u.add_subparsers(dest="action", required=True)
