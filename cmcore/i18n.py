@@ -9,7 +9,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from cmcore.currencies import CURRENCIES
+from cmcore import currencies
 
 LANGUAGES = {"fr": "Français", "en": "English"}
 DEFAULT_LANGUAGE = "fr"
@@ -43,8 +43,7 @@ def percent(ratio: float | None, lang: str) -> str:
 
 def money(minor: float, currency: str, lang: str) -> str:
     """Minor units → '1 234,56 EUR' (fr) or 'EUR 1,234.56' (en), with the currency's decimals."""
-    decimals = CURRENCIES.get(currency, 2)
-    amount = number(minor / 10 ** decimals, lang, decimals)
+    amount = number(currencies.major(minor, currency), lang, currencies.decimals(currency))
     return f"{amount} {currency}" if lang == "fr" else f"{currency} {amount}"
 
 

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from cmcore import audit, db, exports, frames, leaderboard
 from cmcore.access import Principal, require
 from cmcore.kpis.reports import Scope
-from cmcore.currencies import CURRENCIES
+from cmcore import currencies
+from cmcore.currencies import CURRENCIES, POINTS
 from cmcore.money import MoneyError, parse_amount
 from cmcore.periods import Period
 
@@ -27,7 +28,6 @@ STAFF = ("admin", "manager", "staff")
 MANAGERS = ("admin", "manager")
 KINDS = ("points", "money", "gift", "badge")
 TRIGGERS = ("top_n", "accepted_answer", "events_attended")
-POINTS = "PTS"  # the programme's own unit for points, gifts and badges (0 decimals)
 
 
 class RewardError(ValueError):
@@ -59,8 +59,7 @@ def _unit(kind: str, currency: str) -> str:
 
 def _shown(minor: int, currency: str) -> str:
     """Minor units as people read them: 5000 EUR → '50.00 EUR'; points as they are."""
-    decimals = CURRENCIES.get(currency, 0)
-    return f"{minor / 10 ** decimals:.{decimals}f} {currency}"
+    return f"{currencies.text(minor, currency)} {currency}"
 
 
 def _amount(kind: str, amount: str | int, currency: str) -> int:
@@ -316,10 +315,8 @@ def payout_csv(actor: Principal, batch: str) -> bytes:
         "SELECT r.payout_batch AS batch, r.id AS reward_id, r.member_id, m.display_name AS member, r.reward_kind AS kind,"
         " r.amount_minor, r.currency, r.reason FROM reward r JOIN member m ON m.id = r.member_id"
         " WHERE r.payout_batch = $1 ORDER BY r.id", [batch])
-    decimals = {c: 10 ** d for c, d in CURRENCIES.items()} | {POINTS: 1}
-    return exports.to_csv(lines.with_columns(
-        (pl.col("amount_minor") / pl.col("currency").replace_strict(decimals, default=1)).alias("amount"))
-        .drop("amount_minor"))
+    return exports.to_csv(lines.with_columns(currencies.major_expr("amount_minor").alias("amount"))
+                          .drop("amount_minor"))
 
 
 # ------------------------------------------------------------------ reading

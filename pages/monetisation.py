@@ -6,7 +6,7 @@ import plotly.express as px
 import polars as pl
 import streamlit as st
 
-from cmcore import i18n, money
+from cmcore import currencies, i18n, money
 from cmcore.kpis.reports import Scope
 from ui import widgets
 from ui.page import filters, open_page
@@ -33,9 +33,7 @@ def with_money(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
 
 monthly = report.frames["monthly"]
 if not widgets.empty(monthly, "No revenue booked in this period."):
-    units = {c: 10 ** d for c, d in money.CURRENCIES.items()}
-    chart = px.bar(monthly.with_columns((pl.col("booked") / pl.col("currency").replace_strict(units, default=100))
-                                        .alias("amount"),
+    chart = px.bar(monthly.with_columns(currencies.major_expr("booked").alias("amount"),
                                         pl.col("stream").replace(STREAMS).map_elements(t, return_dtype=pl.String)),
                    x="month", y="amount", color="stream", facet_col="currency",
                    labels={"month": t("Month"), "amount": t("Booked"), "stream": t("Stream")})
@@ -138,9 +136,8 @@ with tabs[5]:
                   for r in lines.iter_rows(named=True)}
         chosen = st.selectbox(t("Revenue line"), list(labels), format_func=labels.get, key="edit_line")
         line = lines.filter(pl.col("id") == chosen).row(0, named=True)
-        decimals = money.CURRENCIES[line["currency"]]
         with st.form(f"edit_revenue_{chosen}"):
-            amount = st.text_input(t("Amount (e.g. 1234.56)"), f"{line['amount_minor'] / 10 ** decimals:.{decimals}f}")
+            amount = st.text_input(t("Amount (e.g. 1234.56)"), currencies.text(line["amount_minor"], line["currency"]))
             booked = st.date_input(t("Booked on"), value=line["booked_on"])
             received = st.date_input(t("Received on (empty if not yet)"), value=line["received_on"])
             description = st.text_input(t("Description"), line["description"] or "")
@@ -150,11 +147,10 @@ with tabs[5]:
     if what == "campaign" and not widgets.empty(camps, "No campaign yet."):
         chosen = st.selectbox(t("Campaign"), list(camp_names), format_func=camp_names.get, key="edit_campaign")
         camp = camps.filter(pl.col("id") == chosen).row(0, named=True)
-        decimals = money.CURRENCIES[camp["currency"]]
         with st.form(f"edit_campaign_{chosen}"):
             name = st.text_input(t("Name"), camp["name"])
             span = st.date_input(t("From – to (inclusive)"), value=(camp["starts_on"], camp["ends_on"]))
-            amount = st.text_input(t("Amount (e.g. 1234.56)"), f"{camp['amount_minor'] / 10 ** decimals:.{decimals}f}")
+            amount = st.text_input(t("Amount (e.g. 1234.56)"), currencies.text(camp["amount_minor"], camp["currency"]))
             items = st.data_editor(pl.DataFrame(camp["deliverables"] or [], schema={
                 "kind": pl.String, "label": pl.String, "target": pl.Int64, "delivered": pl.Int64}),
                 num_rows="dynamic", key=f"edit_deliverables_{chosen}",
