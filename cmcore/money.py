@@ -128,7 +128,8 @@ def sponsors(principal: Principal) -> pl.DataFrame:
 # ------------------------------------------------------------------ reports
 
 
-def _per_currency(key: str, label: str, now: dict, before: dict, unit: str = "money", **kw) -> list[Metric]:
+def per_currency(key: str, label: str, now: dict, before: dict, unit: str = "money", **kw) -> list[Metric]:
+    """One metric per currency seen in either period (a missing one counts 0): never a mixed total."""
     return [Metric(f"{key}_{c}", label, now.get(c, 0), before.get(c, 0), unit, currency=c, **kw)
             for c in sorted(set(now) | set(before))]
 
@@ -145,16 +146,16 @@ def monetisation_report(principal: Principal, scope: Scope) -> Report:
     mau, mau_before = (growth.active_members(activity, *Period(x.end - timedelta(days=30), x.end).bounds(s.tz),
                                              s.platforms) for x in (p, q))
     metrics = [
-        *_per_currency("booked", "Revenue booked", booked, booked_before,
+        *per_currency("booked", "Revenue booked", booked, booked_before,
                        definition="Revenue lines booked in the period."),
-        *_per_currency("received", "Cash received", m.revenue_received(lines, p.start, p.end),
+        *per_currency("received", "Cash received", m.revenue_received(lines, p.start, p.end),
                        m.revenue_received(lines, q.start, q.end), definition="Payments received in the period."),
-        *_per_currency("outstanding", "Outstanding", m.outstanding(lines, p.end), m.outstanding(lines, q.end),
+        *per_currency("outstanding", "Outstanding", m.outstanding(lines, p.end), m.outstanding(lines, q.end),
                        higher_is_better=False,
                        definition="Booked before the period's end and not received by then."),
-        *_per_currency("mrr", "MRR", m.mrr(lines, p.end - timedelta(days=1)), m.mrr(lines, q.end - timedelta(days=1)),
+        *per_currency("mrr", "MRR", m.mrr(lines, p.end - timedelta(days=1)), m.mrr(lines, q.end - timedelta(days=1)),
                        definition="Recurring monthly membership revenue of the month of the period's last day."),
-        *_per_currency("per_member", "Revenue per active member", m.per_active_member(booked, mau),
+        *per_currency("per_member", "Revenue per active member", m.per_active_member(booked, mau),
                        m.per_active_member(booked_before, mau_before),
                        definition="Revenue booked in the period over the members active in the 30 days "
                                   "ending on its last day."),

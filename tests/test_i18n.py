@@ -42,7 +42,7 @@ def interface_strings() -> set[str]:
                     found.update(s for s in _strings(value) if not s.startswith((":", "pages/")))
     for path in CORE_FILES:
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("Metric", "_per_currency"):
+            if isinstance(node, ast.Call) and (getattr(node.func, "id", None) or getattr(node.func, "attr", None)) in ("Metric", "per_currency"):
                 if isinstance(node.args[1], ast.Constant):
                     found.add(node.args[1].value)
                 found.update(" ".join(_strings(k.value)) if isinstance(k.value, ast.BinOp) else k.value.value

@@ -7,7 +7,7 @@ import polars as pl
 
 from cmcore import community, frames, money
 from cmcore.access import Principal, require
-from cmcore.kpis import Metric, growth, monetisation, responsiveness
+from cmcore.kpis import Metric, between, growth, monetisation, on_platforms, responsiveness
 from cmcore.periods import Period
 
 READERS = ("admin", "manager")
@@ -45,12 +45,9 @@ def headline(principal: Principal, period: Period, platforms: list[int] | None =
     month = period.month_of_last_day()
     month_before = Period(month.start - timedelta(days=1), month.start).month_of_last_day()
     this, last = (monetisation.revenue_booked(revenue, m.start, m.end) for m in (month, month_before))
-    for currency in sorted(set(this) | set(last)):
-        out.append(Metric(f"revenue_{currency}", "Revenue this month", this.get(currency, 0),
-                          last.get(currency, 0), "money", currency=currency,
-                          definition="Revenue booked in the calendar month of the period's last "
-                                     "day, against the month before (all platforms)."))
-    return out
+    return out + money.per_currency("revenue", "Revenue this month", this, last,
+                                    definition="Revenue booked in the calendar month of the period's last "
+                                               "day, against the month before (all platforms).")
 
 
 def daily(principal: Principal, period: Period, platforms: list[int] | None = None,
@@ -64,24 +61,26 @@ def daily(principal: Principal, period: Period, platforms: list[int] | None = No
 
 def by_platform(principal: Principal, period: Period, platforms: list[int] | None = None,
                 tz: str | None = None) -> pl.DataFrame:
-    """The headline numbers per platform (a member on two platforms counts on each)."""
+    """The headline numbers per platform (a member on two platforms counts on each), one
+    group-by per number over the frames read once."""
     require(principal, *READERS)
     tz = tz or community.timezone()
     start, end = period.bounds(tz)
-    members, identities = frames.table("members"), frames.table("identities")
-    activity = frames.table("activity")
-    chosen = frames.table("platforms")
-    if platforms is not None:
-        chosen = chosen.filter(pl.col("platform_id").is_in(platforms))
-    rows = [{
-        "platform": p["name"],
-        "members": growth.members(members, identities, end, [p["platform_id"]]),
-        "active_members": growth.active_members(activity, start, end, [p["platform_id"]]),
-        "new_members": growth.new_members(members, identities, start, end, [p["platform_id"]]),
-        "threads": growth.threads(activity, start, end, [p["platform_id"]]),
-        "ttfr_median_hours": responsiveness.time_to_first_response_median(
-            activity, start, end, [p["platform_id"]]),
-    } for p in chosen.iter_rows(named=True)]
-    return pl.DataFrame(rows, schema={"platform": pl.String, "members": pl.Int64,
-                                      "active_members": pl.Int64, "new_members": pl.Int64,
-                                      "threads": pl.Int64, "ttfr_median_hours": pl.Float64})
+    activity = on_platforms(frames.table("activity").lazy(), platforms)
+    joins = (on_platforms(frames.table("identities").lazy(), platforms)
+             .group_by("platform_id", "member_id").agg(pl.col("joined_at").min()))
+    in_period = activity.filter(between("created_at", start, end))
+    counts = pl.collect_all([
+        joins.filter(pl.col("joined_at") < end).group_by("platform_id").agg(pl.len().alias("members")),
+        in_period.group_by("platform_id").agg(pl.col("member_id").n_unique().alias("active_members")),
+        joins.filter(between("joined_at", start, end)).group_by("platform_id").agg(pl.len().alias("new_members")),
+        in_period.filter(pl.col("kind") == "thread").group_by("platform_id").agg(pl.len().alias("threads")),
+        responsiveness.first_responses(frames.table("activity"), start, end, platforms).lazy()
+        .group_by("platform_id").agg(pl.col("hours").median().alias("ttfr_median_hours")),
+    ])
+    table = on_platforms(frames.table("platforms").lazy(), platforms).select("platform_id", pl.col("name").alias("platform"))
+    for frame in counts:
+        table = table.join(frame.lazy(), on="platform_id", how="left", maintain_order="left")
+    return (table.with_columns(pl.col("members", "active_members", "new_members", "threads").fill_null(0).cast(pl.Int64),
+                               pl.col("ttfr_median_hours").cast(pl.Float64))
+            .select("platform", "members", "active_members", "new_members", "threads", "ttfr_median_hours").collect())
