@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import polars as pl
@@ -221,13 +220,6 @@ def propose_from_rules(actor: Principal, period: str) -> int:
 
 
 # ------------------------------------------------------------------ the steps
-
-
-@dataclass(frozen=True)
-class Outcome:
-    reward_id: int
-    done: bool
-    message: str
 
 
 def _locked(conn: sa.Connection, reward_id: int) -> sa.Row:

@@ -141,11 +141,19 @@ with history_tab:
                       {"at": "Date", "actor": "By", "action": "Step", "detail": "Detail"})
 
 with rules_tab:
-    widgets.table(rewards.rules(principal), "reward_rules", {"code": "Code", "title": "Title", "trigger": "Trigger",
+    all_rules = rewards.rules(principal)
+    widgets.table(all_rules, "reward_rules", {"code": "Code", "title": "Title", "trigger": "Trigger",
                                                             "params": "Parameters", "kind": "Kind",
                                                             "amount_minor": "Amount", "currency": "Currency",
                                                             "active": "Active"})
     if principal.role in rewards.MANAGERS:
+        if not all_rules.is_empty():
+            codes = dict(zip(all_rules["id"], all_rules["code"], strict=True))
+            active = dict(zip(all_rules["id"], all_rules["active"], strict=True))
+            rule = st.selectbox(t("Rule"), list(codes), format_func=codes.get, key="toggle_rule")
+            label = t("Switch off") if active[rule] else t("Switch on")
+            if st.button(label, key="toggle_rule_button"):
+                attempt(lambda: rewards.set_rule_active(principal, rule, not active[rule]), t("Saved."))
         with st.form("set_budget"):
             currency = st.selectbox(t("Currency"), [rewards.POINTS, *rewards.CURRENCIES])
             amount = st.text_input(t("Budget of the month"))

@@ -122,7 +122,13 @@ def test_rules_propose_once_per_member_rule_and_month(programme):
     rewards.add_rule(MANAGER, "top2", "Top 2 of the month", "top_n", {"n": 2}, "money", "25", "EUR")
     rewards.add_rule(MANAGER, "accepted", "Accepted answers", "accepted_answer", {}, "points", 10)
     rewards.add_rule(MANAGER, "meetups", "One event", "events_attended", {"count": 1}, "badge", 0)
-    assert rewards.propose_from_rules(ANNA, "2026-03") == 2 + 3 + 1
+    meetups = rewards.rules(ANNA).filter(pl.col("code") == "meetups")["id"][0]
+    rewards.set_rule_active(MANAGER, meetups, False)
+    with pytest.raises(AccessDenied):
+        rewards.set_rule_active(ANNA, meetups, True)
+    assert rewards.propose_from_rules(ANNA, "2026-03") == 2 + 3  # the switched-off rule proposes nothing
+    rewards.set_rule_active(MANAGER, meetups, True)
+    assert rewards.propose_from_rules(ANNA, "2026-03") == 1
     assert rewards.propose_from_rules(BEN, "2026-03") == 0  # idempotent
     made = rewards.rewards(ANNA, "2026-03").sort("rule", "member")
     assert made.select("member", "rule", "amount_minor", "currency").rows() == [
