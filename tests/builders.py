@@ -1,7 +1,7 @@
 """Build small communities by hand, row by row, in the test database."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 
@@ -16,6 +16,11 @@ def _insert(table: str, returning: str | None = "id", **values) -> int | None:
     with db.transaction() as conn:
         result = conn.execute(sa.text(sql), values)
         return result.scalar_one() if returning else None
+
+
+def utc(*args: int) -> datetime:
+    """A UTC instant: utc(2026, 3, 1, 10) is 1 March 2026, 10:00 UTC."""
+    return datetime(*args, tzinfo=UTC)
 
 
 _serial = iter(range(1, 10**9))

@@ -1,6 +1,6 @@
 """Every KPI page's metrics on small communities built by hand, against the numbers a person
 counts. Time zone UTC unless a test says otherwise; the period is 1–10 March 2026."""
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import pytest
 
@@ -8,16 +8,13 @@ from cmcore import community
 from cmcore.access import AccessDenied, CLI, Principal
 from cmcore.kpis import reports
 from cmcore.periods import Period
-from tests.builders import Community
+from tests.builders import Community, utc
 
 MANAGER = Principal("manon", "manager")
 STAFF = Principal("sami", "staff")
 SPONSOR = Principal("acme", "sponsor", 1)
 MARCH = Period(date(2026, 3, 1), date(2026, 3, 11))
 
-
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def scope(now: datetime, period: Period = MARCH, platforms=None) -> reports.Scope:

@@ -1,6 +1,6 @@
 """The leaderboard on hand-built communities: exact scores, anti-gaming, ties, period boundaries,
 merged identities, rising and slipping, the scoring managers edit, and the page."""
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
@@ -10,15 +10,12 @@ from cmcore import db, demo, frames, leaderboard
 from cmcore.access import AccessDenied, Principal
 from cmcore.kpis.reports import Scope
 from cmcore.periods import Period
-from tests.builders import Community
+from tests.builders import Community, utc
 
 MANAGER = Principal("manon", "manager")
 STAFF = Principal("sami", "staff")
 MARCH = Period(date(2026, 3, 1), date(2026, 3, 11))  # previous period: 19 Feb – 28 Feb
 
-
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def scope(period: Period = MARCH, platforms=None, tz: str = "UTC") -> Scope:

@@ -3,22 +3,19 @@
 Time zone Europe/Paris (UTC+1 in March 2026). Period: 1–7 March 2026, i.e. [2026-02-28 23:00 UTC,
 2026-03-07 23:00 UTC); previous period: 22–28 February.
 """
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 
 from cmcore.access import AccessDenied, Principal
 from cmcore.kpis import overview
 from cmcore.periods import Period
-from tests.builders import Community
+from tests.builders import Community, utc
 
 TZ = "Europe/Paris"
 MANAGER = Principal("manon", "manager")
 MARCH = Period(date(2026, 3, 1), date(2026, 3, 8))
 
-
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The rewards programme: life cycle, the four-eyes rule, budgets, paying once, idempotent
 proposals, an audit trail the database keeps, and 20 threads racing on 100 rewards."""
 import threading
-from datetime import UTC, date, datetime
+from datetime import date
 
 import polars as pl
 import pytest
@@ -9,15 +9,12 @@ import sqlalchemy as sa
 
 from cmcore import db, rewards
 from cmcore.access import AccessDenied, Principal
-from tests.builders import Community, user
+from tests.builders import Community, user, utc
 
 MANAGER = Principal("manager", "manager")
 ANNA = Principal("anna", "staff")
 BEN = Principal("ben", "staff")
 
-
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 @pytest.fixture
