@@ -1,10 +1,11 @@
-"""`python -m cmcore …`: migrate, prepare, demo, timing, users."""
+"""`python -m cmcore …`: migrate, prepare, demo, bench, users."""
 from __future__ import annotations
 
 import argparse
 import getpass
 import sys
 from datetime import date
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -53,14 +54,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print_passwords(passwords)
 
 
-def cmd_timing(args: argparse.Namespace) -> None:
-    from cmcore import timing
-    result = timing.run(args.runs)
-    info = result.pop("_")
-    print(f"{info['activities']:,} activities; first run, then the median of {args.runs - 1} warm runs:")
-    for page, t in result.items():
-        print(f"  {page:<24} {t['first_s']:7.2f} s  {t['warm_median_s']:7.3f} s")
-    print(f"peak memory {info['peak_rss_gb']:.2f} GB")
+def cmd_bench(args: argparse.Namespace) -> None:
+    from cmcore.bench import runner
+    opts = runner.Options(members=args.members, activities=args.activities, days=args.days, seed=args.seed,
+                          runs=args.runs, reuse=args.reuse, keep=args.keep or args.reuse,
+                          database=args.database)
+    report = runner.run(opts, lambda line: print(line, flush=True))
+    runner.write(report, args.out)
+    print(runner.table(report))
+    print(f"written to {args.out}")
 
 
 def print_passwords(passwords: dict[str, str]) -> None:
@@ -105,9 +107,18 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--end", type=date.fromisoformat, default=None, help="last day + 1 (default: today)")
     d.set_defaults(func=cmd_demo)
 
-    tm = sub.add_parser("timing", help="time every page's data on this database (cold, then warm)")
-    tm.add_argument("--runs", type=int, default=5)
-    tm.set_defaults(func=cmd_timing)
+    b = sub.add_parser("bench", help="benchmark every page against pandas + read_sql and SQL aggregations"
+                       " on a demo community generated into a fresh database (cm_bench)")
+    b.add_argument("--members", type=int, default=100_000)
+    b.add_argument("--activities", type=int, default=10_000_000)
+    b.add_argument("--days", type=int, default=365)
+    b.add_argument("--seed", type=int, default=42)
+    b.add_argument("--runs", type=int, default=5, help="warm runs per page (cold and others: half, at least 3)")
+    b.add_argument("--out", type=Path, default=Path("bench.json"), help="the JSON report")
+    b.add_argument("--database", default="cm_bench", help="the scratch database's name (dropped first)")
+    b.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
+    b.add_argument("--reuse", action="store_true", help="measure the community an earlier --keep left (implies --keep)")
+    b.set_defaults(func=cmd_bench)
 
     u = sub.add_parser("users", help="manage the app's users")
     usub = u.add_subparsers(dest="action", required=True)

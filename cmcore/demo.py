@@ -403,8 +403,9 @@ def is_empty() -> bool:
 
 
 def load(spec: DemoSpec, actor: Principal, progress: Progress | None = None,
-         with_users: bool = True) -> dict[str, str]:
-    """Fill an empty database with the demo community in one transaction.
+         with_users: bool = True, tables: dict[str, pl.DataFrame] | None = None) -> dict[str, str]:
+    """Fill an empty database with the demo community in one transaction (`tables`: what
+    `generate(spec)` returned, when the caller generated it already).
 
     Returns the demo users' passwords (username → password), to be shown once.
     """
@@ -412,7 +413,7 @@ def load(spec: DemoSpec, actor: Principal, progress: Progress | None = None,
         raise ValueError("the database already holds a community: the demo fills only an empty one")
     report = progress or (lambda _f, _m: None)
     report(0.0, "generating")
-    tables = generate(spec)
+    tables = tables or generate(spec)
     total = sum(f.height for f in tables.values())
     done = 0
     passwords: dict[str, str] = {}

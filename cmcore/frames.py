@@ -6,7 +6,8 @@ unchanged data and a write is seen at once. Frames are immutable and shared betw
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import adbc_driver_postgresql.dbapi as adbc
 import polars as pl
@@ -35,10 +36,13 @@ TABLES: dict[str, str] = {
 _cache: dict[tuple[str, str], tuple[int, pl.DataFrame]] = {}
 _locks: dict[tuple[str, str], threading.Lock] = {}
 _guard = threading.Lock()
+_recorders: list[list[tuple[str, Sequence | None]]] = []
 
 
 def read(sql: str, params: Sequence | None = None) -> pl.DataFrame:
     """Run one query (parameters $1, $2…) and return its rows as a Polars frame."""
+    for recorder in _recorders:
+        recorder.append((sql, params))
     with adbc.connect(db.url()) as conn, conn.cursor() as cur:
         cur.execute(sql, parameters=params)
         return pl.from_arrow(cur.fetch_arrow_table())
@@ -64,6 +68,17 @@ def derived(name: str, build: Callable[[], pl.DataFrame]) -> pl.DataFrame:
                 for stale in [k for k, (v, _) in _cache.items() if k[0] == key[0] and v < version]:
                     del _cache[stale]  # older data: would never be served again
         return hit[1]
+
+
+@contextmanager
+def recording() -> Iterator[list[tuple[str, Sequence | None]]]:
+    """Collect the (sql, params) of every read in the block (the benchmark's raw transfers)."""
+    reads: list[tuple[str, Sequence | None]] = []
+    _recorders.append(reads)
+    try:
+        yield reads
+    finally:
+        _recorders.remove(reads)
 
 
 def clear() -> None:

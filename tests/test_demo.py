@@ -1,5 +1,5 @@
 """The demo community: deterministic, and shaped like a real one."""
-from datetime import date, timedelta
+from datetime import date
 
 import bcrypt
 import polars as pl
@@ -108,14 +108,3 @@ def test_moderation_events_mentions_and_money(tables):
     revenue = tables["revenue"]
     assert set(revenue["stream"]) >= {"ads", "sponsorship", "membership", "donation", "merch"}
     assert revenue["received_on"].null_count() > 0  # something outstanding
-
-
-def test_timing_runs_every_page_on_a_small_demo(database, capsys):
-    demo.load(demo.DemoSpec(members=80, days=40, seed=2, end=date.today() + timedelta(days=1)), CLI, with_users=False)
-    assert cli.main(["timing", "--runs", "2"]) == 0
-    out = capsys.readouterr().out
-    lines = [line for line in out.splitlines() if line.startswith("  ")]
-    assert [line.split("  ")[1].strip() for line in lines] == [
-        "overview", "growth", "retention", "responsiveness", "moderation", "reputation", "content",
-        "leaderboard (30 days)", "leaderboard (91 days)", "monetisation"]
-    assert "activities" in out and "peak memory" in out

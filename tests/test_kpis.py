@@ -1,6 +1,6 @@
 """Every KPI page's metrics on small communities built by hand, against the numbers a person
 counts. Time zone UTC unless a test says otherwise; the period is 1–10 March 2026."""
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -149,6 +149,17 @@ def test_time_to_first_response_sla_and_backlog(responsiveness_community):
     assert weekly["week"].to_list() == [date(2026, 2, 23), date(2026, 3, 2), date(2026, 3, 9)]
     assert weekly["threads"].to_list() == [1, 2, 1]
     assert weekly["median"].to_list() == [2.0, 36.0, None]
+
+
+def test_hours_keep_fractions_of_a_second(database):
+    """Timestamps carry microseconds; a duration is not cut to whole seconds (the benchmark's
+    SQL and pandas ways found this)."""
+    c = Community()
+    author, helper = c.member("author", utc(2026, 1, 1)), c.member("helper", utc(2026, 1, 1))
+    thread = c.act(author, "thread", utc(2026, 3, 2, 9))
+    c.act(helper, "reply", utc(2026, 3, 2, 10) + timedelta(microseconds=900_000), parent=thread)
+    got = metrics(reports.responsiveness_report(STAFF, scope(utc(2026, 3, 10, 12))))
+    assert got["ttfr_median"] == 1 + 0.9 / 3600
 
 
 def test_the_sla_is_a_setting(responsiveness_community):

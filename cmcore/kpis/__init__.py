@@ -40,9 +40,10 @@ def between(column: str, start: datetime | pl.Expr, end: datetime | pl.Expr) -> 
 CONTRIBUTION_KINDS = ("thread", "reply", "comment", "answer")
 
 
-def hours(start: str, end: str) -> pl.Expr:
-    """Hours from column `start` to column `end`."""
-    return (pl.col(end) - pl.col(start)).dt.total_seconds() / 3600
+def hours(start: str | pl.Expr, end: str | pl.Expr) -> pl.Expr:
+    """Hours from `start` to `end` (columns or expressions), to the microsecond."""
+    as_expr = lambda x: pl.col(x) if isinstance(x, str) else x  # noqa: E731
+    return (as_expr(end) - as_expr(start)).dt.total_microseconds() / 3_600_000_000
 
 
 def local_day(column: str, tz: str) -> pl.Expr:

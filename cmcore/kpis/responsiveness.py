@@ -72,7 +72,7 @@ def backlog(firsts: pl.DataFrame, threads: pl.DataFrame, members: pl.DataFrame,
             .join(members.select(pl.col("member_id").alias("author_id"), pl.col("display_name").alias("author")),
                   on="author_id", how="left")
             .join(platforms.select("platform_id", pl.col("name").alias("platform")), on="platform_id", how="left")
-            .with_columns(((pl.lit(now) - pl.col("created_at")).dt.total_seconds() / 3600).alias("age_hours"))
+            .with_columns(hours("created_at", pl.lit(now)).alias("age_hours"))
             .sort("created_at", "thread_id")
             .select("thread_id", "title", "platform", "author", "created_at", "age_hours", "url"))
 

@@ -1,0 +1,194 @@
+"""Run the benchmark: a demo community generated into a fresh database, then for every page cmcore
+cold and warm, the raw Arrow transfer of the rows it reads, pandas + read_sql and SQL aggregations,
+with medians, ratios, the load throughput and peak memory, written to a JSON report."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import adbc_driver_postgresql.dbapi as adbc
+import psycopg
+import sqlalchemy as sa
+
+from cmcore import community, db, demo, frames, migrate
+from cmcore.access import CLI
+from cmcore.bench import pandas_way, sql_way
+from cmcore.bench.pages import Values, Window, alternative_pages, cmcore_pages, reads
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Options:
+    members: int = 100_000
+    activities: int = 10_000_000
+    days: int = 365
+    seed: int = 42
+    runs: int = 5  # warm runs of cmcore; cold runs and the alternatives get max(3, runs // 2)
+    reuse: bool = False  # keep the bench database of an earlier run if it holds a community
+    keep: bool = False  # leave the bench database behind (for --reuse)
+    database: str = "cm_bench"  # the scratch database, created on the configured server
+
+    @property
+    def slow_runs(self) -> int:
+        return max(3, self.runs // 2)
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def median_time(fn: Callable[[], object], runs: int, before: Callable[[], None] = lambda: None) -> float:
+    times = []
+    for _ in range(runs):
+        before()
+        times.append(timed(fn)[0])
+    return statistics.median(times)
+
+
+def fresh_database(opts: Options, say: Say) -> tuple[str, dict]:
+    """The bench database on the configured server, filled with the demo community (or the one an
+    earlier run kept, with --reuse); returns its URL and the load figures."""
+    name = opts.database
+    url = db.with_database(db.url(), name)
+    with psycopg.connect(db.url(), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists and not opts.reuse:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        if not exists or not opts.reuse:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    db.use(url)
+    migrate.apply()
+    frames.clear()
+    if opts.reuse and not demo.is_empty():
+        say(f"reusing the community already in {name}")
+        return url, {}
+    spec = demo.DemoSpec(members=opts.members, days=opts.days, activities=opts.activities, seed=opts.seed)
+    say("generating the demo community")
+    generate_s, tables = timed(lambda: demo.generate(spec))
+    rows = sum(f.height for f in tables.values())
+    say(f"loading {rows:,} rows with COPY")
+    load_s, _ = timed(lambda: demo.load(spec, CLI, with_users=False, tables=tables))
+    say("VACUUM ANALYZE (so the SQL way gets its best plans)")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    return url, {"generate_s": generate_s, "load_s": load_s, "rows": rows, "rows_per_s": rows / load_s}
+
+
+def data_end() -> date:
+    """The day after the latest activity: the benchmark looks at the 30 days before it."""
+    with db.engine().connect() as conn:
+        latest = conn.execute(sa.text("SELECT max(created_at) FROM activity")).scalar_one()
+    return (latest.astimezone(UTC) + timedelta(days=1)).date()
+
+
+def arrow_transfer(sent: list[tuple[str, object]]) -> None:
+    """Fetch the queries' rows as Arrow tables, nothing more: the floor of a cold page."""
+    with adbc.connect(db.url()) as conn, conn.cursor() as cur:
+        for sql, params in sent:
+            cur.execute(sql, parameters=params)
+            cur.fetch_arrow_table()
+
+
+def measure_cmcore(url: str, end: date, runs: int, slow_runs: int) -> dict:
+    """cmcore's side, run in a process of its own so its peak memory is the app's: per page, the
+    cold median (empty cache), the raw Arrow transfer of what it reads, the warm median, and the
+    headline values."""
+    db.use(url)
+    window = Window(end, community.timezone())
+    out: dict = {}
+    for name, compute in cmcore_pages(window).items():
+        sent = reads(compute)
+        cold = median_time(compute, slow_runs, before=frames.clear)
+        raw = median_time(lambda s=sent: arrow_transfer(s), slow_runs)
+        values = compute()
+        warm = median_time(compute, runs)
+        out[name] = {"cold_s": cold, "arrow_s": raw, "warm_s": warm, "values": values,
+                     "reads": len(sent)}
+    frames.clear()
+    return {"pages": out, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+
+
+def _in_child(fn: Callable, *args) -> dict:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(fn, args)
+
+
+def agree(ours: Values, theirs: Values) -> list[str]:
+    """The KPIs where another way's value differs from cmcore's (floats to 1e-6 relative)."""
+    def same(a, b) -> bool:
+        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+        if a is None or b is None:
+            return a is None and b is None
+        return abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(a)))
+    return [key for key, value in theirs.items() if not same(ours.get(key), value)]
+
+
+def run(opts: Options, say: Say = print) -> dict:
+    """The whole benchmark; returns the report (see README, Performance)."""
+    home = db.url()
+    url, load = fresh_database(opts, say)
+    try:
+        end = data_end()
+        window = Window(end, community.timezone())
+        with db.engine().connect() as conn:
+            activities = conn.execute(sa.text("SELECT count(*) FROM activity")).scalar_one()
+            members = conn.execute(sa.text("SELECT count(*) FROM member")).scalar_one()
+        say(f"{activities:,} activities, {members:,} members; cmcore cold and warm, page by page")
+        ours = _in_child(measure_cmcore, url, end, opts.runs, opts.slow_runs)
+        pages: dict[str, dict] = {}
+        for way, module in (("pandas", pandas_way), ("sql", sql_way)):
+            for name, compute in alternative_pages(module, window).items():
+                say(f"{way}: {name}")
+                values = compute()  # also warms PostgreSQL's buffers
+                page = pages.setdefault(name, {k: v for k, v in ours["pages"][name].items() if k != "values"})
+                page[f"{way}_s"] = median_time(compute, opts.slow_runs)
+                page[f"{way}_differs"] = agree(ours["pages"][name]["values"], values)
+        for page in pages.values():
+            page |= {"cold_vs_arrow": page["cold_s"] / page["arrow_s"],
+                     "pandas_vs_warm": page["pandas_s"] / page["warm_s"],
+                     "sql_vs_warm": page["sql_s"] / page["warm_s"],
+                     "sql_vs_cold": page["sql_s"] / page["cold_s"]}
+        return {"when": datetime.now(UTC).isoformat(timespec="seconds"), "options": asdict(opts),
+                "machine": {"cpus": multiprocessing.cpu_count(), "python": platform.python_version()},
+                "activities": activities, "members": members, "window_end": end.isoformat(),
+                "load": load, "cmcore_peak_rss_gb": ours["peak_rss_gb"], "pages": pages}
+    finally:
+        db.use(home)
+        frames.clear()
+        if not opts.keep:
+            with psycopg.connect(home, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{opts.database}" WITH (FORCE)')
+
+
+def table(report: dict) -> str:
+    """The report as a Markdown table (the README's summary)."""
+    lines = ["| page | cold s | Arrow s | cold/Arrow | warm s | pandas s | ×pandas | SQL s | ×SQL |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, p in report["pages"].items():
+        lines.append(f"| {name} | {p['cold_s']:.2f} | {p['arrow_s']:.2f} | {p['cold_vs_arrow']:.2f} | "
+                     f"{p['warm_s']:.3f} | {p['pandas_s']:.2f} | {p['pandas_vs_warm']:.0f} | "
+                     f"{p['sql_s']:.2f} | {p['sql_vs_warm']:.1f} |")
+    load = report["load"]
+    if load:
+        lines.append(f"\nLoad (COPY, {load['rows']:,} rows): {load['load_s']:.0f} s, {load['rows_per_s']:,.0f} rows/s.")
+    lines.append(f"cmcore peak memory: {report['cmcore_peak_rss_gb']:.2f} GB.")
+    differs = {n: p[f"{w}_differs"] for n, p in report["pages"].items() for w in ("pandas", "sql") if p[f"{w}_differs"]}
+    if differs:
+        lines.append(f"Values that differ from cmcore's: {differs}")
+    return "\n".join(lines)
+
+
+def write(report: dict, path: Path) -> None:
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")

@@ -1,0 +1,38 @@
+"""The benchmark on a small community: it runs end to end, the three ways agree on every KPI, and
+its figures are sane (no timing asserts: this machine's speed is not under test here)."""
+from __future__ import annotations
+
+import json
+import os
+
+import psycopg
+
+from cmcore import cli
+from cmcore.bench.pages import PAGES
+
+BOARDS = ["leaderboard (week)", "leaderboard (30 days)", "leaderboard (month)", "leaderboard (quarter)",
+          "leaderboard (91 days)", "leaderboard (year)"]
+
+
+def test_bench_runs_every_page_three_ways_and_they_agree(database, tmp_path, capsys):
+    scratch = f"cmt_bench_{os.getpid()}"
+    out = tmp_path / "bench.json"
+    assert cli.main(["bench", "--members", "500", "--activities", "50000", "--days", "400", "--runs", "2",
+                     "--database", scratch, "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+
+    assert 45_000 <= report["activities"] <= 55_000 and report["members"] == 500
+    assert report["load"]["rows"] > report["activities"] and report["load"]["rows_per_s"] > 0
+    assert 0.05 < report["cmcore_peak_rss_gb"] < 4
+    pages = report["pages"]
+    assert list(pages) == [*PAGES, *BOARDS]
+    for name, page in pages.items():
+        assert page["pandas_differs"] == [] and page["sql_differs"] == [], name
+        assert page["reads"] >= 1, name
+        assert all(page[k] > 0 for k in ("cold_s", "arrow_s", "warm_s", "pandas_s", "sql_s")), name
+        assert page["sql_vs_warm"] == page["sql_s"] / page["warm_s"]
+
+    printed = capsys.readouterr().out
+    assert "| leaderboard (year) |" in printed and f"written to {out}" in printed
+    with psycopg.connect(database, autocommit=True) as conn:  # the scratch database is gone
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [scratch]).fetchone() is None
