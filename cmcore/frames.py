@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import adbc_driver_postgresql.dbapi as adbc
 import polars as pl
@@ -33,7 +34,8 @@ TABLES: dict[str, str] = {
     "attendance": "SELECT event_id, member_id, registered_at, attended FROM event_attendance",
 }
 
-_cache: dict[tuple[str, str], tuple[int, pl.DataFrame]] = {}
+T = TypeVar("T")
+_cache: dict[tuple[str, str], tuple[int, Any]] = {}
 _locks: dict[tuple[str, str], threading.Lock] = {}
 _guard = threading.Lock()
 _recorders: list[list[tuple[str, Sequence | None]]] = []
@@ -53,8 +55,9 @@ def table(name: str) -> pl.DataFrame:
     return derived(name, lambda: read(TABLES[name]))
 
 
-def derived(name: str, build: Callable[[], pl.DataFrame]) -> pl.DataFrame:
-    """The frame `build()` makes from other frames, cached per data version like them."""
+def derived(name: str, build: Callable[[], T]) -> T:
+    """What `build()` makes from other frames (a frame, or a tuple of them), cached per data
+    version like them."""
     key = (db.url(), name)
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())

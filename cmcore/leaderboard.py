@@ -116,14 +116,20 @@ def daily_rollup(items: pl.DataFrame, tz: str) -> pl.DataFrame:
     pairwise = pl.col("kind").is_in(PAIRWISE)
     once = lf.filter(pairwise).unique(["member_id", "kind", "counterpart", "day", "platform_id"])
     return (pl.concat([lf.filter(~pairwise), once]).group_by("member_id", "kind", "day", "platform_id")
-            .agg(pl.len().cast(pl.Int64).alias("n")).collect())
+            .agg(pl.len().cast(pl.Int64).alias("n")).sort("day").collect())
 
 
 def reach_rollup(items: pl.DataFrame, tz: str) -> pl.DataFrame:
-    """Who replied to or reacted to whom, per local day and platform (once)."""
+    """Who replied to or reacted to whom, per local day and platform (once), sorted by day, with
+    `prev_day`: the pair's previous day on any platform (so a window counts a pair once without a
+    distinct count: the rows in it whose previous day falls before it)."""
+    pair = ["member_id", "counterpart"]
+    same_pair = pl.all_horizontal(pl.col(c) == pl.col(c).shift(1) for c in pair)
     return (items.lazy().filter(pl.col("kind").is_in(["replied_to", "reaction_received"]))
-            .select("member_id", "counterpart", local_day("created_at", tz).alias("day"), "platform_id")
-            .unique().collect())
+            .select(*pair, local_day("created_at", tz).alias("day"), "platform_id")
+            .unique().sort(*pair, "day", "platform_id")
+            .with_columns(pl.when(same_pair).then(pl.col("day").shift(1)).alias("prev_day"))
+            .sort("day").collect())
 
 
 def _on(frame: pl.DataFrame | pl.LazyFrame, platforms: list[int] | None) -> pl.LazyFrame:
@@ -132,8 +138,11 @@ def _on(frame: pl.DataFrame | pl.LazyFrame, platforms: list[int] | None) -> pl.L
     return lf if platforms is None else lf.filter(pl.col("platform_id").is_in(platforms) | pl.col("platform_id").is_null())
 
 
-def _days(frame: pl.DataFrame, first: date, end: date) -> pl.LazyFrame:
-    return frame.lazy().filter((pl.col("day") >= first) & (pl.col("day") < end))
+def _days(frame: pl.DataFrame, first: date, end: date, column: str = "day") -> pl.LazyFrame:
+    """The rows of [first, end) of a frame sorted by `column`: a slice found by binary search."""
+    days = frame[column]
+    lo, hi = (int(days.search_sorted(d, "left")) for d in (first, end))
+    return frame.slice(lo, max(hi - lo, 0)).lazy()
 
 
 def daily_points(rollup: pl.LazyFrame, rules: Scoring) -> pl.LazyFrame:
@@ -147,36 +156,43 @@ def daily_points(rollup: pl.LazyFrame, rules: Scoring) -> pl.LazyFrame:
                           .alias("points")))
 
 
-def monthly(points: pl.DataFrame) -> pl.DataFrame:
-    """The daily points summed per member, kind and month, keeping the month's last day with points."""
-    return (points.lazy().filter(pl.col("points") > 0)
-            .group_by("member_id", "kind", pl.col("day").dt.truncate("1mo").alias("month"))
-            .agg(pl.col("points").sum(), pl.col("day").max()).collect())
+def wide(points: pl.LazyFrame) -> pl.DataFrame:
+    """Per member and day with points: the points of each kind and their total `points`, sorted by
+    day (a period's rows are then one slice)."""
+    return (points.filter(pl.col("points") > 0).group_by("member_id", "day")
+            .agg(*[pl.col("points").filter(pl.col("kind") == k).sum().alias(k) for k in KINDS],
+                 pl.col("points").sum())
+            .sort("day", "member_id").collect())
 
 
-def in_period(points: pl.DataFrame, months: pl.DataFrame | None, first: date, end: date) -> pl.LazyFrame:
-    """The points of [first, end): whole months from `months` (fewer rows), the days at the edges
-    from `points`. Same sums as the daily rows alone."""
+def monthly(daily: pl.DataFrame) -> pl.DataFrame:
+    """The `wide` daily points summed per member and month (column `month`), keeping the month's
+    last day with points as `day`."""
+    return (daily.lazy().group_by("member_id", pl.col("day").dt.truncate("1mo").alias("month"))
+            .agg(*[pl.col(k).sum() for k in (*KINDS, "points")], pl.col("day").max())
+            .sort("month", "member_id").collect())
+
+
+def in_period(daily: pl.DataFrame, months: pl.DataFrame | None, first: date, end: date) -> pl.LazyFrame:
+    """The `wide` points of [first, end): whole months from `months` (fewer rows), the days at the
+    edges from `daily`. Same sums as the daily rows alone."""
     if months is None:
-        return _days(points, first, end)
+        return _days(daily, first, end)
     start_month = first if first.day == 1 else (first.replace(day=28) + timedelta(days=4)).replace(day=1)
     end_month = end.replace(day=1)
     if start_month >= end_month:
-        return _days(points, first, end)
-    whole = months.lazy().filter((pl.col("month") >= start_month) & (pl.col("month") < end_month))
-    edges = pl.concat([_days(points, first, start_month), _days(points, end_month, end)])
-    return pl.concat([whole.select("member_id", "kind", "day", "points"),
-                      edges.select("member_id", "kind", "day", "points")])
+        return _days(daily, first, end)
+    columns = ["member_id", "day", *KINDS, "points"]
+    return pl.concat([_days(months, start_month, end_month, "month").select(columns),
+                      _days(daily, first, start_month).select(columns), _days(daily, end_month, end).select(columns)])
 
 
 def scores(points: pl.LazyFrame) -> pl.LazyFrame:
     """Per member: score, the points of each kind, and the day the score was reached (its last day
     with points); ranked by score, then earliest reaching it, then member id."""
-    per_kind = (points.filter(pl.col("points") > 0).group_by("member_id", "kind")
-                .agg(pl.col("points").sum(), pl.col("day").max()))
-    return (per_kind.group_by("member_id")
+    return (points.group_by("member_id")
             .agg(pl.col("points").sum().round(6).alias("score"), pl.col("day").max().alias("reached_on"),
-                 *[pl.col("points").filter(pl.col("kind") == k).sum().round(6).alias(k) for k in KINDS])
+                 *[pl.col(k).sum().round(6) for k in KINDS])
             .sort(["score", "reached_on", "member_id"], descending=[True, False, False])
             .with_row_index("rank", 1).with_columns(pl.col("rank").cast(pl.Int64)))
 
@@ -186,8 +202,8 @@ def love_horizon(end: date, rules: Scoring) -> date:
 
 
 def love(points: pl.DataFrame, end: date, rules: Scoring) -> pl.LazyFrame:
-    """Love (Orbit): the points of each day before `end`, halved every half-life of age (counted
-    from the day's noon)."""
+    """Love (Orbit): the `wide` points of each day before `end`, halved every half-life of age
+    (counted from the day's noon)."""
     age_days = (pl.lit(end) - pl.col("day")).dt.total_days() - 0.5
     return (_days(points, love_horizon(end, rules), end).group_by("member_id")
             .agg((pl.col("points") * (0.5 ** (age_days / rules.half_life_days))).sum().alias("love")))
@@ -195,15 +211,19 @@ def love(points: pl.DataFrame, end: date, rules: Scoring) -> pl.LazyFrame:
 
 def reach(who_reached: pl.DataFrame, first: date, end: date, platforms: list[int] | None = None) -> pl.LazyFrame:
     """Reach: distinct members who replied to or reacted to the member in [first, end)."""
-    return (_on(_days(who_reached, first, end), platforms).group_by("member_id")
+    rows = _days(who_reached, first, end)
+    if platforms is None:  # each pair once: its first row in the window
+        return (rows.filter(pl.col("prev_day").is_null() | (pl.col("prev_day") < first))
+                .group_by("member_id").agg(pl.len().cast(pl.Int64).alias("reach")))
+    return (_on(rows, platforms).group_by("member_id")
             .agg(pl.col("counterpart").n_unique().cast(pl.Int64).alias("reach")))
 
 
 def board(points: pl.DataFrame, who_reached: pl.DataFrame, members: pl.DataFrame, period: Period,
           rules: Scoring, platforms: list[int] | None = None, months: pl.DataFrame | None = None) -> pl.DataFrame:
-    """The ranked leaderboard of the period with the previous period's rank and score, love,
-    reach, gravity = love × reach, and the rising / slipping flags. `months`, the monthly sums of
-    `points`, only makes long periods faster."""
+    """The ranked leaderboard of the period from the `wide` daily points, with the previous
+    period's rank and score, love, reach, gravity = love × reach, and the rising / slipping flags.
+    `months`, the `monthly` sums of `points`, only makes long periods faster."""
     previous = period.previous()
     now, before, loved, reached = pl.collect_all([
         scores(in_period(points, months, period.start, period.end)),
@@ -239,10 +259,12 @@ def sparklines(points: pl.DataFrame, member_ids: list[int], period: Period) -> p
             .group_by("member_id", maintain_order=True).agg(pl.col("points").fill_null(0.0).alias("activity")))
 
 
-def explanation(points: pl.DataFrame, member_id: int, period: Period, rules: Scoring) -> pl.DataFrame:
-    """A member's score line by line: per kind the items done (reactions once a day per member),
-    those counted under the daily cap, the weight, and the points."""
-    mine = (_days(points, period.start, period.end).filter(pl.col("member_id") == member_id)
+def explanation(rollup: pl.DataFrame, member_id: int, period: Period, rules: Scoring,
+                platforms: list[int] | None = None) -> pl.DataFrame:
+    """A member's score line by line, from the daily rollup: per kind the items done (reactions
+    once a day per member), those counted under the daily cap, the weight, and the points."""
+    mine = (daily_points(_on(_days(rollup, period.start, period.end), platforms)
+                         .filter(pl.col("member_id") == member_id), rules)
             .group_by("kind").agg(pl.col("items", "counted").sum(), pl.col("points").sum()).collect())
     return (pl.DataFrame({"kind": list(KINDS), "weight": [float(rules.weights[k]) for k in KINDS],
                           "daily_cap": [int(rules.caps[k]) for k in KINDS]})
@@ -255,23 +277,24 @@ def explanation(points: pl.DataFrame, member_id: int, period: Period, rules: Sco
 
 
 def _rollups(tz: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The scoring and reach rollups of the current data version in time zone `tz` (built once)."""
-    items = lambda: frames.derived("scoring_items", lambda: scoring_items(  # noqa: E731
-        frames.table("activity"), frames.table("events"), frames.table("attendance")))
-    return (frames.derived(f"leaderboard_rollup:{tz}", lambda: daily_rollup(items(), tz)),
-            frames.derived(f"reach_rollup:{tz}", lambda: reach_rollup(items(), tz)))
+    """The scoring and reach rollups of the current data version in time zone `tz`, built once
+    from the scoring items (which are not kept)."""
+    def build() -> tuple[pl.DataFrame, pl.DataFrame]:
+        items = scoring_items(frames.table("activity"), frames.table("events"), frames.table("attendance"))
+        return daily_rollup(items, tz), reach_rollup(items, tz)
+    return frames.derived(f"leaderboard_rollups:{tz}", build)
 
 
 def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """The daily points and their monthly sums: for all platforms prepared once per data version,
-    time zone and scoring; with a platform filter the days the period needs, computed on the fly."""
+    """The `wide` daily points and their monthly sums: for all platforms prepared once per data
+    version, time zone and scoring; with a platform filter the days the period needs, on the fly."""
     rollup = _rollups(scope.tz)[0]
     if scope.platforms is None:
         key = f"leaderboard_points:{scope.tz}:{json.dumps(asdict(rules), sort_keys=True)}"
-        points = frames.derived(key, lambda: daily_points(rollup.lazy(), rules).collect())
+        points = frames.derived(key, lambda: wide(daily_points(rollup.lazy(), rules)))
         return points, frames.derived(f"{key}:months", lambda: monthly(points))
     first = min(scope.period.previous().start, love_horizon(scope.period.end, rules))
-    return daily_points(_on(_days(rollup, first, scope.period.end), scope.platforms), rules).collect(), None
+    return wide(daily_points(_on(_days(rollup, first, scope.period.end), scope.platforms), rules)), None
 
 
 def leaderboard(principal: Principal, scope: Scope, rules: Scoring | None = None) -> pl.DataFrame:
@@ -309,4 +332,4 @@ def explain(principal: Principal, scope: Scope, member_id: int) -> tuple[pl.Data
                     on="platform_id", how="left", maintain_order="left")
               .select("created_at", "kind", "platform", "thread_id", "id").collect())
     rules = scoring()
-    return explanation(_points(scope, rules)[0], member_id, scope.period, rules), recent
+    return explanation(_rollups(scope.tz)[0], member_id, scope.period, rules, scope.platforms), recent

@@ -205,7 +205,7 @@ def test_monthly_sums_give_the_same_board_as_the_days(database):
         c.act(people[(k + 2) % 5], "reaction", at + timedelta(hours=1), parent=thread)
     tz, rules = "UTC", leaderboard.Scoring()
     items = leaderboard.scoring_items(*(frames.table(n) for n in ("activity", "events", "attendance")))
-    points = leaderboard.daily_points(leaderboard.daily_rollup(items, tz).lazy(), rules).collect()
+    points = leaderboard.wide(leaderboard.daily_points(leaderboard.daily_rollup(items, tz).lazy(), rules))
     who = leaderboard.reach_rollup(items, tz)
     members = frames.table("members")
     for period in (Period(date(2026, 1, 15), date(2026, 4, 3)), Period(date(2026, 1, 1), date(2026, 3, 1)),
@@ -215,3 +215,20 @@ def test_monthly_sums_give_the_same_board_as_the_days(database):
         for a, b in zip(by_month.to_dicts(), by_day.to_dicts(), strict=True):  # same rows, same order
             assert a == {k: pytest.approx(v) if isinstance(v, float) else v for k, v in b.items()}
         assert by_day["score"].sum() > 0
+
+
+def test_reach_counts_each_pair_once_across_days_and_platforms(database):
+    """The all-platform reach (first row of each pair in the window) equals a distinct count."""
+    c = Community()
+    star, fan, other = (c.member(n, utc(2025, 1, 1), "discord", "forum") for n in ("star", "fan", "other"))
+    for day, platform in ((2, "discord"), (2, "forum"), (5, "discord"), (9, "forum")):
+        post = c.act(star, "thread", utc(2026, 3, day, 9), platform)
+        c.act(fan, "reaction", utc(2026, 3, day, 10), platform, parent=post)
+    c.act(other, "reply", utc(2026, 3, 9, 11), "forum", parent=post)
+    items = leaderboard.scoring_items(*(frames.table(n) for n in ("activity", "events", "attendance")))
+    who = leaderboard.reach_rollup(items, "UTC")
+    every = sorted(frames.table("platforms")["platform_id"].to_list())
+    for first, end, expected in ((1, 20, 2), (3, 20, 2), (3, 6, 1), (6, 9, 0), (9, 10, 2), (2, 3, 1)):
+        window = (date(2026, 3, first), date(2026, 3, end))
+        fast, distinct = (dict(leaderboard.reach(who, *window, p).collect().iter_rows()) for p in (None, every))
+        assert fast == distinct and fast.get(star, 0) == expected, window
