@@ -57,6 +57,19 @@ def top_scores(board) -> list[tuple[int, float]]:
     return [(m, round(s, 4)) for m, s in zip(ranked["member_id"], ranked["score"], strict=True)]
 
 
+def cohort_months(window: Window) -> tuple[date, date]:
+    """The first and last cohort months of the retention page (12 months up to the period's end)."""
+    last = (window.period.end - timedelta(days=1)).replace(day=1)
+    index = last.year * 12 + last.month - 1 - 11
+    return date(index // 12, index % 12 + 1, 1), last
+
+
+def cohort_cells(cohorts) -> list[tuple[str, int, int, int]]:
+    """(cohort month, k, cohort size, active) of the cells with someone active."""
+    return sorted((str(c), k, n, a) for c, k, n, a in
+                  cohorts.filter(cohorts["active"] > 0).select("cohort", "k", "cohort_size", "active").iter_rows())
+
+
 def cmcore_pages(window: Window) -> dict[str, Callable[[], Values]]:
     """Each page's whole data as the app computes it (headline, charts, tables); returns the
     headline KPIs so they can be checked against the other ways."""
@@ -71,13 +84,17 @@ def cmcore_pages(window: Window) -> dict[str, Callable[[], Values]]:
     def report(build: Callable) -> Callable[[], Values]:
         return lambda: metric_values(build(CLI, scope).metrics)
 
+    def retention_page() -> Values:
+        got = reports.retention_report(CLI, scope)
+        return metric_values(got.metrics) | {"cohorts": cohort_cells(got.frames["cohorts"])}
+
     def board(period: Period) -> Callable[[], Values]:
         return lambda: {"top": top_scores(leaderboard.leaderboard(CLI, window.scope(period)))}
 
     return {
         "overview": overview_page,
         "growth": report(reports.growth_report),
-        "retention": report(reports.retention_report),
+        "retention": retention_page,
         "responsiveness": report(reports.responsiveness_report),
         "moderation": report(reports.moderation_report),
         "reputation": report(reports.reputation_report),

@@ -13,7 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from cmcore import community, db, leaderboard
-from cmcore.bench.pages import TOP, Values, Window
+from cmcore.bench.pages import TOP, Values, Window, cohort_months
 from cmcore.periods import Period
 
 CONTRIBUTIONS = ["thread", "reply", "comment", "answer"]
@@ -128,7 +128,22 @@ def retention(window: Window) -> Values:
         return _share(again.member_id.nunique(), len(cohort)), len(cohort)
 
     (now, n), (before, _) = _both(measure, window)
-    return {"new_member_retention": (now, before), "measured": (n, None)}
+    first, last = cohort_months(window)
+    since = Period(first, window.period.end).bounds(window.tz)[0]
+    members = _read("SELECT id AS member_id, joined_at FROM member")
+    members["cohort"] = members.joined_at.dt.tz_convert(window.tz).dt.tz_localize(None).dt.to_period("M")
+    members = members[(members.cohort >= pd.Period(first, "M")) & (members.cohort <= pd.Period(last, "M"))]
+    active = _read("SELECT member_id, created_at FROM activity WHERE created_at >= :since AND created_at < :e",
+                   since=since, e=e)
+    active = pd.DataFrame({"member_id": active.member_id,
+                           "month": active.created_at.dt.tz_convert(window.tz).dt.tz_localize(None).dt.to_period("M")}).drop_duplicates()
+    cells = active.merge(members, on="member_id")
+    cells = cells[cells.month >= cells.cohort]
+    cells["k"] = [(m.year - c.year) * 12 + m.month - c.month for m, c in zip(cells.month, cells.cohort, strict=True)]
+    counts = cells.groupby(["cohort", "k"]).size()
+    sizes = members.groupby("cohort").size()
+    return {"new_member_retention": (now, before), "measured": (n, None),
+            "cohorts": sorted((str(c.start_time.date()), int(k), int(sizes[c]), int(a)) for (c, k), a in counts.items())}
 
 
 def _within_sla(created: pd.Series, waited: pd.Series, sla: float, now: datetime) -> float | None:
@@ -217,11 +232,19 @@ def monetisation(window: Window) -> Values:
         return sums(lines[lines.recurring & (lines.stream == "membership")
                           & (lines.booked_on.dt.to_period("M").dt.start_time == month)])
 
+    acts = _read("SELECT member_id, created_at FROM activity WHERE created_at >= :a",
+                 a=Period(before.end - timedelta(days=30), before.end).bounds(window.tz)[0])
+    mau = {p: _in(acts, "created_at", *Period(p.end - timedelta(days=30), p.end).bounds(window.tz)).member_id.nunique()
+           for p in (period, before)}
     out: Values = {}
     for key, fn in (("booked", booked), ("received", lambda p: booked(p, "received_on")),
                     ("outstanding", outstanding), ("mrr", mrr)):
         now, prev = fn(period), fn(before)
         out |= {f"{key}_{c}": (now.get(c, 0), prev.get(c, 0)) for c in sorted(set(now) | set(prev))}
+        if key == "booked":
+            out |= {f"per_member_{c}": (now.get(c, 0) / mau[period] if mau[period] else None,
+                                        prev.get(c, 0) / mau[before] if mau[before] else None)
+                    for c in sorted(set(now) | set(prev))}
     return out
 
 

@@ -129,8 +129,8 @@ def agree(ours: Values, theirs: Values) -> list[str]:
     def same(a, b) -> bool:
         if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
             return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-        if a is None or b is None:
-            return a is None and b is None
+        if a is None or b is None or isinstance(a, str) or isinstance(b, str):
+            return a == b
         return abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(a)))
     return [key for key, value in theirs.items() if not same(ours.get(key), value)]
 

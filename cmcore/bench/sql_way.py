@@ -12,7 +12,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from cmcore import community, db, leaderboard
-from cmcore.bench.pages import TOP, Values, Window
+from cmcore.bench.pages import TOP, Values, Window, cohort_months
 from cmcore.periods import Period
 
 CONTRIBUTIONS = "('thread', 'reply', 'comment', 'answer')"
@@ -125,8 +125,23 @@ def retention(window: Window) -> Values:
                      AND joined_at + interval '336 hours' <= :now)"""
     row = _row("SELECT " + _per_period(measured), **p)
     (n, again), (n_before, again_before) = row
+    first, last = cohort_months(window)
+    p |= {"first": first, "last": last, "since": Period(first, window.period.end).bounds(window.tz)[0]}
+    month = "date_trunc('month', {} AT TIME ZONE :tz)::date"
+    with db.engine().connect() as conn:
+        cells = conn.execute(sa.text(f"""
+            WITH j AS (SELECT id, {month.format("joined_at")} AS cohort FROM member
+                       WHERE {month.format("joined_at")} BETWEEN :first AND :last),
+            sizes AS (SELECT cohort, count(*) AS n FROM j GROUP BY cohort),
+            a AS (SELECT DISTINCT member_id, {month.format("created_at")} AS month FROM activity
+                  WHERE created_at >= :since AND created_at < :e)
+            SELECT j.cohort, ((extract(year FROM a.month) - extract(year FROM j.cohort)) * 12
+                              + extract(month FROM a.month) - extract(month FROM j.cohort))::int AS k,
+                   sizes.n, count(*)
+            FROM j JOIN a ON a.member_id = j.id AND a.month >= j.cohort JOIN sizes USING (cohort)
+            GROUP BY 1, 2, 3"""), p).all()
     return {"new_member_retention": (again / n if n else None, again_before / n_before if n_before else None),
-            "measured": (n, None)}
+            "measured": (n, None), "cohorts": sorted((str(c), k, n, a) for c, k, n, a in cells)}
 
 
 def responsiveness(window: Window) -> Values:
@@ -200,6 +215,10 @@ def monetisation(window: Window) -> Values:
     period, before = window.period, window.period.previous()
     p = {"s": period.start, "e": period.end, "ps": before.start, "pe": before.end,
          "m": period.month_of_last_day().start, "pm": before.month_of_last_day().start}
+    mau = {}
+    for key, x in (("now", period), ("before", before)):
+        mau[key] = _row("SELECT count(DISTINCT member_id) FROM activity WHERE created_at >= :a AND created_at < :b",
+                        **dict(zip("ab", Period(x.end - timedelta(days=30), x.end).bounds(window.tz), strict=True)))[0]
     with db.engine().connect() as conn:
         rows = conn.execute(sa.text("""
             SELECT currency,
@@ -219,6 +238,10 @@ def monetisation(window: Window) -> Values:
         for key, pair in zip(("booked", "received", "outstanding", "mrr"), _pairs(values), strict=True):
             if pair != (None, None):  # a currency seen in either period; missing counts 0
                 out[f"{key}_{currency}"] = tuple(v or 0 for v in pair)
+        booked = out.get(f"booked_{currency}")
+        if booked:
+            out[f"per_member_{currency}"] = (booked[0] / mau["now"] if mau["now"] else None,
+                                             booked[1] / mau["before"] if mau["before"] else None)
     return out
 
 

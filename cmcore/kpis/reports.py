@@ -115,7 +115,9 @@ def retention_report(principal: Principal, scope: Scope, months: int = 12) -> Re
     (now_share, now_n), (before_share, _) = (
         retention.new_member_retention(members, identities, activity, *b, s.now, s.platforms)
         for b in (s.bounds, s.previous))
-    cohorts = retention.cohort_retention(members, identities, activity, first_month, last_month, s.tz, s.platforms)
+    months_active = frames.derived(f"member_months:{s.tz}", lambda: retention.member_months(activity, s.tz))
+    cohorts = retention.cohort_retention(members, identities, months_active, first_month, last_month, s.tz,
+                                         s.platforms)
     return Report([
         Metric("new_member_retention", "New-member retention", now_share, before_share, "ratio",
                definition="Share of the members who joined in the period (and whose second week "

@@ -13,12 +13,19 @@ def _month(column: str, tz: str) -> pl.Expr:
     return pl.col(column).dt.convert_time_zone(tz).dt.date().dt.truncate("1mo")
 
 
-def cohort_retention(members: pl.DataFrame, identities: pl.DataFrame, activity: pl.DataFrame,
+def member_months(activity: pl.DataFrame, tz: str) -> pl.DataFrame:
+    """The monthly rollup behind the cohorts: each (member, platform, local month) with an activity."""
+    return (activity.lazy().select("member_id", "platform_id", _month("created_at", tz).alias("month"))
+            .unique().collect())
+
+
+def cohort_retention(members: pl.DataFrame, identities: pl.DataFrame, months_active: pl.DataFrame,
                      first_month: date, last_month: date, tz: str,
                      platforms: list[int] | None = None) -> pl.DataFrame:
     """Cohort retention: cohort = members by month of `joined_at` (local time); cell (cohort, k) =
     share of the cohort with at least one activity in month cohort + k, for the cohorts from
-    `first_month` to `last_month` and the months up to `last_month`.
+    `first_month` to `last_month` and the months up to `last_month`; `months_active` is
+    `member_months` in the same time zone.
 
     Columns: cohort, k, cohort_size, active, retention.
     """
@@ -26,8 +33,7 @@ def cohort_retention(members: pl.DataFrame, identities: pl.DataFrame, activity: 
              .select("member_id", _month("joined_at", tz).alias("cohort"))
              .filter(pl.col("cohort").is_between(first_month, last_month)))
     sizes = joins.group_by("cohort").agg(pl.len().alias("cohort_size"))
-    active = (on_platforms(activity.lazy(), platforms)
-              .select("member_id", _month("created_at", tz).alias("month")).unique()
+    active = (on_platforms(months_active.lazy(), platforms).select("member_id", "month").unique()
               .join(joins, on="member_id")
               .filter(pl.col("month").is_between(pl.col("cohort"), pl.lit(last_month)))
               .with_columns(((pl.col("month").dt.year() - pl.col("cohort").dt.year()) * 12
@@ -53,6 +59,7 @@ def new_member_retention(members: pl.DataFrame, identities: pl.DataFrame, activi
               .filter(between("joined_at", start, end)
                       & (pl.col("joined_at") + timedelta(days=14) <= now)))
     again = (on_platforms(activity.lazy(), platforms).select("member_id", "created_at")
+             .filter(between("created_at", start + timedelta(days=7), end + timedelta(days=14)))
              .join(joined, on="member_id")
              .filter(between("created_at", pl.col("joined_at") + timedelta(days=7),
                              pl.col("joined_at") + timedelta(days=14)))
