@@ -25,6 +25,7 @@ EDITORS = ("admin", "manager")
 # Kinds in the order the page shows them.
 KINDS = ("thread", "answer", "reply", "comment", "accepted", "reaction_received", "reaction_given", "event")
 PAIRWISE = ("reaction_received", "reaction_given")  # once a day per pair of members
+ITEM_KIND = pl.Enum([*KINDS, "replied_to"])  # one byte per item instead of a string
 SETTING = "leaderboard_scoring"
 LOVE_HORIZON_HALF_LIVES = 6  # older items weigh under 1.6 % and are left out of love
 RISING_JOINED_DAYS = 90
@@ -105,8 +106,9 @@ def scoring_items(activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.D
             pl.lit(None, pl.Int64).alias("platform_id"), pl.col("event_id").alias("ref"),
             pl.lit(None, pl.Int64).alias("counterpart")),
     ]
-    return pl.concat([p.with_columns(pl.col("platform_id").cast(pl.Int64), pl.col("counterpart").cast(pl.Int64),
-                                     pl.col("ref").cast(pl.Int64)) for p in parts]).collect()
+    return pl.concat([p.with_columns(pl.col("kind").cast(ITEM_KIND), pl.col("platform_id").cast(pl.Int64),
+                                     pl.col("counterpart").cast(pl.Int64), pl.col("ref").cast(pl.Int64))
+                      for p in parts]).collect()
 
 
 def daily_rollup(items: pl.DataFrame, tz: str) -> pl.DataFrame:
@@ -149,7 +151,7 @@ def daily_points(rollup: pl.LazyFrame, rules: Scoring) -> pl.LazyFrame:
     """Per member, kind and day: items done, items counted (at most the daily cap) and their points."""
     caps = {k: int(v) for k, v in rules.caps.items()}
     weights = {k: float(v) for k, v in rules.weights.items()}
-    return (rollup.group_by("member_id", "kind", "day").agg(pl.col("n").sum().alias("items"))
+    return (rollup.group_by(pl.col("kind").cast(pl.String), "member_id", "day").agg(pl.col("n").sum().alias("items"))
             .with_columns(pl.min_horizontal("items", pl.col("kind").replace_strict(caps, return_dtype=pl.Int64))
                           .alias("counted"))
             .with_columns((pl.col("counted") * pl.col("kind").replace_strict(weights, return_dtype=pl.Float64))

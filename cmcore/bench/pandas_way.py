@@ -133,12 +133,11 @@ def retention(window: Window) -> Values:
     members = _read("SELECT id AS member_id, joined_at FROM member")
     members["cohort"] = members.joined_at.dt.tz_convert(window.tz).dt.tz_localize(None).dt.to_period("M")
     members = members[(members.cohort >= pd.Period(first, "M")) & (members.cohort <= pd.Period(last, "M"))]
-    active = _read("SELECT member_id, created_at FROM activity WHERE created_at >= :since AND created_at < :e",
-                   since=since, e=e)
+    active = _read("SELECT member_id, created_at FROM activity WHERE created_at >= :since", since=since)
     active = pd.DataFrame({"member_id": active.member_id,
                            "month": active.created_at.dt.tz_convert(window.tz).dt.tz_localize(None).dt.to_period("M")}).drop_duplicates()
     cells = active.merge(members, on="member_id")
-    cells = cells[cells.month >= cells.cohort]
+    cells = cells[(cells.month >= cells.cohort) & (cells.month <= pd.Period(last, "M"))]
     cells["k"] = [(m.year - c.year) * 12 + m.month - c.month for m, c in zip(cells.month, cells.cohort, strict=True)]
     counts = cells.groupby(["cohort", "k"]).size()
     sizes = members.groupby("cohort").size()

@@ -134,11 +134,11 @@ def retention(window: Window) -> Values:
                        WHERE {month.format("joined_at")} BETWEEN :first AND :last),
             sizes AS (SELECT cohort, count(*) AS n FROM j GROUP BY cohort),
             a AS (SELECT DISTINCT member_id, {month.format("created_at")} AS month FROM activity
-                  WHERE created_at >= :since AND created_at < :e)
+                  WHERE created_at >= :since)
             SELECT j.cohort, ((extract(year FROM a.month) - extract(year FROM j.cohort)) * 12
                               + extract(month FROM a.month) - extract(month FROM j.cohort))::int AS k,
                    sizes.n, count(*)
-            FROM j JOIN a ON a.member_id = j.id AND a.month >= j.cohort JOIN sizes USING (cohort)
+            FROM j JOIN a ON a.member_id = j.id AND a.month BETWEEN j.cohort AND :last JOIN sizes USING (cohort)
             GROUP BY 1, 2, 3"""), p).all()
     return {"new_member_retention": (again / n if n else None, again_before / n_before if n_before else None),
             "measured": (n, None), "cohorts": sorted((str(c), k, n, a) for c, k, n, a in cells)}

@@ -24,8 +24,9 @@ def cohort_retention(members: pl.DataFrame, identities: pl.DataFrame, months_act
                      platforms: list[int] | None = None) -> pl.DataFrame:
     """Cohort retention: cohort = members by month of `joined_at` (local time); cell (cohort, k) =
     share of the cohort with at least one activity in month cohort + k, for the cohorts from
-    `first_month` to `last_month` and the months up to `last_month`; `months_active` is
-    `member_months` in the same time zone.
+    `first_month` to `last_month` and the months up to `last_month` (whole calendar months: the
+    last one counts all its activity so far); `months_active` is `member_months` in the same
+    time zone.
 
     Columns: cohort, k, cohort_size, active, retention.
     """
