@@ -287,16 +287,14 @@ def _rollups(tz: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     return frames.derived(f"leaderboard_rollups:{tz}", build)
 
 
-def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """The `wide` daily points and their monthly sums: for all platforms prepared once per data
-    version, time zone and scoring; with a platform filter the days the period needs, on the fly."""
+def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The `wide` daily points of the scope's platforms and their monthly sums, prepared once per
+    data version, time zone, scoring and platform set."""
     rollup = _rollups(scope.tz)[0]
-    if scope.platforms is None:
-        key = f"leaderboard_points:{scope.tz}:{json.dumps(asdict(rules), sort_keys=True)}"
-        points = frames.derived(key, lambda: wide(daily_points(rollup.lazy(), rules)))
-        return points, frames.derived(f"{key}:months", lambda: monthly(points))
-    first = min(scope.period.previous().start, love_horizon(scope.period.end, rules))
-    return wide(daily_points(_on(_days(rollup, first, scope.period.end), scope.platforms), rules)), None
+    platforms = None if scope.platforms is None else sorted(scope.platforms)
+    key = f"leaderboard_points:{scope.tz}:{platforms}:{json.dumps(asdict(rules), sort_keys=True)}"
+    points = frames.derived(key, lambda: wide(daily_points(_on(rollup, platforms), rules)))
+    return points, frames.derived(f"{key}:months", lambda: monthly(points))
 
 
 def leaderboard(principal: Principal, scope: Scope, rules: Scoring | None = None) -> pl.DataFrame:
