@@ -4,10 +4,12 @@ with medians, ratios, the load throughput and peak memory, written to a JSON rep
 from __future__ import annotations
 
 import json
-import multiprocessing
+import os
 import platform
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -119,9 +121,18 @@ def measure_cmcore(url: str, end: date, runs: int, slow_runs: int) -> dict:
     return {"pages": out, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
 
 
-def _in_child(fn: Callable, *args) -> dict:
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(fn, args)
+def measure_cmcore_apart(url: str, end: date, runs: int, slow_runs: int) -> dict:
+    """`measure_cmcore` in a fresh Python process (a subprocess, not multiprocessing: Streamlit's
+    AppTest replaces `__main__`, which a spawned worker would re-run)."""
+    code = ("import json, sys; from datetime import date; from cmcore.bench.runner import measure_cmcore; "
+            "print(json.dumps(measure_cmcore(sys.argv[1], date.fromisoformat(sys.argv[2]), int(sys.argv[3]), "
+            "int(sys.argv[4]))))")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code, url, end.isoformat(), str(runs), str(slow_runs)],
+                          capture_output=True, text=True, cwd=root, env=os.environ | {"PYTHONPATH": str(root)})
+    if done.returncode:
+        raise RuntimeError(f"the cmcore measurement failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def agree(ours: Values, theirs: Values) -> list[str]:
@@ -146,7 +157,7 @@ def run(opts: Options, say: Say = print) -> dict:
             activities = conn.execute(sa.text("SELECT count(*) FROM activity")).scalar_one()
             members = conn.execute(sa.text("SELECT count(*) FROM member")).scalar_one()
         say(f"{activities:,} activities, {members:,} members; cmcore cold and warm, page by page")
-        ours = _in_child(measure_cmcore, url, end, opts.runs, opts.slow_runs)
+        ours = measure_cmcore_apart(url, end, opts.runs, opts.slow_runs)
         pages: dict[str, dict] = {}
         for way, module in (("pandas", pandas_way), ("sql", sql_way)):
             for name, compute in alternative_pages(module, window).items():
@@ -161,7 +172,7 @@ def run(opts: Options, say: Say = print) -> dict:
                      "sql_vs_warm": page["sql_s"] / page["warm_s"],
                      "sql_vs_cold": page["sql_s"] / page["cold_s"]}
         return {"when": datetime.now(UTC).isoformat(timespec="seconds"), "options": asdict(opts),
-                "machine": {"cpus": multiprocessing.cpu_count(), "python": platform.python_version()},
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                 "activities": activities, "members": members, "window_end": end.isoformat(),
                 "load": load, "cmcore_peak_rss_gb": ours["peak_rss_gb"], "pages": pages}
     finally:
