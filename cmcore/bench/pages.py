@@ -57,13 +57,6 @@ def top_scores(board) -> list[tuple[int, float]]:
     return [(m, round(s, 4)) for m, s in zip(ranked["member_id"], ranked["score"], strict=True)]
 
 
-def cohort_months(window: Window) -> tuple[date, date]:
-    """The first and last cohort months of the retention page (12 months up to the period's end)."""
-    last = (window.period.end - timedelta(days=1)).replace(day=1)
-    index = last.year * 12 + last.month - 1 - 11
-    return date(index // 12, index % 12 + 1, 1), last
-
-
 def cohort_cells(cohorts) -> list[tuple[str, int, int, int]]:
     """(cohort month, k, cohort size, active) of the cells with someone active."""
     return sorted((str(c), k, n, a) for c, k, n, a in

@@ -13,7 +13,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from cmcore import community, db, leaderboard
-from cmcore.bench.pages import TOP, Values, Window, cohort_months
+from cmcore.bench.pages import TOP, Values, Window
+from cmcore.kpis.retention import cohort_span
 from cmcore.periods import Period
 
 CONTRIBUTIONS = ["thread", "reply", "comment", "answer"]
@@ -128,7 +129,7 @@ def retention(window: Window) -> Values:
         return _share(again.member_id.nunique(), len(cohort)), len(cohort)
 
     (now, n), (before, _) = _both(measure, window)
-    first, last = cohort_months(window)
+    first, last = cohort_span(window.period)
     since = Period(first, window.period.end).bounds(window.tz)[0]
     members = _read("SELECT id AS member_id, joined_at FROM member")
     members["cohort"] = members.joined_at.dt.tz_convert(window.tz).dt.tz_localize(None).dt.to_period("M")

@@ -12,7 +12,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from cmcore import community, db, leaderboard
-from cmcore.bench.pages import TOP, Values, Window, cohort_months
+from cmcore.bench.pages import TOP, Values, Window
+from cmcore.kpis.retention import cohort_span
 from cmcore.periods import Period
 
 CONTRIBUTIONS = "('thread', 'reply', 'comment', 'answer')"
@@ -50,11 +51,16 @@ f AS (SELECT t.created_at,
 """
 
 
-def overview(window: Window) -> Values:
-    p = _params(window)
-    m = _pairs(_row("SELECT " + _per_period(
+def _member_counts(p: dict) -> tuple:
+    """(members at the end, at the previous end), (new members in the period, in the previous)."""
+    return _pairs(_row("SELECT " + _per_period(
         "count(*) FILTER (WHERE joined_at < :e); count(*) FILTER (WHERE joined_at >= :s AND joined_at < :e)")
         + " FROM member", **p))
+
+
+def overview(window: Window) -> Values:
+    p = _params(window)
+    m = _member_counts(p)
     a = _pairs(_row("SELECT " + _per_period(
         "count(DISTINCT member_id) FILTER (WHERE created_at >= :s AND created_at < :e);"
         "count(*) FILTER (WHERE kind = 'thread' AND created_at >= :s AND created_at < :e)")
@@ -83,9 +89,7 @@ def growth(window: Window) -> Values:
               FROM days LEFT JOIN md ON md.day > days.day - 30 AND md.day <= days.day GROUP BY days.day)
         SELECT {_series_figures()}
         FROM s""", **p)
-    members = _pairs(_row("SELECT " + _per_period(
-        "count(*) FILTER (WHERE joined_at < :e); count(*) FILTER (WHERE joined_at >= :s AND joined_at < :e)")
-        + " FROM member", **p))
+    members = _member_counts(p)
     contributors = _row("SELECT " + _per_period(
         "count(DISTINCT member_id) FILTER (WHERE created_at >= :s AND created_at < :e)")
         + f" FROM activity WHERE kind IN {CONTRIBUTIONS} AND created_at >= :ps AND created_at < :e", **p)
@@ -125,7 +129,7 @@ def retention(window: Window) -> Values:
                      AND joined_at + interval '336 hours' <= :now)"""
     row = _row("SELECT " + _per_period(measured), **p)
     (n, again), (n_before, again_before) = row
-    first, last = cohort_months(window)
+    first, last = cohort_span(window.period)
     p |= {"first": first, "last": last, "since": Period(first, window.period.end).bounds(window.tz)[0]}
     month = "date_trunc('month', {} AT TIME ZONE :tz)::date"
     with db.engine().connect() as conn:

@@ -3,7 +3,7 @@ frames its charts and tables show. Pages only lay these out."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -110,8 +110,7 @@ def retention_report(principal: Principal, scope: Scope, months: int = 12) -> Re
     require(principal, *MANAGERS)
     s = scope.resolved()
     members, identities, activity = frames.table("members"), frames.table("identities"), frames.table("activity")
-    last_month = (s.period.end - timedelta(days=1)).replace(day=1)
-    first_month = _months_before(last_month, months - 1)
+    first_month, last_month = retention.cohort_span(s.period, months)
     (now_share, now_n), (before_share, _) = (
         retention.new_member_retention(members, identities, activity, *b, s.now, s.platforms)
         for b in (s.bounds, s.previous))
@@ -125,11 +124,6 @@ def retention_report(principal: Principal, scope: Scope, months: int = 12) -> Re
         Metric("measured", "New members measured", now_n, None, "count",
                definition="Members who joined in the period and whose second week is over."),
     ], {"cohorts": cohorts})
-
-
-def _months_before(month: date, n: int) -> date:
-    index = month.year * 12 + month.month - 1 - n
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def responsiveness_report(principal: Principal, scope: Scope) -> Report:

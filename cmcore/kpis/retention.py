@@ -7,10 +7,19 @@ import polars as pl
 
 from cmcore.kpis import between, on_platforms, share
 from cmcore.kpis.growth import member_joins
+from cmcore.periods import Period
 
 
 def _month(column: str, tz: str) -> pl.Expr:
     return pl.col(column).dt.convert_time_zone(tz).dt.date().dt.truncate("1mo")
+
+
+def cohort_span(period: Period, months: int = 12) -> tuple[date, date]:
+    """The first and last cohort months of the heat map: `months` months up to the one holding the
+    period's last day."""
+    last = (period.end - timedelta(days=1)).replace(day=1)
+    index = last.year * 12 + last.month - 1 - (months - 1)
+    return date(index // 12, index % 12 + 1, 1), last
 
 
 def member_months(activity: pl.DataFrame, tz: str) -> pl.DataFrame:
