@@ -18,7 +18,7 @@ from cmcore import db
 # The columns the pages need, one projection per frame (narrow reads move fewer bytes).
 TABLES: dict[str, str] = {
     "platforms": "SELECT id AS platform_id, slug, name, kind FROM platform ORDER BY id",
-    "members": "SELECT id AS member_id, display_name, joined_at, is_staff FROM member",
+    "members": "SELECT id AS member_id, display_name, joined_at, is_staff FROM member WHERE merged_into IS NULL",
     "identities": "SELECT member_id, platform_id, joined_at FROM member_identity",
     "activity": (
         "SELECT id, platform_id, member_id, kind, parent_id, thread_id, created_at,"

@@ -1,0 +1,160 @@
+"""Imports: each source's files are converted into the canonical tables (`canonical`), validated
+whole, then written in one transaction (`load`); every run, loaded or rejected, is kept in
+`import_run` for the Data page."""
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import psycopg
+import sqlalchemy as sa
+
+from cmcore import audit, db
+from cmcore.access import Principal, require
+from cmcore.ingest import canonical, discord, discourse, listening, stackexchange, text
+from cmcore.ingest.canonical import Part, Rejected
+from cmcore.ingest.load import Counts, load
+
+Progress = Callable[[float, str], None]
+IMPORTERS = ("admin",)
+
+
+def _canonical(paths: list[Path], _platform: str, progress: Progress) -> list[Part]:
+    parts = []
+    for number, path in enumerate(paths):
+        progress(number / len(paths), path.name)
+        parts.append(canonical.read(path.name, path.read_bytes()))
+    return parts
+
+
+# source → (converter, the kind of platform its rows go to: None when the files name it)
+SOURCES: dict[str, tuple[Callable[[list[Path], str, Progress], list[Part]], str | None]] = {
+    "canonical": (_canonical, None),
+    "stackexchange": (stackexchange.convert, "stackexchange"),
+    "discourse": (discourse.convert, "discourse"),
+    "discord": (discord.convert, "discord"),
+    "mentions": (listening.convert, None),
+}
+
+
+@dataclass(frozen=True)
+class Result:
+    """What an import did: per table, rows inserted, updated and skipped (unchanged)."""
+
+    run_id: int
+    counts: dict[str, Counts]
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def _score_mentions(frame: pl.DataFrame) -> pl.DataFrame:
+    """Language and sentiment of mentions that lack them, scored once, here."""
+    return frame.with_columns(
+        pl.coalesce("lang", pl.col("body").map_elements(text.language, return_dtype=pl.String)),
+        pl.coalesce("sentiment", pl.col("body").map_elements(text.sentiment, return_dtype=pl.Int64)))
+
+
+def validate(parts: list[Part], now: datetime | None = None) -> dict[str, pl.DataFrame]:
+    """Every part validated and gathered per table (with _file); Rejected at the first fault,
+    including a row whose key another file of the import already holds."""
+    tables: dict[str, list[pl.DataFrame]] = {}
+    for part in parts:
+        if part.frame.height or part.table != "members":
+            tables.setdefault(part.table, []).append(
+                canonical.validate(part, now).with_columns(pl.lit(part.file).alias("_file")))
+    out = {}
+    for table, frames in tables.items():
+        frame = pl.concat(frames, how="vertical_relaxed")
+        key = canonical.TABLES[table].key
+        repeated = frame.filter(~pl.struct(key).is_first_distinct())
+        if repeated.height:
+            row = repeated.row(0, named=True)
+            first = frame.filter(pl.all_horizontal(pl.col(k) == row[k] for k in key)).row(0, named=True)
+            shown = ", ".join(f"{k} {row[k]!r}" for k in key)
+            unit = next(p.unit for p in parts if p.file == row["_file"])
+            raise Rejected(row["_file"], f"duplicate row: {shown} is already in {first['_file']}"
+                           f" ({unit} {first['_line']})", row["_line"], key[-1], unit)
+        out[table] = _score_mentions(frame) if table == "mentions" else frame
+    return out
+
+
+def run(source: str, paths: list[Path], actor: Principal, progress: Progress | None = None,
+        platform: str | None = None, names: list[str] | None = None) -> Result:
+    """Import `paths` from `source` (see SOURCES). `platform` is the slug the platform's rows go to
+    (default: the source's name; created if missing). `names`: how to call the files in messages
+    and history (uploads). Raises Rejected, having changed nothing but the import history."""
+    require(actor, *IMPORTERS)
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}: one of {', '.join(SOURCES)}")
+    convert, kind = SOURCES[source]
+    slug = platform or source
+    report = progress or (lambda _f, _m: None)
+    files = names or [p.name for p in paths]
+    started = time.perf_counter()
+    try:
+        if not paths:
+            raise Rejected(source, "no files given")
+        for path, name in zip(paths, files):
+            if path.stat().st_size == 0:
+                raise Rejected(name, "the file is empty (0 bytes)")
+        if kind and not re.match(canonical.SLUG, slug):
+            raise Rejected(source, f"{slug!r} is not a platform slug (lower-case letters, digits, - and _)")
+        parts = convert(paths, slug, lambda f, m: report(0.3 * f, m))
+        report(0.3, "validating")
+        tables = validate(parts)
+        units = {p.file: p.unit for p in parts}
+        rows = sum(f.height for f in tables.values())
+        with db.transaction() as conn:
+            if kind:
+                conn.execute(sa.text("INSERT INTO platform (slug, name, kind) VALUES (:s, :n, :k)"
+                                     " ON CONFLICT (slug) DO NOTHING"), {"s": slug, "n": slug.title(), "k": kind})
+            counts = load(conn, tables, units, lambda f, m: report(0.35 + 0.6 * f, m))
+            seconds = time.perf_counter() - started
+            run_id = _record(conn, actor, source, files, "loaded", counts, None, rows / max(seconds, 1e-9))
+            audit.record(conn, actor.username, "import.load", "import_run", run_id, source=source, files=files,
+                         counts=counts)
+    except Rejected as err:
+        with db.transaction() as conn:
+            _record(conn, actor, source, files, "rejected", {}, str(err), None)
+        raise
+    except (psycopg.errors.IntegrityError, sa.exc.IntegrityError) as err:
+        message = str(getattr(err, "orig", err)).splitlines()[0]
+        rejected = Rejected(files[0] if len(files) == 1 else source, f"the database refused the rows ({message})")
+        with db.transaction() as conn:
+            _record(conn, actor, source, files, "rejected", {}, str(rejected), None)
+        raise rejected from None
+    report(1.0, "done")
+    return Result(run_id, counts, rows, seconds)
+
+
+def _record(conn: sa.Connection, actor: Principal, source: str, files: list[str], status: str,
+            counts: dict[str, Counts], error: str | None, rows_per_s: float | None) -> int:
+    return conn.execute(sa.text(
+        "INSERT INTO import_run (actor, source, files, status, counts, error, rows_per_s)"
+        " VALUES (:actor, :source, :files, :status, CAST(:counts AS jsonb), :error, :rate) RETURNING id"),
+        {"actor": actor.username, "source": source, "files": files, "status": status,
+         "counts": json.dumps(counts), "error": error, "rate": rows_per_s}).scalar_one()
+
+
+def history(actor: Principal, limit: int = 200) -> pl.DataFrame:
+    """Past imports, newest first: who, when, what, counts, errors."""
+    require(actor, *IMPORTERS)
+    with db.engine().connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT id, at, actor, source, array_to_string(files, ', ') AS files, status, counts::text AS counts,"
+            " error, rows_per_s FROM import_run ORDER BY id DESC LIMIT :limit"), {"limit": limit}).mappings().all()
+    schema = {"id": pl.Int64, "at": pl.Datetime("us", "UTC"), "actor": pl.String, "source": pl.String,
+              "files": pl.String, "status": pl.String, "counts": pl.String, "error": pl.String,
+              "rows_per_s": pl.Float64}
+    return pl.DataFrame([dict(r) for r in rows], schema=schema)
+

@@ -1,0 +1,390 @@
+"""The canonical import format: one file per table, CSV, JSON Lines or Parquet, named for its table
+(`members.csv`, `activities.jsonl`…). Every importer converts its source into these tables, and
+every table goes through the same validation before anything is written.
+
+References between tables use the source's own ids: an activity names its `platform` (slug) and
+its `author` (the member's external id on that platform), a campaign names its `sponsor`, and so on.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+SLUG = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+PLATFORM_KINDS = ("discord", "discourse", "reddit", "x", "youtube", "stackexchange", "meetup", "other")
+ACTIVITY_KINDS = ("thread", "reply", "comment", "answer", "reaction")
+STREAMS = ("ads", "sponsorship", "membership", "donation", "merch", "other")
+TAG_SEPARATOR = ";"
+
+
+class Rejected(ValueError):
+    """A file that cannot be imported: names the file, the line (or row) and the field at fault."""
+
+    def __init__(self, file: str, message: str, line: int | None = None, field: str | None = None,
+                 unit: str = "line") -> None:
+        self.file, self.line, self.field, self.message = file, line, field, message
+        where = [file] + ([f"{unit} {line}"] if line is not None else []) + ([f"field {field}"] if field else [])
+        super().__init__(f"{', '.join(where)}: {message}")
+
+
+@dataclass(frozen=True)
+class Col:
+    """One column of a canonical table: its type, and what a valid value is."""
+
+    name: str
+    type: str = "text"  # text | int | real | bool | datetime | date | tags | json
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    pattern: str | None = None
+    hint: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    past: bool = False  # a date or time that may not lie in the future
+
+
+@dataclass(frozen=True)
+class Table:
+    """A canonical table: its columns, the natural key that makes re-imports idempotent, and the
+    rules that tie its columns together (mask of bad rows, field, message)."""
+
+    columns: tuple[Col, ...]
+    key: tuple[str, ...]
+    rules: tuple[tuple[Callable[[], pl.Expr], str, str], ...] = ()
+
+    def col(self, name: str) -> Col:
+        return next(c for c in self.columns if c.name == name)
+
+
+def _platform() -> Col:
+    return Col("platform", required=True, pattern=SLUG, hint="a platform slug such as discord")
+
+
+def _currency() -> Col:
+    return Col("currency", required=True, pattern=r"^[A-Z]{3}$", hint="an ISO 4217 code such as EUR")
+
+
+def _count(name: str, required: bool = True) -> Col:
+    return Col(name, "int", required=required, minimum=0)
+
+
+def _c(name: str) -> pl.Expr:
+    return pl.col(name)
+
+
+TABLES: dict[str, Table] = {
+    "platforms": Table((
+        Col("slug", required=True, pattern=SLUG, hint="lower-case letters, digits, - and _"),
+        Col("name", required=True), Col("kind", required=True, choices=PLATFORM_KINDS)), key=("slug",)),
+    "members": Table((
+        _platform(), Col("external_id", required=True), Col("display_name", required=True), Col("handle"),
+        Col("joined_at", "datetime", required=True, past=True), Col("is_staff", "bool")),
+        key=("platform", "external_id")),
+    "identities": Table((
+        _platform(), Col("external_id", required=True), Col("handle"),
+        Col("joined_at", "datetime", required=True, past=True),
+        Col("member_platform", required=True, pattern=SLUG, hint="a platform slug such as discord"),
+        Col("member_external_id", required=True)), key=("platform", "external_id")),
+    "activities": Table((
+        _platform(), Col("external_id", required=True), Col("author", required=True),
+        Col("kind", required=True, choices=ACTIVITY_KINDS), Col("parent"), Col("thread"),
+        Col("created_at", "datetime", required=True, past=True), Col("title"), Col("body"), Col("tags", "tags"),
+        Col("is_question", "bool"), Col("accepted", "bool"), _count("anonymous_reactions", required=False),
+        Col("url", pattern=r"^https?://", hint="an http(s) address"),
+        Col("lang", pattern=r"^[a-z]{2,3}$", hint="an ISO 639 code such as fr"),
+        Col("sentiment", "real", minimum=-1, maximum=1)),
+        key=("platform", "external_id"),
+        rules=((lambda: (_c("kind") == "thread") & _c("parent").is_not_null(), "parent", "a thread has no parent"),
+               (lambda: (_c("kind") != "thread") & _c("parent").is_null(), "parent",
+                "a reply, comment, answer or reaction needs the parent it responds to"),
+               (lambda: (_c("kind") == "thread") & _c("thread").is_not_null(), "thread", "a thread has no thread"),
+               (lambda: (_c("kind") != "thread") & _c("is_question").fill_null(False), "is_question",
+                "only a thread can be a question"),
+               (lambda: (_c("kind") != "answer") & _c("accepted").fill_null(False), "accepted",
+                "only an answer can be accepted"))),
+    "moderation_cases": Table((
+        _platform(), Col("external_id", required=True), Col("member", required=True), Col("activity"),
+        Col("rule", required=True, pattern=r"^[a-z0-9_-]{1,40}$", hint="a rule code such as spam"),
+        Col("rule_title"), Col("reported_at", "datetime", required=True, past=True),
+        Col("first_action_at", "datetime", past=True), Col("resolved_at", "datetime", past=True),
+        Col("outcome", choices=("upheld", "dismissed"))),
+        key=("platform", "external_id"),
+        rules=((lambda: _c("first_action_at") < _c("reported_at"), "first_action_at", "is before reported_at"),
+               (lambda: _c("resolved_at") < _c("reported_at"), "resolved_at", "is before reported_at"),
+               (lambda: _c("resolved_at").is_not_null() & _c("outcome").is_null(), "outcome",
+                "a resolved case needs its outcome"),
+               (lambda: _c("resolved_at").is_null() & _c("outcome").is_not_null(), "resolved_at",
+                "a case with an outcome needs resolved_at"),
+               (lambda: _c("resolved_at").is_not_null() & _c("first_action_at").is_null(), "first_action_at",
+                "a resolved case needs first_action_at"))),
+    "events": Table((
+        Col("external_id", required=True), Col("platform", pattern=SLUG, hint="a platform slug such as discord"),
+        Col("title", required=True), Col("format", required=True, choices=("in_person", "online")),
+        Col("starts_at", "datetime", required=True), Col("location")), key=("external_id",)),
+    "attendance": Table((
+        Col("event", required=True), _platform(), Col("member", required=True),
+        Col("registered_at", "datetime", required=True, past=True), Col("attended", "bool")),
+        key=("event", "platform", "member")),
+    "mentions": Table((
+        Col("url", required=True, pattern=r"^https?://", hint="an http(s) address"), Col("source", required=True),
+        Col("author"), Col("body", required=True), Col("created_at", "datetime", required=True, past=True),
+        _count("reach", required=False), Col("lang", pattern=r"^[a-z]{2,3}$", hint="an ISO 639 code such as fr"),
+        Col("sentiment", "int", minimum=-1, maximum=1)), key=("url",)),
+    "sponsors": Table((Col("name", required=True), Col("contact_email")), key=("name",)),
+    "campaigns": Table((
+        Col("sponsor", required=True), Col("name", required=True), Col("starts_on", "date", required=True),
+        Col("ends_on", "date", required=True), _count("amount_minor"), _currency(), Col("deliverables", "json")),
+        key=("sponsor", "name"),
+        rules=((lambda: _c("ends_on") < _c("starts_on"), "ends_on", "is before starts_on"),)),
+    "delivery": Table((
+        Col("sponsor", required=True), Col("campaign", required=True), Col("day", "date", required=True, past=True),
+        _count("impressions"), _count("clicks"), _count("engagements")),
+        key=("sponsor", "campaign", "day"),
+        rules=((lambda: _c("clicks") > _c("impressions"), "clicks", "is more than impressions"),)),
+    "revenue": Table((
+        Col("external_id", required=True), Col("stream", required=True, choices=STREAMS), Col("sponsor"),
+        Col("campaign"), Col("amount_minor", "int", required=True, minimum=1), _currency(),
+        Col("booked_on", "date", required=True), Col("received_on", "date", past=True), Col("recurring", "bool"),
+        Col("description")), key=("external_id",),
+        rules=((lambda: _c("campaign").is_not_null() & _c("sponsor").is_null(), "sponsor",
+                "a campaign's revenue needs its sponsor"),
+               (lambda: _c("recurring").fill_null(False) & (_c("stream") != "membership"), "recurring",
+                "only membership revenue recurs"))),
+}
+# The order tables load in: a table's references come before it.
+LOAD_ORDER = tuple(TABLES)
+FORMATS = (".csv", ".jsonl", ".ndjson", ".parquet")
+
+
+@dataclass
+class Part:
+    """Rows for one canonical table from one file, before validation. `_line` locates each row in
+    its file (a line, a row number or an element id: `unit` says which)."""
+
+    table: str
+    file: str
+    frame: pl.DataFrame
+    unit: str = "line"
+
+    def reject(self, message: str, index: int | None = None, field_name: str | None = None) -> Rejected:
+        line = None if index is None else int(self.frame["_line"][index])
+        return Rejected(self.file, message, line, field_name, self.unit)
+
+
+# ---------------------------------------------------------------- reading files
+def decode(name: str, data: bytes) -> str:
+    """The file's text, or Rejected when it is empty or not UTF-8."""
+    if not data.strip():
+        raise Rejected(name, "the file is empty" if data else "the file is empty (0 bytes)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise Rejected(name, f"is not UTF-8 text (byte 0x{data[err.start]:02x}): save the file as UTF-8",
+                       line) from None
+
+
+def _csv_lines(text: str) -> list[int]:
+    """The line each record starts on (records may span lines inside quotes)."""
+    reader = csv.reader(io.StringIO(text))
+    starts = []
+    previous = 1
+    for _ in reader:
+        starts.append(previous)
+        previous = reader.line_num + 1
+    return starts[1:]
+
+
+def read_csv(name: str, data: bytes) -> pl.DataFrame:
+    """A CSV file as text columns plus `_line`."""
+    text = decode(name, data)
+    try:
+        frame = pl.read_csv(io.StringIO(text), infer_schema=False)
+    except pl.exceptions.PolarsError as err:
+        raise Rejected(name, f"is not a valid CSV file ({str(err).splitlines()[0]})") from None
+    if re.search(r'"[^"\n]*\n', text):  # a quoted field holds a line break: count lines exactly
+        lines = pl.Series("_line", _csv_lines(text)[:frame.height], dtype=pl.Int64)
+    else:
+        lines = pl.int_range(2, frame.height + 2, eager=True).alias("_line")
+    return frame.with_columns(lines)
+
+
+def read_jsonl(name: str, data: bytes) -> pl.DataFrame:
+    """A JSON Lines file (one object per line) plus `_line`; values keep their JSON types."""
+    text = decode(name, data)
+    rows, lines = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise Rejected(name, f"is not valid JSON ({err.msg}, column {err.colno})", number) from None
+        if not isinstance(row, dict):
+            raise Rejected(name, "each line must be one JSON object", number)
+        rows.append(row)
+        lines.append(number)
+    names = list(dict.fromkeys(k for row in rows for k in row))
+    columns = {n: pl.Series(n, [_json_text(row.get(n)) for row in rows], dtype=pl.String) for n in names}
+    return pl.DataFrame({**columns, "_line": pl.Series(lines, dtype=pl.Int64)})
+
+
+def _json_text(value: object) -> str | None:
+    """A JSON value as the text a CSV cell would hold (lists of tags joined, objects as JSON)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return TAG_SEPARATOR.join(value) if value else None
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def read_parquet(name: str, data: bytes) -> pl.DataFrame:
+    if not data:
+        raise Rejected(name, "the file is empty (0 bytes)")
+    try:
+        frame = pl.read_parquet(io.BytesIO(data))
+    except (pl.exceptions.PolarsError, OSError) as err:
+        raise Rejected(name, f"is not a valid Parquet file ({str(err).splitlines()[0]})") from None
+    return frame.with_columns(pl.int_range(1, frame.height + 1).alias("_line"))
+
+
+def read(name: str, data: bytes) -> Part:
+    """One canonical file (its table is its name without the extension) as a Part."""
+    path = Path(name)
+    table, suffix = path.stem.lower(), path.suffix.lower()
+    if table not in TABLES:
+        raise Rejected(name, f"unknown table {table!r}: name the file after its table, one of {', '.join(TABLES)}")
+    if suffix not in FORMATS:
+        raise Rejected(name, f"unknown format {suffix!r}: use one of {', '.join(FORMATS)}")
+    reader = {".csv": read_csv, ".parquet": read_parquet}.get(suffix, read_jsonl)
+    return Part(table, path.name, reader(path.name, data), unit="row" if suffix == ".parquet" else "line")
+
+
+# ---------------------------------------------------------------- validation
+_TYPE_WORDS = {
+    "int": "a whole number", "real": "a number", "bool": "true or false",
+    "datetime": "a date and time (ISO 8601, e.g. 2024-05-01T12:00:00Z)", "date": "a date (YYYY-MM-DD)",
+    "tags": "a list of tags", "json": "a JSON array",
+}
+_TRUE, _FALSE = ("true", "1", "yes", "y", "t"), ("false", "0", "no", "n", "f")
+_DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M",
+                     "%Y-%m-%d")
+
+
+def _json_array(text: str | None) -> str | None:
+    try:
+        return text if text is None or isinstance(json.loads(text), list) else None
+    except json.JSONDecodeError:
+        return None
+
+
+def to_datetime(text: pl.Series) -> pl.Series:
+    """ISO 8601 text as UTC date-times (a time without a zone is UTC); null where it is not one."""
+    norm = text.str.replace(r"^(\d{4}-\d\d-\d\d) ", "${1}T").str.replace(r"[Zz]$", "+00:00")
+    return pl.select(pl.coalesce(norm.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us")
+                                 for f in _DATETIME_FORMATS)).to_series().alias(text.name)
+
+
+def _coerce(raw: pl.Series, col: Col) -> pl.Series:
+    """`raw` (text, or a Parquet column's own type) as the column's type; null where it is not one."""
+    kind, text = col.type, raw.dtype == pl.String
+    if kind == "text":
+        return raw if text else raw.cast(pl.String)
+    if kind in ("int", "real"):
+        target = pl.Int64 if kind == "int" else pl.Float64
+        return raw.cast(target, strict=False)
+    if kind == "bool":
+        if not text:
+            return raw.cast(pl.Boolean, strict=False)
+        low = raw.str.to_lowercase()
+        return (pl.select(pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False)
+                          .otherwise(None)).to_series().alias(raw.name))
+    if kind == "datetime":
+        if isinstance(raw.dtype, pl.Datetime):
+            return raw.dt.replace_time_zone("UTC") if raw.dtype.time_zone is None else raw.dt.convert_time_zone("UTC")
+        if raw.dtype == pl.Date:
+            return raw.cast(pl.Datetime("us", "UTC"))
+        return to_datetime(raw.cast(pl.String))
+    if kind == "date":
+        if raw.dtype == pl.Date:
+            return raw
+        if isinstance(raw.dtype, pl.Datetime):
+            return raw.dt.date()
+        return raw.cast(pl.String).str.to_date("%Y-%m-%d", strict=False)
+    if kind == "tags":
+        if isinstance(raw.dtype, pl.List):
+            return raw.cast(pl.List(pl.String))
+        return raw.cast(pl.String).str.split(TAG_SEPARATOR).list.eval(
+            pl.element().str.strip_chars().filter(pl.element() != ""))
+    if kind == "json":
+        return raw.cast(pl.String).map_elements(_json_array, return_dtype=pl.String)
+    raise AssertionError(kind)
+
+
+def _first(mask: pl.Series) -> int | None:
+    hits = mask.fill_null(False).arg_true()
+    return int(hits[0]) if hits.len() else None
+
+
+def _shown(value: object) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def validate(part: Part, now: datetime | None = None) -> pl.DataFrame:
+    """The part's rows typed as its table's columns, plus `_line`; Rejected at the first bad value."""
+    spec, frame = TABLES[part.table], part.frame
+    now = now or datetime.now(timezone.utc)
+    names = [c.name for c in spec.columns]
+    for name in frame.columns:
+        if name not in names and name != "_line":
+            raise part.reject(f"unknown column {name!r}: the columns of {part.table} are {', '.join(names)}")
+    for col in spec.columns:
+        if col.required and col.name not in frame.columns:
+            raise part.reject(f"missing column {col.name!r}")
+    if frame.height == 0:
+        raise part.reject("has no rows")
+    typed = {}
+    for col in spec.columns:
+        raw = frame[col.name] if col.name in frame.columns else pl.Series(col.name, [None] * frame.height, pl.String)
+        if raw.dtype == pl.String:
+            raw = raw.str.strip_chars().replace("", None)
+        value = _coerce(raw, col)
+        if (i := _first(raw.is_not_null() & value.is_null())) is not None:
+            raise part.reject(f"{_shown(raw[i])} is not {_TYPE_WORDS[col.type]}", i, col.name)
+        if col.required and (i := _first(value.is_null())) is not None:
+            raise part.reject("is required", i, col.name)
+        if col.choices and (i := _first(value.is_not_null() & ~value.is_in(col.choices))) is not None:
+            raise part.reject(f"{value[i]!r} is not one of {', '.join(col.choices)}", i, col.name)
+        if col.pattern and (i := _first(~value.str.contains(col.pattern))) is not None:
+            raise part.reject(f"{value[i]!r} is not {col.hint}", i, col.name)
+        if col.minimum is not None and (i := _first(value < col.minimum)) is not None:
+            raise part.reject(f"{value[i]} is below {col.minimum:g}", i, col.name)
+        if col.maximum is not None and (i := _first(value > col.maximum)) is not None:
+            raise part.reject(f"{value[i]} is above {col.maximum:g}", i, col.name)
+        if col.past:
+            limit = now if col.type == "datetime" else now.date()
+            if (i := _first(value > limit)) is not None:
+                raise part.reject(f"{_shown(raw[i])} is in the future", i, col.name)
+        typed[col.name] = value
+    out = pl.DataFrame(typed).with_columns(frame["_line"])
+    for mask, name, message in spec.rules:
+        if (i := _first(out.select(mask()).to_series())) is not None:
+            raise part.reject(message, i, name)
+    dup = out.select(pl.struct(spec.key).is_first_distinct()).to_series()
+    if (i := _first(~dup)) is not None:
+        key = out.row(i, named=True)
+        first = out.filter(pl.all_horizontal(pl.col(k) == key[k] for k in spec.key))["_line"][0]
+        shown = ", ".join(f"{k} {key[k]!r}" for k in spec.key)
+        raise part.reject(f"duplicate row: {shown} is already on {part.unit} {first}", i, spec.key[-1])
+    return out

@@ -1,0 +1,313 @@
+"""Writing validated canonical tables: staged with COPY into temporary tables, references checked
+there (a missing one is reported by file, line and field), then upserted by natural key. The
+caller's transaction holds it all, so a failure anywhere leaves the database as it was."""
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import polars as pl
+import sqlalchemy as sa
+
+from cmcore import db
+from cmcore.ingest.canonical import LOAD_ORDER, TABLES, Rejected
+
+Counts = dict[str, int]
+_PG = {"text": "text", "int": "bigint", "real": "double precision", "bool": "boolean", "datetime": "timestamptz",
+       "date": "date", "tags": "text", "json": "text"}
+_TAG_JOIN = "\x1f"
+
+
+def _stage(conn: sa.Connection, table: str, frame: pl.DataFrame) -> None:
+    """COPY `frame` (validated rows plus _file and _line) into the temporary table s_<table>."""
+    spec = TABLES[table]
+    columns = ", ".join(f"{c.name} {_PG[c.type]}" for c in spec.columns)
+    conn.execute(sa.text(f"CREATE TEMP TABLE s_{table} (_file text, _line bigint, {columns}) ON COMMIT DROP"))
+    out = frame.select("_file", "_line", *[
+        pl.col(c.name).list.join(_TAG_JOIN) if c.type == "tags" else pl.col(c.name) for c in spec.columns])
+    with db.raw(conn).cursor().copy(f"COPY s_{table} FROM STDIN WITH (FORMAT csv)") as copy:
+        for offset in range(0, out.height, 200_000):
+            buf = io.BytesIO()
+            out.slice(offset, 200_000).write_csv(buf, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.f%z")
+            copy.write(buf.getvalue())
+    conn.execute(sa.text(f"ANALYZE s_{table}"))
+
+
+def _first_missing(conn: sa.Connection, sql: str, field: str, message: str, units: dict[str, str]) -> None:
+    """Reject at the first staged row `sql` returns (columns _file, _line, value, platform)."""
+    row = conn.execute(sa.text(sql + " ORDER BY _file, _line LIMIT 1")).mappings().first()
+    if row is not None:
+        raise Rejected(row["_file"], message.format(**row), row["_line"], field, units.get(row["_file"], "line"))
+
+
+def _platforms_exist(conn: sa.Connection, table: str, units: dict[str, str], column: str = "platform") -> None:
+    _first_missing(conn, f"SELECT s._file, s._line, s.{column} AS value FROM s_{table} s"
+                   f" LEFT JOIN platform p ON p.slug = s.{column} WHERE s.{column} IS NOT NULL AND p.id IS NULL",
+                   column, "unknown platform {value!r}: add it on the Data page, or import a platforms file first",
+                   units)
+
+
+def _upsert(conn: sa.Connection, table: str, columns: list[str], select: str, key: str,
+            update: list[str]) -> tuple[int, int]:
+    """INSERT … ON CONFLICT DO UPDATE of the rows that changed: (inserted, updated)."""
+    old = ", ".join(f"{table}.{c}" for c in update)
+    new = ", ".join(f"EXCLUDED.{c}" for c in update)
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in update)
+    sql = (f"WITH up AS (INSERT INTO {table} ({', '.join(columns)}) {select}"
+           f" ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE ({old}) IS DISTINCT FROM ({new})"
+           f" RETURNING xmax = 0 AS inserted)"
+           f" SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up")
+    inserted, updated = conn.execute(sa.text(sql)).one()
+    return inserted, updated
+
+
+def _platforms(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
+    return _upsert(conn, "platform", ["slug", "name", "kind"], "SELECT slug, name, kind FROM s_platforms",
+                   "slug", ["name", "kind"])
+
+
+def _joined_at(conn: sa.Connection, touched: str) -> None:
+    """A member joined when the first of their accounts did (`touched`: SQL of member ids)."""
+    conn.execute(sa.text(
+        "UPDATE member m SET joined_at = x.first FROM (SELECT member_id, min(joined_at) AS first"
+        f" FROM member_identity WHERE member_id IN ({touched}) GROUP BY member_id) x"
+        " WHERE m.id = x.member_id AND m.joined_at <> x.first"))
+
+
+def _identity_upsert(conn: sa.Connection, source: str) -> None:
+    """Accounts from `source` (platform_id, external_id, handle, member_id, joined_at): a new one
+    is added, an existing one keeps its member (moving it is a merge) and its earliest joined_at."""
+    conn.execute(sa.text(
+        "INSERT INTO member_identity (platform_id, external_id, handle, member_id, original_member_id, joined_at)"
+        f" SELECT platform_id, external_id, handle, member_id, member_id, joined_at FROM {source}"
+        " ON CONFLICT (platform_id, external_id) DO UPDATE SET handle = EXCLUDED.handle,"
+        " joined_at = least(member_identity.joined_at, EXCLUDED.joined_at)"
+        " WHERE (member_identity.handle, least(member_identity.joined_at, EXCLUDED.joined_at))"
+        " IS DISTINCT FROM (EXCLUDED.handle, member_identity.joined_at)"))
+    _joined_at(conn, f"SELECT i.member_id FROM member_identity i JOIN {source} r"
+                     " ON (i.platform_id, i.external_id) = (r.platform_id, r.external_id)")
+
+
+def _members(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
+    _platforms_exist(conn, "members", units)
+    conn.execute(sa.text(
+        "CREATE TEMP TABLE r_members ON COMMIT DROP AS"
+        " SELECT s.external_id, coalesce(s.handle, s.display_name) AS handle, s.display_name, s.joined_at,"
+        " coalesce(s.is_staff, false) AS is_staff, p.id AS platform_id, i.original_member_id AS member_id,"
+        " i.platform_id IS NULL AS new, i.handle AS old_handle, i.joined_at AS old_joined,"
+        " m.display_name AS old_name, m.is_staff AS old_staff"
+        " FROM s_members s JOIN platform p ON p.slug = s.platform"
+        " LEFT JOIN member_identity i ON (i.platform_id, i.external_id) = (p.id, s.external_id)"
+        " LEFT JOIN member m ON m.id = i.original_member_id"))
+    inserted, updated = conn.execute(sa.text(
+        "SELECT count(*) FILTER (WHERE new), count(*) FILTER (WHERE NOT new AND"
+        " (old_handle, least(old_joined, joined_at), old_name, old_staff)"
+        " IS DISTINCT FROM (handle, old_joined, display_name, is_staff)) FROM r_members")).one()
+    conn.execute(sa.text("UPDATE r_members SET member_id = nextval(pg_get_serial_sequence('member', 'id'))"
+                         " WHERE new"))
+    conn.execute(sa.text(
+        "INSERT INTO member (id, display_name, joined_at, is_staff)"
+        " SELECT member_id, display_name, joined_at, is_staff FROM r_members"
+        " ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name, is_staff = EXCLUDED.is_staff"
+        " WHERE (member.display_name, member.is_staff) IS DISTINCT FROM (EXCLUDED.display_name, EXCLUDED.is_staff)"))
+    _identity_upsert(conn, "r_members")
+    return inserted, updated
+
+
+def _identities(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
+    _platforms_exist(conn, "identities", units)
+    _platforms_exist(conn, "identities", units, "member_platform")
+    _first_missing(conn, "SELECT s._file, s._line, s.member_external_id AS value, s.member_platform AS platform"
+                   " FROM s_identities s JOIN platform p ON p.slug = s.member_platform LEFT JOIN member_identity i"
+                   " ON (i.platform_id, i.external_id) = (p.id, s.member_external_id) WHERE i.member_id IS NULL",
+                   "member_external_id", "unknown member: no account {value!r} on platform {platform!r}", units)
+    conn.execute(sa.text(
+        "CREATE TEMP TABLE r_identities ON COMMIT DROP AS"
+        " SELECT p.id AS platform_id, s.external_id, coalesce(s.handle, s.external_id) AS handle, s.joined_at,"
+        " o.member_id, i.platform_id IS NULL AS new, i.handle AS old_handle, i.joined_at AS old_joined"
+        " FROM s_identities s JOIN platform p ON p.slug = s.platform JOIN platform op ON op.slug = s.member_platform"
+        " JOIN member_identity o ON (o.platform_id, o.external_id) = (op.id, s.member_external_id)"
+        " LEFT JOIN member_identity i ON (i.platform_id, i.external_id) = (p.id, s.external_id)"))
+    inserted, updated = conn.execute(sa.text(
+        "SELECT count(*) FILTER (WHERE new), count(*) FILTER (WHERE NOT new AND"
+        " (old_handle, least(old_joined, joined_at)) IS DISTINCT FROM (handle, old_joined)) FROM r_identities")).one()
+    _identity_upsert(conn, "r_identities")
+    return inserted, updated
+
+
+def _author_of(column: str, alias: str = "i") -> str:
+    return (f" LEFT JOIN member_identity {alias} ON {alias}.platform_id = p.id"
+            f" AND {alias}.external_id = s.{column}")
+
+
+def _activities(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
+    _platforms_exist(conn, "activities", units)
+    conn.execute(sa.text(
+        "CREATE TEMP TABLE r_act ON COMMIT DROP AS"
+        " SELECT s.*, p.id AS platform_id, i.member_id,"
+        " coalesce(a.id, nextval(pg_get_serial_sequence('activity', 'id'))) AS id"
+        " FROM s_activities s JOIN platform p ON p.slug = s.platform" + _author_of("author") +
+        " LEFT JOIN activity a ON a.platform_id = p.id AND a.external_id = s.external_id"))
+    _first_missing(conn, "SELECT _file, _line, author AS value, platform FROM r_act WHERE member_id IS NULL",
+                   "author", "unknown author {value!r} on platform {platform!r}: import the members first"
+                   " (in the same run or before)", units)
+    conn.execute(sa.text("CREATE INDEX ON r_act (platform_id, external_id)"))
+    conn.execute(sa.text("ANALYZE r_act"))
+    # A reply names its thread, or its parent does: from the database first, then down the file.
+    conn.execute(sa.text(
+        "UPDATE r_act r SET thread = CASE WHEN d.kind = 'thread' THEN d.external_id ELSE t.external_id END"
+        " FROM activity d LEFT JOIN activity t ON t.id = d.thread_id"
+        " WHERE r.thread IS NULL AND r.kind <> 'thread' AND d.platform_id = r.platform_id"
+        " AND d.external_id = r.parent"))
+    while conn.execute(sa.text(
+            "UPDATE r_act r SET thread = CASE WHEN p.kind = 'thread' THEN p.external_id ELSE p.thread END"
+            " FROM r_act p WHERE r.thread IS NULL AND r.kind <> 'thread' AND p.platform_id = r.platform_id"
+            " AND p.external_id = r.parent AND (p.kind = 'thread' OR p.thread IS NOT NULL)")).rowcount:
+        pass
+    conn.execute(sa.text(
+        "CREATE TEMP TABLE r_act2 ON COMMIT DROP AS"
+        " SELECT r.*, coalesce(pf.id, pd.id) AS parent_id, coalesce(tf.id, td.id) AS thread_id,"
+        " coalesce(tf.kind, td.kind) AS thread_kind"
+        " FROM r_act r"
+        " LEFT JOIN r_act pf ON pf.platform_id = r.platform_id AND pf.external_id = r.parent"
+        " LEFT JOIN activity pd ON pf.id IS NULL AND pd.platform_id = r.platform_id AND pd.external_id = r.parent"
+        " LEFT JOIN r_act tf ON tf.platform_id = r.platform_id AND tf.external_id = r.thread"
+        " LEFT JOIN activity td ON tf.id IS NULL AND td.platform_id = r.platform_id AND td.external_id = r.thread"))
+    _first_missing(conn, "SELECT _file, _line, parent AS value, platform FROM r_act2"
+                   " WHERE parent IS NOT NULL AND parent_id IS NULL", "parent",
+                   "unknown parent {value!r}: no activity has this id on platform {platform!r}", units)
+    _first_missing(conn, "SELECT _file, _line, thread AS value, platform FROM r_act2"
+                   " WHERE kind <> 'thread' AND (thread_id IS NULL OR thread_kind <> 'thread')", "thread",
+                   "the thread {value!r} of this activity is not a thread on platform {platform!r}", units)
+    update = ["member_id", "kind", "parent_id", "thread_id", "created_at", "title", "body", "tags", "is_question",
+              "accepted", "anonymous_reactions", "url", "lang", "sentiment"]
+    return _upsert(conn, "activity", ["id", "platform_id", "external_id", *update],
+                   "SELECT id, platform_id, external_id, member_id, kind, parent_id, thread_id, created_at, title,"
+                   " body, coalesce(string_to_array(tags, E'\\x1f'), '{}'), coalesce(is_question, false),"
+                   " coalesce(accepted, false), coalesce(anonymous_reactions, 0), url, lang, sentiment FROM r_act2",
+                   "platform_id, external_id", update)
+
+
+def _moderation_cases(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
+    _platforms_exist(conn, "moderation_cases", units)
+    _first_missing(conn, "SELECT s._file, s._line, s.member AS value, s.platform FROM s_moderation_cases s"
+                   " JOIN platform p ON p.slug = s.platform" + _author_of("member") + " WHERE i.member_id IS NULL",
+                   "member", "unknown member {value!r} on platform {platform!r}", units)
+    _first_missing(conn, "SELECT s._file, s._line, s.activity AS value, s.platform FROM s_moderation_cases s"
+                   " JOIN platform p ON p.slug = s.platform LEFT JOIN activity a ON a.platform_id = p.id"
+                   " AND a.external_id = s.activity WHERE s.activity IS NOT NULL AND a.id IS NULL",
+                   "activity", "unknown activity {value!r} on platform {platform!r}", units)
+    conn.execute(sa.text(
+        "INSERT INTO rule (code, title) SELECT DISTINCT ON (rule) rule, coalesce(rule_title, rule)"
+        " FROM s_moderation_cases ORDER BY rule, rule_title NULLS LAST ON CONFLICT (code) DO NOTHING"))
+    update = ["activity_id", "member_id", "rule_id", "reported_at", "first_action_at", "resolved_at", "outcome"]
+    return _upsert(conn, "moderation_case", ["platform_id", "external_id", *update],
+                   "SELECT p.id, s.external_id, a.id, i.member_id, r.id, s.reported_at, s.first_action_at,"
+                   " s.resolved_at, s.outcome FROM s_moderation_cases s JOIN platform p ON p.slug = s.platform"
+                   + _author_of("member") + " JOIN rule r ON r.code = s.rule LEFT JOIN activity a"
+                   " ON a.platform_id = p.id AND a.external_id = s.activity",
+                   "platform_id, external_id", update)
+
+
+def _events(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
+    _platforms_exist(conn, "events", units)
+    update = ["platform_id", "title", "format", "starts_at", "location"]
+    return _upsert(conn, "event", ["external_id", *update],
+                   "SELECT s.external_id, p.id, s.title, s.format, s.starts_at, s.location FROM s_events s"
+                   " LEFT JOIN platform p ON p.slug = s.platform", "external_id", update)
+
+
+def _attendance(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
+    _platforms_exist(conn, "attendance", units)
+    _first_missing(conn, "SELECT s._file, s._line, s.event AS value FROM s_attendance s"
+                   " LEFT JOIN event e ON e.external_id = s.event WHERE e.id IS NULL",
+                   "event", "unknown event {value!r}: import the events first", units)
+    _first_missing(conn, "SELECT s._file, s._line, s.member AS value, s.platform FROM s_attendance s"
+                   " JOIN platform p ON p.slug = s.platform" + _author_of("member") + " WHERE i.member_id IS NULL",
+                   "member", "unknown member {value!r} on platform {platform!r}", units)
+    return _upsert(conn, "event_attendance", ["event_id", "member_id", "registered_at", "attended"],
+                   "SELECT DISTINCT ON (e.id, i.member_id) e.id, i.member_id, s.registered_at,"
+                   " coalesce(s.attended, false) FROM s_attendance s JOIN event e ON e.external_id = s.event"
+                   " JOIN platform p ON p.slug = s.platform" + _author_of("member") +
+                   " ORDER BY e.id, i.member_id, s._line", "event_id, member_id", ["registered_at", "attended"])
+
+
+def _mentions(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
+    update = ["source", "author", "body", "created_at", "reach", "lang", "sentiment"]
+    return _upsert(conn, "mention", ["url", *update],
+                   "SELECT url, source, author, body, created_at, coalesce(reach, 0), lang, sentiment FROM s_mentions",
+                   "url", update)
+
+
+def _sponsors(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
+    return _upsert(conn, "sponsor", ["name", "contact_email"], "SELECT name, contact_email FROM s_sponsors",
+                   "name", ["contact_email"])
+
+
+def _sponsor_exists(conn: sa.Connection, table: str, units: dict[str, str]) -> None:
+    _first_missing(conn, f"SELECT s._file, s._line, s.sponsor AS value FROM s_{table} s LEFT JOIN sponsor o"
+                   " ON o.name = s.sponsor WHERE s.sponsor IS NOT NULL AND o.id IS NULL", "sponsor",
+                   "unknown sponsor {value!r}: import the sponsors first", units)
+
+
+def _campaign_exists(conn: sa.Connection, table: str, units: dict[str, str]) -> None:
+    _first_missing(conn, f"SELECT s._file, s._line, s.campaign AS value, s.sponsor AS platform FROM s_{table} s"
+                   " JOIN sponsor o ON o.name = s.sponsor LEFT JOIN campaign c ON (c.sponsor_id, c.name) ="
+                   " (o.id, s.campaign) WHERE s.campaign IS NOT NULL AND c.id IS NULL", "campaign",
+                   "unknown campaign {value!r} of sponsor {platform!r}: import the campaigns first", units)
+
+
+def _campaigns(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
+    _sponsor_exists(conn, "campaigns", units)
+    update = ["starts_on", "ends_on", "amount_minor", "currency", "deliverables"]
+    return _upsert(conn, "campaign", ["sponsor_id", "name", *update],
+                   "SELECT o.id, s.name, s.starts_on, s.ends_on, s.amount_minor, s.currency,"
+                   " coalesce(s.deliverables, '[]')::jsonb FROM s_campaigns s JOIN sponsor o ON o.name = s.sponsor",
+                   "sponsor_id, name", update)
+
+
+def _delivery(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
+    _sponsor_exists(conn, "delivery", units)
+    _campaign_exists(conn, "delivery", units)
+    update = ["impressions", "clicks", "engagements"]
+    return _upsert(conn, "campaign_delivery", ["campaign_id", "day", *update],
+                   "SELECT c.id, s.day, s.impressions, s.clicks, s.engagements FROM s_delivery s"
+                   " JOIN sponsor o ON o.name = s.sponsor JOIN campaign c ON (c.sponsor_id, c.name) = (o.id, s.campaign)",
+                   "campaign_id, day", update)
+
+
+def _revenue(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
+    _sponsor_exists(conn, "revenue", units)
+    _campaign_exists(conn, "revenue", units)
+    update = ["stream", "sponsor_id", "campaign_id", "amount_minor", "currency", "booked_on", "received_on",
+              "recurring", "description"]
+    return _upsert(conn, "revenue", ["external_id", *update],
+                   "SELECT s.external_id, s.stream, o.id, c.id, s.amount_minor, s.currency, s.booked_on,"
+                   " s.received_on, coalesce(s.recurring, false), s.description FROM s_revenue s"
+                   " LEFT JOIN sponsor o ON o.name = s.sponsor"
+                   " LEFT JOIN campaign c ON (c.sponsor_id, c.name) = (o.id, s.campaign)", "external_id", update)
+
+
+_LOADERS: dict[str, Callable[[sa.Connection, dict[str, str]], tuple[int, int]]] = {
+    "platforms": _platforms, "members": _members, "identities": _identities, "activities": _activities,
+    "moderation_cases": _moderation_cases, "events": _events, "attendance": _attendance, "mentions": _mentions,
+    "sponsors": _sponsors, "campaigns": _campaigns, "delivery": _delivery, "revenue": _revenue,
+}
+assert tuple(_LOADERS) == LOAD_ORDER
+
+
+def load(conn: sa.Connection, tables: dict[str, pl.DataFrame], units: dict[str, str],
+         progress: Callable[[float, str], None]) -> dict[str, Counts]:
+    """Write validated `tables` (each with _file and _line) inside the caller's transaction `conn`;
+    returns per table the rows inserted, updated and skipped (already as in the file)."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('cmcore.import'))"))  # one import at a time
+    counts: dict[str, Counts] = {}
+    todo = [t for t in LOAD_ORDER if t in tables]
+    for done, table in enumerate(todo):
+        progress(done / len(todo), table)
+        _stage(conn, table, tables[table])
+        inserted, updated = _LOADERS[table](conn, units)
+        counts[table] = {"inserted": inserted, "updated": updated,
+                         "skipped": tables[table].height - inserted - updated}
+    progress(1.0, "done")
+    return counts
