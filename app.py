@@ -21,6 +21,7 @@ PAGES = {  # key → (file, title, icon); who may open which is cmcore.access.PA
     "monetisation": ("pages/monetisation.py", "Monetisation", ":material/payments:"),
     "sponsor_report": ("pages/sponsor_report.py", "Sponsor report", ":material/handshake:"),
     "settings": ("pages/settings.py", "Settings", ":material/settings:"),
+    "data": ("pages/data.py", "Data", ":material/database:"),
     "users": ("pages/users.py", "Users", ":material/group:"),
     "account": ("pages/account.py", "My account", ":material/person:"),
 }

@@ -22,6 +22,7 @@ PAGES: dict[str, frozenset[str]] = {
     "monetisation": _MANAGERS,
     "sponsor_report": frozenset({"admin", "manager", "sponsor"}),
     "settings": _MANAGERS,
+    "data": _MANAGERS_AND_STAFF,
     "users": frozenset({"admin"}),
     "account": frozenset(ROLES),
 }

@@ -1,15 +1,16 @@
-"""`python -m cmcore …`: migrate, prepare, demo, bench, users."""
+"""`python -m cmcore …`: migrate, prepare, demo, import, bench, users."""
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 from datetime import date
 from pathlib import Path
 
 from tqdm import tqdm
 
-from cmcore import auth, bootstrap, demo, migrate
+from cmcore import auth, bootstrap, demo, ingest, migrate
 from cmcore.access import CLI, ROLES
 
 
@@ -54,6 +55,17 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print_passwords(passwords)
 
 
+def cmd_import(args: argparse.Namespace) -> None:
+    migrate.apply()
+    bar, report = _progress_bar(f"import {args.source}")
+    with bar:
+        result = ingest.run(args.source, args.paths, CLI, report, platform=args.platform)
+    print(f"{'table':<18}{'inserted':>10}{'updated':>10}{'skipped':>10}")
+    for table, counts in result.counts.items():
+        print(f"{table:<18}{counts['inserted']:>10}{counts['updated']:>10}{counts['skipped']:>10}")
+    print(f"{result.rows} rows in {result.seconds:.1f} s ({result.rows_per_s:,.0f} rows/s), import #{result.run_id}")
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     from cmcore.bench import runner
     opts = runner.Options(members=args.members, activities=args.activities, days=args.days, seed=args.seed,
@@ -62,6 +74,15 @@ def cmd_bench(args: argparse.Namespace) -> None:
     report = runner.run(opts, lambda line: print(line, flush=True))
     runner.write(report, args.out)
     print(runner.table(report))
+    print(f"written to {args.out}")
+
+
+def cmd_bench_imports(args: argparse.Namespace) -> None:
+    from cmcore.bench import imports
+    report = imports.run(args.formats, args.members, args.activities, args.database,
+                         lambda line: print(line, flush=True), runs=args.runs)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(imports.table(report))
     print(f"written to {args.out}")
 
 
@@ -107,6 +128,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--end", type=date.fromisoformat, default=None, help="last day + 1 (default: today)")
     d.set_defaults(func=cmd_demo)
 
+    i = sub.add_parser("import", help="import files: canonical tables or a platform's own export")
+    i.add_argument("source", choices=list(ingest.SOURCES))
+    i.add_argument("paths", nargs="+", type=Path, help="the files (canonical: named for their table)")
+    i.add_argument("--platform", help="the platform slug the rows go to (default: the source's name)")
+    i.set_defaults(func=cmd_import)
+
     b = sub.add_parser("bench", help="benchmark every page against pandas + read_sql and SQL aggregations"
                        " on a demo community generated into a fresh database (cm_bench)")
     b.add_argument("--members", type=int, default=100_000)
@@ -119,6 +146,16 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
     b.add_argument("--reuse", action="store_true", help="measure the community an earlier --keep left (implies --keep)")
     b.set_defaults(func=cmd_bench)
+
+    bi = sub.add_parser("bench-imports", help="import throughput of each format on generated files (rows/s)")
+    bi.add_argument("--activities", type=int, default=1_000_000)
+    bi.add_argument("--members", type=int, default=50_000)
+    bi.add_argument("--formats", nargs="+", default=["canonical-csv", "canonical-parquet", "canonical-jsonl",
+                                                     "stackexchange", "discourse", "discord", "mentions"])
+    bi.add_argument("--runs", type=int, default=1, help="imports per format (the median is kept)")
+    bi.add_argument("--database", default="cm_import_bench", help="the scratch database (dropped afterwards)")
+    bi.add_argument("--out", type=Path, default=Path("bench-imports.json"))
+    bi.set_defaults(func=cmd_bench_imports)
 
     u = sub.add_parser("users", help="manage the app's users")
     usub = u.add_subparsers(dest="action", required=True)

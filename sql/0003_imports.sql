@@ -19,8 +19,8 @@ CREATE INDEX import_run_at ON import_run (at);
 -- A member merged into another is kept (so the merge can be undone) but no longer counted.
 ALTER TABLE member ADD COLUMN merged_into bigint REFERENCES member;
 
--- moved: the identities that moved to into_member_id; joined_before: into_member's joined_at
--- before the merge; attendance: the merged member's event registrations as they were.
+-- identities: the accounts that moved to into_member_id; attendance: the merged member's event
+-- registrations as they were (clash: into_member was registered too, so the row was dropped).
 CREATE TABLE member_merge (
     id              bigserial PRIMARY KEY,
     member_id       bigint NOT NULL REFERENCES member,
@@ -28,7 +28,6 @@ CREATE TABLE member_merge (
     merged_by       text NOT NULL,
     merged_at       timestamptz NOT NULL DEFAULT now(),
     identities      jsonb NOT NULL,
-    joined_before   timestamptz NOT NULL,
     attendance      jsonb NOT NULL DEFAULT '[]',
     undone_by       text,
     undone_at       timestamptz,

@@ -15,7 +15,7 @@ import polars as pl
 import psycopg
 import sqlalchemy as sa
 
-from cmcore import audit, db
+from cmcore import audit, db, frames
 from cmcore.access import Principal, require
 from cmcore.ingest import canonical, discord, discourse, listening, stackexchange, text
 from cmcore.ingest.canonical import Part, Rejected
@@ -69,9 +69,8 @@ def validate(parts: list[Part], now: datetime | None = None) -> dict[str, pl.Dat
     including a row whose key another file of the import already holds."""
     tables: dict[str, list[pl.DataFrame]] = {}
     for part in parts:
-        if part.frame.height or part.table != "members":
-            tables.setdefault(part.table, []).append(
-                canonical.validate(part, now).with_columns(pl.lit(part.file).alias("_file")))
+        tables.setdefault(part.table, []).append(
+            canonical.validate(part, now).with_columns(pl.lit(part.file).alias("_file")))
     out = {}
     for table, frames in tables.items():
         frame = pl.concat(frames, how="vertical_relaxed")
@@ -149,12 +148,6 @@ def _record(conn: sa.Connection, actor: Principal, source: str, files: list[str]
 def history(actor: Principal, limit: int = 200) -> pl.DataFrame:
     """Past imports, newest first: who, when, what, counts, errors."""
     require(actor, *IMPORTERS)
-    with db.engine().connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT id, at, actor, source, array_to_string(files, ', ') AS files, status, counts::text AS counts,"
-            " error, rows_per_s FROM import_run ORDER BY id DESC LIMIT :limit"), {"limit": limit}).mappings().all()
-    schema = {"id": pl.Int64, "at": pl.Datetime("us", "UTC"), "actor": pl.String, "source": pl.String,
-              "files": pl.String, "status": pl.String, "counts": pl.String, "error": pl.String,
-              "rows_per_s": pl.Float64}
-    return pl.DataFrame([dict(r) for r in rows], schema=schema)
-
+    return frames.read(
+        "SELECT id, at, actor, source, array_to_string(files, ', ') AS files, status, counts::text AS counts,"
+        " error, rows_per_s FROM import_run ORDER BY id DESC LIMIT $1", [limit])

@@ -40,7 +40,8 @@ def convert(paths: list[Path], platform: str, progress: Callable[[float, str], N
                 author, kind, at = msg["author"], msg.get("type", "Default"), msg["timestamp"]
                 if author.get("isBot"):
                     continue
-                people.append((author["id"], author.get("nickname") or author["name"], at, path.name, index))
+                people.append((author["id"], author.get("nickname") or author["name"], author["name"], at, path.name,
+                               index))
                 if kind not in _TALK:
                     continue
                 parent = (msg.get("reference") or {}).get("messageId")
@@ -49,7 +50,8 @@ def convert(paths: list[Path], platform: str, progress: Callable[[float, str], N
                     emoji = reaction["emoji"].get("id") or reaction["emoji"]["name"]
                     users = [u for u in reaction.get("users") or [] if not u.get("isBot")]
                     for user in users:
-                        people.append((user["id"], user.get("nickname") or user["name"], at, path.name, index))
+                        people.append((user["id"], user.get("nickname") or user["name"], user["name"], at, path.name,
+                                       index))
                         reactions.append((f"{msg['id']}/{emoji}/{user['id']}", user["id"], msg["id"], at, index,
                                           path.name))
                     counted += max(0, int(reaction.get("count", 0)) - len(reaction.get("users") or []))
@@ -67,7 +69,7 @@ def _parts(platform: str, messages: list, reactions: list, people: list) -> list
     msgs = pl.DataFrame(messages, orient="row", schema={
         "external_id": pl.String, "author": pl.String, "reference": pl.String, "created_at": pl.String,
         "body": pl.String, "anonymous_reactions": pl.Int64, "_line": pl.Int64, "_file": pl.String})
-    replying = pl.col("reference").is_in(msgs["external_id"].implode())
+    replying = pl.col("reference").is_in(msgs["external_id"].implode()).fill_null(False)
     msgs = msgs.with_columns(
         pl.lit(platform).alias("platform"),
         pl.when(replying).then(pl.lit("reply")).otherwise(pl.lit("thread")).alias("kind"),
@@ -79,11 +81,11 @@ def _parts(platform: str, messages: list, reactions: list, people: list) -> list
         "_line": pl.Int64, "_file": pl.String}).with_columns(pl.lit(platform).alias("platform"),
                                                             pl.lit("reaction").alias("kind"))
     who = pl.DataFrame(people, orient="row", schema={
-        "external_id": pl.String, "display_name": pl.String, "joined_at": pl.String, "_file": pl.String,
-        "_line": pl.Int64})
+        "external_id": pl.String, "display_name": pl.String, "handle": pl.String, "joined_at": pl.String,
+        "_file": pl.String, "_line": pl.Int64})
     members = (who.with_columns(to_datetime(who["joined_at"]).alias("_at"))
                .sort("_at").group_by("external_id", maintain_order=True)
-               .agg(pl.col("display_name").last(), pl.col("joined_at").first(), pl.col("_file").first(),
+               .agg(pl.col("display_name").last(), pl.col("handle").last(), pl.col("joined_at").first(), pl.col("_file").first(),
                     pl.col("_line").first())
                .with_columns(pl.lit(platform).alias("platform")))
     parts = [Part("members", file, members.filter(pl.col("_file") == file).drop("_file"), unit="message")

@@ -103,7 +103,8 @@ def _parts(platform: str, posts: list, users: list) -> list[Part]:
                        accepted.cast(pl.String).alias("accepted"), "_line")
                .filter(pl.col("external_id").is_in(list(seen)).not_()))
         seen.update(out["external_id"].to_list())
-        parts.append(Part("activities", file, out, unit=unit))
+        if out.height:  # a page already read in full adds nothing
+            parts.append(Part("activities", file, out, unit=unit))
     authors = pl.concat([p.frame.select("author", "created_at") for p in parts]).sort("created_at")
     members, seen = [], set()
     for file, frame, unit in users:
@@ -112,7 +113,8 @@ def _parts(platform: str, posts: list, users: list) -> list[Part]:
             pl.coalesce("name", "username").alias("display_name"), pl.col("username").alias("handle"),
             pl.col("created_at").alias("joined_at"), "_line").filter(~pl.col("external_id").is_in(list(seen)))
         seen.update(out["external_id"].to_list())
-        members.append(Part("members", file, out, unit=unit))
+        if out.height:
+            members.append(Part("members", file, out, unit=unit))
     listed = pl.concat([p.frame["external_id"] for p in members]) if members else pl.Series([], dtype=pl.String)
     names = every.select(pl.coalesce("user_id", "username").alias("author"), "username").unique("author")
     unlisted = (authors.filter(~pl.col("author").is_in(listed.implode())).group_by("author", maintain_order=True)

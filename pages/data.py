@@ -1,0 +1,138 @@
+"""Data: administrators import files and manage platforms; staff merge members who are one person."""
+import tempfile
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from cmcore import identities, ingest, platforms
+from cmcore.ingest.canonical import PLATFORM_KINDS
+from ui import widgets
+from ui.page import open_page
+from ui.text import t
+
+principal = open_page("data")
+st.title(t("Data"))
+
+SOURCES = {
+    "canonical": "Canonical tables (CSV, JSON Lines, Parquet)",
+    "stackexchange": "Stack Exchange data dump (XML or .7z)",
+    "discourse": "Discourse (API JSON or Data Explorer CSV)",
+    "discord": "Discord (DiscordChatExporter JSON)",
+    "mentions": "Mentions (social-listening CSV)",
+}
+COUNTS = {"table": "Table", "inserted": "Inserted", "updated": "Updated", "skipped": "Unchanged"}
+
+
+def import_files() -> None:
+    source = st.selectbox(t("Source"), list(SOURCES), format_func=lambda s: t(SOURCES[s]))
+    platform = None
+    if ingest.SOURCES[source][1]:
+        platform = st.text_input(t("Platform slug"), value=source,
+                                 help=t("The platform the rows go to; created if it does not exist."))
+    uploads = st.file_uploader(t("Files"), accept_multiple_files=True, key=f"upload_{source}")
+    if not st.button(t("Import"), type="primary", disabled=not uploads):
+        st.caption(t("Every file is checked whole before anything is written: a bad file changes nothing."))
+        return
+    bar = st.progress(0.0, text=t("Reading the files…"))
+    with tempfile.TemporaryDirectory(prefix="cm-upload-") as tmp:
+        paths = []
+        for number, upload in enumerate(uploads):
+            path = Path(tmp) / f"{number}-{Path(upload.name).name}"
+            path.write_bytes(upload.getvalue())
+            paths.append(path)
+        try:
+            result = ingest.run(source, paths, principal, lambda f, m: bar.progress(f, text=m),
+                                platform=platform, names=[Path(u.name).name for u in uploads])
+        except ValueError as err:
+            bar.empty()
+            st.error(t("Nothing was imported: {reason}", reason=str(err)))
+            return
+    bar.empty()
+    st.success(t("Imported {rows} rows in {seconds} s.", rows=result.rows, seconds=f"{result.seconds:.1f}"))
+    widgets.table(pl.DataFrame([{"table": name, **counts} for name, counts in result.counts.items()]),
+                  "import_counts", COUNTS)
+
+
+def history() -> None:
+    runs = ingest.history(principal)
+    if widgets.empty(runs, "No import yet: import files in the first tab."):
+        return
+    widgets.table(runs, "imports", {"id": "Import", "at": "When", "actor": "By", "source": "Source",
+                                    "files": "Files", "status": "Status", "counts": "Counts",
+                                    "error": "Error", "rows_per_s": "Rows per second"})
+
+
+def manage_platforms() -> None:
+    listing = platforms.listing(principal)
+    if not widgets.empty(listing, "No platform yet: add one below, or import a platform's export."):
+        widgets.table(listing, "platforms", {"slug": "Slug", "name": "Name", "kind": "Kind",
+                                             "accounts": "Accounts", "activities": "Activities"})
+    with st.form("platform_form", clear_on_submit=True):
+        st.caption(t("Add a platform, or rename one by giving its slug."))
+        slug = st.text_input(t("Slug"))
+        name = st.text_input(t("Name"))
+        kind = st.selectbox(t("Kind"), PLATFORM_KINDS)
+        if st.form_submit_button(t("Save")):
+            try:
+                platforms.save(principal, slug, name, kind)
+            except ValueError as err:
+                st.error(t("Refused: {reason}", reason=str(err)))
+            else:
+                st.rerun()
+
+
+def merge_people() -> None:
+    st.caption(t("Merge two members who are one person with accounts on different platforms."
+                 " A merge can be undone."))
+    pairs = identities.candidates(principal)
+    st.subheader(t("Possible duplicates"))
+    if not widgets.empty(pairs, "No two members share a name or handle across platforms."):
+        widgets.table(pairs, "merge_candidates", {"member_id": "Member", "display_name": "Name",
+                                                  "into_member_id": "Into member", "into_display_name": "Into name",
+                                                  "shared_name": "Shared name"})
+    people = identities.people(principal)
+    if widgets.empty(people, "No member yet: import members first."):
+        return
+    label = {r["member_id"]: f"{r['display_name']} (#{r['member_id']}) — {r['accounts'] or '—'}"
+             for r in people.iter_rows(named=True)}
+    with st.form("merge_form"):
+        source = st.selectbox(t("Member to merge"), list(label), format_func=label.get, index=None)
+        target = st.selectbox(t("Into member"), list(label), format_func=label.get, index=None)
+        if st.form_submit_button(t("Merge")):
+            try:
+                if source is None or target is None:
+                    raise identities.MergeError(t("choose both members"))
+                identities.merge(principal, source, target)
+            except identities.MergeError as err:
+                st.error(t("Refused: {reason}", reason=str(err)))
+            else:
+                st.rerun()
+    done = identities.merges(principal)
+    st.subheader(t("Merges"))
+    if widgets.empty(done, "No merge yet."):
+        return
+    widgets.table(done, "merges", {"merge_id": "Merge", "display_name": "Merged member",
+                                   "into_display_name": "Into", "merged_by": "By", "merged_at": "When",
+                                   "undone_by": "Undone by", "undone_at": "Undone at"})
+    active = done.filter(pl.col("undone_at").is_null())
+    if active.height:
+        choice = st.selectbox(t("Merge to undo"), active["merge_id"].to_list(), format_func=lambda m: t(
+            "#{id}: {name} into {into}", id=m, **dict(zip(("name", "into"), active.filter(
+                pl.col("merge_id") == m).select("display_name", "into_display_name").row(0)))))
+        if st.button(t("Undo the merge")):
+            try:
+                identities.undo(principal, choice)
+            except identities.MergeError as err:
+                st.error(t("Refused: {reason}", reason=str(err)))
+            else:
+                st.rerun()
+
+
+if principal.role in ingest.IMPORTERS:
+    tabs = st.tabs([t("Import"), t("Past imports"), t("Platforms"), t("People & merges")])
+    for tab, show in zip(tabs, (import_files, history, manage_platforms, merge_people)):
+        with tab:
+            show()
+else:
+    merge_people()
