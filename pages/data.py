@@ -30,28 +30,34 @@ def import_files() -> None:
     if ingest.SOURCES[source][1]:
         platform = st.text_input(t("Platform slug"), value=source,
                                  help=t("The platform the rows go to; created if it does not exist."))
-    uploads = st.file_uploader(t("Files"), accept_multiple_files=True, key=f"upload_{source}")
+    round_ = st.session_state.setdefault("upload_round", 0)  # a new uploader, empty, after each import
+    uploads = st.file_uploader(t("Files"), accept_multiple_files=True, key=f"upload_{source}_{round_}")
+    if last := st.session_state.get("last_import"):
+        st.success(t("Imported {rows} rows in {seconds} s.", rows=last.rows, seconds=f"{last.seconds:.1f}"))
+        widgets.table(pl.DataFrame([{"table": name, **counts} for name, counts in last.counts.items()]),
+                      "import_counts", COUNTS)
     if not st.button(t("Import"), type="primary", disabled=not uploads):
         st.caption(t("Every file is checked whole before anything is written: a bad file changes nothing."))
         return
+    st.session_state.pop("last_import", None)
     bar = st.progress(0.0, text=t("Reading the files…"))
     with tempfile.TemporaryDirectory(prefix="cm-upload-") as tmp:
         paths = []
         for number, upload in enumerate(uploads):
-            path = Path(tmp) / f"{number}-{Path(upload.name).name}"
+            path = Path(tmp) / str(number) / Path(upload.name).name  # the name tells the table
+            path.parent.mkdir()
             path.write_bytes(upload.getvalue())
             paths.append(path)
         try:
             result = ingest.run(source, paths, principal, lambda f, m: bar.progress(f, text=m),
-                                platform=platform, names=[Path(u.name).name for u in uploads])
+                                platform=platform)
         except ValueError as err:
             bar.empty()
             st.error(t("Nothing was imported: {reason}", reason=str(err)))
             return
-    bar.empty()
-    st.success(t("Imported {rows} rows in {seconds} s.", rows=result.rows, seconds=f"{result.seconds:.1f}"))
-    widgets.table(pl.DataFrame([{"table": name, **counts} for name, counts in result.counts.items()]),
-                  "import_counts", COUNTS)
+    st.session_state["last_import"] = result
+    st.session_state["upload_round"] = round_ + 1
+    st.rerun()
 
 
 def history() -> None:

@@ -50,6 +50,7 @@ def _free_port() -> int:
 def server(database):
     demo.load(demo.DemoSpec(members=150, days=60, seed=11, end=date.today() + timedelta(days=1)),
               CLI, with_users=False)
+    user("admin", "admin", PASSWORD)
     user("manager", "manager", PASSWORD)
     user("sponsor", "sponsor", PASSWORD, sponsor_id=1)
     user("staff", "staff", PASSWORD)
@@ -190,3 +191,28 @@ def test_one_staff_member_proposes_a_reward_and_another_approves_it(server, brow
     settle(approver)
     expect(approver.get_by_text(f"Récompense {reward['id']} approuvée.")).to_be_visible()
     assert rewards.rewards(Principal("staff", "staff")).row(0, named=True)["approved_by"] == "staff2"
+
+
+def test_an_administrator_uploads_files_and_a_bad_one_changes_nothing(server, page, tmp_path):
+    fixtures = ROOT / "tests" / "fixtures" / "canonical"
+    sign_in(page, server, "admin")
+    page.goto(f"{server}/data")
+    settle(page)
+    page.locator("input[type=file]").set_input_files([fixtures / "platforms.csv", fixtures / "members.csv"])
+    settle(page)
+    page.get_by_role("button", name="Importer", exact=True).click()
+    expect(page.get_by_text("6 lignes importées")).to_be_visible()
+    settle(page)
+    expect(page.locator("input[type=file]")).to_have_count(1)  # a fresh, empty uploader
+    with db.engine().connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM member_identity WHERE external_id IN ('u1', 'u2', 'u3')"
+                                    " AND handle IN ('ann', 'bob', 'chloe')")).scalar_one() == 3
+    bad = tmp_path / "members.csv"
+    bad.write_text("platform,external_id,display_name,joined_at\nforum,u7,Zed,2099-01-01\n")
+    page.locator("input[type=file]").set_input_files([bad])
+    settle(page)
+    page.get_by_role("button", name="Importer", exact=True).click()
+    expect(page.get_by_text("Rien n'a été importé : members.csv, line 2, field joined_at: '2099-01-01' is in"
+                            " the future")).to_be_visible()
+    with db.engine().connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM member WHERE display_name = 'Zed'")).scalar_one() == 0

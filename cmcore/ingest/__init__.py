@@ -88,24 +88,24 @@ def validate(parts: list[Part], now: datetime | None = None) -> dict[str, pl.Dat
 
 
 def run(source: str, paths: list[Path], actor: Principal, progress: Progress | None = None,
-        platform: str | None = None, names: list[str] | None = None) -> Result:
+        platform: str | None = None) -> Result:
     """Import `paths` from `source` (see SOURCES). `platform` is the slug the platform's rows go to
-    (default: the source's name; created if missing). `names`: how to call the files in messages
-    and history (uploads). Raises Rejected, having changed nothing but the import history."""
+    (default: the source's name; created if missing). Raises Rejected, having changed nothing but
+    the import history."""
     require(actor, *IMPORTERS)
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}: one of {', '.join(SOURCES)}")
     convert, kind = SOURCES[source]
     slug = platform or source
     report = progress or (lambda _f, _m: None)
-    files = names or [p.name for p in paths]
+    files = [p.name for p in paths]
     started = time.perf_counter()
     try:
         if not paths:
             raise Rejected(source, "no files given")
-        for path, name in zip(paths, files):
+        for path in paths:
             if path.stat().st_size == 0:
-                raise Rejected(name, "the file is empty (0 bytes)")
+                raise Rejected(path.name, "the file is empty (0 bytes)")
         if kind and not re.match(canonical.SLUG, slug):
             raise Rejected(source, f"{slug!r} is not a platform slug (lower-case letters, digits, - and _)")
         parts = convert(paths, slug, lambda f, m: report(0.3 * f, m))

@@ -1,0 +1,70 @@
+"""The Data page: administrators see past imports and manage platforms; staff merge members."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from cmcore import db, i18n, ingest
+from cmcore.access import CLI
+from tests.builders import user
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def open_data(app, username: str):
+    at = app
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = username
+    at.run()
+    at.switch_page("pages/data.py").run()
+    assert not at.exception
+    return at
+
+
+def fr(*texts: str) -> list[str]:
+    """The French interface's labels (the page's default language)."""
+    return [i18n.translate(text, "fr") for text in texts]
+
+
+def button(at, label: str):
+    return next(b for b in at.button if b.label == fr(label)[0])
+
+
+def scalar(sql: str):
+    with db.engine().connect() as conn:
+        return conn.execute(sa.text(sql)).scalar_one()
+
+
+def test_an_administrator_sees_past_imports_and_adds_a_platform(app, database):
+    user("admin", "admin", "a-long-password-1")
+    ingest.run("canonical", sorted((FIXTURES / "canonical").iterdir()), CLI)
+    at = open_data(app, "admin")
+    assert [tab.label for tab in at.tabs] == fr("Import", "Past imports", "Platforms", "People & merges")
+    history = at.dataframe[0].value
+    source, status = fr("Source", "Status")
+    assert history[source].tolist() == ["canonical"] and history[status].tolist() == ["loaded"]
+    form = at.tabs[2]
+    form.text_input[0].input("youtube")
+    form.text_input[1].input("Our channel")
+    form.selectbox[0].set_value("youtube")
+    form.button[0].click().run()
+    assert not at.exception
+    assert scalar("SELECT name FROM platform WHERE slug = 'youtube'") == "Our channel"
+
+
+def test_staff_merge_two_members_on_the_page_and_undo_it(app, database):
+    user("nadia", "staff", "a-long-password-1")
+    ingest.run("canonical", sorted((FIXTURES / "canonical").iterdir()), CLI)
+    at = open_data(app, "nadia")
+    assert not at.tabs  # imports and platforms are the administrators'
+    candidates = at.dataframe[0].value
+    assert candidates[fr("Member", "Into member", "Shared name")].values.tolist() == [[4, 1, "ann"]]
+    at.selectbox[0].set_value(4)
+    at.selectbox[1].set_value(1)
+    button(at, "Merge").click().run()
+    assert not at.exception
+    assert scalar("SELECT merged_into FROM member WHERE id = 4") == 1
+    button(at, "Undo the merge").click().run()
+    assert scalar("SELECT merged_into FROM member WHERE id = 4") is None
+    assert scalar("SELECT undone_by FROM member_merge") == "nadia"
