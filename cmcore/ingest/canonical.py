@@ -290,10 +290,17 @@ def _json_array(text: str | None) -> str | None:
 
 
 def to_datetime(text: pl.Series) -> pl.Series:
-    """ISO 8601 text as UTC date-times (a time without a zone is UTC); null where it is not one."""
+    """ISO 8601 text as UTC date-times (a time without a zone is UTC); null where it is not one.
+    Each format after the first parses only the values still unparsed."""
     norm = text.str.replace(r"^(\d{4}-\d\d-\d\d) ", "${1}T").str.replace(r"[Zz]$", "+00:00")
-    return pl.select(pl.coalesce(norm.str.to_datetime(f, strict=False, time_zone="UTC", time_unit="us")
-                                 for f in _DATETIME_FORMATS)).to_series().alias(text.name)
+    out = norm.str.to_datetime(_DATETIME_FORMATS[0], strict=False, time_zone="UTC", time_unit="us")
+    for fmt in _DATETIME_FORMATS[1:]:
+        todo = (out.is_null() & norm.is_not_null()).arg_true()
+        if todo.len() == 0:
+            break
+        out = out.scatter(todo, norm.gather(todo).str.to_datetime(fmt, strict=False, time_zone="UTC",
+                                                                  time_unit="us"))
+    return out.alias(text.name)
 
 
 def _coerce(raw: pl.Series, col: Col) -> pl.Series:

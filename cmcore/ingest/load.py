@@ -4,7 +4,8 @@ caller's transaction holds it all, so a failure anywhere leaves the database as 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import polars as pl
 import sqlalchemy as sa
@@ -142,28 +143,23 @@ def _author_of(column: str, alias: str = "i") -> str:
 
 def _activities(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
     _platforms_exist(conn, "activities", units)
+    # Ids for new rows: one block drawn from the sequence (a nextval per row costs seconds per million).
+    staged = conn.execute(sa.text("SELECT count(*) FROM s_activities")).scalar_one()
+    first_id = conn.execute(sa.text(
+        "SELECT setval(pg_get_serial_sequence('activity', 'id'),"
+        " nextval(pg_get_serial_sequence('activity', 'id')) + :n - 1) - :n + 1"), {"n": staged}).scalar_one()
     conn.execute(sa.text(
         "CREATE TEMP TABLE r_act ON COMMIT DROP AS"
         " SELECT s.*, p.id AS platform_id, i.member_id,"
-        " coalesce(a.id, nextval(pg_get_serial_sequence('activity', 'id'))) AS id"
+        " coalesce(a.id, :first + row_number() OVER () - 1) AS id, a.id IS NULL AS new"
         " FROM s_activities s JOIN platform p ON p.slug = s.platform" + _author_of("author") +
-        " LEFT JOIN activity a ON a.platform_id = p.id AND a.external_id = s.external_id"))
+        " LEFT JOIN activity a ON a.platform_id = p.id AND a.external_id = s.external_id"), {"first": first_id})
     _first_missing(conn, "SELECT _file, _line, author AS value, platform FROM r_act WHERE member_id IS NULL",
                    "author", "unknown author {value!r} on platform {platform!r}: import the members first"
                    " (in the same run or before)", units)
-    conn.execute(sa.text("CREATE INDEX ON r_act (platform_id, external_id)"))
     conn.execute(sa.text("ANALYZE r_act"))
-    # A reply names its thread, or its parent does: from the database first, then down the file.
-    conn.execute(sa.text(
-        "UPDATE r_act r SET thread = CASE WHEN d.kind = 'thread' THEN d.external_id ELSE t.external_id END"
-        " FROM activity d LEFT JOIN activity t ON t.id = d.thread_id"
-        " WHERE r.thread IS NULL AND r.kind <> 'thread' AND d.platform_id = r.platform_id"
-        " AND d.external_id = r.parent"))
-    while conn.execute(sa.text(
-            "UPDATE r_act r SET thread = CASE WHEN p.kind = 'thread' THEN p.external_id ELSE p.thread END"
-            " FROM r_act p WHERE r.thread IS NULL AND r.kind <> 'thread' AND p.platform_id = r.platform_id"
-            " AND p.external_id = r.parent AND (p.kind = 'thread' OR p.thread IS NOT NULL)")).rowcount:
-        pass
+    if conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM r_act WHERE thread IS NULL AND kind <> 'thread')")).scalar():
+        _fill_threads(conn)
     conn.execute(sa.text(
         "CREATE TEMP TABLE r_act2 ON COMMIT DROP AS"
         " SELECT r.*, coalesce(pf.id, pd.id) AS parent_id, coalesce(tf.id, td.id) AS thread_id,"
@@ -179,13 +175,70 @@ def _activities(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
     _first_missing(conn, "SELECT _file, _line, thread AS value, platform FROM r_act2"
                    " WHERE kind <> 'thread' AND (thread_id IS NULL OR thread_kind <> 'thread')", "thread",
                    "the thread {value!r} of this activity is not a thread on platform {platform!r}", units)
+    # New rows go in with a plain INSERT (ids were drawn above), changed rows with an UPDATE: no
+    # speculative insertion, and a large first batch gets its indexes and keys built in bulk.
     update = ["member_id", "kind", "parent_id", "thread_id", "created_at", "title", "body", "tags", "is_question",
               "accepted", "anonymous_reactions", "url", "lang", "sentiment"]
-    return _upsert(conn, "activity", ["id", "platform_id", "external_id", *update],
-                   "SELECT id, platform_id, external_id, member_id, kind, parent_id, thread_id, created_at, title,"
-                   " body, coalesce(string_to_array(tags, E'\\x1f'), '{}'), coalesce(is_question, false),"
-                   " coalesce(accepted, false), coalesce(anonymous_reactions, 0), url, lang, sentiment FROM r_act2",
-                   "platform_id, external_id", update)
+    values = ("member_id, kind, parent_id, thread_id, created_at, title, body,"
+              " coalesce(string_to_array(tags, E'\\x1f'), '{}'), coalesce(is_question, false),"
+              " coalesce(accepted, false), coalesce(anonymous_reactions, 0), url, lang, sentiment")
+    new = conn.execute(sa.text("SELECT count(*) FROM r_act2 WHERE new")).scalar_one()
+    with _bulk(conn, "activity", new):
+        inserted = conn.execute(sa.text(
+            f"INSERT INTO activity (id, platform_id, external_id, {', '.join(update)})"
+            f" SELECT id, platform_id, external_id, {values} FROM r_act2 WHERE new ORDER BY id")).rowcount
+    columns = ", ".join(update)
+    updated = conn.execute(sa.text(
+        f"UPDATE activity a SET ({columns}) = (r.{', r.'.join(update)})"
+        f" FROM (SELECT id, {values} FROM r_act2 WHERE NOT new) AS r ({', '.join(['id', *update])})"
+        f" WHERE a.id = r.id AND ({', '.join('a.' + c for c in update)}) IS DISTINCT FROM"
+        f" ({', '.join('r.' + c for c in update)})")).rowcount
+    return inserted, updated
+
+
+@contextmanager
+def _bulk(conn: sa.Connection, table: str, incoming: int) -> Iterator[None]:
+    """When `incoming` new rows outnumber the table's, drop its secondary indexes, unique keys and
+    foreign keys for the insert and build them again after it: a sorted build per index and one
+    join per key instead of a lookup per row, in the caller's transaction (readers of the table
+    wait for it). A smaller batch goes in with the indexes in place."""
+    have = conn.execute(sa.text(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT :n) x"),
+                        {"n": incoming}).scalar_one()
+    if have >= incoming:
+        yield
+        return
+    indexes = conn.execute(sa.text(
+        "SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid"
+        " WHERE x.indrelid = CAST(:t AS regclass) AND NOT x.indisunique"), {"t": table}).all()
+    keys = conn.execute(sa.text(  # foreign keys, and unique keys that none refers to
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint c WHERE conrelid = CAST(:t AS regclass)"
+        " AND (contype = 'f' OR contype = 'u' AND NOT EXISTS (SELECT 1 FROM pg_constraint r"
+        " WHERE r.contype = 'f' AND r.conindid = c.conindid)) ORDER BY contype DESC"), {"t": table}).all()
+    for name, _ in keys:
+        conn.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+    for name, _ in indexes:
+        conn.execute(sa.text(f'DROP INDEX "{name}"'))
+    yield
+    for _, definition in indexes:
+        conn.execute(sa.text(definition))
+    for name, definition in keys:
+        conn.execute(sa.text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
+
+
+def _fill_threads(conn: sa.Connection) -> None:
+    """A reply that does not name its thread gets its parent's: from the database, then down the
+    file, one level per pass."""
+    conn.execute(sa.text("CREATE INDEX ON r_act (platform_id, external_id)"))
+    conn.execute(sa.text(
+        "UPDATE r_act r SET thread = CASE WHEN d.kind = 'thread' THEN d.external_id ELSE t.external_id END"
+        " FROM activity d LEFT JOIN activity t ON t.id = d.thread_id"
+        " WHERE r.thread IS NULL AND r.kind <> 'thread' AND d.platform_id = r.platform_id"
+        " AND d.external_id = r.parent"))
+    while conn.execute(sa.text(
+            "UPDATE r_act r SET thread = CASE WHEN p.kind = 'thread' THEN p.external_id ELSE p.thread END"
+            " FROM r_act p WHERE r.thread IS NULL AND r.kind <> 'thread' AND p.platform_id = r.platform_id"
+            " AND p.external_id = r.parent AND (p.kind = 'thread' OR p.thread IS NOT NULL)")).rowcount:
+        pass
 
 
 def _moderation_cases(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
@@ -301,6 +354,7 @@ def load(conn: sa.Connection, tables: dict[str, pl.DataFrame], units: dict[str, 
     """Write validated `tables` (each with _file and _line) inside the caller's transaction `conn`;
     returns per table the rows inserted, updated and skipped (already as in the file)."""
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('cmcore.import'))"))  # one import at a time
+    conn.execute(sa.text("SET LOCAL work_mem = '128MB'"))  # staging joins hash in memory
     counts: dict[str, Counts] = {}
     todo = [t for t in LOAD_ORDER if t in tables]
     for done, table in enumerate(todo):
