@@ -33,6 +33,12 @@ def table_sizes() -> dict[str, int]:
     return {t: rows(f"SELECT count(*) FROM {t}")[0][0] for t in ALL_TABLES}
 
 
+def indexes_and_keys(table: str) -> list[tuple]:
+    return rows("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = CAST(:t AS regclass)"
+                " UNION ALL SELECT indexname, indexdef FROM pg_indexes WHERE tablename = CAST(:t AS text) ORDER BY 1",
+                t=table)
+
+
 def fixture(source: str) -> list[Path]:
     return sorted((FIXTURES / source).iterdir())
 
@@ -59,7 +65,9 @@ def counts(inserted: int = 0, updated: int = 0, skipped: int = 0) -> dict[str, i
 
 # ---------------------------------------------------------------- each format's fixture
 def test_canonical_fixture_loads_every_table_and_a_second_import_changes_nothing(database):
+    schema = indexes_and_keys("activity")
     result = ingest.run("canonical", fixture("canonical"), CLI)
+    assert indexes_and_keys("activity") == schema  # built again after a first batch larger than the table
     assert result.counts == {
         "platforms": counts(2), "members": counts(4), "identities": counts(1), "activities": counts(5),
         "moderation_cases": counts(2), "events": counts(2), "attendance": counts(4), "mentions": counts(3),
@@ -318,6 +326,7 @@ def test_only_administrators_import(database):
 def test_killing_the_import_process_mid_way_leaves_the_database_as_it_was(database, tmp_path):
     from cmcore.bench import imports
     paths = imports.write_canonical(tmp_path, members=2_000, activities=300_000, fmt="csv")
+    schema = indexes_and_keys("activity")
     env = {**os.environ, "DATABASE_URL": database, "PYTHONPATH": str(Path(__file__).parent.parent)}
     proc = subprocess.Popen([sys.executable, "-m", "cmcore", "import", "canonical", *map(str, paths)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -332,6 +341,7 @@ def test_killing_the_import_process_mid_way_leaves_the_database_as_it_was(databa
         proc.wait(30)
     assert proc.returncode == -signal.SIGKILL
     assert set(table_sizes().values()) == {0}
+    assert indexes_and_keys("activity") == schema  # the dropped indexes are back: the DDL rolled back too
     assert rows("SELECT count(*) FROM import_run") == [(0,)]
 
 
