@@ -125,14 +125,18 @@ def undo(actor: Principal, merge_id: int) -> None:
         audit.record(conn, actor.username, "member.unmerge", "member", source, merge_id=merge_id, owner=owner)
 
 
-def people(actor: Principal) -> pl.DataFrame:
-    """Members still counted, with their accounts ("platform: handle")."""
+def people(actor: Principal, search: str = "", limit: int = 50) -> pl.DataFrame:
+    """Members still counted whose name or a handle contains `search` (ignoring case), with their
+    accounts ("platform: handle"), at most `limit` of them."""
     require(actor, *MERGERS)
+    pattern = "%" + search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return frames.read(
         "SELECT m.id AS member_id, m.display_name, m.joined_at,"
         " string_agg(p.slug || ': ' || i.handle, ', ' ORDER BY p.slug) AS accounts"
         " FROM member m LEFT JOIN member_identity i ON i.member_id = m.id LEFT JOIN platform p ON p.id = i.platform_id"
-        " WHERE m.merged_into IS NULL GROUP BY m.id ORDER BY lower(m.display_name), m.id")
+        " WHERE m.merged_into IS NULL GROUP BY m.id"
+        " HAVING lower(m.display_name) LIKE $1 OR bool_or(lower(i.handle) LIKE $1)"
+        " ORDER BY lower(m.display_name), m.id LIMIT $2", [pattern, limit])
 
 
 def candidates(actor: Principal, limit: int = 200) -> pl.DataFrame:

@@ -88,6 +88,16 @@ def manage_platforms() -> None:
                 st.rerun()
 
 
+def pick_member(column, label: str, key: str) -> int | None:
+    """A member found by name or handle (the first 50 that match)."""
+    with column:
+        found = identities.people(principal, st.text_input(t("Find by name or handle"), key=f"{key}_search"))
+        options = {r["member_id"]: f"{r['display_name']} (#{r['member_id']}) — {r['accounts'] or '—'}"
+                   for r in found.iter_rows(named=True)}
+        return st.selectbox(label, list(options), format_func=options.get, index=None, key=key,
+                            placeholder=t("No member matches") if not options else None)
+
+
 def merge_people() -> None:
     st.caption(t("Merge two members who are one person with accounts on different platforms."
                  " A merge can be undone."))
@@ -97,23 +107,16 @@ def merge_people() -> None:
         widgets.table(pairs, "merge_candidates", {"member_id": "Member", "display_name": "Name",
                                                   "into_member_id": "Into member", "into_display_name": "Into name",
                                                   "shared_name": "Shared name"})
-    people = identities.people(principal)
-    if widgets.empty(people, "No member yet: import members first."):
-        return
-    label = {r["member_id"]: f"{r['display_name']} (#{r['member_id']}) — {r['accounts'] or '—'}"
-             for r in people.iter_rows(named=True)}
-    with st.form("merge_form"):
-        source = st.selectbox(t("Member to merge"), list(label), format_func=label.get, index=None)
-        target = st.selectbox(t("Into member"), list(label), format_func=label.get, index=None)
-        if st.form_submit_button(t("Merge")):
-            try:
-                if source is None or target is None:
-                    raise identities.MergeError(t("choose both members"))
-                identities.merge(principal, source, target)
-            except identities.MergeError as err:
-                st.error(t("Refused: {reason}", reason=str(err)))
-            else:
-                st.rerun()
+    left, right = st.columns(2)
+    source = pick_member(left, t("Member to merge"), "merge_source")
+    target = pick_member(right, t("Into member"), "merge_target")
+    if st.button(t("Merge"), disabled=source is None or target is None):
+        try:
+            identities.merge(principal, source, target)
+        except identities.MergeError as err:
+            st.error(t("Refused: {reason}", reason=str(err)))
+        else:
+            st.rerun()
     done = identities.merges(principal)
     st.subheader(t("Merges"))
     if widgets.empty(done, "No merge yet."):

@@ -60,8 +60,10 @@ def test_staff_merge_two_members_on_the_page_and_undo_it(app, database):
     assert not at.tabs  # imports and platforms are the administrators'
     candidates = at.dataframe[0].value
     assert candidates[fr("Member", "Into member", "Shared name")].values.tolist() == [[4, 1, "ann"]]
-    at.selectbox[0].set_value(4)
-    at.selectbox[1].set_value(1)
+    at.text_input(key="merge_source_search").input("ANN M.").run()  # finds Ann M. only
+    assert at.selectbox(key="merge_source").options == ["Ann M. (#4) — chat: ann"]
+    at.selectbox(key="merge_source").set_value(4)
+    at.selectbox(key="merge_target").set_value(1).run()
     button(at, "Merge").click().run()
     assert not at.exception
     assert scalar("SELECT merged_into FROM member WHERE id = 4") == 1

@@ -116,6 +116,7 @@ def test_a_changed_row_is_updated_and_the_rest_skipped(database, tmp_path):
     result = ingest.run("canonical", [changed], CLI)
     assert result.counts == {"members": counts(updated=1, skipped=3)}
     assert rows("SELECT display_name FROM member WHERE id = 2") == [("Bob L.",)]
+    assert ingest.history(CLI)["counts"].to_list() == ["members +0 ~1 =3", "members +4 ~0 =0, platforms +2 ~0 =0"]
 
 
 def test_parquet_and_jsonl_load_like_csv(database, tmp_path):
@@ -221,6 +222,8 @@ BAD = [
      "members.csv, line 3, field external_id: duplicate row: platform 'forum', external_id 'u1' is already on line 2"),
     ("members.csv", "platform,external_id,display_name,joined_at\nforum,u1,Zoé,2026-01-01\n".encode("latin-1"),
      "members.csv, line 2: is not UTF-8 text (byte 0xe9): save the file as UTF-8"),
+    ("members.csv", b"platform,external_id,display_name,joined_at\nforum,u1," + b"A" * 201 + b",2026-01-01\n",
+     "members.csv, line 2, field display_name: is longer than 200 characters"),
     ("members.csv", b"\n \n", "members.csv: the file is empty"),
     ("members.csv", b"", "members.csv: the file is empty (0 bytes)"),
     ("members.csv", b"platform,external_id,display_name,joined_at\n", "members.csv: has no rows"),

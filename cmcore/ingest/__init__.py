@@ -126,7 +126,7 @@ def run(source: str, paths: list[Path], actor: Principal, progress: Progress | N
         with db.transaction() as conn:
             _record(conn, actor, source, files, "rejected", {}, str(err), None)
         raise
-    except (psycopg.errors.IntegrityError, sa.exc.IntegrityError) as err:
+    except (psycopg.errors.IntegrityError, psycopg.errors.DataError, sa.exc.IntegrityError, sa.exc.DataError) as err:
         message = str(getattr(err, "orig", err)).splitlines()[0]
         rejected = Rejected(files[0] if len(files) == 1 else source, f"the database refused the rows ({message})")
         with db.transaction() as conn:
@@ -146,8 +146,11 @@ def _record(conn: sa.Connection, actor: Principal, source: str, files: list[str]
 
 
 def history(actor: Principal, limit: int = 200) -> pl.DataFrame:
-    """Past imports, newest first: who, when, what, counts, errors."""
+    """Past imports, newest first: who, when, what, counts ("table +inserted ~updated =unchanged"),
+    errors."""
     require(actor, *IMPORTERS)
     return frames.read(
-        "SELECT id, at, actor, source, array_to_string(files, ', ') AS files, status, counts::text AS counts,"
+        "SELECT id, at, actor, source, array_to_string(files, ', ') AS files, status,"
+        " (SELECT string_agg(format('%s +%s ~%s =%s', key, value->>'inserted', value->>'updated',"
+        " value->>'skipped'), ', ' ORDER BY key) FROM jsonb_each(counts)) AS counts,"
         " error, rows_per_s FROM import_run ORDER BY id DESC LIMIT $1", [limit])

@@ -48,6 +48,7 @@ class Col:
     minimum: float | None = None
     maximum: float | None = None
     past: bool = False  # a date or time that may not lie in the future
+    longest: int | None = None  # characters
 
 
 @dataclass(frozen=True)
@@ -82,13 +83,14 @@ def _c(name: str) -> pl.Expr:
 TABLES: dict[str, Table] = {
     "platforms": Table((
         Col("slug", required=True, pattern=SLUG, hint="lower-case letters, digits, - and _"),
-        Col("name", required=True), Col("kind", required=True, choices=PLATFORM_KINDS)), key=("slug",)),
+        Col("name", required=True, longest=80), Col("kind", required=True, choices=PLATFORM_KINDS)), key=("slug",)),
     "members": Table((
-        _platform(), Col("external_id", required=True), Col("display_name", required=True), Col("handle"),
+        _platform(), Col("external_id", required=True, longest=200), Col("display_name", required=True, longest=200),
+        Col("handle"),
         Col("joined_at", "datetime", required=True, past=True), Col("is_staff", "bool")),
         key=("platform", "external_id")),
     "identities": Table((
-        _platform(), Col("external_id", required=True), Col("handle"),
+        _platform(), Col("external_id", required=True, longest=200), Col("handle"),
         Col("joined_at", "datetime", required=True, past=True),
         Col("member_platform", required=True, pattern=SLUG, hint="a platform slug such as discord"),
         Col("member_external_id", required=True)), key=("platform", "external_id")),
@@ -137,7 +139,7 @@ TABLES: dict[str, Table] = {
         Col("author"), Col("body", required=True), Col("created_at", "datetime", required=True, past=True),
         _count("reach", required=False), Col("lang", pattern=r"^[a-z]{2,3}$", hint="an ISO 639 code such as fr"),
         Col("sentiment", "int", minimum=-1, maximum=1)), key=("url",)),
-    "sponsors": Table((Col("name", required=True), Col("contact_email")), key=("name",)),
+    "sponsors": Table((Col("name", required=True, longest=200), Col("contact_email")), key=("name",)),
     "campaigns": Table((
         Col("sponsor", required=True), Col("name", required=True), Col("starts_on", "date", required=True),
         Col("ends_on", "date", required=True), _count("amount_minor"), _currency(), Col("deliverables", "json")),
@@ -375,6 +377,8 @@ def validate(part: Part, now: datetime | None = None) -> pl.DataFrame:
             raise part.reject(f"{value[i]!r} is not one of {', '.join(col.choices)}", i, col.name)
         if col.pattern and (i := _first(~value.str.contains(col.pattern))) is not None:
             raise part.reject(f"{value[i]!r} is not {col.hint}", i, col.name)
+        if col.longest and (i := _first(value.str.len_chars() > col.longest)) is not None:
+            raise part.reject(f"is longer than {col.longest} characters", i, col.name)
         if col.minimum is not None and (i := _first(value < col.minimum)) is not None:
             raise part.reject(f"{value[i]} is below {col.minimum:g}", i, col.name)
         if col.maximum is not None and (i := _first(value > col.maximum)) is not None:

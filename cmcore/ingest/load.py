@@ -35,7 +35,7 @@ def _stage(conn: sa.Connection, table: str, frame: pl.DataFrame) -> None:
 
 
 def _first_missing(conn: sa.Connection, sql: str, field: str, message: str, units: dict[str, str]) -> None:
-    """Reject at the first staged row `sql` returns (columns _file, _line, value, platform)."""
+    """Reject at the first staged row `sql` returns (columns _file, _line, and those `message` names)."""
     row = conn.execute(sa.text(sql + " ORDER BY _file, _line LIMIT 1")).mappings().first()
     if row is not None:
         raise Rejected(row["_file"], message.format(**row), row["_line"], field, units.get(row["_file"], "line"))
@@ -304,10 +304,10 @@ def _sponsor_exists(conn: sa.Connection, table: str, units: dict[str, str]) -> N
 
 
 def _campaign_exists(conn: sa.Connection, table: str, units: dict[str, str]) -> None:
-    _first_missing(conn, f"SELECT s._file, s._line, s.campaign AS value, s.sponsor AS platform FROM s_{table} s"
+    _first_missing(conn, f"SELECT s._file, s._line, s.campaign AS value, s.sponsor FROM s_{table} s"
                    " JOIN sponsor o ON o.name = s.sponsor LEFT JOIN campaign c ON (c.sponsor_id, c.name) ="
                    " (o.id, s.campaign) WHERE s.campaign IS NOT NULL AND c.id IS NULL", "campaign",
-                   "unknown campaign {value!r} of sponsor {platform!r}: import the campaigns first", units)
+                   "unknown campaign {value!r} of sponsor {sponsor!r}: import the campaigns first", units)
 
 
 def _campaigns(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
