@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
@@ -17,15 +18,15 @@ import sqlalchemy as sa
 
 from cmcore import audit, db, frames
 from cmcore.access import Principal, require
-from cmcore.ingest import canonical, discord, discourse, listening, stackexchange, text
+from cmcore.ingest import canonical, discord, discourse, listening, load, stackexchange, text
 from cmcore.ingest.canonical import Part, Rejected
-from cmcore.ingest.load import Counts, load
+from cmcore.ingest.load import Counts
 
 Progress = Callable[[float, str], None]
 IMPORTERS = ("admin",)
 
 
-def _canonical(paths: list[Path], _platform: str, progress: Progress) -> list[Part]:
+def _canonical(paths: list[Path], _platform: str, progress: Progress, _workdir: Path) -> list[Part]:
     parts = []
     for number, path in enumerate(paths):
         progress(number / len(paths), path.name)
@@ -33,8 +34,9 @@ def _canonical(paths: list[Path], _platform: str, progress: Progress) -> list[Pa
     return parts
 
 
-# source → (converter, the kind of platform its rows go to: None when the files name it)
-SOURCES: dict[str, tuple[Callable[[list[Path], str, Progress], list[Part]], str | None]] = {
+# source → (converter(paths, platform slug, progress, work folder), the kind of platform its rows go
+# to: None when the files name it)
+SOURCES: dict[str, tuple[Callable[[list[Path], str, Progress, Path], list[Part]], str | None]] = {
     "canonical": (_canonical, None),
     "stackexchange": (stackexchange.convert, "stackexchange"),
     "discourse": (discourse.convert, "discourse"),
@@ -64,27 +66,24 @@ def _score_mentions(frame: pl.DataFrame) -> pl.DataFrame:
         pl.coalesce("sentiment", pl.col("body").map_elements(text.sentiment, return_dtype=pl.Int64)))
 
 
-def validate(parts: list[Part], now: datetime | None = None) -> dict[str, pl.DataFrame]:
-    """Every part validated and gathered per table (with _file); Rejected at the first fault,
-    including a row whose key another file of the import already holds."""
-    tables: dict[str, list[pl.DataFrame]] = {}
-    for part in parts:
-        tables.setdefault(part.table, []).append(
-            canonical.validate(part, now).with_columns(pl.lit(part.file).alias("_file")))
-    out = {}
-    for table, frames in tables.items():
-        frame = pl.concat(frames, how="vertical_relaxed")
-        key = canonical.TABLES[table].key
-        repeated = frame.filter(~pl.struct(key).is_first_distinct())
-        if repeated.height:
-            row = repeated.row(0, named=True)
-            first = frame.filter(pl.all_horizontal(pl.col(k) == row[k] for k in key)).row(0, named=True)
-            shown = ", ".join(f"{k} {row[k]!r}" for k in key)
-            unit = next(p.unit for p in parts if p.file == row["_file"])
-            raise Rejected(row["_file"], f"duplicate row: {shown} is already in {first['_file']}"
-                           f" ({unit} {first['_line']})", row["_line"], key[-1], unit)
-        out[table] = _score_mentions(frame) if table == "mentions" else frame
-    return out
+def _stage(conn: sa.Connection, parts: list[Part], progress: Progress) -> dict[str, int]:
+    """Validate every part, chunk by chunk, and stage it; returns the rows staged per table.
+    Mentions get their language and sentiment here, once."""
+    staged: dict[str, int] = {}
+    now = datetime.now(timezone.utc)
+    for number, part in enumerate(parts):
+        progress(number / len(parts), part.file)
+        rows = 0
+        for chunk in part.batches():
+            frame = canonical.validate(part, chunk, now)
+            if part.table == "mentions":
+                frame = _score_mentions(frame)
+            load.stage(conn, part.table, frame.with_columns(pl.lit(part.file).alias("_file")))
+            rows += frame.height
+        if rows == 0:
+            raise part.reject("has no rows")
+        staged[part.table] = staged.get(part.table, 0) + rows
+    return staged
 
 
 def run(source: str, paths: list[Path], actor: Principal, progress: Progress | None = None,
@@ -108,16 +107,16 @@ def run(source: str, paths: list[Path], actor: Principal, progress: Progress | N
                 raise Rejected(path.name, "the file is empty (0 bytes)")
         if kind and not re.match(canonical.SLUG, slug):
             raise Rejected(source, f"{slug!r} is not a platform slug (lower-case letters, digits, - and _)")
-        parts = convert(paths, slug, lambda f, m: report(0.3 * f, m))
-        report(0.3, "validating")
-        tables = validate(parts)
-        units = {p.file: p.unit for p in parts}
-        rows = sum(f.height for f in tables.values())
-        with db.transaction() as conn:
+        with tempfile.TemporaryDirectory(prefix="cm-import-") as workdir, db.transaction() as conn:
+            parts = convert(paths, slug, lambda f, m: report(0.05 * f, m), Path(workdir))
+            load.begin(conn)
+            staged = _stage(conn, parts, lambda f, m: report(0.05 + 0.45 * f, m))
             if kind:
                 conn.execute(sa.text("INSERT INTO platform (slug, name, kind) VALUES (:s, :n, :k)"
                                      " ON CONFLICT (slug) DO NOTHING"), {"s": slug, "n": slug.title(), "k": kind})
-            counts = load(conn, tables, units, lambda f, m: report(0.35 + 0.6 * f, m))
+            counts = load.write(conn, staged, {p.file: p.unit for p in parts},
+                                lambda f, m: report(0.5 + 0.5 * f, m))
+            rows = sum(staged.values())
             seconds = time.perf_counter() - started
             run_id = _record(conn, actor, source, files, "loaded", counts, None, rows / max(seconds, 1e-9))
             audit.record(conn, actor.username, "import.load", "import_run", run_id, source=source, files=files,

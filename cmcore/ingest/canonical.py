@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -167,16 +167,20 @@ FORMATS = (".csv", ".jsonl", ".ndjson", ".parquet")
 
 @dataclass
 class Part:
-    """Rows for one canonical table from one file, before validation. `_line` locates each row in
-    its file (a line, a row number or an element id: `unit` says which)."""
+    """Rows for one canonical table from one file, before validation: a frame, or `chunks` that
+    read it piece by piece (large dumps). `_line` locates each row in its file (a line, a row
+    number or an element id: `unit` says which)."""
 
     table: str
     file: str
-    frame: pl.DataFrame
+    frame: pl.DataFrame | None = None
     unit: str = "line"
+    chunks: Callable[[], Iterator[pl.DataFrame]] | None = None
 
-    def reject(self, message: str, index: int | None = None, field_name: str | None = None) -> Rejected:
-        line = None if index is None else int(self.frame["_line"][index])
+    def batches(self) -> Iterator[pl.DataFrame]:
+        return self.chunks() if self.chunks else iter([self.frame])
+
+    def reject(self, message: str, line: int | None = None, field_name: str | None = None) -> Rejected:
         return Rejected(self.file, message, line, field_name, self.unit)
 
 
@@ -346,23 +350,27 @@ def _first(mask: pl.Series) -> int | None:
     return int(hits[0]) if hits.len() else None
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
+    """A value as a message quotes it: text in quotes, anything else as it prints."""
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def validate(part: Part, now: datetime | None = None) -> pl.DataFrame:
-    """The part's rows typed as its table's columns, plus `_line`; Rejected at the first bad value."""
-    spec, frame = TABLES[part.table], part.frame
+def validate(part: Part, frame: pl.DataFrame, now: datetime | None = None) -> pl.DataFrame:
+    """`frame` (all or a chunk of `part`) typed as its table's columns, plus `_line`; Rejected at
+    the first bad value. Duplicate keys are found once everything is staged (`load.unique`)."""
+    spec = TABLES[part.table]
     now = now or datetime.now(timezone.utc)
     names = [c.name for c in spec.columns]
+
+    def bad(message: str, index: int | None = None, field_name: str | None = None) -> Rejected:
+        return part.reject(message, None if index is None else int(frame["_line"][index]), field_name)
+
     for name in frame.columns:
         if name not in names and name != "_line":
-            raise part.reject(f"unknown column {name!r}: the columns of {part.table} are {', '.join(names)}")
+            raise bad(f"unknown column {name!r}: the columns of {part.table} are {', '.join(names)}")
     for col in spec.columns:
         if col.required and col.name not in frame.columns:
-            raise part.reject(f"missing column {col.name!r}")
-    if frame.height == 0:
-        raise part.reject("has no rows")
+            raise bad(f"missing column {col.name!r}")
     typed = {}
     for col in spec.columns:
         raw = frame[col.name] if col.name in frame.columns else pl.Series(col.name, [None] * frame.height, pl.String)
@@ -370,32 +378,26 @@ def validate(part: Part, now: datetime | None = None) -> pl.DataFrame:
             raw = raw.str.strip_chars().replace("", None)
         value = _coerce(raw, col)
         if (i := _first(raw.is_not_null() & value.is_null())) is not None:
-            raise part.reject(f"{_shown(raw[i])} is not {_TYPE_WORDS[col.type]}", i, col.name)
+            raise bad(f"{shown(raw[i])} is not {_TYPE_WORDS[col.type]}", i, col.name)
         if col.required and (i := _first(value.is_null())) is not None:
-            raise part.reject("is required", i, col.name)
+            raise bad("is required", i, col.name)
         if col.choices and (i := _first(value.is_not_null() & ~value.is_in(col.choices))) is not None:
-            raise part.reject(f"{value[i]!r} is not one of {', '.join(col.choices)}", i, col.name)
+            raise bad(f"{value[i]!r} is not one of {', '.join(col.choices)}", i, col.name)
         if col.pattern and (i := _first(~value.str.contains(col.pattern))) is not None:
-            raise part.reject(f"{value[i]!r} is not {col.hint}", i, col.name)
+            raise bad(f"{value[i]!r} is not {col.hint}", i, col.name)
         if col.longest and (i := _first(value.str.len_chars() > col.longest)) is not None:
-            raise part.reject(f"is longer than {col.longest} characters", i, col.name)
+            raise bad(f"is longer than {col.longest} characters", i, col.name)
         if col.minimum is not None and (i := _first(value < col.minimum)) is not None:
-            raise part.reject(f"{value[i]} is below {col.minimum:g}", i, col.name)
+            raise bad(f"{value[i]} is below {col.minimum:g}", i, col.name)
         if col.maximum is not None and (i := _first(value > col.maximum)) is not None:
-            raise part.reject(f"{value[i]} is above {col.maximum:g}", i, col.name)
+            raise bad(f"{value[i]} is above {col.maximum:g}", i, col.name)
         if col.past:
             limit = now if col.type == "datetime" else now.date()
             if (i := _first(value > limit)) is not None:
-                raise part.reject(f"{_shown(raw[i])} is in the future", i, col.name)
+                raise bad(f"{shown(raw[i])} is in the future", i, col.name)
         typed[col.name] = value
-    out = pl.DataFrame(typed).with_columns(frame["_line"])
+    out = pl.DataFrame(typed, schema={c.name: typed[c.name].dtype for c in spec.columns}).with_columns(frame["_line"])
     for mask, name, message in spec.rules:
         if (i := _first(out.select(mask()).to_series())) is not None:
-            raise part.reject(message, i, name)
-    dup = out.select(pl.struct(spec.key).is_first_distinct()).to_series()
-    if (i := _first(~dup)) is not None:
-        key = out.row(i, named=True)
-        first = out.filter(pl.all_horizontal(pl.col(k) == key[k] for k in spec.key))["_line"][0]
-        shown = ", ".join(f"{k} {key[k]!r}" for k in spec.key)
-        raise part.reject(f"duplicate row: {shown} is already on {part.unit} {first}", i, spec.key[-1])
+            raise bad(message, i, name)
     return out

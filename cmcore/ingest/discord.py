@@ -31,7 +31,8 @@ def _load(path: Path) -> dict:
     return doc
 
 
-def convert(paths: list[Path], platform: str, progress: Callable[[float, str], None]) -> list[Part]:
+def convert(paths: list[Path], platform: str, progress: Callable[[float, str], None],
+            _workdir: Path) -> list[Part]:
     messages, reactions, people = [], [], []
     for number, path in enumerate(paths):
         progress(number / len(paths), path.name)

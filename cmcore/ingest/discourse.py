@@ -64,7 +64,8 @@ def _read(path: Path) -> tuple[str, pl.DataFrame, str]:
     return kind, _frame(rows, fields, list(range(1, len(rows) + 1))), "item"
 
 
-def convert(paths: list[Path], platform: str, progress: Callable[[float, str], None]) -> list[Part]:
+def convert(paths: list[Path], platform: str, progress: Callable[[float, str], None],
+            _workdir: Path) -> list[Part]:
     posts, users = [], []
     for number, path in enumerate(paths):
         progress(number / len(paths), path.name)

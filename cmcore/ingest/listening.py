@@ -21,7 +21,8 @@ COLUMNS = {
 REQUIRED = ("created_at", "source", "url", "body")
 
 
-def convert(paths: list[Path], _platform: str, progress: Callable[[float, str], None]) -> list[Part]:
+def convert(paths: list[Path], _platform: str, progress: Callable[[float, str], None],
+            _workdir: Path) -> list[Part]:
     parts = []
     for number, path in enumerate(paths):
         progress(number / len(paths), path.name)

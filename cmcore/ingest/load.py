@@ -11,7 +11,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from cmcore import db
-from cmcore.ingest.canonical import LOAD_ORDER, TABLES, Rejected
+from cmcore.ingest.canonical import LOAD_ORDER, TABLES, Rejected, shown
 
 Counts = dict[str, int]
 _PG = {"text": "text", "int": "bigint", "real": "double precision", "bool": "boolean", "datetime": "timestamptz",
@@ -19,11 +19,18 @@ _PG = {"text": "text", "int": "bigint", "real": "double precision", "bool": "boo
 _TAG_JOIN = "\x1f"
 
 
-def _stage(conn: sa.Connection, table: str, frame: pl.DataFrame) -> None:
-    """COPY `frame` (validated rows plus _file and _line) into the temporary table s_<table>."""
+def begin(conn: sa.Connection) -> None:
+    """Start an import in the caller's transaction: one import at a time, joins hashed in memory."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('cmcore.import'))"))
+    conn.execute(sa.text("SET LOCAL work_mem = '128MB'"))
+
+
+def stage(conn: sa.Connection, table: str, frame: pl.DataFrame) -> None:
+    """COPY validated rows (plus _file and _line) into the temporary table s_<table>."""
     spec = TABLES[table]
     columns = ", ".join(f"{c.name} {_PG[c.type]}" for c in spec.columns)
-    conn.execute(sa.text(f"CREATE TEMP TABLE s_{table} (_file text, _line bigint, {columns}) ON COMMIT DROP"))
+    conn.execute(sa.text(f"CREATE TEMP TABLE IF NOT EXISTS s_{table} (_file text, _line bigint, {columns})"
+                         " ON COMMIT DROP"))
     out = frame.select("_file", "_line", *[
         pl.col(c.name).list.join(_TAG_JOIN) if c.type == "tags" else pl.col(c.name) for c in spec.columns])
     with db.raw(conn).cursor().copy(f"COPY s_{table} FROM STDIN WITH (FORMAT csv)") as copy:
@@ -31,7 +38,25 @@ def _stage(conn: sa.Connection, table: str, frame: pl.DataFrame) -> None:
             buf = io.BytesIO()
             out.slice(offset, 200_000).write_csv(buf, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.f%z")
             copy.write(buf.getvalue())
-    conn.execute(sa.text(f"ANALYZE s_{table}"))
+
+
+def unique(conn: sa.Connection, table: str, units: dict[str, str]) -> None:
+    """Reject the first staged row whose key an earlier row (this file or another) already has."""
+    key = TABLES[table].key
+    cols = ", ".join(key)
+    if not conn.execute(sa.text(f"SELECT EXISTS (SELECT 1 FROM s_{table} GROUP BY {cols} HAVING count(*) > 1)")
+                        ).scalar():
+        return
+    row = conn.execute(sa.text(
+        f"SELECT * FROM (SELECT _file, _line, {cols}, first_value(_file) OVER w AS first_file,"
+        f" first_value(_line) OVER w AS first_line, row_number() OVER w AS n FROM s_{table}"
+        f" WINDOW w AS (PARTITION BY {cols} ORDER BY _file, _line)) x WHERE n > 1 ORDER BY _file, _line LIMIT 1"
+    )).mappings().one()
+    unit = units.get(row["_file"], "line")
+    where = (f"on {unit} {row['first_line']}" if row["first_file"] == row["_file"]
+             else f"in {row['first_file']} ({unit} {row['first_line']})")
+    keys = ", ".join(f"{k} {shown(row[k])}" for k in key)
+    raise Rejected(row["_file"], f"duplicate row: {keys} is already {where}", row["_line"], key[-1], unit)
 
 
 def _first_missing(conn: sa.Connection, sql: str, field: str, message: str, units: dict[str, str]) -> None:
@@ -349,19 +374,18 @@ _LOADERS: dict[str, Callable[[sa.Connection, dict[str, str]], tuple[int, int]]] 
 assert tuple(_LOADERS) == LOAD_ORDER
 
 
-def load(conn: sa.Connection, tables: dict[str, pl.DataFrame], units: dict[str, str],
-         progress: Callable[[float, str], None]) -> dict[str, Counts]:
-    """Write validated `tables` (each with _file and _line) inside the caller's transaction `conn`;
-    returns per table the rows inserted, updated and skipped (already as in the file)."""
-    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('cmcore.import'))"))  # one import at a time
-    conn.execute(sa.text("SET LOCAL work_mem = '128MB'"))  # staging joins hash in memory
+def write(conn: sa.Connection, staged: dict[str, int], units: dict[str, str],
+          progress: Callable[[float, str], None]) -> dict[str, Counts]:
+    """Write the staged tables (`staged`: table → rows) in order; returns per table the rows
+    inserted, updated and skipped (already as in the file)."""
     counts: dict[str, Counts] = {}
-    todo = [t for t in LOAD_ORDER if t in tables]
+    todo = [t for t in LOAD_ORDER if t in staged]
+    for table in todo:
+        unique(conn, table, units)
     for done, table in enumerate(todo):
         progress(done / len(todo), table)
-        _stage(conn, table, tables[table])
+        conn.execute(sa.text(f"ANALYZE s_{table}"))
         inserted, updated = _LOADERS[table](conn, units)
-        counts[table] = {"inserted": inserted, "updated": updated,
-                         "skipped": tables[table].height - inserted - updated}
+        counts[table] = {"inserted": inserted, "updated": updated, "skipped": staged[table] - inserted - updated}
     progress(1.0, "done")
     return counts

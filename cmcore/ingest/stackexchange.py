@@ -4,12 +4,15 @@ Votes.xml, optionally Badges.xml and PostHistory.xml, as files or inside the sit
 Questions become threads (`is_question`), answers become answers (`accepted` from the question's
 AcceptedAnswerId), comments become comments; up-votes carry no voter id, so they are counted on
 their post (`anonymous_reactions`), not made into members. Users become members with their
-CreationDate. Badges and post history have no place in the model and are not read. Files are read
-with iterparse, one element at a time, so memory holds the rows kept, never the XML tree.
+CreationDate; posts whose author left go to one "(deleted user)" member. Badges and post history
+have no place in the model and are not read.
+
+Files are streamed with iterparse, one element at a time, and handed on in chunks of CHUNK rows:
+memory holds one chunk plus, per post, a few integers (its thread, its up-votes), never the XML
+tree or the whole dump.
 """
 from __future__ import annotations
 
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,31 +24,37 @@ from cmcore.ingest.canonical import Part, Rejected
 FILES = ("Users.xml", "Posts.xml", "Comments.xml", "Votes.xml")
 OPTIONAL = ("Badges.xml", "PostHistory.xml")
 UNKNOWN_USER = "deleted"  # posts whose author left: one member stands for them
+CHUNK = 200_000
 _UP_VOTE = "2"
+_TALK = ("1", "2")  # questions and answers; tag wikis and the like are not talk
 
 
-def _rows(path: Path, fields: tuple[str, ...]) -> Iterator[tuple[str | None, ...]]:
-    """The `fields` of each <row> of a dump file, streamed; Rejected if the XML is malformed."""
+def _chunks(path: Path, fields: tuple[str, ...]) -> Iterator[pl.DataFrame]:
+    """The `fields` of each <row>, CHUNK rows at a time; Rejected if the XML is malformed."""
+    columns: list[list] = [[] for _ in fields]
+
+    def frame() -> pl.DataFrame:
+        out = pl.DataFrame(dict(zip(fields, columns)), schema={f: pl.String for f in fields})
+        for column in columns:
+            column.clear()
+        return out
+
     try:
-        for _event, elem in ET.iterparse(path, events=("end",)):
-            if elem.tag == "row":
-                yield tuple(elem.get(f) for f in fields)
-                elem.clear()
+        rows = ET.iterparse(path, events=("start", "end"))
+        _event, root = next(rows)
+        for event, elem in rows:
+            if event == "end" and elem.tag == "row":
+                for column, name in zip(columns, fields):
+                    column.append(elem.get(name))
+                root.clear()  # the root would otherwise keep every (emptied) row element
+                if len(columns[0]) == CHUNK:
+                    yield frame()
     except ET.ParseError as err:
         line, column = err.position
         raise Rejected(path.name, f"is not well-formed XML, or is cut short ({err.msg.split(':')[0]},"
                        f" column {column})", line) from None
-
-
-def _frame(path: Path, fields: tuple[str, ...]) -> pl.DataFrame:
-    columns: list[list] = [[] for _ in fields]
-    for row in _rows(path, fields):
-        for column, value in zip(columns, row):
-            column.append(value)
-    frame = pl.DataFrame(dict(zip(fields, columns)), schema={f: pl.String for f in fields})
-    if frame.height == 0 and path.stat().st_size == 0:
-        raise Rejected(path.name, "the file is empty (0 bytes)")
-    return frame
+    if columns[0]:
+        yield frame()
 
 
 def _files(paths: list[Path], workdir: Path) -> dict[str, Path]:
@@ -70,59 +79,77 @@ def _files(paths: list[Path], workdir: Path) -> dict[str, Path]:
     return found
 
 
-def convert(paths: list[Path], platform: str, progress: Callable[[float, str], None]) -> list[Part]:
-    with tempfile.TemporaryDirectory(prefix="cm-se-") as tmp:
-        files = _files(paths, Path(tmp))
-        progress(0.0, "Users.xml")
-        users = _frame(files["Users.xml"], ("Id", "DisplayName", "CreationDate"))
-        progress(0.1, "Posts.xml")
-        posts = _frame(files["Posts.xml"], ("Id", "PostTypeId", "ParentId", "AcceptedAnswerId", "CreationDate",
-                                            "OwnerUserId", "Title", "Body", "Tags"))
-        progress(0.5, "Comments.xml")
-        comments = (_frame(files["Comments.xml"], ("Id", "PostId", "UserId", "CreationDate", "Text"))
-                    if "Comments.xml" in files else None)
-        progress(0.7, "Votes.xml")
-        votes = (_frame(files["Votes.xml"], ("PostId", "VoteTypeId")) if "Votes.xml" in files else None)
-    return _parts(platform, users, posts, comments, votes)
+def convert(paths: list[Path], platform: str, progress: Callable[[float, str], None], workdir: Path) -> list[Part]:
+    """A first pass reads what later rows need (each post's thread, the accepted answers, the
+    up-votes, whether an author left); the parts then stream the rows."""
+    files = _files(paths, workdir)
+    progress(0.0, "Posts.xml")
+    posts = pl.concat([c.filter(pl.col("PostTypeId").is_in(_TALK)).select(
+        pl.col("Id").cast(pl.Int64), pl.when(pl.col("PostTypeId") == "1").then(pl.col("Id"))
+        .otherwise(pl.col("ParentId")).cast(pl.Int64).alias("thread"),
+        pl.col("AcceptedAnswerId").cast(pl.Int64).alias("accepted_answer"),
+        pl.when(pl.col("OwnerUserId").is_null()).then(pl.col("CreationDate")).alias("orphan_at"))
+        for c in _chunks(files["Posts.xml"], ("Id", "PostTypeId", "ParentId", "AcceptedAnswerId", "OwnerUserId",
+                                               "CreationDate"))])
+    orphans = posts["orphan_at"].drop_nulls()
+    posts = posts.drop("orphan_at")
+    progress(0.5, "Votes.xml")
+    ups = pl.DataFrame(schema={"Id": pl.Int64, "ups": pl.UInt32})
+    if "Votes.xml" in files:
+        ups = pl.concat([c.filter(pl.col("VoteTypeId") == _UP_VOTE).group_by(pl.col("PostId").cast(pl.Int64))
+                         .len("ups") for c in _chunks(files["Votes.xml"], ("PostId", "VoteTypeId"))]
+                        ).group_by(pl.col("PostId").alias("Id")).agg(pl.col("ups").sum())
+    if "Comments.xml" in files:
+        progress(0.8, "Comments.xml")
+        orphans = pl.concat([orphans, *(c.filter(pl.col("UserId").is_null())["CreationDate"]
+                                        for c in _chunks(files["Comments.xml"], ("UserId", "CreationDate")))])
+    accepted = posts["accepted_answer"].drop_nulls().implode()
+    posts = posts.join(ups, on="Id", how="left").select("Id", "thread", pl.col("Id").is_in(accepted).alias("accepted"),
+                                                        pl.col("ups").fill_null(0))
+    parts = [Part("members", "Users.xml", unit="row Id", chunks=lambda: _members(files, platform, orphans)),
+             Part("activities", "Posts.xml", unit="row Id", chunks=lambda: _posts(files, platform, posts))]
+    if "Comments.xml" in files:
+        parts.append(Part("activities", "Comments.xml", unit="row Id",
+                          chunks=lambda: _comments(files, platform, posts.select("Id", "thread"))))
+    return parts
 
 
-def _parts(platform: str, users: pl.DataFrame, posts: pl.DataFrame, comments: pl.DataFrame | None,
-           votes: pl.DataFrame | None) -> list[Part]:
-    posts = posts.filter(pl.col("PostTypeId").is_in(["1", "2"]))  # wiki and tag posts are not talk
-    ups = (votes.filter(pl.col("VoteTypeId") == _UP_VOTE).group_by("PostId").len("ups")
-           if votes is not None else pl.DataFrame(schema={"PostId": pl.String, "ups": pl.UInt32}))
-    accepted = posts["AcceptedAnswerId"].drop_nulls()
-    question = pl.col("PostTypeId") == "1"
-    author = pl.col("OwnerUserId").fill_null(UNKNOWN_USER)
-    activities = (posts.join(ups, left_on="Id", right_on="PostId", how="left", maintain_order="left").select(
-        pl.lit(platform).alias("platform"), pl.col("Id").alias("external_id"), author.alias("author"),
-        pl.when(question).then(pl.lit("thread")).otherwise(pl.lit("answer")).alias("kind"),
-        pl.when(question).then(None).otherwise(pl.col("ParentId")).alias("parent"),
-        pl.when(question).then(None).otherwise(pl.col("ParentId")).alias("thread"),
-        pl.col("CreationDate").alias("created_at"), pl.col("Title").alias("title"), pl.col("Body").alias("body"),
-        pl.col("Tags").str.extract_all(r"[^<>|]+").list.join(";").alias("tags"),
-        question.cast(pl.String).alias("is_question"),
-        pl.col("Id").is_in(accepted.implode()).cast(pl.String).alias("accepted"),
-        pl.col("ups").fill_null(0).cast(pl.String).alias("anonymous_reactions"),
-        pl.col("Id").cast(pl.Int64).alias("_line")))
-    parts = [Part("activities", "Posts.xml", activities, unit="row Id")]
-    if comments is not None:
-        thread_of = posts.select(pl.col("Id").alias("PostId"),
-                                 pl.when(question).then(pl.col("Id")).otherwise(pl.col("ParentId")).alias("thread"))
-        parts.append(Part("activities", "Comments.xml", comments.join(
-            thread_of, on="PostId", how="left", maintain_order="left").select(
+def _members(files: dict[str, Path], platform: str, orphans: pl.Series) -> Iterator[pl.DataFrame]:
+    for chunk in _chunks(files["Users.xml"], ("Id", "DisplayName", "CreationDate")):
+        yield chunk.select(pl.lit(platform).alias("platform"), pl.col("Id").alias("external_id"),
+                           pl.col("DisplayName").fill_null("user " + pl.col("Id")).alias("display_name"),
+                           pl.col("CreationDate").alias("joined_at"),
+                           pl.col("Id").cast(pl.Int64, strict=False).alias("_line"))
+    if orphans.len():
+        yield pl.DataFrame({"platform": [platform], "external_id": [UNKNOWN_USER], "display_name": ["(deleted user)"],
+                            "joined_at": [orphans.min()], "_line": [None]},
+                           schema={"platform": pl.String, "external_id": pl.String, "display_name": pl.String,
+                                   "joined_at": pl.String, "_line": pl.Int64})
+
+
+def _posts(files: dict[str, Path], platform: str, posts: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    fields = ("Id", "PostTypeId", "ParentId", "CreationDate", "OwnerUserId", "Title", "Body", "Tags")
+    for chunk in _chunks(files["Posts.xml"], fields):
+        question = pl.col("PostTypeId") == "1"
+        yield (chunk.filter(pl.col("PostTypeId").is_in(_TALK)).with_columns(pl.col("Id").cast(pl.Int64, strict=False))
+               .join(posts, on="Id", how="left", maintain_order="left").select(
+            pl.lit(platform).alias("platform"), pl.col("Id").cast(pl.String).alias("external_id"),
+            pl.col("OwnerUserId").fill_null(UNKNOWN_USER).alias("author"),
+            pl.when(question).then(pl.lit("thread")).otherwise(pl.lit("answer")).alias("kind"),
+            pl.when(question).then(None).otherwise(pl.col("ParentId")).alias("parent"),
+            pl.when(question).then(None).otherwise(pl.col("ParentId")).alias("thread"),
+            pl.col("CreationDate").alias("created_at"), pl.col("Title").alias("title"), pl.col("Body").alias("body"),
+            pl.col("Tags").str.extract_all(r"[^<>|]+").list.join(";").alias("tags"),
+            question.cast(pl.String).alias("is_question"), pl.col("accepted").cast(pl.String),
+            pl.col("ups").cast(pl.String).alias("anonymous_reactions"), pl.col("Id").alias("_line")))
+
+
+def _comments(files: dict[str, Path], platform: str, threads: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    for chunk in _chunks(files["Comments.xml"], ("Id", "PostId", "UserId", "CreationDate", "Text")):
+        yield (chunk.with_columns(pl.col("PostId").cast(pl.Int64, strict=False).alias("_post"))
+               .join(threads, left_on="_post", right_on="Id", how="left", maintain_order="left").select(
             pl.lit(platform).alias("platform"), ("c" + pl.col("Id")).alias("external_id"),
             pl.col("UserId").fill_null(UNKNOWN_USER).alias("author"), pl.lit("comment").alias("kind"),
-            pl.col("PostId").alias("parent"), "thread", pl.col("CreationDate").alias("created_at"),
-            pl.col("Text").alias("body"), pl.col("Id").cast(pl.Int64).alias("_line")), unit="row Id"))
-    members = users.select(
-        pl.lit(platform).alias("platform"), pl.col("Id").alias("external_id"),
-        pl.col("DisplayName").fill_null("user " + pl.col("Id")).alias("display_name"),
-        pl.col("CreationDate").alias("joined_at"), pl.col("Id").cast(pl.Int64, strict=False).alias("_line"))
-    authors = pl.concat([p.frame.select("author", "created_at") for p in parts])
-    if (authors["author"] == UNKNOWN_USER).any():
-        members = pl.concat([members, pl.DataFrame({
-            "platform": [platform], "external_id": [UNKNOWN_USER], "display_name": ["(deleted user)"],
-            "joined_at": [authors.filter(pl.col("author") == UNKNOWN_USER)["created_at"].min()], "_line": [None]},
-            schema=members.schema)])
-    return [Part("members", "Users.xml", members, unit="row Id"), *parts]
+            pl.col("PostId").alias("parent"), pl.col("thread").cast(pl.String),
+            pl.col("CreationDate").alias("created_at"), pl.col("Text").alias("body"),
+            pl.col("Id").cast(pl.Int64, strict=False).alias("_line")))
