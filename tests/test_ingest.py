@@ -35,7 +35,7 @@ def table_sizes() -> dict[str, int]:
 
 def indexes_and_keys(table: str) -> list[tuple]:
     return rows("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = CAST(:t AS regclass)"
-                " UNION ALL SELECT indexname, indexdef FROM pg_indexes WHERE tablename = CAST(:t AS text) ORDER BY 1",
+                " UNION ALL SELECT indexname, indexdef FROM pg_indexes WHERE tablename = CAST(:t AS text) ORDER BY 1, 2",
                 t=table)
 
 
