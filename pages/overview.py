@@ -2,6 +2,7 @@
 import plotly.express as px
 import streamlit as st
 
+from cmcore import access
 from cmcore.kpis import overview
 from ui import widgets
 from ui.page import filters, open_page
@@ -12,8 +13,10 @@ f = filters()
 st.title(t("Overview"))
 metrics = overview.headline(principal, f.period, f.platforms, f.tz)
 if metrics[0].value == 0:
-    st.info(t("No community data yet. Import your platforms' exports, or fill a demo community "
-              "with: python -m cmcore demo"))
+    st.info(t("No community data yet. Import your platforms' exports on the Data page (administrators),"
+              " or fill a demo community with: python -m cmcore demo"))
+    if access.can_open(principal, "data"):
+        st.page_link("pages/data.py", label=t("Data"), icon=":material/database:")
     st.stop()
 widgets.headline(metrics)
 

@@ -168,7 +168,7 @@ def test_an_empty_database_gets_a_helpful_empty_state(app, database):
     user("manager", "manager", PASSWORD)
     Community().platform("discord")
     at = as_user(app, "manager")
-    assert "python -m cmcore demo" in texts(at.info)[0]
+    assert "python -m cmcore demo" in texts(at.info)[0] and "page Données" in texts(at.info)[0]
     assert not at.metric
 
 
