@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -17,8 +16,8 @@ import sqlalchemy as sa
 
 from cmcore import audit, auth, db
 from cmcore.access import Principal
+from cmcore.progress import Progress
 
-Progress = Callable[[float, str], None]
 US_PER_HOUR = 3_600_000_000
 US_PER_DAY = 24 * US_PER_HOUR
 

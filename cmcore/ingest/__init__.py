@@ -21,8 +21,8 @@ from cmcore.access import Principal, require
 from cmcore.ingest import canonical, discord, discourse, listening, load, stackexchange, text
 from cmcore.ingest.canonical import Part, Rejected
 from cmcore.ingest.load import Counts
+from cmcore.progress import Progress
 
-Progress = Callable[[float, str], None]
 IMPORTERS = ("admin",)
 
 

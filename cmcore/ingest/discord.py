@@ -9,12 +9,12 @@ their first message or reaction in the import. System messages (pins, calls…) 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
 from cmcore.ingest.canonical import Part, Rejected, decode, to_datetime
+from cmcore.progress import Progress
 
 _TALK = ("Default", "Reply", "ThreadStarterMessage")
 _JOIN = "GuildMemberJoin"
@@ -31,7 +31,7 @@ def _load(path: Path) -> dict:
     return doc
 
 
-def convert(paths: list[Path], platform: str, progress: Callable[[float, str], None],
+def convert(paths: list[Path], platform: str, progress: Progress,
             _workdir: Path) -> list[Part]:
     messages, reactions, people = [], [], []
     for number, path in enumerate(paths):

@@ -12,12 +12,12 @@ in "?". Authors missing from the users joined at their first post of the import.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
 from cmcore.ingest.canonical import Part, Rejected, decode, read_csv
+from cmcore.progress import Progress
 
 _POST_FIELDS = ("id", "topic_id", "post_number", "user_id", "username", "created_at", "topic_title",
                 "reply_to_post_number", "raw", "accepted_answer")
@@ -64,7 +64,7 @@ def _read(path: Path) -> tuple[str, pl.DataFrame, str]:
     return kind, _frame(rows, fields, list(range(1, len(rows) + 1))), "item"
 
 
-def convert(paths: list[Path], platform: str, progress: Callable[[float, str], None],
+def convert(paths: list[Path], platform: str, progress: Progress,
             _workdir: Path) -> list[Part]:
     posts, users = [], []
     for number, path in enumerate(paths):

@@ -3,12 +3,12 @@ url, author, text and reach. Column names are matched without case and with the 
 other columns the tool adds are left out. Language and sentiment are scored at import (`text`)."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
 from cmcore.ingest.canonical import Part, Rejected, read_csv
+from cmcore.progress import Progress
 
 COLUMNS = {
     "created_at": ("date", "created_at", "published", "published_at", "datetime", "time"),
@@ -21,7 +21,7 @@ COLUMNS = {
 REQUIRED = ("created_at", "source", "url", "body")
 
 
-def convert(paths: list[Path], _platform: str, progress: Callable[[float, str], None],
+def convert(paths: list[Path], _platform: str, progress: Progress,
             _workdir: Path) -> list[Part]:
     parts = []
     for number, path in enumerate(paths):

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from cmcore import db
 from cmcore.ingest.canonical import LOAD_ORDER, TABLES, Rejected, shown
+from cmcore.progress import Progress
 
 Counts = dict[str, int]
 _PG = {"text": "text", "int": "bigint", "real": "double precision", "bool": "boolean", "datetime": "timestamptz",
@@ -375,7 +376,7 @@ assert tuple(_LOADERS) == LOAD_ORDER
 
 
 def write(conn: sa.Connection, staged: dict[str, int], units: dict[str, str],
-          progress: Callable[[float, str], None]) -> dict[str, Counts]:
+          progress: Progress) -> dict[str, Counts]:
     """Write the staged tables (`staged`: table → rows) in order; returns per table the rows
     inserted, updated and skipped (already as in the file)."""
     counts: dict[str, Counts] = {}

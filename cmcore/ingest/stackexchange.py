@@ -14,12 +14,13 @@ tree or the whole dump.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 
 from cmcore.ingest.canonical import Part, Rejected
+from cmcore.progress import Progress
 
 FILES = ("Users.xml", "Posts.xml", "Comments.xml", "Votes.xml")
 OPTIONAL = ("Badges.xml", "PostHistory.xml")
@@ -79,7 +80,7 @@ def _files(paths: list[Path], workdir: Path) -> dict[str, Path]:
     return found
 
 
-def convert(paths: list[Path], platform: str, progress: Callable[[float, str], None], workdir: Path) -> list[Part]:
+def convert(paths: list[Path], platform: str, progress: Progress, workdir: Path) -> list[Part]:
     """A first pass reads what later rows need (each post's thread, the accepted answers, the
     up-votes, whether an author left); the parts then stream the rows."""
     files = _files(paths, workdir)
