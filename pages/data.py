@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from cmcore import identities, ingest, platforms
+from cmcore.ingest import canonical
 from cmcore.ingest.canonical import PLATFORM_KINDS
 from ui import widgets
 from ui.page import open_page
@@ -30,6 +31,10 @@ def import_files() -> None:
     if ingest.SOURCES[source][1]:
         platform = st.text_input(t("Platform slug"), value=source,
                                  help=t("The platform the rows go to; created if it does not exist."))
+    if source == "canonical":
+        with st.expander(t("The canonical format: one file per table, named for it (members.csv, activities.jsonl…)")):
+            widgets.table(canonical.describe(), "canonical_format", {
+                "table": "Table", "column": "Column", "type": "Type", "required": "Required", "allowed": "Allowed"})
     round_ = st.session_state.setdefault("upload_round", 0)  # a new uploader, empty, after each import
     uploads = st.file_uploader(t("Files"), accept_multiple_files=True, key=f"upload_{source}_{round_}")
     if last := st.session_state.get("last_import"):

@@ -41,7 +41,9 @@ def test_an_administrator_sees_past_imports_and_adds_a_platform(app, database):
     ingest.run("canonical", sorted((FIXTURES / "canonical").iterdir()), CLI)
     at = open_data(app, "admin")
     assert [tab.label for tab in at.tabs] == fr("Import", "Past imports", "Platforms", "People & merges")
-    history = at.dataframe[0].value
+    described = at.tabs[0].dataframe[0].value  # the canonical format, column by column
+    assert described[fr("Table")[0]].nunique() == 12 and len(described) == 85
+    history = at.tabs[1].dataframe[0].value
     source, status = fr("Source", "Status")
     assert history[source].tolist() == ["canonical"] and history[status].tolist() == ["loaded"]
     form = at.tabs[2]

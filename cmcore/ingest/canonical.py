@@ -160,6 +160,15 @@ TABLES: dict[str, Table] = {
                (lambda: _c("recurring").fill_null(False) & (_c("stream") != "membership"), "recurring",
                 "only membership revenue recurs"))),
 }
+def describe() -> pl.DataFrame:
+    """The canonical format, a row per column: table, column, type, required, allowed values."""
+    return pl.DataFrame([
+        {"table": name, "column": c.name, "type": c.type, "required": c.required,
+         "allowed": ", ".join(c.choices) or c.hint or (f"{c.minimum:g} to {c.maximum:g}" if c.maximum is not None
+                                                       else f"≥ {c.minimum:g}" if c.minimum is not None else "")}
+        for name, table in TABLES.items() for c in table.columns])
+
+
 # The order tables load in: a table's references come before it.
 LOAD_ORDER = tuple(TABLES)
 FORMATS = (".csv", ".jsonl", ".ndjson", ".parquet")
