@@ -405,3 +405,31 @@ def test_merges_that_cannot_be_undone_exactly_are_refused(database):
         identities.merge(staff, 4, 3)
     with pytest.raises(AccessDenied):
         identities.merge(Principal("acme", "sponsor", sponsor_id=1), 3, 1)
+
+
+def test_discourse_topic_pages_and_a_users_list(database, tmp_path):
+    (tmp_path / "t-60.json").write_text(
+        '{"id": 60, "title": "Mise à jour", "post_stream": {"posts": ['
+        '{"id": 601, "topic_id": 60, "post_number": 1, "user_id": 3, "username": "ines",'
+        ' "created_at": "2025-05-03T08:00:00.000Z", "raw": "Nouvelle version"},'
+        '{"id": 602, "topic_id": 60, "post_number": 2, "user_id": 4, "username": "theo",'
+        ' "created_at": "2025-05-03T09:00:00.000Z", "raw": "Top", "reply_to_post_number": 1}]}}')
+    (tmp_path / "users.json").write_text(
+        '[{"id": 3, "username": "ines", "name": "Inès", "created_at": "2025-01-01T00:00:00Z"}]')
+    result = ingest.run("discourse", [tmp_path / "t-60.json", tmp_path / "users.json"], CLI, platform="forum-fr")
+    assert result.counts == {"members": counts(2), "activities": counts(2)}
+    assert activities("forum-fr") == [("topic-60", "Inès", "thread", None, None, False, False, 0),
+                                      ("602", "theo", "reply", "topic-60", "topic-60", False, False, 0)]
+    assert rows("SELECT title FROM activity WHERE external_id = 'topic-60'") == [("Mise à jour",)]
+
+
+def test_a_key_repeated_in_another_file_names_both(database, tmp_path):
+    (tmp_path / "members.jsonl").write_text(
+        '{"platform": "forum", "external_id": "u9", "display_name": "Nine", "joined_at": "2026-01-01"}\n'
+        '{"platform": "forum", "external_id": "u1", "display_name": "Ann again", "joined_at": "2026-01-01"}\n')
+    with pytest.raises(Rejected) as err:
+        ingest.run("canonical", [FIXTURES / "canonical/platforms.csv", FIXTURES / "canonical/members.csv",
+                                 tmp_path / "members.jsonl"], CLI)
+    assert str(err.value) == ("members.jsonl, line 2, field external_id: duplicate row: platform 'forum',"
+                              " external_id 'u1' is already in members.csv (line 2)")
+    assert set(table_sizes().values()) == {0}
