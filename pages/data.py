@@ -7,10 +7,10 @@ import streamlit as st
 
 from cmcore import identities, ingest, platforms
 from cmcore.ingest import canonical
-from cmcore.ingest.canonical import PLATFORM_KINDS
+from cmcore.ingest.canonical import PLATFORM_KINDS, Rejected
 from ui import widgets
 from ui.page import open_page
-from ui.text import t
+from ui.text import rejected, t
 
 principal = open_page("data")
 st.title(t("Data"))
@@ -58,7 +58,8 @@ def import_files() -> None:
                                 platform=platform)
         except ValueError as err:
             bar.empty()
-            st.error(t("Nothing was imported: {reason}", reason=str(err)))
+            reason = rejected(err) if isinstance(err, Rejected) else str(err)
+            st.error(t("Nothing was imported: {reason}", reason=reason))
             return
     st.session_state["last_import"] = result
     st.session_state["upload_round"] = round_ + 1

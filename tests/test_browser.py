@@ -212,7 +212,7 @@ def test_an_administrator_uploads_files_and_a_bad_one_changes_nothing(server, pa
     page.locator("input[type=file]").set_input_files([bad])
     settle(page)
     page.get_by_role("button", name="Importer", exact=True).click()
-    expect(page.get_by_text("Rien n'a été importé : members.csv, line 2, field joined_at: '2099-01-01' is in"
-                            " the future")).to_be_visible()
+    expect(page.get_by_text("Rien n'a été importé : members.csv, ligne 2, champ joined_at : '2099-01-01' est"
+                            " dans le futur")).to_be_visible()  # the message in the interface's language
     with db.engine().connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM member WHERE display_name = 'Zed'")).scalar_one() == 0

@@ -47,7 +47,30 @@ def interface_strings() -> set[str]:
                     found.add(node.args[1].value)
                 found.update(" ".join(_strings(k.value)) if isinstance(k.value, ast.BinOp) else k.value.value
                              for k in node.keywords if k.arg == "definition" and not isinstance(k.value, ast.Name))
-    return {s for s in found if s}
+    return {s for s in found if s} | import_messages()
+
+
+# Import rejections are shown translated (ui.text.rejected): their templates, the phrases put into
+# them (what a value should be, the units that locate a row) and the units.
+_MESSAGE_ARG = {"Rejected": 1, "reject": 0, "bad": 0, "_first_missing": 3}
+
+
+def import_messages() -> set[str]:
+    found = {"line", "row", "item"}  # the units of canonical files and Discourse pages
+    for path in sorted((ROOT / "cmcore" / "ingest").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                index = _MESSAGE_ARG.get(name)
+                if index is not None and len(node.args) > index:
+                    found.update(_strings(node.args[index]))
+                found.update(k.value.value for k in node.keywords
+                             if k.arg in ("hint", "unit") and isinstance(k.value, ast.Constant))
+                for rule in (k.value.elts for k in node.keywords if k.arg == "rules"):
+                    found.update(r.elts[2].value for r in rule)  # (mask, field, message)
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "_TYPE_WORDS":
+                found.update(v.value for v in node.value.values)
+    return found
 
 
 def fields(text: str) -> set[str]:

@@ -106,7 +106,8 @@ def run(source: str, paths: list[Path], actor: Principal, progress: Progress | N
             if path.stat().st_size == 0:
                 raise Rejected(path.name, "the file is empty (0 bytes)")
         if kind and not re.match(canonical.SLUG, slug):
-            raise Rejected(source, f"{slug!r} is not a platform slug (lower-case letters, digits, - and _)")
+            raise Rejected(source, "{slug} is not a platform slug (lower-case letters, digits, - and _)",
+                           slug=repr(slug))
         with tempfile.TemporaryDirectory(prefix="cm-import-") as workdir, db.transaction() as conn:
             parts = convert(paths, slug, lambda f, m: report(0.05 * f, m), Path(workdir))
             load.begin(conn)
@@ -127,7 +128,8 @@ def run(source: str, paths: list[Path], actor: Principal, progress: Progress | N
         raise
     except (psycopg.errors.IntegrityError, psycopg.errors.DataError, sa.exc.IntegrityError, sa.exc.DataError) as err:
         message = str(getattr(err, "orig", err)).splitlines()[0]
-        rejected = Rejected(files[0] if len(files) == 1 else source, f"the database refused the rows ({message})")
+        rejected = Rejected(files[0] if len(files) == 1 else source, "the database refused the rows ({reason})",
+                            reason=message)
         with db.transaction() as conn:
             _record(conn, actor, source, files, "rejected", {}, str(rejected), None)
         raise rejected from None

@@ -26,13 +26,18 @@ TAG_SEPARATOR = ";"
 
 
 class Rejected(ValueError):
-    """A file that cannot be imported: names the file, the line (or row) and the field at fault."""
+    """A file that cannot be imported: names the file, the line (or row) and the field at fault.
+    `message` is a template filled from `values`, so a page can show it translated (the values
+    named in PHRASES are phrases to translate too)."""
+
+    PHRASES = ("expected", "unit_name")
 
     def __init__(self, file: str, message: str, line: int | None = None, field: str | None = None,
-                 unit: str = "line") -> None:
-        self.file, self.line, self.field, self.message = file, line, field, message
+                 unit: str = "line", **values: object) -> None:
+        self.file, self.line, self.field, self.unit = file, line, field, unit
+        self.message, self.values = message, values
         where = [file] + ([f"{unit} {line}"] if line is not None else []) + ([f"field {field}"] if field else [])
-        super().__init__(f"{', '.join(where)}: {message}")
+        super().__init__(f"{', '.join(where)}: {message.format(**values)}")
 
 
 @dataclass(frozen=True)
@@ -189,8 +194,9 @@ class Part:
     def batches(self) -> Iterator[pl.DataFrame]:
         return self.chunks() if self.chunks else iter([self.frame])
 
-    def reject(self, message: str, line: int | None = None, field_name: str | None = None) -> Rejected:
-        return Rejected(self.file, message, line, field_name, self.unit)
+    def reject(self, message: str, line: int | None = None, field_name: str | None = None,
+               **values: object) -> Rejected:
+        return Rejected(self.file, message, line, field_name, self.unit, **values)
 
 
 # ---------------------------------------------------------------- reading files
@@ -202,8 +208,8 @@ def decode(name: str, data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
-        raise Rejected(name, f"is not UTF-8 text (byte 0x{data[err.start]:02x}): save the file as UTF-8",
-                       line) from None
+        raise Rejected(name, "is not UTF-8 text (byte {byte}): save the file as UTF-8", line,
+                       byte=f"0x{data[err.start]:02x}") from None
 
 
 def _csv_lines(text: str) -> list[int]:
@@ -223,7 +229,7 @@ def read_csv(name: str, data: bytes) -> pl.DataFrame:
     try:
         frame = pl.read_csv(io.StringIO(text), infer_schema=False)
     except pl.exceptions.PolarsError as err:
-        raise Rejected(name, f"is not a valid CSV file ({str(err).splitlines()[0]})") from None
+        raise Rejected(name, "is not a valid CSV file ({reason})", reason=str(err).splitlines()[0]) from None
     if re.search(r'"[^"\n]*\n', text):  # a quoted field holds a line break: count lines exactly
         lines = pl.Series("_line", _csv_lines(text)[:frame.height], dtype=pl.Int64)
     else:
@@ -241,7 +247,8 @@ def read_jsonl(name: str, data: bytes) -> pl.DataFrame:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise Rejected(name, f"is not valid JSON ({err.msg}, column {err.colno})", number) from None
+            raise Rejected(name, "is not valid JSON ({reason}, column {column})", number, reason=err.msg,
+                           column=err.colno) from None
         if not isinstance(row, dict):
             raise Rejected(name, "each line must be one JSON object", number)
         rows.append(row)
@@ -270,7 +277,7 @@ def read_parquet(name: str, data: bytes) -> pl.DataFrame:
     try:
         frame = pl.read_parquet(io.BytesIO(data))
     except (pl.exceptions.PolarsError, OSError) as err:
-        raise Rejected(name, f"is not a valid Parquet file ({str(err).splitlines()[0]})") from None
+        raise Rejected(name, "is not a valid Parquet file ({reason})", reason=str(err).splitlines()[0]) from None
     return frame.with_columns(pl.int_range(1, frame.height + 1).alias("_line"))
 
 
@@ -279,9 +286,11 @@ def read(name: str, data: bytes) -> Part:
     path = Path(name)
     table, suffix = path.stem.lower(), path.suffix.lower()
     if table not in TABLES:
-        raise Rejected(name, f"unknown table {table!r}: name the file after its table, one of {', '.join(TABLES)}")
+        raise Rejected(name, "unknown table {table}: name the file after its table, one of {tables}",
+                       table=repr(table), tables=", ".join(TABLES))
     if suffix not in FORMATS:
-        raise Rejected(name, f"unknown format {suffix!r}: use one of {', '.join(FORMATS)}")
+        raise Rejected(name, "unknown format {suffix}: use one of {formats}", suffix=repr(suffix),
+                       formats=", ".join(FORMATS))
     reader = {".csv": read_csv, ".parquet": read_parquet}.get(suffix, read_jsonl)
     return Part(table, path.name, reader(path.name, data), unit="row" if suffix == ".parquet" else "line")
 
@@ -371,15 +380,16 @@ def validate(part: Part, frame: pl.DataFrame, now: datetime | None = None) -> pl
     now = now or datetime.now(timezone.utc)
     names = [c.name for c in spec.columns]
 
-    def bad(message: str, index: int | None = None, field_name: str | None = None) -> Rejected:
-        return part.reject(message, None if index is None else int(frame["_line"][index]), field_name)
+    def bad(message: str, index: int | None = None, field_name: str | None = None, **values: object) -> Rejected:
+        return part.reject(message, None if index is None else int(frame["_line"][index]), field_name, **values)
 
     for name in frame.columns:
         if name not in names and name != "_line":
-            raise bad(f"unknown column {name!r}: the columns of {part.table} are {', '.join(names)}")
+            raise bad("unknown column {column}: the columns of {table} are {columns}", column=repr(name),
+                      table=part.table, columns=", ".join(names))
     for col in spec.columns:
         if col.required and col.name not in frame.columns:
-            raise bad(f"missing column {col.name!r}")
+            raise bad("missing column {column}", column=repr(col.name))
     typed = {}
     for col in spec.columns:
         raw = frame[col.name] if col.name in frame.columns else pl.Series(col.name, [None] * frame.height, pl.String)
@@ -387,23 +397,24 @@ def validate(part: Part, frame: pl.DataFrame, now: datetime | None = None) -> pl
             raw = raw.str.strip_chars().replace("", None)
         value = _coerce(raw, col)
         if (i := _first(raw.is_not_null() & value.is_null())) is not None:
-            raise bad(f"{shown(raw[i])} is not {_TYPE_WORDS[col.type]}", i, col.name)
+            raise bad("{value} is not {expected}", i, col.name, value=shown(raw[i]), expected=_TYPE_WORDS[col.type])
         if col.required and (i := _first(value.is_null())) is not None:
             raise bad("is required", i, col.name)
         if col.choices and (i := _first(value.is_not_null() & ~value.is_in(col.choices))) is not None:
-            raise bad(f"{value[i]!r} is not one of {', '.join(col.choices)}", i, col.name)
+            raise bad("{value} is not one of {choices}", i, col.name, value=repr(value[i]),
+                      choices=", ".join(col.choices))
         if col.pattern and (i := _first(~value.str.contains(col.pattern))) is not None:
-            raise bad(f"{value[i]!r} is not {col.hint}", i, col.name)
+            raise bad("{value} is not {expected}", i, col.name, value=repr(value[i]), expected=col.hint)
         if col.longest and (i := _first(value.str.len_chars() > col.longest)) is not None:
-            raise bad(f"is longer than {col.longest} characters", i, col.name)
+            raise bad("is longer than {longest} characters", i, col.name, longest=col.longest)
         if col.minimum is not None and (i := _first(value < col.minimum)) is not None:
-            raise bad(f"{value[i]} is below {col.minimum:g}", i, col.name)
+            raise bad("{value} is below {minimum}", i, col.name, value=value[i], minimum=f"{col.minimum:g}")
         if col.maximum is not None and (i := _first(value > col.maximum)) is not None:
-            raise bad(f"{value[i]} is above {col.maximum:g}", i, col.name)
+            raise bad("{value} is above {maximum}", i, col.name, value=value[i], maximum=f"{col.maximum:g}")
         if col.past:
             limit = now if col.type == "datetime" else now.date()
             if (i := _first(value > limit)) is not None:
-                raise bad(f"{shown(raw[i])} is in the future", i, col.name)
+                raise bad("{value} is in the future", i, col.name, value=shown(raw[i]))
         typed[col.name] = value
     out = pl.DataFrame(typed, schema={c.name: typed[c.name].dtype for c in spec.columns}).with_columns(frame["_line"])
     for mask, name, message in spec.rules:

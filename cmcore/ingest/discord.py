@@ -25,7 +25,8 @@ def _load(path: Path) -> dict:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as err:
-        raise Rejected(path.name, f"is not valid JSON ({err.msg}, column {err.colno})", err.lineno) from None
+        raise Rejected(path.name, "is not valid JSON ({reason}, column {column})", err.lineno, reason=err.msg,
+                       column=err.colno) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("messages"), list):
         raise Rejected(path.name, "is not a DiscordChatExporter JSON export (no \"messages\" list)")
     return doc
@@ -59,8 +60,8 @@ def convert(paths: list[Path], platform: str, progress: Progress,
                 messages.append((msg["id"], author["id"], parent, at, msg.get("content") or None, counted, index,
                                  path.name))
             except (KeyError, TypeError, AttributeError) as err:
-                raise Rejected(path.name, f"lacks {err}: not a DiscordChatExporter message",
-                               index, unit="message") from None
+                raise Rejected(path.name, "lacks {what}: not a DiscordChatExporter message", index,
+                               unit="message", what=str(err)) from None
     if not messages and not people:
         raise Rejected(paths[0].name if paths else "discord", "holds no messages")
     return _parts(platform, messages, reactions, people)

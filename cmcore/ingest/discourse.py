@@ -29,7 +29,8 @@ def _json_rows(path: Path) -> tuple[str, list[dict]]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as err:
-        raise Rejected(path.name, f"is not valid JSON ({err.msg}, column {err.colno})", err.lineno) from None
+        raise Rejected(path.name, "is not valid JSON ({reason}, column {column})", err.lineno, reason=err.msg,
+                       column=err.colno) from None
     if isinstance(doc, dict) and "latest_posts" in doc:
         return "posts", doc["latest_posts"]
     if isinstance(doc, dict) and "post_stream" in doc:
@@ -56,7 +57,8 @@ def _read(path: Path) -> tuple[str, pl.DataFrame, str]:
         fields = _POST_FIELDS if kind == "posts" else _USER_FIELDS
         missing = [f for f in fields[:6 if kind == "posts" else 4] if f not in frame.columns and f != "name"]
         if missing:
-            raise Rejected(path.name, f"missing column {missing[0]!r} of a Data Explorer {kind} export")
+            raise Rejected(path.name, "missing column {column} of a Data Explorer {kind} export",
+                           column=repr(missing[0]), kind=kind)
         return kind, frame.select([pl.col(f) if f in frame.columns else pl.lit(None, pl.String).alias(f)
                                    for f in fields] + ["_line"]), "line"
     kind, rows = _json_rows(path)

@@ -31,8 +31,8 @@ def convert(paths: list[Path], _platform: str, progress: Progress,
         found = {name: next((lower[s] for s in synonyms if s in lower), None) for name, synonyms in COLUMNS.items()}
         for name in REQUIRED:
             if found[name] is None:
-                raise Rejected(path.name, f"missing column {COLUMNS[name][0]!r} (or one of"
-                               f" {', '.join(COLUMNS[name][1:])})")
+                raise Rejected(path.name, "missing column {column} (or one of {synonyms})",
+                               column=repr(COLUMNS[name][0]), synonyms=", ".join(COLUMNS[name][1:]))
         parts.append(Part("mentions", path.name, frame.select(
             [pl.col(column).alias(name) for name, column in found.items() if column] + ["_line"])))
     return parts

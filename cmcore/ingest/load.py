@@ -54,23 +54,26 @@ def unique(conn: sa.Connection, table: str, units: dict[str, str]) -> None:
         f" WINDOW w AS (PARTITION BY {cols} ORDER BY _file, _line)) x WHERE n > 1 ORDER BY _file, _line LIMIT 1"
     )).mappings().one()
     unit = units.get(row["_file"], "line")
-    where = (f"on {unit} {row['first_line']}" if row["first_file"] == row["_file"]
-             else f"in {row['first_file']} ({unit} {row['first_line']})")
     keys = ", ".join(f"{k} {shown(row[k])}" for k in key)
-    raise Rejected(row["_file"], f"duplicate row: {keys} is already {where}", row["_line"], key[-1], unit)
+    if row["first_file"] == row["_file"]:
+        raise Rejected(row["_file"], "duplicate row: {keys} is already on {unit_name} {first}", row["_line"], key[-1],
+                       unit, keys=keys, unit_name=unit, first=row["first_line"])
+    raise Rejected(row["_file"], "duplicate row: {keys} is already in {other} ({unit_name} {first})", row["_line"],
+                   key[-1], unit, keys=keys, other=row["first_file"], unit_name=unit, first=row["first_line"])
 
 
 def _first_missing(conn: sa.Connection, sql: str, field: str, message: str, units: dict[str, str]) -> None:
     """Reject at the first staged row `sql` returns (columns _file, _line, and those `message` names)."""
     row = conn.execute(sa.text(sql + " ORDER BY _file, _line LIMIT 1")).mappings().first()
     if row is not None:
-        raise Rejected(row["_file"], message.format(**row), row["_line"], field, units.get(row["_file"], "line"))
+        values = {k: repr(v) for k, v in row.items() if not k.startswith("_")}
+        raise Rejected(row["_file"], message, row["_line"], field, units.get(row["_file"], "line"), **values)
 
 
 def _platforms_exist(conn: sa.Connection, table: str, units: dict[str, str], column: str = "platform") -> None:
     _first_missing(conn, f"SELECT s._file, s._line, s.{column} AS value FROM s_{table} s"
                    f" LEFT JOIN platform p ON p.slug = s.{column} WHERE s.{column} IS NOT NULL AND p.id IS NULL",
-                   column, "unknown platform {value!r}: add it on the Data page, or import a platforms file first",
+                   column, "unknown platform {value}: add it on the Data page, or import a platforms file first",
                    units)
 
 
@@ -147,7 +150,7 @@ def _identities(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
     _first_missing(conn, "SELECT s._file, s._line, s.member_external_id AS value, s.member_platform AS platform"
                    " FROM s_identities s JOIN platform p ON p.slug = s.member_platform LEFT JOIN member_identity i"
                    " ON (i.platform_id, i.external_id) = (p.id, s.member_external_id) WHERE i.member_id IS NULL",
-                   "member_external_id", "unknown member: no account {value!r} on platform {platform!r}", units)
+                   "member_external_id", "unknown member: no account {value} on platform {platform}", units)
     conn.execute(sa.text(
         "CREATE TEMP TABLE r_identities ON COMMIT DROP AS"
         " SELECT p.id AS platform_id, s.external_id, coalesce(s.handle, s.external_id) AS handle, s.joined_at,"
@@ -181,7 +184,7 @@ def _activities(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
         " FROM s_activities s JOIN platform p ON p.slug = s.platform" + _author_of("author") +
         " LEFT JOIN activity a ON a.platform_id = p.id AND a.external_id = s.external_id"), {"first": first_id})
     _first_missing(conn, "SELECT _file, _line, author AS value, platform FROM r_act WHERE member_id IS NULL",
-                   "author", "unknown author {value!r} on platform {platform!r}: import the members first"
+                   "author", "unknown author {value} on platform {platform}: import the members first"
                    " (in the same run or before)", units)
     conn.execute(sa.text("ANALYZE r_act"))
     if conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM r_act WHERE thread IS NULL AND kind <> 'thread')")).scalar():
@@ -197,10 +200,10 @@ def _activities(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
         " LEFT JOIN activity td ON tf.id IS NULL AND td.platform_id = r.platform_id AND td.external_id = r.thread"))
     _first_missing(conn, "SELECT _file, _line, parent AS value, platform FROM r_act2"
                    " WHERE parent IS NOT NULL AND parent_id IS NULL", "parent",
-                   "unknown parent {value!r}: no activity has this id on platform {platform!r}", units)
+                   "unknown parent {value}: no activity has this id on platform {platform}", units)
     _first_missing(conn, "SELECT _file, _line, thread AS value, platform FROM r_act2"
                    " WHERE kind <> 'thread' AND (thread_id IS NULL OR thread_kind <> 'thread')", "thread",
-                   "the thread {value!r} of this activity is not a thread on platform {platform!r}", units)
+                   "the thread {value} of this activity is not a thread on platform {platform}", units)
     # New rows go in with a plain INSERT (ids were drawn above), changed rows with an UPDATE: no
     # speculative insertion, and a large first batch gets its indexes and keys built in bulk.
     update = ["member_id", "kind", "parent_id", "thread_id", "created_at", "title", "body", "tags", "is_question",
@@ -271,11 +274,11 @@ def _moderation_cases(conn: sa.Connection, units: dict[str, str]) -> tuple[int, 
     _platforms_exist(conn, "moderation_cases", units)
     _first_missing(conn, "SELECT s._file, s._line, s.member AS value, s.platform FROM s_moderation_cases s"
                    " JOIN platform p ON p.slug = s.platform" + _author_of("member") + " WHERE i.member_id IS NULL",
-                   "member", "unknown member {value!r} on platform {platform!r}", units)
+                   "member", "unknown member {value} on platform {platform}", units)
     _first_missing(conn, "SELECT s._file, s._line, s.activity AS value, s.platform FROM s_moderation_cases s"
                    " JOIN platform p ON p.slug = s.platform LEFT JOIN activity a ON a.platform_id = p.id"
                    " AND a.external_id = s.activity WHERE s.activity IS NOT NULL AND a.id IS NULL",
-                   "activity", "unknown activity {value!r} on platform {platform!r}", units)
+                   "activity", "unknown activity {value} on platform {platform}", units)
     conn.execute(sa.text(
         "INSERT INTO rule (code, title) SELECT DISTINCT ON (rule) rule, coalesce(rule_title, rule)"
         " FROM s_moderation_cases ORDER BY rule, rule_title NULLS LAST ON CONFLICT (code) DO NOTHING"))
@@ -300,10 +303,10 @@ def _attendance(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
     _platforms_exist(conn, "attendance", units)
     _first_missing(conn, "SELECT s._file, s._line, s.event AS value FROM s_attendance s"
                    " LEFT JOIN event e ON e.external_id = s.event WHERE e.id IS NULL",
-                   "event", "unknown event {value!r}: import the events first", units)
+                   "event", "unknown event {value}: import the events first", units)
     _first_missing(conn, "SELECT s._file, s._line, s.member AS value, s.platform FROM s_attendance s"
                    " JOIN platform p ON p.slug = s.platform" + _author_of("member") + " WHERE i.member_id IS NULL",
-                   "member", "unknown member {value!r} on platform {platform!r}", units)
+                   "member", "unknown member {value} on platform {platform}", units)
     return _upsert(conn, "event_attendance", ["event_id", "member_id", "registered_at", "attended"],
                    "SELECT DISTINCT ON (e.id, i.member_id) e.id, i.member_id, s.registered_at,"
                    " coalesce(s.attended, false) FROM s_attendance s JOIN event e ON e.external_id = s.event"
@@ -326,14 +329,14 @@ def _sponsors(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
 def _sponsor_exists(conn: sa.Connection, table: str, units: dict[str, str]) -> None:
     _first_missing(conn, f"SELECT s._file, s._line, s.sponsor AS value FROM s_{table} s LEFT JOIN sponsor o"
                    " ON o.name = s.sponsor WHERE s.sponsor IS NOT NULL AND o.id IS NULL", "sponsor",
-                   "unknown sponsor {value!r}: import the sponsors first", units)
+                   "unknown sponsor {value}: import the sponsors first", units)
 
 
 def _campaign_exists(conn: sa.Connection, table: str, units: dict[str, str]) -> None:
     _first_missing(conn, f"SELECT s._file, s._line, s.campaign AS value, s.sponsor FROM s_{table} s"
                    " JOIN sponsor o ON o.name = s.sponsor LEFT JOIN campaign c ON (c.sponsor_id, c.name) ="
                    " (o.id, s.campaign) WHERE s.campaign IS NOT NULL AND c.id IS NULL", "campaign",
-                   "unknown campaign {value!r} of sponsor {sponsor!r}: import the campaigns first", units)
+                   "unknown campaign {value} of sponsor {sponsor}: import the campaigns first", units)
 
 
 def _campaigns(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:

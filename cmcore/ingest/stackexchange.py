@@ -52,8 +52,8 @@ def _chunks(path: Path, fields: tuple[str, ...]) -> Iterator[pl.DataFrame]:
                     yield frame()
     except ET.ParseError as err:
         line, column = err.position
-        raise Rejected(path.name, f"is not well-formed XML, or is cut short ({err.msg.split(':')[0]},"
-                       f" column {column})", line) from None
+        raise Rejected(path.name, "is not well-formed XML, or is cut short ({reason}, column {column})", line,
+                       reason=err.msg.split(":")[0], column=column) from None
     if columns[0]:
         yield frame()
 
@@ -68,12 +68,13 @@ def _files(paths: list[Path], workdir: Path) -> dict[str, Path]:
                     wanted = [n for n in archive.getnames() if Path(n).name in FILES]
                     archive.extract(workdir, targets=wanted)
             except py7zr.exceptions.ArchiveError as err:
-                raise Rejected(path.name, f"is not a readable 7z archive ({err})") from None
+                raise Rejected(path.name, "is not a readable 7z archive ({reason})", reason=str(err)) from None
             found.update({Path(n).name: workdir / n for n in wanted})
         elif path.name in FILES:
             found[path.name] = path
         elif path.name not in OPTIONAL:
-            raise Rejected(path.name, f"is not a Stack Exchange dump file (expected {', '.join(FILES)}, or the .7z)")
+            raise Rejected(path.name, "is not a Stack Exchange dump file (expected {files}, or the .7z)",
+                           files=", ".join(FILES))
     for name in FILES[:2]:
         if name not in found:
             raise Rejected(name, "is missing: a Stack Exchange import needs Users.xml and Posts.xml at least")
