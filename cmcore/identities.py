@@ -99,16 +99,20 @@ def undo(actor: Principal, merge_id: int) -> None:
             raise MergeError(f"merge {merge_id} was already undone")
         source = row["member_id"]
         keys = [tuple(k) for k in row["identities"]]
-        owners = {r[0] for r in conn.execute(sa.text(
-            "SELECT DISTINCT member_id FROM member_identity WHERE (platform_id, external_id) IN"
-            " (SELECT (k->>0)::smallint, k->>1 FROM jsonb_array_elements(CAST(:keys AS jsonb)) k)"),
-            {"keys": json.dumps(keys)})}
-        owner = owners.pop() if len(owners) == 1 else row["into_member_id"]
+        moved = "SELECT (k->>0)::smallint, k->>1 FROM jsonb_array_elements(CAST(:keys AS jsonb)) k"
+        owner = conn.execute(sa.text(  # the merge target, or whom it was merged into since: they move together
+            f"SELECT DISTINCT member_id FROM member_identity WHERE (platform_id, external_id) IN ({moved})"),
+            {"keys": json.dumps(keys)}).scalar_one()
         platforms = sorted({k[0] for k in keys})
-        conn.execute(sa.text(
-            "UPDATE member_identity SET member_id = :a WHERE (platform_id, external_id) IN"
-            " (SELECT (k->>0)::smallint, k->>1 FROM jsonb_array_elements(CAST(:keys AS jsonb)) k)"),
-            {"a": source, "keys": json.dumps(keys)})
+        other = conn.execute(sa.text(
+            "SELECT p.slug, i.external_id FROM member_identity i JOIN platform p ON p.id = i.platform_id"
+            f" WHERE i.member_id = :o AND i.platform_id = ANY(:ps) AND (i.platform_id, i.external_id) NOT IN ({moved})"),
+            {"o": owner, "ps": platforms, "keys": json.dumps(keys)}).first()
+        if other is not None:
+            raise MergeError(f"member {owner} has had another account on {other[0]} since the merge ({other[1]}):"
+                             " the two accounts' rows can no longer be told apart")
+        conn.execute(sa.text(f"UPDATE member_identity SET member_id = :a WHERE (platform_id, external_id) IN ({moved})"),
+                     {"a": source, "keys": json.dumps(keys)})
         _moved_rows(conn, owner, source, platforms)
         for reg in row["attendance"]:
             if reg["clash"]:

@@ -393,6 +393,19 @@ def test_a_merge_keeps_one_registration_per_event_and_undo_restores_both(databas
     assert rows(registrations) == [("ev1", 1, True), ("ev1", 2, False), ("ev1", 4, False), ("ev2", 3, False)]
 
 
+def test_an_undo_is_refused_once_the_accounts_rows_can_no_longer_be_told_apart(database, tmp_path):
+    ingest.run("canonical", fixture("canonical"), CLI)
+    staff = Principal("sam", "staff")
+    merge_id = identities.merge(staff, 4, 1)  # Ann's chat account d1 into her forum account
+    (tmp_path / "identities.csv").write_text("platform,external_id,handle,joined_at,member_platform,member_external_id\n"
+                                             "chat,d7,ann_alt,2026-03-09T10:00:00Z,forum,u1\n")
+    ingest.run("canonical", [tmp_path / "identities.csv"], CLI)  # a second chat account for Ann, after the merge
+    with pytest.raises(identities.MergeError, match="member 1 has had another account on chat since the merge"
+                                                    " \\(d7\\)"):
+        identities.undo(staff, merge_id)
+    assert rows("SELECT merged_into FROM member WHERE id = 4") == [(1,)]
+
+
 def test_merges_that_cannot_be_undone_exactly_are_refused(database):
     ingest.run("canonical", fixture("canonical"), CLI)
     staff = Principal("sam", "staff")
