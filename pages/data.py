@@ -33,7 +33,8 @@ def import_files() -> None:
                                  help=t("The platform the rows go to; created if it does not exist."))
     if source == "canonical":
         with st.expander(t("The canonical format: one file per table, named for it (members.csv, activities.jsonl…)")):
-            widgets.table(canonical.describe(), "canonical_format", {
+            described = canonical.describe().with_columns(pl.col("allowed").map_elements(t, return_dtype=pl.String))
+            widgets.table(described, "canonical_format", {
                 "table": "Table", "column": "Column", "type": "Type", "required": "Required", "allowed": "Allowed"})
     round_ = st.session_state.setdefault("upload_round", 0)  # a new uploader, empty, after each import
     uploads = st.file_uploader(t("Files"), accept_multiple_files=True, key=f"upload_{source}_{round_}")
@@ -101,7 +102,7 @@ def pick_member(column, label: str, key: str) -> int | None:
         options = {r["member_id"]: f"{r['display_name']} (#{r['member_id']}) — {r['accounts'] or '—'}"
                    for r in found.iter_rows(named=True)}
         return st.selectbox(label, list(options), format_func=options.get, index=None, key=key,
-                            placeholder=t("No member matches") if not options else None)
+                            placeholder=t("Choose a member") if options else t("No member matches"))
 
 
 def merge_people() -> None:
