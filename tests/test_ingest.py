@@ -446,3 +446,11 @@ def test_a_key_repeated_in_another_file_names_both(database, tmp_path):
     assert str(err.value) == ("members.jsonl, line 2, field external_id: duplicate row: platform 'forum',"
                               " external_id 'u1' is already in members.csv (line 2)")
     assert set(table_sizes().values()) == {0}
+
+
+def test_a_reply_to_an_activity_imported_before_finds_its_parent_and_thread(database, tmp_path):
+    ingest.run("canonical", fixture("canonical"), CLI)
+    (tmp_path / "activities.csv").write_text("platform,external_id,author,kind,parent,created_at\n"
+                                             "forum,p9,u3,reply,p2,2026-03-03T09:00:00Z\n")  # p2 is a comment in t1
+    assert ingest.run("canonical", [tmp_path / "activities.csv"], CLI).counts == {"activities": counts(1)}
+    assert activities("forum")[-1] == ("p9", "Chloé Dubois", "reply", "p2", "t1", False, False, 0)

@@ -191,13 +191,14 @@ def _activities(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
         _fill_threads(conn)
     conn.execute(sa.text(
         "CREATE TEMP TABLE r_act2 ON COMMIT DROP AS"
-        " SELECT r.*, coalesce(pf.id, pd.id) AS parent_id, coalesce(tf.id, td.id) AS thread_id,"
-        " coalesce(tf.kind, td.kind) AS thread_kind"
-        " FROM r_act r"
+        " SELECT r.*, pf.id AS parent_id, tf.id AS thread_id, tf.kind AS thread_kind FROM r_act r"
         " LEFT JOIN r_act pf ON pf.platform_id = r.platform_id AND pf.external_id = r.parent"
-        " LEFT JOIN activity pd ON pf.id IS NULL AND pd.platform_id = r.platform_id AND pd.external_id = r.parent"
-        " LEFT JOIN r_act tf ON tf.platform_id = r.platform_id AND tf.external_id = r.thread"
-        " LEFT JOIN activity td ON tf.id IS NULL AND td.platform_id = r.platform_id AND td.external_id = r.thread"))
+        " LEFT JOIN r_act tf ON tf.platform_id = r.platform_id AND tf.external_id = r.thread"))
+    # Parents and threads outside the batch, from the database: usually few rows, found by index.
+    conn.execute(sa.text("UPDATE r_act2 r SET parent_id = a.id FROM activity a WHERE r.parent_id IS NULL"
+                         " AND a.platform_id = r.platform_id AND a.external_id = r.parent"))
+    conn.execute(sa.text("UPDATE r_act2 r SET thread_id = a.id, thread_kind = a.kind FROM activity a"
+                         " WHERE r.thread_id IS NULL AND a.platform_id = r.platform_id AND a.external_id = r.thread"))
     _first_missing(conn, "SELECT _file, _line, parent AS value, platform FROM r_act2"
                    " WHERE parent IS NOT NULL AND parent_id IS NULL", "parent",
                    "unknown parent {value}: no activity has this id on platform {platform}", units)
