@@ -428,9 +428,11 @@ def test_discourse_topic_pages_and_a_users_list(database, tmp_path):
         '{"id": 602, "topic_id": 60, "post_number": 2, "user_id": 4, "username": "theo",'
         ' "created_at": "2025-05-03T09:00:00.000Z", "raw": "Top", "reply_to_post_number": 1}]}}')
     (tmp_path / "users.json").write_text(
-        '[{"id": 3, "username": "ines", "name": "Inès", "created_at": "2025-01-01T00:00:00Z"}]')
+        '[{"id": 3, "username": "ines", "name": "Inès", "created_at": "2025-01-01T00:00:00Z"},'
+        ' {"id": 4, "username": "theo", "name": "", "created_at": "2025-02-01T00:00:00Z"}]')  # no name: the username
     result = ingest.run("discourse", [tmp_path / "t-60.json", tmp_path / "users.json"], CLI, platform="forum-fr")
     assert result.counts == {"members": counts(2), "activities": counts(2)}
+    assert members("forum-fr") == [("3", "ines", "Inès", utc(2025, 1, 1)), ("4", "theo", "theo", utc(2025, 2, 1))]
     assert activities("forum-fr") == [("topic-60", "Inès", "thread", None, None, False, False, 0),
                                       ("602", "theo", "reply", "topic-60", "topic-60", False, False, 0)]
     assert rows("SELECT title FROM activity WHERE external_id = 'topic-60'") == [("Mise à jour",)]

@@ -113,8 +113,8 @@ def _parts(platform: str, posts: list, users: list) -> list[Part]:
     for file, frame, unit in users:
         out = frame.select(
             pl.lit(platform).alias("platform"), pl.col("id").alias("external_id"),
-            pl.coalesce("name", "username").alias("display_name"), pl.col("username").alias("handle"),
-            pl.col("created_at").alias("joined_at"), "_line").filter(~pl.col("external_id").is_in(list(seen)))
+            pl.coalesce(pl.col("name").str.strip_chars().replace("", None), "username").alias("display_name"),
+            pl.col("username").alias("handle"), pl.col("created_at").alias("joined_at"), "_line").filter(~pl.col("external_id").is_in(list(seen)))
         seen.update(out["external_id"].to_list())
         if out.height:
             members.append(Part("members", file, out, unit=unit))

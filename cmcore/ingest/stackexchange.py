@@ -119,7 +119,8 @@ def convert(paths: list[Path], platform: str, progress: Progress, workdir: Path)
 def _members(files: dict[str, Path], platform: str, orphans: pl.Series) -> Iterator[pl.DataFrame]:
     for chunk in _chunks(files["Users.xml"], ("Id", "DisplayName", "CreationDate")):
         yield chunk.select(pl.lit(platform).alias("platform"), pl.col("Id").alias("external_id"),
-                           pl.col("DisplayName").fill_null("user " + pl.col("Id")).alias("display_name"),
+                           pl.col("DisplayName").str.strip_chars().replace("", None).fill_null("user " + pl.col("Id"))
+                           .alias("display_name"),
                            pl.col("CreationDate").alias("joined_at"),
                            pl.col("Id").cast(pl.Int64, strict=False).alias("_line"))
     if orphans.len():
