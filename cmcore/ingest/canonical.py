@@ -258,6 +258,16 @@ def read_jsonl(name: str, data: bytes) -> pl.DataFrame:
     return pl.DataFrame({**columns, "_line": pl.Series(lines, dtype=pl.Int64)})
 
 
+def read_json(path: Path) -> object:
+    """A JSON file's document, or Rejected naming the line where it stops being JSON."""
+    text = decode(path.name, path.read_bytes())
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise Rejected(path.name, "is not valid JSON ({reason}, column {column})", err.lineno, reason=err.msg,
+                       column=err.colno) from None
+
+
 def _json_text(value: object) -> str | None:
     """A JSON value as the text a CSV cell would hold (lists of tags joined, objects as JSON)."""
     if value is None:

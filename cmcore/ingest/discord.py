@@ -8,12 +8,11 @@ their first message or reaction in the import. System messages (pins, calls…) 
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
 
-from cmcore.ingest.canonical import Part, Rejected, decode, to_datetime
+from cmcore.ingest.canonical import Part, Rejected, read_json, to_datetime
 from cmcore.progress import Progress
 
 _TALK = ("Default", "Reply", "ThreadStarterMessage")
@@ -21,12 +20,7 @@ _JOIN = "GuildMemberJoin"
 
 
 def _load(path: Path) -> dict:
-    text = decode(path.name, path.read_bytes())
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise Rejected(path.name, "is not valid JSON ({reason}, column {column})", err.lineno, reason=err.msg,
-                       column=err.colno) from None
+    doc = read_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("messages"), list):
         raise Rejected(path.name, "is not a DiscordChatExporter JSON export (no \"messages\" list)")
     return doc

@@ -11,12 +11,11 @@ in "?". Authors missing from the users joined at their first post of the import.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
 
-from cmcore.ingest.canonical import Part, Rejected, decode, read_csv
+from cmcore.ingest.canonical import Part, Rejected, read_csv, read_json
 from cmcore.progress import Progress
 
 _POST_FIELDS = ("id", "topic_id", "post_number", "user_id", "username", "created_at", "topic_title",
@@ -25,12 +24,7 @@ _USER_FIELDS = ("id", "username", "name", "created_at")
 
 
 def _json_rows(path: Path) -> tuple[str, list[dict]]:
-    text = decode(path.name, path.read_bytes())
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise Rejected(path.name, "is not valid JSON ({reason}, column {column})", err.lineno, reason=err.msg,
-                       column=err.colno) from None
+    doc = read_json(path)
     if isinstance(doc, dict) and "latest_posts" in doc:
         return "posts", doc["latest_posts"]
     if isinstance(doc, dict) and "post_stream" in doc:
