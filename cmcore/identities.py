@@ -22,12 +22,13 @@ class MergeError(ValueError):
     """A merge or an undo that cannot be done, and why."""
 
 
-def _joined_at(conn: sa.Connection, *member_ids: int) -> None:
-    """A member joined when the first of their accounts did."""
+def joined_at(conn: sa.Connection, members: str, **params: object) -> None:
+    """A member joined when the first of their accounts did: set it for the members the SQL
+    `members` selects (imports, merges and undos change who owns which account)."""
     conn.execute(sa.text(
         "UPDATE member m SET joined_at = x.first FROM (SELECT member_id, min(joined_at) AS first"
-        " FROM member_identity WHERE member_id = ANY(:ids) GROUP BY member_id) x"
-        " WHERE m.id = x.member_id AND m.joined_at <> x.first"), {"ids": list(member_ids)})
+        f" FROM member_identity WHERE member_id IN ({members}) GROUP BY member_id) x"
+        " WHERE m.id = x.member_id AND m.joined_at <> x.first"), params)
 
 
 def _moved_rows(conn: sa.Connection, source: int, target: int, platforms: list[int]) -> None:
@@ -75,7 +76,7 @@ def merge(actor: Principal, member_id: int, into_member_id: int) -> int:
             " (SELECT event_id FROM event_attendance WHERE member_id = :b)"), {"a": member_id, "b": into_member_id})
         conn.execute(sa.text("DELETE FROM event_attendance WHERE member_id = :a"), {"a": member_id})
         conn.execute(sa.text("UPDATE member SET merged_into = :b WHERE id = :a"), {"a": member_id, "b": into_member_id})
-        _joined_at(conn, into_member_id)
+        joined_at(conn, ":b", b=into_member_id)
         merge_id = conn.execute(sa.text(
             "INSERT INTO member_merge (member_id, into_member_id, merged_by, identities, attendance)"
             " VALUES (:a, :b, :by, CAST(:ids AS jsonb), CAST(:att AS jsonb)) RETURNING id"),
@@ -123,7 +124,7 @@ def undo(actor: Principal, merge_id: int) -> None:
                 conn.execute(sa.text("UPDATE event_attendance SET member_id = :a WHERE event_id = :e"
                                      " AND member_id = :o"), {"a": source, "e": reg["event_id"], "o": owner})
         conn.execute(sa.text("UPDATE member SET merged_into = NULL WHERE id = :a"), {"a": source})
-        _joined_at(conn, source, owner)
+        joined_at(conn, ":a, :o", a=source, o=owner)
         conn.execute(sa.text("UPDATE member_merge SET undone_by = :by, undone_at = now() WHERE id = :id"),
                      {"by": actor.username, "id": merge_id})
         audit.record(conn, actor.username, "member.unmerge", "member", source, merge_id=merge_id, owner=owner)

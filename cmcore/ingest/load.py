@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import polars as pl
 import sqlalchemy as sa
 
-from cmcore import db
+from cmcore import db, identities
 from cmcore.ingest.canonical import LOAD_ORDER, TABLES, Rejected, shown
 from cmcore.progress import Progress
 
@@ -96,14 +96,6 @@ def _platforms(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
                    "slug", ["name", "kind"])
 
 
-def _joined_at(conn: sa.Connection, touched: str) -> None:
-    """A member joined when the first of their accounts did (`touched`: SQL of member ids)."""
-    conn.execute(sa.text(
-        "UPDATE member m SET joined_at = x.first FROM (SELECT member_id, min(joined_at) AS first"
-        f" FROM member_identity WHERE member_id IN ({touched}) GROUP BY member_id) x"
-        " WHERE m.id = x.member_id AND m.joined_at <> x.first"))
-
-
 def _identity_upsert(conn: sa.Connection, source: str) -> None:
     """Accounts from `source` (platform_id, external_id, handle, member_id, joined_at): a new one
     is added, an existing one keeps its member (moving it is a merge) and its earliest joined_at."""
@@ -114,7 +106,7 @@ def _identity_upsert(conn: sa.Connection, source: str) -> None:
         " joined_at = least(member_identity.joined_at, EXCLUDED.joined_at)"
         " WHERE (member_identity.handle, least(member_identity.joined_at, EXCLUDED.joined_at))"
         " IS DISTINCT FROM (EXCLUDED.handle, member_identity.joined_at)"))
-    _joined_at(conn, f"SELECT i.member_id FROM member_identity i JOIN {source} r"
+    identities.joined_at(conn, f"SELECT i.member_id FROM member_identity i JOIN {source} r"
                      " ON (i.platform_id, i.external_id) = (r.platform_id, r.external_id)")
 
 
