@@ -203,7 +203,7 @@ class Part:
 def decode(name: str, data: bytes) -> str:
     """The file's text, or Rejected when it is empty or not UTF-8."""
     if not data.strip():
-        raise Rejected(name, "the file is empty" if data else "the file is empty (0 bytes)")
+        raise Rejected(name, "the file is empty")  # 0-byte files are refused before (ingest.run)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -282,8 +282,6 @@ def _json_text(value: object) -> str | None:
 
 
 def read_parquet(name: str, data: bytes) -> pl.DataFrame:
-    if not data:
-        raise Rejected(name, "the file is empty (0 bytes)")
     try:
         frame = pl.read_parquet(io.BytesIO(data))
     except (pl.exceptions.PolarsError, OSError) as err:
