@@ -204,9 +204,8 @@ def test_monthly_sums_give_the_same_board_as_the_days(database):
         c.act(people[k % 5], "reply" if k % 3 else "comment", at, parent=thread)
         c.act(people[(k + 2) % 5], "reaction", at + timedelta(hours=1), parent=thread)
     tz, rules = "UTC", leaderboard.Scoring()
-    items = leaderboard.scoring_items(*(frames.table(n) for n in ("activity", "events", "attendance")))
-    points = leaderboard.wide(leaderboard.daily_points(leaderboard.daily_rollup(items, tz).lazy(), rules))
-    who = leaderboard.reach_rollup(items, tz)
+    daily, who = leaderboard.rollups(*(frames.table(n) for n in ("activity", "events", "attendance")), tz)
+    points = leaderboard.wide(daily.lazy(), rules)
     members = frames.table("members")
     for period in (Period(date(2026, 1, 15), date(2026, 4, 3)), Period(date(2026, 1, 1), date(2026, 3, 1)),
                    Period(date(2026, 2, 10), date(2026, 2, 20))):
@@ -225,10 +224,23 @@ def test_reach_counts_each_pair_once_across_days_and_platforms(database):
         post = c.act(star, "thread", utc(2026, 3, day, 9), platform)
         c.act(fan, "reaction", utc(2026, 3, day, 10), platform, parent=post)
     c.act(other, "reply", utc(2026, 3, 9, 11), "forum", parent=post)
-    items = leaderboard.scoring_items(*(frames.table(n) for n in ("activity", "events", "attendance")))
-    who = leaderboard.reach_rollup(items, "UTC")
+    who = leaderboard.rollups(*(frames.table(n) for n in ("activity", "events", "attendance")), "UTC")[1]
     every = sorted(frames.table("platforms")["platform_id"].to_list())
     for first, end, expected in ((1, 20, 2), (3, 20, 2), (3, 6, 1), (6, 9, 0), (9, 10, 2), (2, 3, 1)):
         window = (date(2026, 3, first), date(2026, 3, end))
         fast, distinct = (dict(leaderboard.reach(who, *window, p).collect().iter_rows()) for p in (None, every))
         assert fast == distinct and fast.get(star, 0) == expected, window
+
+
+def test_pairs_sort_on_one_packed_key_or_on_three_columns():
+    """Ids and days that fit in 63 bits sort on one Int64; larger ids fall back to three columns,
+    in the same order."""
+    days = [date(2026, 1, 3), date(2026, 1, 1), date(2026, 1, 9), date(2025, 1, 1), date(2026, 1, 1)]
+    small = pl.DataFrame({"member_id": [3, 1, 1, 2, 1], "counterpart": [1, 5, 2, 2, 2], "day": days})
+    large = small.with_columns(pl.col("member_id", "counterpart") + 2**40)
+    assert not isinstance(leaderboard._pair_then_day(small), list)
+    assert leaderboard._pair_then_day(large) == ["member_id", "counterpart", "day"]
+    expected = [(1, 2, date(2026, 1, 1)), (1, 2, date(2026, 1, 9)), (1, 5, date(2026, 1, 1)),
+                (2, 2, date(2025, 1, 1)), (3, 1, date(2026, 1, 3))]
+    assert small.sort(leaderboard._pair_then_day(small)).rows() == expected
+    assert large.sort(leaderboard._pair_then_day(large)).rows() == [(m + 2**40, c + 2**40, d) for m, c, d in expected]

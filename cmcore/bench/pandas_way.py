@@ -266,7 +266,7 @@ def board(window: Window, period: Period) -> Values:
         events.assign(kind="event", platform_id=-1, counterpart=-1),
     ])[["member_id", "kind", "platform_id", "counterpart", "created_at"]]
     items["day"] = pd.to_datetime(items.created_at, utc=True).dt.tz_convert(window.tz).dt.date
-    pairwise = items.kind.isin(leaderboard.PAIRWISE)
+    pairwise = items.kind.isin(["reaction_given", "reaction_received"])
     items = pd.concat([items[~pairwise], items[pairwise].drop_duplicates(
         ["member_id", "kind", "counterpart", "day", "platform_id"])])
     daily = items.groupby(["member_id", "kind", "day"]).size().rename("n").reset_index()
