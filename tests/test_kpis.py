@@ -223,6 +223,21 @@ def test_sentiment_shares_and_net_sentiment(database):
                    "alerts": 0}
 
 
+def test_a_report_is_computed_once_per_data_version_and_scope_and_the_role_checked_each_time(database):
+    c = Community()
+    c.mention(utc(2026, 3, 4, 12), 1, 100)
+    first = reports.reputation_report(MANAGER, scope(utc(2026, 3, 12)))
+    assert reports.reputation_report(MANAGER, scope(utc(2026, 3, 12))) is first  # a rerun: the same report
+    assert metrics(reports.reputation_report(MANAGER, scope(utc(2026, 3, 12), Period(date(2026, 3, 5), date(2026, 3, 11)))))[
+        "mentions"] == 0  # another scope: its own report
+    with pytest.raises(AccessDenied):
+        reports.reputation_report(SPONSOR, scope(utc(2026, 3, 12)))  # cached, still refused
+    c.mention(utc(2026, 3, 6, 12), -1, 50)  # a write: the next view sees it
+    assert metrics(reports.reputation_report(MANAGER, scope(utc(2026, 3, 12))))["reach"] == 150
+    now = reports.Scope(MARCH, None, "UTC").resolved().now  # "now" to the minute: a minute's reruns hit
+    assert (now.second, now.microsecond) == (0, 0) and datetime.now(now.tzinfo) - now < timedelta(minutes=1)
+
+
 def test_a_crisis_day_raises_an_alert_with_its_mentions(database):
     c = Community()
     for day in range(1, 29):  # one negative mention a day through February…

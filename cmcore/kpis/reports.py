@@ -2,6 +2,8 @@
 frames its charts and tables show. Pages only lay these out."""
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -27,8 +29,10 @@ class Scope:
     now: datetime | None = None
 
     def resolved(self) -> Scope:
+        """The community's time zone if none is given; "now" to the minute if none is given
+        (reports of the same minute are the same, and cached)."""
         return Scope(self.period, self.platforms, self.tz or community.timezone(),
-                     self.now or datetime.now(UTC))
+                     self.now or datetime.now(UTC).replace(second=0, microsecond=0))
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
@@ -45,16 +49,31 @@ class Report:
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
+def cached(*roles: str) -> Callable[[Callable[..., Report]], Callable[..., Report]]:
+    """Make `build(scope, **options)`, a report that depends only on its scope, into the report
+    `(principal, scope, **options)` for `roles`: the role is checked on every call, the report is
+    computed once per data version, resolved scope and options (Streamlit reruns a page on every
+    click; a rerun then costs a lookup)."""
+    def wrap(build: Callable[..., Report]) -> Callable[..., Report]:
+        @functools.wraps(build)
+        def report(principal: Principal, scope: Scope, **options: object) -> Report:
+            require(principal, *roles)
+            s = scope.resolved()
+            key = f"{build.__qualname__}:{s!r}:{sorted(options.items())!r}"
+            return frames.result(key, lambda: build(s, **options))
+        return report
+    return wrap
+
+
 def _both(fn, scope: Scope, *args):
     """fn(*args, start, end, platforms) for the period and for the previous one."""
     return (fn(*args, *scope.bounds, scope.platforms), fn(*args, *scope.previous, scope.platforms))
 
 
-def growth_report(principal: Principal, scope: Scope) -> Report:
+@cached(*MANAGERS)
+def growth_report(s: Scope) -> Report:
     """Growth & engagement: members, new members, DAU/WAU/MAU, stickiness, participation,
     new and inactive contributors."""
-    require(principal, *MANAGERS)
-    s = scope.resolved()
     members, identities, activity = frames.table("members"), frames.table("identities"), frames.table("activity")
     days_active = frames.derived(f"member_days:{s.tz}", lambda: growth.member_days(activity, s.tz))
     spans = (frames.derived(f"active_days:{s.tz}", lambda: growth.active_days(days_active))
@@ -104,11 +123,10 @@ def growth_report(principal: Principal, scope: Scope) -> Report:
     })
 
 
-def retention_report(principal: Principal, scope: Scope, months: int = 12) -> Report:
+@cached(*MANAGERS)
+def retention_report(s: Scope, months: int = 12) -> Report:
     """Retention: the cohort heat map of the `months` months up to the period's end, and the
     new-member retention of the period."""
-    require(principal, *MANAGERS)
-    s = scope.resolved()
     members, identities, activity = frames.table("members"), frames.table("identities"), frames.table("activity")
     first_month, last_month = retention.cohort_span(s.period, months)
     (now_share, now_n), (before_share, _) = (
@@ -126,11 +144,10 @@ def retention_report(principal: Principal, scope: Scope, months: int = 12) -> Re
     ], {"cohorts": cohorts})
 
 
-def responsiveness_report(principal: Principal, scope: Scope) -> Report:
+@cached(*MANAGERS_AND_STAFF)
+def responsiveness_report(s: Scope) -> Report:
     """Responsiveness: time to first response (median, p90), share within the SLA, unanswered
     backlog, and who responds first (staff or community)."""
-    require(principal, *MANAGERS_AND_STAFF)
-    s = scope.resolved()
     sla = float(community.get_settings()["response_sla_hours"])
     activity, members = frames.table("activity"), frames.table("members")
     firsts, before = (responsiveness.first_responses(activity, *b, s.platforms) for b in (s.bounds, s.previous))
@@ -157,11 +174,10 @@ def responsiveness_report(principal: Principal, scope: Scope) -> Report:
     })
 
 
-def moderation_report(principal: Principal, scope: Scope) -> Report:
+@cached(*MANAGERS_AND_STAFF)
+def moderation_report(s: Scope) -> Report:
     """Moderation: reports per rule and platform, time to action and to resolution, open cases,
     repeat offenders."""
-    require(principal, *MANAGERS_AND_STAFF)
-    s = scope.resolved()
     sla = float(community.get_settings()["moderation_sla_hours"])
     mod, members = frames.table("moderation"), frames.table("members")
     now, prev = (moderation.cases(mod, *b, s.platforms) for b in (s.bounds, s.previous))
@@ -197,10 +213,9 @@ def moderation_report(principal: Principal, scope: Scope) -> Report:
     })
 
 
-def reputation_report(principal: Principal, scope: Scope) -> Report:
+@cached(*MANAGERS)
+def reputation_report(s: Scope) -> Report:
     """Reputation: mentions and reach, sentiment, net sentiment, crisis alerts (all sources)."""
-    require(principal, *MANAGERS)
-    s = scope.resolved()
     mentions = frames.table("mentions")
     now, prev = (reputation.mentions_in(mentions, *b) for b in (s.bounds, s.previous))
     sent, sent_before = (reputation.sentiment_shares(mentions, *b) for b in (s.bounds, s.previous))
@@ -224,11 +239,10 @@ def reputation_report(principal: Principal, scope: Scope) -> Report:
                             "alert_mentions": reputation.alert_mentions(now, alerts, s.tz)})
 
 
-def content_report(principal: Principal, scope: Scope) -> Report:
+@cached(*MANAGERS)
+def content_report(s: Scope) -> Report:
     """Content & events: engagement by tag, platform, author type and hour of week; event
     attendance and lift."""
-    require(principal, *MANAGERS)
-    s = scope.resolved()
     activity, members, threads = frames.table("activity"), frames.table("members"), frames.table("threads")
     events, registrations = frames.table("events"), frames.table("attendance")
     eng, eng_before = (content.thread_engagement(activity, threads, members, *b, s.tz, s.platforms)
