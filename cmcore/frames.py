@@ -41,7 +41,7 @@ _cache: dict[tuple[str, str], tuple[int, Any]] = {}
 _locks: dict[tuple[str, str], threading.Lock] = {}
 _guard = threading.Lock()
 _recorders: list[list[tuple[str, Sequence | None]]] = []
-_idle: dict[str, list[adbc.Connection]] = {}  # per URL: ADBC connections between reads
+_idle: dict[str, list[adbc.Connection]] = {}  # ADBC connections kept between reads, by URL
 _results: OrderedDict[tuple[str, int, str], Any] = OrderedDict()
 RESULTS_KEPT = 64
 
@@ -51,9 +51,13 @@ def read(sql: str, params: Sequence | None = None) -> pl.DataFrame:
     for recorder in _recorders:
         recorder.append((sql, params))
     url = db.url()
-    with _guard:
+    with _guard:  # connections are kept for the database in use only
+        others = [conn for other in [u for u in _idle if u != url] for conn in _idle.pop(other)]
         pooled = _idle.get(url)
         conn = pooled.pop() if pooled else None
+    for other in others:
+        with suppress(adbc.Error):
+            other.close()
     try:
         table = _fetch(url, conn or adbc.connect(url, autocommit=True), sql, params)
     except adbc.Error:

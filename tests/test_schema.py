@@ -5,7 +5,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from cmcore import db, migrate
+from cmcore import db, frames, migrate
 from tests.builders import Community, user
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -107,3 +107,15 @@ def test_every_write_bumps_the_data_version_in_its_transaction(database):
     sql("INSERT INTO revenue (stream, amount_minor, currency, booked_on) VALUES ('ads', 1, 'EUR', :d)",
         d=date(2026, 1, 1))
     assert db.data_version() == after + 1
+
+
+def test_a_read_survives_the_server_dropping_a_kept_connection(database):
+    """Reads keep their connection open for the next read; one the server closed meanwhile (a
+    restart, an idle timeout) is replaced, and the read still returns the rows."""
+    Community().platform("discord")
+    assert frames.read("SELECT slug FROM platform")["slug"].to_list() == ["discord"]
+    with psycopg.connect(database, autocommit=True) as admin:
+        killed = admin.execute("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                               " WHERE datname = current_database() AND pid <> pg_backend_pid()) t").fetchone()[0]
+    assert killed >= 1  # the kept connection
+    assert frames.read("SELECT slug FROM platform")["slug"].to_list() == ["discord"]
