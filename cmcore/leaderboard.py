@@ -81,9 +81,10 @@ def rollups(activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFra
 
     - per member, kind, day and platform, `n` items that can score: what they wrote, their
       accepted answers, the reactions they gave and received, the events they attended (no platform);
-    - `reach`: who replied to or reacted to whom, per day and platform (once), with `prev_day`, the
-      pair's previous day on any platform (a window then counts a pair once without a distinct
-      count: the rows in it whose previous day falls before it).
+    - `reach`: who replied to or reacted to whom, per day and platform, with `prev_day`, the pair's
+      previous row's day on any platform (a window then counts a pair once without a distinct
+      count: the rows in it whose previous day falls before it; a pair's second row of a day has
+      that day, so rows need not be unique, and making them so cost more than it saved).
 
     Replies to and reactions to oneself are left out. A reaction counts once a day per pair of
     members on a platform, given and received (a ring reacting to itself gains little).
@@ -110,7 +111,7 @@ def rollups(activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFra
                        count(reactions, "member_id", "reaction_given"), count(received, "author", "reaction_received"),
                        count(attended, "member_id", "event")]).sort("day")
     pairs = pl.concat([frame.select(pl.col("author").alias("member_id"), pl.col("member_id").alias("counterpart"), *where)
-                       for frame in (written.filter(pl.col("author").is_not_null()), received)]).unique()
+                       for frame in (written.filter(pl.col("author").is_not_null()), received)])
     daily, pairs = pl.collect_all([daily, pairs])
     same_pair = pl.all_horizontal(pl.col(c) == pl.col(c).shift(1) for c in ("member_id", "counterpart"))
     reached = (pairs.lazy().sort(_pair_then_day(pairs))

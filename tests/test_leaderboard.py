@@ -224,6 +224,7 @@ def test_reach_counts_each_pair_once_across_days_and_platforms(database):
         post = c.act(star, "thread", utc(2026, 3, day, 9), platform)
         c.act(fan, "reaction", utc(2026, 3, day, 10), platform, parent=post)
     c.act(other, "reply", utc(2026, 3, 9, 11), "forum", parent=post)
+    c.act(fan, "reply", utc(2026, 3, 9, 12), "forum", parent=post)  # fan reached star twice that day there
     who = leaderboard.rollups(*(frames.table(n) for n in ("activity", "events", "attendance")), "UTC")[1]
     every = sorted(frames.table("platforms")["platform_id"].to_list())
     for first, end, expected in ((1, 20, 2), (3, 20, 2), (3, 6, 1), (6, 9, 0), (9, 10, 2), (2, 3, 1)):
