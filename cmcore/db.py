@@ -23,6 +23,8 @@ _lock = threading.RLock()
 _url: str | None = None
 _engine: sa.Engine | None = None
 _servers: list = []  # handles of embedded servers this process started (kept alive until exit)
+_version_conn: psycopg.Connection | None = None  # kept open for data_version()
+_version_lock = threading.Lock()
 
 
 def start_embedded(pgdata: Path, cleanup_mode: str = "stop") -> str:
@@ -65,11 +67,13 @@ def url() -> str:
 
 def use(new_url: str) -> None:
     """Point this process at another database (tests, benchmarks)."""
-    global _url, _engine
-    with _lock:
+    global _url, _engine, _version_conn
+    with _lock, _version_lock:
         if _engine is not None:
             _engine.dispose()
-        _url, _engine = new_url, None
+        if _version_conn is not None:
+            _version_conn.close()
+        _url, _engine, _version_conn = new_url, None, None
 
 
 def sqlalchemy_url(libpq_url: str) -> str:
@@ -98,6 +102,19 @@ def raw(conn: sa.Connection) -> psycopg.Connection:
 
 
 def data_version() -> int:
-    """The counter every write of community data bumps (see sql/0001_schema.sql)."""
-    with engine().connect() as conn:
-        return conn.execute(sa.text("SELECT version FROM data_version")).scalar_one()
+    """The counter every write of community data bumps (see sql/0001_schema.sql), read on a
+    connection kept for it: every cached frame and report asks for it, and a pool checkout (with
+    its ping) cost 6× the query. A connection the server closed is replaced once."""
+    with _version_lock:
+        try:
+            return _read_version()
+        except psycopg.OperationalError:
+            _version_conn.close()
+            return _read_version()
+
+
+def _read_version() -> int:
+    global _version_conn
+    if _version_conn is None or _version_conn.closed:
+        _version_conn = psycopg.connect(url(), autocommit=True)
+    return _version_conn.execute("SELECT version FROM data_version").fetchone()[0]
