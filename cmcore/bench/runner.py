@@ -194,7 +194,7 @@ def table(report: dict) -> str:
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, p in report["pages"].items():
         lines.append(f"| {name} | {p['cold_s']:.2f} | {p['arrow_s']:.3f} | {p['cold_vs_arrow']:.2f} | "
-                     f"{p['warm_s'] * 1000:.1f} | {p['fresh_s'] * 1000:.1f} | {p['pandas_s']:.3f} | "
+                     f"{p['warm_s'] * 1000:.2f} | {p['fresh_s'] * 1000:.1f} | {p['pandas_s']:.3f} | "
                      f"{p['pandas_vs_warm']:.0f} | {p['sql_s']:.3f} | {p['sql_vs_warm']:.1f} | {p['sql_vs_fresh']:.1f} |")
     load = report["load"]
     if load:
