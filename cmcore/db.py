@@ -109,6 +109,8 @@ def data_version() -> int:
         try:
             return _read_version()
         except psycopg.OperationalError:
+            if _version_conn is None:  # the server could not be reached at all
+                raise
             _version_conn.close()
             return _read_version()
 

@@ -121,3 +121,13 @@ def test_reads_survive_the_server_dropping_their_kept_connections(database):
     assert killed >= 2  # the kept connections
     assert frames.read("SELECT slug FROM platform")["slug"].to_list() == ["discord"]
     assert db.data_version() == version
+
+
+def test_the_data_version_of_an_unreachable_server_is_a_connection_error(database):
+    db.use("postgresql://postgres@127.0.0.1:1/nowhere")
+    try:
+        with pytest.raises(psycopg.OperationalError):
+            db.data_version()
+    finally:
+        db.use(database)
+    assert db.data_version() >= 1
