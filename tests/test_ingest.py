@@ -456,3 +456,30 @@ def test_a_reply_to_an_activity_imported_before_finds_its_parent_and_thread(data
                                              "forum,p9,u3,reply,p2,2026-03-03T09:00:00Z\n")  # p2 is a comment in t1
     assert ingest.run("canonical", [tmp_path / "activities.csv"], CLI).counts == {"activities": counts(1)}
     assert activities("forum")[-1] == ("p9", "Chloé Dubois", "reply", "p2", "t1", False, False, 0)
+
+
+def test_changed_activities_are_updated_whether_the_batch_is_large_or_small(database, tmp_path):
+    ingest.run("canonical", fixture("canonical"), CLI)
+    source = (FIXTURES / "canonical/activities.jsonl").read_text()
+    # the whole export again, one body changed: every key of the platforms is read through Arrow
+    (tmp_path / "activities.jsonl").write_text(source.replace("Merci !", "Merci beaucoup !"))
+    assert ingest.run("canonical", [tmp_path / "activities.jsonl"], CLI).counts == {
+        "activities": counts(updated=1, skipped=4)}
+    # one row alone, a fifth of the table or less: its keys are looked up in the database
+    (tmp_path / "activities.jsonl").write_text(source.splitlines()[1].replace('"accepted": true', '"accepted": false')
+                                               + "\n")
+    assert ingest.run("canonical", [tmp_path / "activities.jsonl"], CLI).counts == {"activities": counts(updated=1)}
+    assert rows("SELECT external_id, body, accepted FROM activity WHERE external_id IN ('p1', 'p2') ORDER BY 1") == [
+        ("p1", "Use the link on the sign-in page.", False), ("p2", "Merci beaucoup !", False)]
+    assert activities("forum")[1:3] == [("p1", "Ann Martin", "answer", "t1", "t1", False, False, 0),
+                                        ("p2", "Chloé Dubois", "comment", "p1", "t1", False, False, 0)]
+
+
+def test_tags_keep_commas_quotes_braces_and_backslashes(database, tmp_path):
+    ingest.run("canonical", [FIXTURES / "canonical/platforms.csv", FIXTURES / "canonical/members.csv"], CLI)
+    tags = ["a,b", 'say "hi"', "back\\slash", "{braces}", "NULL", "été"]
+    pl.DataFrame({"platform": ["forum"], "external_id": ["t9"], "author": ["u1"], "kind": ["thread"],
+                  "created_at": ["2026-03-02T10:00:00Z"], "tags": [tags]}).write_ndjson(tmp_path / "activities.jsonl")
+    ingest.run("canonical", [tmp_path / "activities.jsonl"], CLI)
+    assert rows("SELECT tags FROM activity WHERE external_id = 't9'") == [(tags,)]
+    assert ingest.run("canonical", [tmp_path / "activities.jsonl"], CLI).counts == {"activities": counts(skipped=1)}

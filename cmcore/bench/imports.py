@@ -1,6 +1,7 @@
 """Import throughput: files of each format generated with N activities, imported into a fresh
 database, timed end to end (reading, validation, COPY, upserts), then imported again (nothing to
-change). `python -m cmcore bench-imports --activities 1000000`."""
+change); for the canonical format, the write floor (`write_floor`) beside it.
+`python -m cmcore bench-imports --activities 1000000`."""
 from __future__ import annotations
 
 import json
@@ -147,6 +148,32 @@ WRITERS: dict[str, Callable[[Path, int, int], list[Path]]] = {
 }
 
 
+def write_floor() -> float:
+    """Seconds PostgreSQL alone needs to write the activities now in the database into the schema,
+    as a first import does: the rows, already resolved, inserted from the server's own copy into an
+    empty table like `activity`, then its primary key, unique key, indexes and foreign keys built.
+    No file is read, nothing is validated or resolved: no import of these rows can be faster. Rolled
+    back."""
+    with psycopg.connect(db.url()) as conn:
+        keys = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+                            " WHERE conrelid = 'activity'::regclass AND contype IN ('p', 'u', 'f')"
+                            " ORDER BY contype DESC").fetchall()  # unique, primary, then foreign
+        indexes = conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'activity' AND indexname NOT IN"
+                               " (SELECT conname FROM pg_constraint WHERE conrelid = 'activity'::regclass)").fetchall()
+        started = time.perf_counter()
+        conn.execute("CREATE TABLE floor_activity (LIKE activity INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+        conn.execute("INSERT INTO floor_activity SELECT * FROM activity")
+        for (definition,) in indexes:
+            conn.execute(definition.replace("CREATE INDEX ", "CREATE INDEX floor_").replace(
+                " ON public.activity ", " ON floor_activity "))
+        for (definition,) in keys:
+            conn.execute("ALTER TABLE floor_activity ADD " + definition.replace(
+                "REFERENCES activity(", "REFERENCES floor_activity("))
+        seconds = time.perf_counter() - started
+        conn.rollback()
+    return seconds
+
+
 def _fresh(name: str) -> None:
     server = db.url()
     with psycopg.connect(server, autocommit=True) as conn:
@@ -172,7 +199,7 @@ def run(formats: list[str], members: int, activities: int, database: str, say: C
                 paths = WRITERS[fmt](folder, members, activities)
                 size = sum(p.stat().st_size for p in paths)
                 source = fmt.split("-")[0]
-                first, again = [], []
+                first, again, floor = [], [], []
                 for _ in range(runs):
                     db.use(server)
                     _fresh(database)
@@ -180,6 +207,8 @@ def run(formats: list[str], members: int, activities: int, database: str, say: C
                     started = time.perf_counter()
                     result = ingest.run(source, paths, CLI)
                     first.append(time.perf_counter() - started)
+                    if source == "canonical":
+                        floor.append(write_floor())
                     started = time.perf_counter()
                     ingest.run(source, paths, CLI)
                     again.append(time.perf_counter() - started)
@@ -188,6 +217,10 @@ def run(formats: list[str], members: int, activities: int, database: str, say: C
                     "rows": rows, "megabytes": size / 1e6, "counts": result.counts,
                     "first_s": statistics.median(first), "first_rows_per_s": rows / statistics.median(first),
                     "again_s": statistics.median(again), "again_rows_per_s": rows / statistics.median(again)}
+                if floor:
+                    activities_in = result.counts["activities"]["inserted"]
+                    report["formats"][fmt] |= {"write_floor_s": statistics.median(floor),
+                                               "write_floor_rows_per_s": activities_in / statistics.median(floor)}
                 say(f"{fmt}: {rows:,} rows, {rows / statistics.median(first):,.0f} rows/s first,"
                     f" {rows / statistics.median(again):,.0f} rows/s again")
     finally:
@@ -198,8 +231,10 @@ def run(formats: list[str], members: int, activities: int, database: str, say: C
 
 
 def table(report: dict) -> str:
-    lines = ["| format | rows | MB | first import s | rows/s | again s | rows/s |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| format | rows | MB | first import s | rows/s | again s | rows/s | write floor rows/s |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for fmt, r in report["formats"].items():
+        floor = f"{r['write_floor_rows_per_s']:,.0f}" if "write_floor_rows_per_s" in r else ""
         lines.append(f"| {fmt} | {r['rows']:,} | {r['megabytes']:,.0f} | {r['first_s']:.1f} |"
-                     f" {r['first_rows_per_s']:,.0f} | {r['again_s']:.1f} | {r['again_rows_per_s']:,.0f} |")
+                     f" {r['first_rows_per_s']:,.0f} | {r['again_s']:.1f} | {r['again_rows_per_s']:,.0f} | {floor} |")
     return "\n".join(lines)

@@ -66,10 +66,9 @@ def _score_mentions(frame: pl.DataFrame) -> pl.DataFrame:
         pl.coalesce("sentiment", pl.col("body").map_elements(text.sentiment, return_dtype=pl.Int64)))
 
 
-def _stage(conn: sa.Connection, parts: list[Part], progress: Progress) -> dict[str, int]:
-    """Validate every part, chunk by chunk, and stage it; returns the rows staged per table.
-    Mentions get their language and sentiment here, once."""
-    staged: dict[str, int] = {}
+def _stage(staging: load.Staging, parts: list[Part], progress: Progress) -> None:
+    """Validate every part, chunk by chunk, and stage it. Mentions get their language and
+    sentiment here, once."""
     now = datetime.now(timezone.utc)
     for number, part in enumerate(parts):
         progress(number / len(parts), part.file)
@@ -78,12 +77,10 @@ def _stage(conn: sa.Connection, parts: list[Part], progress: Progress) -> dict[s
             frame = canonical.validate(part, chunk, now)
             if part.table == "mentions":
                 frame = _score_mentions(frame)
-            load.stage(conn, part.table, frame.with_columns(pl.lit(part.file).alias("_file")))
+            staging.add(part.table, frame.with_columns(pl.lit(part.file).alias("_file")))
             rows += frame.height
         if rows == 0:
             raise part.reject("has no rows")
-        staged[part.table] = staged.get(part.table, 0) + rows
-    return staged
 
 
 def run(source: str, paths: list[Path], actor: Principal, progress: Progress | None = None,
@@ -111,13 +108,14 @@ def run(source: str, paths: list[Path], actor: Principal, progress: Progress | N
         with tempfile.TemporaryDirectory(prefix="cm-import-") as workdir, db.transaction() as conn:
             parts = convert(paths, slug, lambda f, m: report(0.05 * f, m), Path(workdir))
             load.begin(conn)
-            staged = _stage(conn, parts, lambda f, m: report(0.05 + 0.45 * f, m))
+            staging = load.Staging(conn, Path(workdir))
+            _stage(staging, parts, lambda f, m: report(0.05 + 0.45 * f, m))
             if kind:
                 conn.execute(sa.text("INSERT INTO platform (slug, name, kind) VALUES (:s, :n, :k)"
                                      " ON CONFLICT (slug) DO NOTHING"), {"s": slug, "n": slug.title(), "k": kind})
-            counts = load.write(conn, staged, {p.file: p.unit for p in parts},
+            counts = load.write(conn, staging, {p.file: p.unit for p in parts},
                                 lambda f, m: report(0.5 + 0.5 * f, m))
-            rows = sum(staged.values())
+            rows = sum(staging.rows.values())
             seconds = time.perf_counter() - started
             run_id = _record(conn, actor, source, files, "loaded", counts, None, rows / max(seconds, 1e-9))
             audit.record(conn, actor.username, "import.load", "import_run", run_id, source=source, files=files,

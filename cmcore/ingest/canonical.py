@@ -7,10 +7,10 @@ its `author` (the member's external id on that platform), a campaign names its `
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -227,13 +227,13 @@ def read_csv(name: str, data: bytes) -> pl.DataFrame:
     """A CSV file as text columns plus `_line`."""
     text = decode(name, data)
     try:
-        frame = pl.read_csv(io.StringIO(text), infer_schema=False)
+        frame = pl.read_csv(data.removeprefix(codecs.BOM_UTF8), infer_schema=False)
     except pl.exceptions.PolarsError as err:
         raise Rejected(name, "is not a valid CSV file ({reason})", reason=str(err).splitlines()[0]) from None
-    if re.search(r'"[^"\n]*\n', text):  # a quoted field holds a line break: count lines exactly
-        lines = pl.Series("_line", _csv_lines(text)[:frame.height], dtype=pl.Int64)
-    else:
+    if data.count(b"\n") + (not data.endswith(b"\n")) == frame.height + 1:  # a record per line
         lines = pl.int_range(2, frame.height + 2, eager=True).alias("_line")
+    else:  # a quoted field holds a line break, or lines are blank: count them exactly
+        lines = pl.Series("_line", _csv_lines(text)[:frame.height], dtype=pl.Int64)
     return frame.with_columns(lines)
 
 

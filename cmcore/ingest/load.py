@@ -1,16 +1,19 @@
-"""Writing validated canonical tables: staged with COPY into temporary tables, references checked
-there (a missing one is reported by file, line and field), then upserted by natural key. The
-caller's transaction holds it all, so a failure anywhere leaves the database as it was."""
+"""Writing validated canonical tables. Each table's rows are staged with COPY into a temporary
+table, references checked there (a missing one is reported by file, line and field), then upserted
+by natural key; activities, the bulk of any import, are resolved in Polars instead and COPYed
+straight into `activity`. The caller's transaction holds it all, so a failure anywhere leaves the
+database as it was."""
 from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
 
-from cmcore import db, identities
+from cmcore import db, frames, identities
 from cmcore.ingest.canonical import LOAD_ORDER, TABLES, Rejected, shown
 from cmcore.progress import Progress
 
@@ -18,6 +21,10 @@ Counts = dict[str, int]
 _PG = {"text": "text", "int": "bigint", "real": "double precision", "bool": "boolean", "datetime": "timestamptz",
        "date": "date", "tags": "text", "json": "text"}
 _TAG_JOIN = "\x1f"
+_COPY_ROWS = 200_000
+_DATETIME = "%Y-%m-%dT%H:%M:%S%.f%z"
+# What resolving an activity needs of it (the rest waits in the spool until it is written).
+_ACTIVITY_KEYS = ("platform", "external_id", "author", "kind", "parent", "thread")
 
 
 def begin(conn: sa.Connection) -> None:
@@ -26,40 +33,86 @@ def begin(conn: sa.Connection) -> None:
     conn.execute(sa.text("SET LOCAL work_mem = '128MB'"))
 
 
-def stage(conn: sa.Connection, table: str, frame: pl.DataFrame) -> None:
-    """COPY validated rows (plus _file and _line) into the temporary table s_<table>."""
-    spec = TABLES[table]
-    columns = ", ".join(f"{c.name} {_PG[c.type]}" for c in spec.columns)
-    conn.execute(sa.text(f"CREATE TEMP TABLE IF NOT EXISTS s_{table} (_file text, _line bigint, {columns})"
-                         " ON COMMIT DROP"))
-    out = frame.select("_file", "_line", *[
-        pl.col(c.name).list.join(_TAG_JOIN) if c.type == "tags" else pl.col(c.name) for c in spec.columns])
-    with db.raw(conn).cursor().copy(f"COPY s_{table} FROM STDIN WITH (FORMAT csv)") as copy:
-        for offset in range(0, out.height, 200_000):
+def copy_in(conn: sa.Connection, table: str, frame: pl.DataFrame) -> None:
+    """COPY `frame` into `table` (its columns by name), as CSV, a slice at a time."""
+    columns = ", ".join(frame.columns)
+    with db.raw(conn).cursor().copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+        for offset in range(0, frame.height, _COPY_ROWS):
             buf = io.BytesIO()
-            out.slice(offset, 200_000).write_csv(buf, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.f%z")
+            frame.slice(offset, _COPY_ROWS).write_csv(buf, include_header=False, datetime_format=_DATETIME)
             copy.write(buf.getvalue())
 
 
-def unique(conn: sa.Connection, table: str, units: dict[str, str]) -> None:
+def query(conn: sa.Connection, sql: str, params: list[object], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """The rows of `sql` (psycopg placeholders) as a frame of `schema`, through COPY: on the
+    caller's connection, so it sees what this transaction wrote, at a fraction of a cursor's cost."""
+    buf = io.BytesIO()
+    with db.raw(conn).cursor().copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)", params) as copy:
+        for block in copy:
+            buf.write(block)
+    return pl.read_csv(buf.getvalue(), schema=schema) if buf.tell() else pl.DataFrame(schema=schema)
+
+
+class Staging:
+    """Validated rows on their way in (each frame with `_file` and `_line`): COPYed into the
+    temporary table s_<table>, except activities, spooled to Arrow files in `folder` with their
+    staging order `_n`. The key columns of every table are kept in memory (duplicates and, for
+    activities, references are found on them)."""
+
+    def __init__(self, conn: sa.Connection, folder: Path) -> None:
+        self.conn, self.folder = conn, folder
+        self.rows: dict[str, int] = {}
+        self.keys: dict[str, list[pl.DataFrame]] = {}
+        self.spool: list[Path] = []
+
+    def add(self, table: str, frame: pl.DataFrame) -> None:
+        done = self.rows.get(table, 0)
+        if table == "activities":
+            frame = frame.with_columns(pl.int_range(done, done + frame.height, dtype=pl.Int64).alias("_n"))
+            self.spool.append(self.folder / f"activities-{len(self.spool)}.arrow")
+            frame.write_ipc(self.spool[-1])
+            keys = frame.select("_n", "_file", "_line", *_ACTIVITY_KEYS)
+        else:
+            spec = TABLES[table]
+            columns = ", ".join(f"{c.name} {_PG[c.type]}" for c in spec.columns)
+            self.conn.execute(sa.text(f"CREATE TEMP TABLE IF NOT EXISTS s_{table} (_file text, _line bigint,"
+                                      f" {columns}) ON COMMIT DROP"))
+            copy_in(self.conn, f"s_{table}", frame.select("_file", "_line", *[
+                pl.col(c.name).list.join(_TAG_JOIN) if c.type == "tags" else pl.col(c.name) for c in spec.columns]))
+            keys = frame.select("_file", "_line", *spec.key)
+        self.keys.setdefault(table, []).append(keys)
+        self.rows[table] = done + frame.height
+
+    def keyed(self, table: str) -> pl.DataFrame:
+        """The table's key columns, `_file` and `_line`, in file and line order."""
+        return pl.concat(self.keys[table]).sort("_file", "_line")
+
+
+def _reject_first(rows: pl.DataFrame, field: str, message: str, units: dict[str, str], **values: str) -> None:
+    """Reject at the first of `rows` (in file and line order), `message` filled from its columns
+    `values` names (value → column), each quoted as a message quotes it."""
+    if rows.height:
+        row = rows.sort("_file", "_line").row(0, named=True)
+        raise Rejected(row["_file"], message, row["_line"], field, units.get(row["_file"], "line"),
+                       **{name: repr(row[column]) for name, column in values.items()})
+
+
+def unique(staging: Staging, table: str, units: dict[str, str]) -> None:
     """Reject the first staged row whose key an earlier row (this file or another) already has."""
-    key = TABLES[table].key
-    cols = ", ".join(key)
-    if not conn.execute(sa.text(f"SELECT EXISTS (SELECT 1 FROM s_{table} GROUP BY {cols} HAVING count(*) > 1)")
-                        ).scalar():
+    key = list(TABLES[table].key)
+    rows = staging.keyed(table).with_row_index("_i")
+    clash = rows.with_columns(pl.col("_i").first().over(key).alias("_first")).filter(pl.col("_i") != pl.col("_first"))
+    if clash.is_empty():
         return
-    row = conn.execute(sa.text(
-        f"SELECT * FROM (SELECT _file, _line, {cols}, first_value(_file) OVER w AS first_file,"
-        f" first_value(_line) OVER w AS first_line, row_number() OVER w AS n FROM s_{table}"
-        f" WINDOW w AS (PARTITION BY {cols} ORDER BY _file, _line)) x WHERE n > 1 ORDER BY _file, _line LIMIT 1"
-    )).mappings().one()
+    row = clash.row(0, named=True)
+    first = rows.row(row["_first"], named=True)
     unit = units.get(row["_file"], "line")
     keys = ", ".join(f"{k} {shown(row[k])}" for k in key)
-    if row["first_file"] == row["_file"]:
+    if first["_file"] == row["_file"]:
         raise Rejected(row["_file"], "duplicate row: {keys} is already on {unit_name} {first}", row["_line"], key[-1],
-                       unit, keys=keys, unit_name=unit, first=row["first_line"])
+                       unit, keys=keys, unit_name=unit, first=first["_line"])
     raise Rejected(row["_file"], "duplicate row: {keys} is already in {other} ({unit_name} {first})", row["_line"],
-                   key[-1], unit, keys=keys, other=row["first_file"], unit_name=unit, first=row["first_line"])
+                   key[-1], unit, keys=keys, other=first["_file"], unit_name=unit, first=first["_line"])
 
 
 def _first_missing(conn: sa.Connection, sql: str, field: str, message: str, units: dict[str, str]) -> None:
@@ -162,57 +215,129 @@ def _author_of(column: str, alias: str = "i") -> str:
             f" AND {alias}.external_id = s.{column}")
 
 
-def _activities(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
-    _platforms_exist(conn, "activities", units)
-    # Ids for new rows: one block drawn from the sequence (a nextval per row costs seconds per million).
-    staged = conn.execute(sa.text("SELECT count(*) FROM s_activities")).scalar_one()
-    first_id = conn.execute(sa.text(
+def _activities(conn: sa.Connection, staging: Staging, units: dict[str, str]) -> tuple[int, int]:
+    """Activities resolved in Polars on their key columns: platform, author, id (kept for a row
+    already imported, drawn from the sequence for a new one), parent and thread (a reply that names
+    none takes its parent's). The spooled rows then go straight into `activity` with COPY (new), or
+    through a temporary table into one UPDATE of the rows that changed."""
+    keys = pl.concat(staging.keys["activities"]).join(
+        query(conn, "SELECT id AS platform_id, slug AS platform FROM platform", [],
+              {"platform_id": pl.Int64, "platform": pl.String}), on="platform", how="left")
+    _reject_first(keys.filter(pl.col("platform_id").is_null()), "platform",
+                  "unknown platform {value}: add it on the Data page, or import a platforms file first", units,
+                  value="platform")
+    platform_ids = keys["platform_id"].unique().to_list()
+    stored = _stored(conn, keys, platform_ids)
+    keys = (keys.join(stored.select("platform_id", "external_id", "id"), on=["platform_id", "external_id"], how="left")
+            .sort("_n"))
+    new = keys["id"].is_null()
+    first_id = conn.execute(sa.text(  # one block drawn from the sequence (a nextval per row costs seconds per million)
         "SELECT setval(pg_get_serial_sequence('activity', 'id'),"
-        " nextval(pg_get_serial_sequence('activity', 'id')) + :n - 1) - :n + 1"), {"n": staged}).scalar_one()
-    conn.execute(sa.text(
-        "CREATE TEMP TABLE r_act ON COMMIT DROP AS"
-        " SELECT s.*, p.id AS platform_id, i.member_id,"
-        " coalesce(a.id, :first + row_number() OVER () - 1) AS id, a.id IS NULL AS new"
-        " FROM s_activities s JOIN platform p ON p.slug = s.platform" + _author_of("author") +
-        " LEFT JOIN activity a ON a.platform_id = p.id AND a.external_id = s.external_id"), {"first": first_id})
-    _first_missing(conn, "SELECT _file, _line, author AS value, platform FROM r_act WHERE member_id IS NULL",
-                   "author", "unknown author {value} on platform {platform}: import the members first"
-                   " (in the same run or before)", units)
-    conn.execute(sa.text("ANALYZE r_act"))
-    if conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM r_act WHERE thread IS NULL AND kind <> 'thread')")).scalar():
-        _fill_threads(conn)
-    conn.execute(sa.text(
-        "CREATE TEMP TABLE r_act2 ON COMMIT DROP AS"
-        " SELECT r.*, pf.id AS parent_id, tf.id AS thread_id, tf.kind AS thread_kind FROM r_act r"
-        " LEFT JOIN r_act pf ON pf.platform_id = r.platform_id AND pf.external_id = r.parent"
-        " LEFT JOIN r_act tf ON tf.platform_id = r.platform_id AND tf.external_id = r.thread"))
-    # Parents and threads outside the batch, from the database: usually few rows, found by index.
-    conn.execute(sa.text("UPDATE r_act2 r SET parent_id = a.id FROM activity a WHERE r.parent_id IS NULL"
-                         " AND a.platform_id = r.platform_id AND a.external_id = r.parent"))
-    conn.execute(sa.text("UPDATE r_act2 r SET thread_id = a.id, thread_kind = a.kind FROM activity a"
-                         " WHERE r.thread_id IS NULL AND a.platform_id = r.platform_id AND a.external_id = r.thread"))
-    _first_missing(conn, "SELECT _file, _line, parent AS value, platform FROM r_act2"
-                   " WHERE parent IS NOT NULL AND parent_id IS NULL", "parent",
-                   "unknown parent {value}: no activity has this id on platform {platform}", units)
-    _first_missing(conn, "SELECT _file, _line, thread AS value, platform FROM r_act2"
-                   " WHERE kind <> 'thread' AND (thread_id IS NULL OR thread_kind <> 'thread')", "thread",
-                   "the thread {value} of this activity is not a thread on platform {platform}", units)
-    # New rows go in with a plain INSERT (ids were drawn above), changed rows with an UPDATE: no
-    # speculative insertion, and a large first batch gets its indexes and keys built in bulk.
+        " nextval(pg_get_serial_sequence('activity', 'id')) + :n - 1) - :n + 1"), {"n": max(int(new.sum()), 1)}
+    ).scalar_one()
+    keys = keys.with_columns(new.alias("new"), pl.coalesce("id", first_id - 1 + new.cum_sum()).alias("id")).join(
+        query(conn, "SELECT platform_id, external_id AS author, member_id FROM member_identity"
+              " WHERE platform_id = ANY(%s)", [platform_ids],
+              {"platform_id": pl.Int64, "author": pl.String, "member_id": pl.Int64}),
+        on=["platform_id", "author"], how="left", maintain_order="left")
+    _reject_first(keys.filter(pl.col("member_id").is_null()), "author",
+                  "unknown author {value} on platform {platform}: import the members first (in the same run or before)",
+                  units, value="author", platform="platform")
+    keys = _fill_threads(keys, stored)
+    known = pl.concat([keys.select("platform_id", "external_id", "id", "kind"),
+                       stored.join(keys, on=["platform_id", "external_id"], how="anti").select(
+                           "platform_id", "external_id", "id", "kind")])
+    keys = (keys.join(known.select("platform_id", pl.col("external_id").alias("parent"), pl.col("id").alias("parent_id")),
+                      on=["platform_id", "parent"], how="left", maintain_order="left")
+            .join(known.select("platform_id", pl.col("external_id").alias("thread"), pl.col("id").alias("thread_id"),
+                               pl.col("kind").alias("thread_kind")), on=["platform_id", "thread"], how="left",
+                  maintain_order="left"))
+    _reject_first(keys.filter(pl.col("parent").is_not_null() & pl.col("parent_id").is_null()), "parent",
+                  "unknown parent {value}: no activity has this id on platform {platform}", units,
+                  value="parent", platform="platform")
+    _reject_first(keys.filter((pl.col("kind") != "thread") & (pl.col("thread_id").is_null()
+                                                            | (pl.col("thread_kind") != "thread"))), "thread",
+                  "the thread {value} of this activity is not a thread on platform {platform}", units,
+                  value="thread", platform="platform")
+    return _write_activities(conn, staging, keys.select("id", "new", "platform_id", "member_id", "parent_id",
+                                                        "thread_id"))
+
+
+def _stored(conn: sa.Connection, keys: pl.DataFrame, platform_ids: list[int]) -> pl.DataFrame:
+    """The activities already in the database that `keys` are or name as parent or thread, and
+    their threads: platform_id, external_id, id, kind and `thread` (its thread's external id).
+    A batch at least a quarter the size of its platforms' activities reads all of theirs through
+    Arrow (a first import, or the same export again); a smaller one sends its keys to be looked
+    up (a COPY out costs a few µs a row)."""
+    columns = ["platform_id", "external_id", "id", "kind", "thread"]
+    have = conn.execute(sa.text("SELECT count(*) FROM (SELECT 1 FROM activity WHERE platform_id = ANY(:p)"
+                                " LIMIT :n) x"), {"p": platform_ids, "n": 4 * keys.height}).scalar_one()
+    if have < 4 * keys.height:  # the rows before this import: no other import runs (begin's lock)
+        found = frames.read("SELECT platform_id, external_id, id, kind, thread_id FROM activity"
+                            " WHERE platform_id = ANY($1)", [platform_ids])
+        return found.join(found.select(pl.col("id").alias("thread_id"), pl.col("external_id").alias("thread")),
+                          on="thread_id", how="left").select(pl.col("platform_id").cast(pl.Int64), *columns[1:])
+    wanted = pl.concat([keys.select("platform_id", "external_id")] + [
+        keys.select("platform_id", pl.col(c).alias("external_id")).drop_nulls() for c in ("parent", "thread")]).unique()
+    conn.execute(sa.text("CREATE TEMP TABLE r_wanted (platform_id smallint, external_id text) ON COMMIT DROP"))
+    copy_in(conn, "r_wanted", wanted)
+    conn.execute(sa.text("ANALYZE r_wanted"))
+    return query(conn, "WITH found AS (SELECT a.* FROM r_wanted w JOIN activity a USING (platform_id, external_id))"
+                 " SELECT f.platform_id, f.external_id, f.id, f.kind, t.external_id AS thread FROM found f"
+                 " LEFT JOIN activity t ON t.id = f.thread_id UNION ALL SELECT platform_id, external_id, id, kind,"
+                 " NULL FROM activity WHERE id IN (SELECT thread_id FROM found)", [],
+                 dict(zip(columns, (pl.Int64, pl.String, pl.Int64, pl.String, pl.String), strict=True))
+                 ).unique(["platform_id", "external_id"])
+
+
+def _fill_threads(keys: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
+    """A reply that names no thread gets its parent's (its parent, when that is a thread), from
+    this import or the database; one level of replies to replies per pass."""
+    outside = stored.join(keys, on=["platform_id", "external_id"], how="anti").select(
+        "platform_id", "external_id", "kind", "thread")
+    missing = (pl.col("thread").is_null() & (pl.col("kind") != "thread")).sum()
+    todo = keys.select(missing).item()
+    while todo:
+        parents = pl.concat([keys.select("platform_id", "external_id", "kind", "thread"), outside]).select(
+            "platform_id", pl.col("external_id").alias("parent"), pl.col("kind").alias("_kind"),
+            pl.col("thread").alias("_thread"))
+        keys = (keys.join(parents, on=["platform_id", "parent"], how="left", maintain_order="left")
+                .with_columns(pl.when(pl.col("thread").is_null() & (pl.col("kind") != "thread"))
+                              .then(pl.when(pl.col("_kind") == "thread").then("parent").otherwise("_thread"))
+                              .otherwise("thread").alias("thread")).drop("_kind", "_thread"))
+        todo, before = keys.select(missing).item(), todo
+        if todo == before:
+            break
+    return keys
+
+
+def _write_activities(conn: sa.Connection, staging: Staging, resolved: pl.DataFrame) -> tuple[int, int]:
+    """COPY the spooled activities with their `resolved` ids (a row per staged row, in staging
+    order): new rows into `activity`, the others into r_update for one UPDATE of those that
+    changed. Returns (inserted, updated)."""
     update = ["member_id", "kind", "parent_id", "thread_id", "created_at", "title", "body", "tags", "is_question",
               "accepted", "anonymous_reactions", "url", "lang", "sentiment"]
-    values = ("member_id, kind, parent_id, thread_id, created_at, title, body,"
-              " coalesce(string_to_array(tags, E'\\x1f'), '{}'), coalesce(is_question, false),"
-              " coalesce(accepted, false), coalesce(anonymous_reactions, 0), url, lang, sentiment")
-    new = conn.execute(sa.text("SELECT count(*) FROM r_act2 WHERE new")).scalar_one()
-    with _bulk(conn, "activity", new):
-        inserted = conn.execute(sa.text(
-            f"INSERT INTO activity (id, platform_id, external_id, {', '.join(update)})"
-            f" SELECT id, platform_id, external_id, {values} FROM r_act2 WHERE new ORDER BY id")).rowcount
+    quoted = pl.element().str.replace_all("\\", "\\\\", literal=True).str.replace_all('"', '\\"', literal=True)
+    values = [pl.concat_str(pl.lit("{"), pl.col("tags").list.eval(pl.lit('"') + quoted + pl.lit('"')).list.join(","),
+                            pl.lit("}")).fill_null("{}").alias("tags"),
+              pl.col("is_question", "accepted").fill_null(False), pl.col("anonymous_reactions").fill_null(0)]
+    inserted = int(resolved["new"].sum())
+    existing = resolved.height - inserted
+    if existing:
+        conn.execute(sa.text("CREATE TEMP TABLE r_update (LIKE activity) ON COMMIT DROP"))
+    with _bulk(conn, "activity", inserted):
+        for path in staging.spool:
+            rows = pl.read_ipc(path)
+            rows = pl.concat([rows, resolved.slice(rows["_n"][0], rows.height)], how="horizontal").with_columns(values)
+            out = rows.select("new", "id", "platform_id", "external_id", *update)
+            copy_in(conn, "activity", out.filter("new").drop("new"))
+            if existing:
+                copy_in(conn, "r_update", out.filter(~pl.col("new")).drop("new"))
+    if not existing:
+        return inserted, 0
     columns = ", ".join(update)
     updated = conn.execute(sa.text(
-        f"UPDATE activity a SET ({columns}) = (r.{', r.'.join(update)})"
-        f" FROM (SELECT id, {values} FROM r_act2 WHERE NOT new) AS r ({', '.join(['id', *update])})"
+        f"UPDATE activity a SET ({columns}) = ({', '.join('r.' + c for c in update)}) FROM r_update r"
         f" WHERE a.id = r.id AND ({', '.join('a.' + c for c in update)}) IS DISTINCT FROM"
         f" ({', '.join('r.' + c for c in update)})")).rowcount
     return inserted, updated
@@ -245,22 +370,6 @@ def _bulk(conn: sa.Connection, table: str, incoming: int) -> Iterator[None]:
         conn.execute(sa.text(definition))
     for name, definition in keys:
         conn.execute(sa.text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
-
-
-def _fill_threads(conn: sa.Connection) -> None:
-    """A reply that does not name its thread gets its parent's: from the database, then down the
-    file, one level per pass."""
-    conn.execute(sa.text("CREATE INDEX ON r_act (platform_id, external_id)"))
-    conn.execute(sa.text(
-        "UPDATE r_act r SET thread = CASE WHEN d.kind = 'thread' THEN d.external_id ELSE t.external_id END"
-        " FROM activity d LEFT JOIN activity t ON t.id = d.thread_id"
-        " WHERE r.thread IS NULL AND r.kind <> 'thread' AND d.platform_id = r.platform_id"
-        " AND d.external_id = r.parent"))
-    while conn.execute(sa.text(
-            "UPDATE r_act r SET thread = CASE WHEN p.kind = 'thread' THEN p.external_id ELSE p.thread END"
-            " FROM r_act p WHERE r.thread IS NULL AND r.kind <> 'thread' AND p.platform_id = r.platform_id"
-            " AND p.external_id = r.parent AND (p.kind = 'thread' OR p.thread IS NOT NULL)")).rowcount:
-        pass
 
 
 def _moderation_cases(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
@@ -364,25 +473,28 @@ def _revenue(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
 
 
 _LOADERS: dict[str, Callable[[sa.Connection, dict[str, str]], tuple[int, int]]] = {
-    "platforms": _platforms, "members": _members, "identities": _identities, "activities": _activities,
-    "moderation_cases": _moderation_cases, "events": _events, "attendance": _attendance, "mentions": _mentions,
-    "sponsors": _sponsors, "campaigns": _campaigns, "delivery": _delivery, "revenue": _revenue,
-}
-assert tuple(_LOADERS) == LOAD_ORDER
+    "platforms": _platforms, "members": _members, "identities": _identities, "moderation_cases": _moderation_cases,
+    "events": _events, "attendance": _attendance, "mentions": _mentions, "sponsors": _sponsors,
+    "campaigns": _campaigns, "delivery": _delivery, "revenue": _revenue,
+}  # and activities, resolved from the staging's keys
+assert tuple(_LOADERS) == tuple(t for t in LOAD_ORDER if t != "activities")
 
 
-def write(conn: sa.Connection, staged: dict[str, int], units: dict[str, str],
-          progress: Progress) -> dict[str, Counts]:
-    """Write the staged tables (`staged`: table → rows) in order; returns per table the rows
-    inserted, updated and skipped (already as in the file)."""
+def write(conn: sa.Connection, staging: Staging, units: dict[str, str], progress: Progress) -> dict[str, Counts]:
+    """Write the staged tables in order; returns per table the rows inserted, updated and skipped
+    (already as in the file)."""
     counts: dict[str, Counts] = {}
-    todo = [t for t in LOAD_ORDER if t in staged]
+    todo = [t for t in LOAD_ORDER if t in staging.rows]
     for table in todo:
-        unique(conn, table, units)
+        unique(staging, table, units)
     for done, table in enumerate(todo):
         progress(done / len(todo), table)
-        conn.execute(sa.text(f"ANALYZE s_{table}"))
-        inserted, updated = _LOADERS[table](conn, units)
-        counts[table] = {"inserted": inserted, "updated": updated, "skipped": staged[table] - inserted - updated}
+        if table == "activities":
+            inserted, updated = _activities(conn, staging, units)
+        else:
+            conn.execute(sa.text(f"ANALYZE s_{table}"))
+            inserted, updated = _LOADERS[table](conn, units)
+        staged = staging.rows[table]
+        counts[table] = {"inserted": inserted, "updated": updated, "skipped": staged - inserted - updated}
     progress(1.0, "done")
     return counts
