@@ -36,3 +36,21 @@ def test_bench_runs_every_page_three_ways_and_they_agree(database, tmp_path, cap
     assert "| leaderboard (year) |" in printed and f"written to {out}" in printed
     with psycopg.connect(database, autocommit=True) as conn:  # the scratch database is gone
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [scratch]).fetchone() is None
+
+
+def test_import_benchmark_counts_every_row_and_measures_the_write_floor(database, tmp_path, capsys):
+    scratch = f"cmt_bench_imports_{os.getpid()}"
+    out = tmp_path / "imports.json"
+    assert cli.main(["bench-imports", "--formats", "canonical-csv", "discourse", "--members", "20",
+                     "--activities", "500", "--database", scratch, "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+
+    csv, discourse = report["formats"]["canonical-csv"], report["formats"]["discourse"]
+    assert csv["rows"] == 1 + 20 + 500  # platforms, members, activities
+    assert csv["counts"]["activities"] == {"inserted": 500, "updated": 0, "skipped": 0}
+    assert all(csv[k] > 0 for k in ("first_s", "again_s", "write_floor_s"))
+    assert csv["write_floor_rows_per_s"] == 500 / csv["write_floor_s"]
+    assert "write_floor_s" not in discourse  # measured once, beside the canonical import
+    assert "| canonical-csv | 521 |" in capsys.readouterr().out
+    with psycopg.connect(database, autocommit=True) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [scratch]).fetchone() is None
