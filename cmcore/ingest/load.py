@@ -83,10 +83,6 @@ class Staging:
         self.keys.setdefault(table, []).append(keys)
         self.rows[table] = done + frame.height
 
-    def keyed(self, table: str) -> pl.DataFrame:
-        """The table's key columns, `_file` and `_line`, in file and line order."""
-        return pl.concat(self.keys[table]).sort("_file", "_line")
-
 
 def _reject_first(rows: pl.DataFrame, field: str, message: str, units: dict[str, str], **values: str) -> None:
     """Reject at the first of `rows` (in file and line order), `message` filled from its columns
@@ -100,7 +96,10 @@ def _reject_first(rows: pl.DataFrame, field: str, message: str, units: dict[str,
 def unique(staging: Staging, table: str, units: dict[str, str]) -> None:
     """Reject the first staged row whose key an earlier row (this file or another) already has."""
     key = list(TABLES[table].key)
-    rows = staging.keyed(table).with_row_index("_i")
+    rows = pl.concat([chunk.select("_file", "_line", *key) for chunk in staging.keys[table]], rechunk=False)
+    if rows.select(key).n_unique() == rows.height:
+        return
+    rows = rows.sort("_file", "_line").with_row_index("_i")
     clash = rows.with_columns(pl.col("_i").first().over(key).alias("_first")).filter(pl.col("_i") != pl.col("_first"))
     if clash.is_empty():
         return
@@ -220,7 +219,7 @@ def _activities(conn: sa.Connection, staging: Staging, units: dict[str, str]) ->
     already imported, drawn from the sequence for a new one), parent and thread (a reply that names
     none takes its parent's). The spooled rows then go straight into `activity` with COPY (new), or
     through a temporary table into one UPDATE of the rows that changed."""
-    keys = pl.concat(staging.keys["activities"]).join(
+    keys = pl.concat(staging.keys.pop("activities")).join(
         query(conn, "SELECT id AS platform_id, slug AS platform FROM platform", [],
               {"platform_id": pl.Int64, "platform": pl.String}), on="platform", how="left")
     _reject_first(keys.filter(pl.col("platform_id").is_null()), "platform",
@@ -233,9 +232,9 @@ def _activities(conn: sa.Connection, staging: Staging, units: dict[str, str]) ->
     new = keys["id"].is_null()
     first_id = conn.execute(sa.text(  # one block drawn from the sequence (a nextval per row costs seconds per million)
         "SELECT setval(pg_get_serial_sequence('activity', 'id'),"
-        " nextval(pg_get_serial_sequence('activity', 'id')) + :n - 1) - :n + 1"), {"n": max(int(new.sum()), 1)}
-    ).scalar_one()
-    keys = keys.with_columns(new.alias("new"), pl.coalesce("id", first_id - 1 + new.cum_sum()).alias("id")).join(
+        " nextval(pg_get_serial_sequence('activity', 'id')) + :n - 1) - :n + 1"), {"n": int(new.sum())}
+    ).scalar_one() if new.any() else 0
+    keys = keys.with_columns(new.alias("new"), pl.coalesce("id", first_id - 1 + new.cum_sum().cast(pl.Int64)).alias("id")).join(
         query(conn, "SELECT platform_id, external_id AS author, member_id FROM member_identity"
               " WHERE platform_id = ANY(%s)", [platform_ids],
               {"platform_id": pl.Int64, "author": pl.String, "member_id": pl.Int64}),
@@ -259,8 +258,9 @@ def _activities(conn: sa.Connection, staging: Staging, units: dict[str, str]) ->
                                                             | (pl.col("thread_kind") != "thread"))), "thread",
                   "the thread {value} of this activity is not a thread on platform {platform}", units,
                   value="thread", platform="platform")
-    return _write_activities(conn, staging, keys.select("id", "new", "platform_id", "member_id", "parent_id",
-                                                        "thread_id"))
+    resolved = keys.select("id", "new", "platform_id", "member_id", "parent_id", "thread_id")
+    del keys, stored, known  # the key columns' memory serves the writing
+    return _write_activities(conn, staging, resolved)
 
 
 def _stored(conn: sa.Connection, keys: pl.DataFrame, platform_ids: list[int]) -> pl.DataFrame:
