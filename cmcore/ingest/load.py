@@ -66,6 +66,8 @@ class Staging:
         self.spool: list[Path] = []
 
     def add(self, table: str, frame: pl.DataFrame) -> None:
+        if frame.is_empty():
+            return
         done = self.rows.get(table, 0)
         if table == "activities":
             frame = frame.with_columns(pl.int_range(done, done + frame.height, dtype=pl.Int64).alias("_n"))
@@ -100,10 +102,8 @@ def unique(staging: Staging, table: str, units: dict[str, str]) -> None:
     if rows.select(key).n_unique() == rows.height:
         return
     rows = rows.sort("_file", "_line").with_row_index("_i")
-    clash = rows.with_columns(pl.col("_i").first().over(key).alias("_first")).filter(pl.col("_i") != pl.col("_first"))
-    if clash.is_empty():
-        return
-    row = clash.row(0, named=True)
+    row = (rows.with_columns(pl.col("_i").first().over(key).alias("_first"))
+           .filter(pl.col("_i") != pl.col("_first")).row(0, named=True))
     first = rows.row(row["_first"], named=True)
     unit = units.get(row["_file"], "line")
     keys = ", ".join(f"{k} {shown(row[k])}" for k in key)
