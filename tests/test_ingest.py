@@ -483,3 +483,15 @@ def test_tags_keep_commas_quotes_braces_and_backslashes(database, tmp_path):
     ingest.run("canonical", [tmp_path / "activities.jsonl"], CLI)
     assert rows("SELECT tags FROM activity WHERE external_id = 't9'") == [(tags,)]
     assert ingest.run("canonical", [tmp_path / "activities.jsonl"], CLI).counts == {"activities": counts(skipped=1)}
+
+
+def test_a_new_reply_down_a_chain_of_replies_finds_its_thread_in_a_mixed_batch(database, tmp_path):
+    ingest.run("canonical", fixture("canonical"), CLI)
+    source = (FIXTURES / "canonical/activities.jsonl").read_text()
+    (tmp_path / "activities.jsonl").write_text(  # the export again, with a reply to p2 (p2 → p1 → t1)
+        source + '{"platform": "forum", "external_id": "p9", "author": "u1", "kind": "reply", "parent": "p2",'
+        ' "created_at": "2026-03-04T08:00:00Z"}\n')
+    assert ingest.run("canonical", [tmp_path / "activities.jsonl"], CLI).counts == {
+        "activities": counts(inserted=1, skipped=5)}
+    assert activities("forum")[-1] == ("p9", "Ann Martin", "reply", "p2", "t1", False, False, 0)
+    assert rows("SELECT count(*) FROM activity") == [(6,)]
