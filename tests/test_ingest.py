@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from cmcore import db, frames, identities, ingest
 from cmcore.access import CLI, AccessDenied, Principal
+from cmcore.ingest import canonical
 from cmcore.ingest.canonical import Rejected
 from tests.builders import utc
 
@@ -495,3 +496,16 @@ def test_a_new_reply_down_a_chain_of_replies_finds_its_thread_in_a_mixed_batch(d
         "activities": counts(inserted=1, skipped=5)}
     assert activities("forum")[-1] == ("p9", "Ann Martin", "reply", "p2", "t1", False, False, 0)
     assert rows("SELECT count(*) FROM activity") == [(6,)]
+
+
+def test_jsonl_read_by_polars_or_line_by_line_gives_the_same_rows():
+    line = ('{{"platform": "forum", "external_id": {id}, "author": "u1", "kind": "thread", "created_at": "2026-01-01",'
+            ' "tags": ["a", " b ", ""], "sentiment": {sentiment}, "is_question": true}}\n')
+    polars_read = (line.format(id=3, sentiment=0.5) + "\n" + line.format(id='"x"', sentiment=1)).encode()
+    # 3.5 as an id reads as a float, which would print 3 as 3.0: that file is read line by line
+    line_read = polars_read + line.format(id=3.5, sentiment=1).encode()
+    expected = [("3", ["a", "b"], 0.5, True, 1), ("x", ["a", "b"], 1.0, True, 3)]
+    for data, rows_read in ((polars_read, expected), (line_read, [*expected, ("3.5", ["a", "b"], 1.0, True, 4)])):
+        part = canonical.read("activities.jsonl", data)
+        got = canonical.validate(part, part.frame).select("external_id", "tags", "sentiment", "is_question", "_line")
+        assert got.rows() == rows_read
