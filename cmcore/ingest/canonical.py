@@ -212,6 +212,11 @@ def decode(name: str, data: bytes) -> str:
                        byte=f"0x{data[err.start]:02x}") from None
 
 
+def _line_count(data: bytes) -> int:
+    """The lines of a file, the last one counted whether or not it ends with a line break."""
+    return data.count(b"\n") + (not data.endswith(b"\n"))
+
+
 def _csv_lines(text: str) -> list[int]:
     """The line each record starts on (records may span lines inside quotes)."""
     reader = csv.reader(io.StringIO(text))
@@ -230,7 +235,7 @@ def read_csv(name: str, data: bytes) -> pl.DataFrame:
         frame = pl.read_csv(data.removeprefix(codecs.BOM_UTF8), infer_schema=False)
     except pl.exceptions.PolarsError as err:
         raise Rejected(name, "is not a valid CSV file ({reason})", reason=str(err).splitlines()[0]) from None
-    if data.count(b"\n") + (not data.endswith(b"\n")) == frame.height + 1:  # a record per line
+    if _line_count(data) == frame.height + 1:  # a record per line
         lines = pl.int_range(2, frame.height + 2, eager=True).alias("_line")
     else:  # a quoted field holds a line break, or lines are blank: count them exactly
         lines = pl.Series("_line", _csv_lines(text)[:frame.height], dtype=pl.Int64)
@@ -254,7 +259,7 @@ def read_jsonl(name: str, data: bytes) -> pl.DataFrame:
     if frame.is_empty() or any(dtype not in plain and not (dtype == pl.Float64 and column in reals)
                                for column, dtype in frame.schema.items()):
         return _read_jsonl_lines(name, text)
-    if data.count(b"\n") + (not data.endswith(b"\n")) == frame.height:  # an object per line
+    if _line_count(data) == frame.height:  # an object per line
         lines = pl.int_range(1, frame.height + 1, eager=True)
     else:  # blank lines
         lines = pl.Series([n for n, line in enumerate(text.splitlines(), start=1) if line.strip()])

@@ -44,7 +44,7 @@ def copy_in(conn: sa.Connection, table: str, frame: pl.DataFrame) -> None:
 
 
 def query(conn: sa.Connection, sql: str, params: list[object], schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    """The rows of `sql` (psycopg placeholders) as a frame of `schema`, through COPY: on the
+    """The rows of `sql` (parameters as psycopg's %s) as a frame of `schema`, through COPY: on the
     caller's connection, so it sees what this transaction wrote, at a fraction of a cursor's cost."""
     buf = io.BytesIO()
     with db.raw(conn).cursor().copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)", params) as copy:
@@ -234,7 +234,8 @@ def _activities(conn: sa.Connection, staging: Staging, units: dict[str, str]) ->
         "SELECT setval(pg_get_serial_sequence('activity', 'id'),"
         " nextval(pg_get_serial_sequence('activity', 'id')) + :n - 1) - :n + 1"), {"n": int(new.sum())}
     ).scalar_one() if new.any() else 0
-    keys = keys.with_columns(new.alias("new"), pl.coalesce("id", first_id - 1 + new.cum_sum().cast(pl.Int64)).alias("id")).join(
+    keys = keys.with_columns(
+        new.alias("new"), pl.coalesce("id", first_id - 1 + new.cum_sum().cast(pl.Int64)).alias("id")).join(
         query(conn, "SELECT platform_id, external_id AS author, member_id FROM member_identity"
               " WHERE platform_id = ANY(%s)", [platform_ids],
               {"platform_id": pl.Int64, "author": pl.String, "member_id": pl.Int64}),
@@ -242,11 +243,12 @@ def _activities(conn: sa.Connection, staging: Staging, units: dict[str, str]) ->
     _reject_first(keys.filter(pl.col("member_id").is_null()), "author",
                   "unknown author {value} on platform {platform}: import the members first (in the same run or before)",
                   units, value="author", platform="platform")
-    keys = _fill_threads(keys, stored)
+    outside = stored.join(keys, on=["platform_id", "external_id"], how="anti")  # stored, not in this import
+    keys = _fill_threads(keys, outside)
     known = pl.concat([keys.select("platform_id", "external_id", "id", "kind"),
-                       stored.join(keys, on=["platform_id", "external_id"], how="anti").select(
-                           "platform_id", "external_id", "id", "kind")])
-    keys = (keys.join(known.select("platform_id", pl.col("external_id").alias("parent"), pl.col("id").alias("parent_id")),
+                       outside.select("platform_id", "external_id", "id", "kind")])
+    keys = (keys.join(known.select("platform_id", pl.col("external_id").alias("parent"),
+                                   pl.col("id").alias("parent_id")),
                       on=["platform_id", "parent"], how="left", maintain_order="left")
             .join(known.select("platform_id", pl.col("external_id").alias("thread"), pl.col("id").alias("thread_id"),
                                pl.col("kind").alias("thread_kind")), on=["platform_id", "thread"], how="left",
@@ -259,7 +261,7 @@ def _activities(conn: sa.Connection, staging: Staging, units: dict[str, str]) ->
                   "the thread {value} of this activity is not a thread on platform {platform}", units,
                   value="thread", platform="platform")
     resolved = keys.select("id", "new", "platform_id", "member_id", "parent_id", "thread_id")
-    del keys, stored, known  # the key columns' memory serves the writing
+    del keys, stored, outside, known  # the key columns' memory serves the writing
     return _write_activities(conn, staging, resolved)
 
 
@@ -290,11 +292,11 @@ def _stored(conn: sa.Connection, keys: pl.DataFrame, platform_ids: list[int]) ->
                  ).unique(["platform_id", "external_id"])
 
 
-def _fill_threads(keys: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
+def _fill_threads(keys: pl.DataFrame, outside: pl.DataFrame) -> pl.DataFrame:
     """A reply that names no thread gets its parent's (its parent, when that is a thread), from
-    this import or the database; one level of replies to replies per pass."""
-    outside = stored.join(keys, on=["platform_id", "external_id"], how="anti").select(
-        "platform_id", "external_id", "kind", "thread")
+    this import or from `outside`, the stored activities it does not hold; one level of replies
+    to replies per pass."""
+    outside = outside.select("platform_id", "external_id", "kind", "thread")
     missing = (pl.col("thread").is_null() & (pl.col("kind") != "thread")).sum()
     todo = keys.select(missing).item()
     while todo:
