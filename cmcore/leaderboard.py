@@ -1,14 +1,15 @@
 """Key members (KPIS.md, Key members): contribution score, love, reach, gravity, rising and slipping.
 
-Activities are counted into a daily rollup per member, kind, local day and platform (and the
-pairs of members who reached each other), once per data version and time zone; a period's
-leaderboard only filters, caps and sums that rollup (DESIGN.md section 5).
+Activities are rolled up once per data version and time zone (what members wrote, their reactions
+once a day per pair, the events they attended, who reached whom), then counted per member and
+local day for a set of platforms; a period's leaderboard only slices, caps and sums those counts
+(DESIGN.md section 5).
 """
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
@@ -24,7 +25,8 @@ READERS = ("admin", "manager", "staff")
 EDITORS = ("admin", "manager")
 # Kinds in the order the page shows them.
 KINDS = ("thread", "answer", "reply", "comment", "accepted", "reaction_received", "reaction_given", "event")
-ROLLUP_KIND = pl.Enum(KINDS)  # one byte per row instead of a string
+WRITTEN = KINDS[:4]
+WRITTEN_KIND = pl.Enum(WRITTEN)  # one byte per row instead of a string
 SETTING = "leaderboard_scoring"
 LOVE_HORIZON_HALF_LIVES = 6  # older items weigh under 1.6 % and are left out of love
 RISING_JOINED_DAYS = 90
@@ -75,68 +77,171 @@ def save_scoring(actor: Principal, new: Scoring) -> None:
 # ------------------------------------------------------------------ pure transforms
 
 
-def rollups(activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFrame,
-            tz: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The two rollups every board is cut from, sorted by local day:
+@dataclass(frozen=True)
+class Codes:
+    """Members, days and platforms as small non-negative integers, so that (author, member, day,
+    platform) packs into one Int64: sorting or grouping one integer column is 3-7× faster than
+    four columns. When the codes need more than 63 bits (an id span over a few million members),
+    keys are structs of the columns instead: slower, same results. A null author is code 0."""
 
-    - per member, kind, day and platform, `n` items that can score: what they wrote, their
-      accepted answers, the reactions they gave and received, the events they attended (no platform);
-    - `reach`: who replied to or reacted to whom, per day and platform, with `prev_day`, the pair's
-      previous row's day on any platform (a window then counts a pair once without a distinct
-      count: the rows in it whose previous day falls before it; a pair's second row of a day has
-      that day, so rows need not be unique, and making them so cost more than it saved).
+    first_member: int
+    member_bits: int
+    first_day: int  # days since 1970-01-01
+    day_bits: int
+    platform_bits: int
 
-    Replies to and reactions to oneself are left out. A reaction counts once a day per pair of
-    members on a platform, given and received (a ring reacting to itself gains little).
+    @classmethod
+    def of(cls, acts: pl.DataFrame, days: pl.Series) -> Codes:
+        """The codes of the members, authors and platforms of `acts` and of the days of `days`."""
+        ids = pl.concat([acts["member_id"], acts["author"]]).drop_nulls()
+        first_member = int(ids.min() or 0)
+        first_day, last_day = (int(d or 0) for d in (days.cast(pl.Int32).min(), days.cast(pl.Int32).max()))
+        return cls(first_member, (int(ids.max() or 0) - first_member + 1).bit_length(), first_day,
+                   (last_day - first_day).bit_length(), int(acts["platform_id"].max() or 0).bit_length())
+
+    @property
+    def packed(self) -> bool:
+        return (2 * self.member_bits + self.day_bits + self.platform_bits <= 63
+                and self.member_bits + self.day_bits + 3 <= 63)
+
+    def _member(self, column: str) -> pl.Expr:
+        return (pl.col(column) - (self.first_member - 1)).fill_null(0)
+
+    def _day(self) -> pl.Expr:
+        return pl.col("day").cast(pl.Int32).cast(pl.Int64) - self.first_day
+
+    def key(self) -> pl.Expr:
+        """(author, member_id, day, platform_id) as one value that sorts in that order."""
+        if not self.packed:
+            return pl.struct("author", "member_id", "day", "platform_id").alias("key")
+        tail = self.day_bits + self.platform_bits
+        return ((self._member("author") * 2**self.member_bits + self._member("member_id")) * 2**tail
+                + self._day() * 2**self.platform_bits + pl.col("platform_id")).alias("key")
+
+    def unkey(self) -> list[pl.Expr]:
+        """The columns of `key`."""
+        if not self.packed:
+            return [pl.col("key").struct.field(c) for c in ("author", "member_id", "day", "platform_id")]
+        key, tail = pl.col("key"), self.day_bits + self.platform_bits
+        author = key // 2 ** (self.member_bits + tail)
+        return [pl.when(author > 0).then(author + (self.first_member - 1)).alias("author"),
+                ((key // 2**tail) % 2**self.member_bits + (self.first_member - 1)).alias("member_id"),
+                self._date(key // 2**self.platform_bits % 2**self.day_bits),
+                (key % 2**self.platform_bits).cast(pl.Int16).alias("platform_id")]
+
+    def item(self, member: str, kind: int | pl.Expr) -> pl.Expr:
+        """(day, member, kind's place in KINDS) as one value that sorts in that order."""
+        kind = (pl.lit(kind) if isinstance(kind, int) else kind).cast(pl.Int64)
+        if not self.packed:
+            return pl.struct("day", pl.col(member).alias("member_id"), kind.alias("kind")).alias("item")
+        return ((self._day() * 2**self.member_bits + self._member(member)) * 8 + kind).alias("item")
+
+    def un_item(self) -> list[pl.Expr]:
+        """The day, member_id and kind of `item`."""
+        if not self.packed:
+            return [pl.col("item").struct.field(c) for c in ("day", "member_id", "kind")]
+        item = pl.col("item")
+        return [self._date(item // 2 ** (self.member_bits + 3)),
+                (item // 8 % 2**self.member_bits + (self.first_member - 1)).alias("member_id"),
+                (item % 8).alias("kind")]
+
+    def _date(self, code: pl.Expr) -> pl.Expr:
+        return (code + self.first_day).cast(pl.Int32).cast(pl.Date).alias("day")
+
+
+@dataclass(frozen=True)
+class Rollups:
+    """What every board is cut from, once per data version and time zone (local days):
+
+    - `written`: threads, answers, replies and comments (member_id, kind, platform_id, accepted,
+      day, author: whom it replies to);
+    - `reactions`: who reacted to whom, each once a day per pair of members and platform;
+    - `attended`: who attended an event, on its day (events belong to no platform);
+    - `reached`: who was reached by whom (`member_id` by `counterpart`), once per pair, day and
+      platform, sorted by pair then day, with `prev_day`, the pair's previous row's day on any
+      platform (a window then counts a pair once without a distinct count: the rows in it
+      whose previous day falls before it).
+
+    Replies and reactions to oneself are left out.
     """
-    where = ["day", "platform_id"]
-    acts = (activity.lazy().select("member_id", "kind", "parent_id", "platform_id", "accepted",
-                                   local_day("created_at", tz).alias("day"))
-            .join(activity.lazy().select(pl.col("id").alias("parent_id"), pl.col("member_id").alias("author")),
-                  on="parent_id", how="left")
+
+    written: pl.DataFrame
+    reactions: pl.DataFrame
+    attended: pl.DataFrame
+    reached: pl.DataFrame
+    codes: Codes
+
+    def about(self, member_id: int) -> Rollups:
+        """The rows that count for one member's score."""
+        mine = pl.col("member_id") == member_id
+        return replace(self, written=self.written.filter(mine), attended=self.attended.filter(mine),
+                       reactions=self.reactions.filter(mine | (pl.col("author") == member_id)))
+
+
+def _parent_authors(activity: pl.DataFrame) -> pl.Series:
+    """The author of each activity's parent (`author`): gathered from an array indexed by id when
+    ids are dense, as a sequence leaves them (5× faster than a join), else joined."""
+    ids = activity["id"]
+    lo, hi = ids.min(), ids.max()
+    if lo is not None and hi - lo < 2 * activity.height:
+        by_id = pl.repeat(None, hi - lo + 1, dtype=pl.Int64, eager=True).scatter(ids - lo, activity["member_id"])
+        return by_id.gather(activity["parent_id"] - lo).alias("author")
+    parents = activity.select(pl.col("id").alias("parent_id"), pl.col("member_id").alias("author"))
+    return activity.select("parent_id").join(parents, on="parent_id", how="left", maintain_order="left")["author"]
+
+
+def _sorted_unique(keys: pl.Series) -> pl.Series:
+    ordered = keys.sort()
+    return ordered.filter(ordered.ne_missing(ordered.shift(1)))
+
+
+def rollups(activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFrame, tz: str) -> Rollups:
+    """The `Rollups` of the activity, events and attendance in time zone `tz`."""
+    acts = (activity.select("member_id", "kind", "platform_id", "accepted", local_day("created_at", tz).alias("day"),
+                            _parent_authors(activity))
             .filter(pl.col("author").is_null() | (pl.col("author") != pl.col("member_id"))))
-    written = acts.filter(pl.col("kind") != "reaction")
-    reactions = acts.filter(pl.col("kind") == "reaction").select("member_id", "author", *where).unique()
-
-    def count(frame: pl.LazyFrame, member: str, kind: str | pl.Expr) -> pl.LazyFrame:
-        kind = pl.lit(kind) if isinstance(kind, str) else kind
-        return (frame.group_by(pl.col(member).alias("member_id"), kind.cast(ROLLUP_KIND).alias("kind"), *where)
-                .agg(pl.len().cast(pl.Int64).alias("n")))
-
     attended = (attendance.lazy().filter("attended").join(events.lazy(), on="event_id")
-                .select("member_id", local_day("starts_at", tz).alias("day"),
-                        pl.lit(None, pl.Int16).alias("platform_id")))
-    received = reactions.filter(pl.col("author").is_not_null())
-    daily = pl.concat([count(written, "member_id", pl.col("kind")), count(written.filter("accepted"), "member_id", "accepted"),
-                       count(reactions, "member_id", "reaction_given"), count(received, "author", "reaction_received"),
-                       count(attended, "member_id", "event")]).sort("day")
-    pairs = pl.concat([frame.select(pl.col("author").alias("member_id"), pl.col("member_id").alias("counterpart"), *where)
-                       for frame in (written.filter(pl.col("author").is_not_null()), received)])
-    daily, pairs = pl.collect_all([daily, pairs])
-    same_pair = pl.all_horizontal(pl.col(c) == pl.col(c).shift(1) for c in ("member_id", "counterpart"))
-    reached = (pairs.lazy().sort(_pair_then_day(pairs))
-               .with_columns(pl.when(same_pair).then(pl.col("day").shift(1)).alias("prev_day")).sort("day").collect())
-    return daily, reached
-
-
-def _pair_then_day(pairs: pl.DataFrame) -> pl.Expr | list[str]:
-    """The sort key (member, counterpart, day) as one Int64 when the ids and days fit in 63 bits
-    (sorting on one column is 5× faster), else the three columns."""
-    if pairs.is_empty():
-        return ["member_id", "counterpart", "day"]
-    first_day = pairs["day"].min()
-    id_bits = int(max(pairs["member_id"].max(), pairs["counterpart"].max())).bit_length()
-    day_bits = (pairs["day"].max() - first_day).days.bit_length()
-    if min(pairs["member_id"].min(), pairs["counterpart"].min()) < 0 or 2 * id_bits + day_bits > 63:
-        return ["member_id", "counterpart", "day"]
-    return ((pl.col("member_id") * 2**id_bits + pl.col("counterpart")) * 2**day_bits
-            + (pl.col("day") - first_day).dt.total_days())
+                .select("member_id", local_day("starts_at", tz).alias("day")).collect())
+    codes = Codes.of(acts, pl.concat([acts["day"], attended["day"]]))
+    reacted = acts.filter(pl.col("kind") == "reaction").select(codes.key()).to_series()
+    reactions = _sorted_unique(reacted).to_frame().select(codes.unkey())
+    pairs = _sorted_unique(acts.filter(pl.col("author").is_not_null()).select(codes.key()).to_series())
+    same_pair = pl.all_horizontal(pl.col(c) == pl.col(c).shift(1) for c in ("author", "member_id"))
+    reached = (pairs.to_frame().select(codes.unkey())
+               .select(pl.col("author").alias("member_id"), pl.col("member_id").alias("counterpart"), "day",
+                       "platform_id", pl.when(same_pair).then(pl.col("day").shift(1)).alias("prev_day")))
+    written = acts.filter(pl.col("kind") != "reaction").with_columns(pl.col("kind").cast(WRITTEN_KIND))
+    return Rollups(written, reactions, attended, reached, codes)
 
 
 def _on(frame: pl.DataFrame | pl.LazyFrame, platforms: list[int] | None) -> pl.LazyFrame:
-    """Rows of the platforms; events belong to no platform and always count."""
+    """Rows of the platforms (all when None)."""
     lf = frame.lazy()
-    return lf if platforms is None else lf.filter(pl.col("platform_id").is_in(platforms) | pl.col("platform_id").is_null())
+    return lf if platforms is None else lf.filter(pl.col("platform_id").is_in(platforms))
+
+
+def day_counts(rolled: Rollups, platforms: list[int] | None = None) -> pl.DataFrame:
+    """Per member and day with items, sorted by day then member: the items of each kind (KINDS
+    columns) that can score on the platforms (all when None), events included. Each item becomes
+    one sortable value (`Codes.item`); after one sort, the runs of equal values are the counts."""
+    codes, reactions = rolled.codes, _on(rolled.reactions, platforms)
+    written = _on(rolled.written, platforms)
+    items = pl.concat([written.select(codes.item("member_id", pl.col("kind").to_physical())),
+                       written.filter("accepted").select(codes.item("member_id", KINDS.index("accepted"))),
+                       reactions.filter(pl.col("author").is_not_null())
+                       .select(codes.item("author", KINDS.index("reaction_received"))),
+                       reactions.select(codes.item("member_id", KINDS.index("reaction_given"))),
+                       rolled.attended.lazy().select(codes.item("member_id", KINDS.index("event")))]).collect()
+    runs = items.to_series().sort().rle().struct.unnest().rename({"value": "item"}).select(*codes.un_item(), "len")
+    starts = pl.any_horizontal(pl.col(c).ne_missing(pl.col(c).shift(1)) for c in ("day", "member_id"))
+    runs = runs.with_columns((starts.cum_sum().cast(pl.Int64) - 1).alias("row"))
+    slots = runs.filter(starts).select("member_id", "day")
+    by_kind = runs.partition_by("kind", as_dict=True)
+    empty = pl.DataFrame({"row": [], "len": []}, schema={"row": pl.Int64, "len": pl.Int64})
+    return slots.with_columns(
+        pl.zeros(slots.height, pl.Int64, eager=True)
+        .scatter(by_kind.get((i,), empty)["row"], by_kind.get((i,), empty)["len"]).alias(k)
+        for i, k in enumerate(KINDS))
 
 
 def _days(frame: pl.DataFrame, first: date, end: date, column: str = "day") -> pl.LazyFrame:
@@ -146,25 +251,13 @@ def _days(frame: pl.DataFrame, first: date, end: date, column: str = "day") -> p
     return frame.slice(lo, max(hi - lo, 0)).lazy()
 
 
-def daily_points(rollup: pl.LazyFrame, rules: Scoring) -> pl.LazyFrame:
-    """Per member, kind and day: items done, items counted (at most the daily cap) and their points."""
-    caps = {k: int(v) for k, v in rules.caps.items()}
-    weights = {k: float(v) for k, v in rules.weights.items()}
-    return (rollup.group_by(pl.col("kind").cast(pl.String), "member_id", "day").agg(pl.col("n").sum().alias("items"))
-            .with_columns(pl.min_horizontal("items", pl.col("kind").replace_strict(caps, return_dtype=pl.Int64))
-                          .alias("counted"))
-            .with_columns((pl.col("counted") * pl.col("kind").replace_strict(weights, return_dtype=pl.Float64))
-                          .alias("points")))
-
-
-def wide(rollup: pl.LazyFrame, rules: Scoring) -> pl.DataFrame:
-    """Per member and day with points: the points of each kind (items up to the daily cap, times
-    the weight) and their total `points`, sorted by day (a period's rows are then one slice)."""
-    counts = (rollup.with_columns(pl.when(pl.col("kind") == k).then(pl.col("n")).otherwise(0).alias(k) for k in KINDS)
-              .group_by("member_id", "day").agg(pl.col(KINDS).sum()))
+def wide(counts: pl.DataFrame, rules: Scoring) -> pl.DataFrame:
+    """Per member and day with points, from the `day_counts`: the points of each kind (items up to
+    the daily cap, times the weight) and their total `points`, sorted by day like the counts (a
+    period's rows are then one slice)."""
     points = (pl.min_horizontal(k, int(rules.caps[k])) * float(rules.weights[k]) for k in KINDS)
-    return (counts.with_columns(points).with_columns(pl.sum_horizontal(KINDS).alias("points"))
-            .filter(pl.col("points") > 0).sort("day", "member_id").collect())
+    return (counts.lazy().with_columns(points).with_columns(pl.sum_horizontal(KINDS).alias("points"))
+            .filter(pl.col("points") > 0).collect())
 
 
 def monthly(daily: pl.DataFrame) -> pl.DataFrame:
@@ -218,7 +311,7 @@ def love(points: pl.DataFrame, end: date, rules: Scoring) -> pl.LazyFrame:
 
 def reach(who_reached: pl.DataFrame, first: date, end: date, platforms: list[int] | None = None) -> pl.LazyFrame:
     """Reach: distinct members who replied to or reacted to the member in [first, end)."""
-    rows = _days(who_reached, first, end)
+    rows = who_reached.lazy().filter(pl.col("day").is_between(first, end, "left"))
     if platforms is None:  # each pair once: its first row in the window
         return (rows.filter(pl.col("prev_day").is_null() | (pl.col("prev_day") < first))
                 .group_by("member_id").agg(pl.len().cast(pl.Int64).alias("reach")))
@@ -266,25 +359,25 @@ def sparklines(points: pl.DataFrame, member_ids: list[int], period: Period) -> p
             .group_by("member_id", maintain_order=True).agg(pl.col("points").fill_null(0.0).alias("activity")))
 
 
-def explanation(rollup: pl.DataFrame, member_id: int, period: Period, rules: Scoring,
+def explanation(rolled: Rollups, member_id: int, period: Period, rules: Scoring,
                 platforms: list[int] | None = None) -> pl.DataFrame:
-    """A member's score line by line, from the daily rollup: per kind the items done (reactions
-    once a day per member), those counted under the daily cap, the weight, and the points."""
-    mine = (daily_points(_on(_days(rollup, period.start, period.end), platforms)
-                         .filter(pl.col("member_id") == member_id), rules)
-            .group_by("kind").agg(pl.col("items", "counted").sum(), pl.col("points").sum()).collect())
-    return (pl.DataFrame({"kind": list(KINDS), "weight": [float(rules.weights[k]) for k in KINDS],
-                          "daily_cap": [int(rules.caps[k]) for k in KINDS]})
-            .join(mine, on="kind", how="left", maintain_order="left")
-            .with_columns(pl.col("items", "counted").fill_null(0).cast(pl.Int64), pl.col("points").fill_null(0.0))
-            .select("kind", "items", "counted", "weight", "daily_cap", "points"))
+    """A member's score line by line: per kind the items done in the period (reactions once a day
+    per member), those counted under the daily cap, the weight, and the points."""
+    days = day_counts(rolled.about(member_id), platforms).filter(
+        (pl.col("member_id") == member_id) & pl.col("day").is_between(period.start, period.end, "left"))
+    caps = [int(rules.caps[k]) for k in KINDS]
+    weights = [float(rules.weights[k]) for k in KINDS]
+    counted = [int(days[k].clip(upper_bound=cap).sum()) for k, cap in zip(KINDS, caps, strict=True)]
+    return pl.DataFrame({"kind": list(KINDS), "items": [int(days[k].sum()) for k in KINDS], "counted": counted,
+                         "weight": weights, "daily_cap": caps,
+                         "points": [c * w for c, w in zip(counted, weights, strict=True)]})
 
 
 # ------------------------------------------------------------------ services
 
 
-def _rollups(tz: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The daily and reach `rollups` of the current data version in time zone `tz`."""
+def _rollups(tz: str) -> Rollups:
+    """The `rollups` of the current data version in time zone `tz`."""
     return frames.derived(f"leaderboard_rollups:{tz}", lambda: rollups(
         frames.table("activity"), frames.table("events"), frames.table("attendance"), tz))
 
@@ -292,10 +385,10 @@ def _rollups(tz: str) -> tuple[pl.DataFrame, pl.DataFrame]:
 def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """The `wide` daily points of the scope's platforms, prepared once per data version, time
     zone, scoring and platform set, and their monthly sums when the period holds a whole month."""
-    rollup = _rollups(scope.tz)[0]
+    rolled = _rollups(scope.tz)
     platforms = None if scope.platforms is None else sorted(scope.platforms)
     key = f"leaderboard_points:{scope.tz}:{platforms}:{json.dumps(asdict(rules), sort_keys=True)}"
-    points = frames.derived(key, lambda: wide(_on(rollup, platforms), rules))
+    points = frames.derived(key, lambda: wide(day_counts(rolled, platforms), rules))
     periods = (scope.period, scope.period.previous())
     if all(whole_months(p.start, p.end) is None for p in periods):
         return points, None
@@ -308,7 +401,7 @@ def leaderboard(principal: Principal, scope: Scope, rules: Scoring | None = None
     scope = scope.resolved()
     rules = rules or scoring()
     points, months = _points(scope, rules)
-    ranked = board(points, _rollups(scope.tz)[1], frames.table("members"), scope.period, rules, scope.platforms, months)
+    ranked = board(points, _rollups(scope.tz).reached, frames.table("members"), scope.period, rules, scope.platforms, months)
     linked = frames.derived("accounts", lambda: accounts(frames.table("identities"), frames.table("platforms")))
     return ranked.join(linked, on="member_id", how="left", maintain_order="left")
 
@@ -337,4 +430,4 @@ def explain(principal: Principal, scope: Scope, member_id: int) -> tuple[pl.Data
                     on="platform_id", how="left", maintain_order="left")
               .select("created_at", "kind", "platform", "thread_id", "id").collect())
     rules = scoring()
-    return explanation(_rollups(scope.tz)[0], member_id, scope.period, rules, scope.platforms), recent
+    return explanation(_rollups(scope.tz), member_id, scope.period, rules, scope.platforms), recent

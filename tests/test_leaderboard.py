@@ -204,8 +204,8 @@ def test_monthly_sums_give_the_same_board_as_the_days(database):
         c.act(people[k % 5], "reply" if k % 3 else "comment", at, parent=thread)
         c.act(people[(k + 2) % 5], "reaction", at + timedelta(hours=1), parent=thread)
     tz, rules = "UTC", leaderboard.Scoring()
-    daily, who = leaderboard.rollups(*(frames.table(n) for n in ("activity", "events", "attendance")), tz)
-    points = leaderboard.wide(daily.lazy(), rules)
+    rolled = leaderboard.rollups(*(frames.table(n) for n in ("activity", "events", "attendance")), tz)
+    points, who = leaderboard.wide(leaderboard.day_counts(rolled), rules), rolled.reached
     members = frames.table("members")
     for period in (Period(date(2026, 1, 15), date(2026, 4, 3)), Period(date(2026, 1, 1), date(2026, 3, 1)),
                    Period(date(2026, 2, 10), date(2026, 2, 20))):
@@ -225,7 +225,7 @@ def test_reach_counts_each_pair_once_across_days_and_platforms(database):
         c.act(fan, "reaction", utc(2026, 3, day, 10), platform, parent=post)
     c.act(other, "reply", utc(2026, 3, 9, 11), "forum", parent=post)
     c.act(fan, "reply", utc(2026, 3, 9, 12), "forum", parent=post)  # fan reached star twice that day there
-    who = leaderboard.rollups(*(frames.table(n) for n in ("activity", "events", "attendance")), "UTC")[1]
+    who = leaderboard.rollups(*(frames.table(n) for n in ("activity", "events", "attendance")), "UTC").reached
     every = sorted(frames.table("platforms")["platform_id"].to_list())
     for first, end, expected in ((1, 20, 2), (3, 20, 2), (3, 6, 1), (6, 9, 0), (9, 10, 2), (2, 3, 1)):
         window = (date(2026, 3, first), date(2026, 3, end))
@@ -233,15 +233,24 @@ def test_reach_counts_each_pair_once_across_days_and_platforms(database):
         assert fast == distinct and fast.get(star, 0) == expected, window
 
 
-def test_pairs_sort_on_one_packed_key_or_on_three_columns():
-    """Ids and days that fit in 63 bits sort on one Int64; larger ids fall back to three columns,
-    in the same order."""
-    days = [date(2026, 1, 3), date(2026, 1, 1), date(2026, 1, 9), date(2025, 1, 1), date(2026, 1, 1)]
-    small = pl.DataFrame({"member_id": [3, 1, 1, 2, 1], "counterpart": [1, 5, 2, 2, 2], "day": days})
-    large = small.with_columns(pl.col("member_id", "counterpart") + 2**40)
-    assert not isinstance(leaderboard._pair_then_day(small), list)
-    assert leaderboard._pair_then_day(large) == ["member_id", "counterpart", "day"]
-    expected = [(1, 2, date(2026, 1, 1)), (1, 2, date(2026, 1, 9)), (1, 5, date(2026, 1, 1)),
-                (2, 2, date(2025, 1, 1)), (3, 1, date(2026, 1, 3))]
-    assert small.sort(leaderboard._pair_then_day(small)).rows() == expected
-    assert large.sort(leaderboard._pair_then_day(large)).rows() == [(m + 2**40, c + 2**40, d) for m, c, d in expected]
+def test_rollups_without_packing_or_dense_ids_give_the_same_counts(small):
+    """Member ids too far apart to pack in one Int64 are keyed by structs, and sparse activity ids
+    find parents by a join: the day counts and reach are the same as on the fast paths."""
+    activity, events, attendance = (frames.table(n) for n in ("activity", "events", "attendance"))
+    fast = leaderboard.rollups(activity, events, attendance, "UTC")
+    spread = 2**30
+    slow = leaderboard.rollups(activity.with_columns(pl.col("member_id") * spread, pl.col("id", "parent_id") * 3),
+                               events, attendance.with_columns(pl.col("member_id") * spread), "UTC")
+    assert fast.codes.packed and not slow.codes.packed
+    back = pl.col("member_id") // spread
+    assert leaderboard.day_counts(slow).with_columns(back).equals(leaderboard.day_counts(fast))
+    assert (slow.reached.with_columns(back, pl.col("counterpart") // spread).sort("member_id", "counterpart", "day")
+            .equals(fast.reached.sort("member_id", "counterpart", "day")))
+    ids = dict(frames.table("members").select("display_name", "member_id").iter_rows())
+    ann, bob, cat = ids["ann"], ids["bob"], ids["cat"]
+    # day, member, then thread, answer, reply, comment, accepted, reaction received, given, event
+    assert leaderboard.day_counts(fast).rows() == [
+        (ann, date(2026, 3, 1), 1, 0, 0, 0, 0, 0, 0, 0), (ann, date(2026, 3, 2), 0, 1, 0, 1, 1, 0, 0, 0),
+        (bob, date(2026, 3, 2), 1, 0, 0, 0, 0, 0, 0, 0), (ann, date(2026, 3, 3), 0, 0, 0, 0, 0, 1, 0, 0),
+        (bob, date(2026, 3, 3), 0, 0, 0, 0, 0, 0, 1, 0), (ann, date(2026, 3, 4), 0, 0, 0, 0, 0, 1, 0, 0),
+        (cat, date(2026, 3, 4), 0, 0, 1, 0, 0, 0, 1, 0), (ann, date(2026, 3, 5), 0, 0, 0, 0, 0, 0, 0, 1)]
