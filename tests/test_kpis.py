@@ -1,12 +1,14 @@
 """Every KPI page's metrics on small communities built by hand, against the numbers a person
 counts. Time zone UTC unless a test says otherwise; the period is 1–10 March 2026."""
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import polars as pl
 import pytest
 
 from cmcore import community
 from cmcore.access import AccessDenied, CLI, Principal
-from cmcore.kpis import reports
+from cmcore.kpis import between, reports
 from cmcore.periods import Period
 from tests.builders import Community, utc
 
@@ -338,3 +340,15 @@ def test_each_report_checks_the_role(database, build, allowed):
         else:
             with pytest.raises(AccessDenied):
                 build(who, scope(utc(2026, 3, 12)))
+
+
+def test_window_bounds_are_exact_to_the_microsecond_in_any_time_zone():
+    """`between` builds its bounds from microseconds: the same instants as Polars' own UTC
+    literals, from a datetime in any time zone (Polars cannot compare a Paris literal to UTC)."""
+    paris = datetime(2026, 3, 29, 3, 0, 0, 1, tzinfo=ZoneInfo("Europe/Paris"))  # just after the DST change
+    moments = pl.DataFrame({"t": [paris - timedelta(microseconds=1), paris, paris + timedelta(hours=1)]},
+                           schema={"t": pl.Datetime("us", "UTC")})
+    assert moments.filter(between("t", paris, paris + timedelta(hours=1)))["t"].to_list() == [paris]
+    assert moments.filter(between("t", paris, paris + timedelta(hours=1))).equals(
+        moments.filter(pl.col("t").is_between(*(pl.lit(m.astimezone(UTC)) for m in (paris, paris + timedelta(hours=1))),
+                                              "left")))

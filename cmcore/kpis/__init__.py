@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
 QUARTER_HOUR_US = 15 * 60 * 1_000_000  # every UTC offset and transition in use is a multiple
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,17 @@ def on_platforms(frame: pl.LazyFrame, platforms: list[int] | None) -> pl.LazyFra
     return frame if platforms is None else frame.filter(pl.col("platform_id").is_in(platforms))
 
 
+def instant(moment: datetime | pl.Expr) -> pl.Expr:
+    """An aware datetime as a UTC literal (an expression is kept): built from its microseconds, in
+    16 µs where `pl.lit` of an aware datetime takes 235 µs, which a small page paid dozens of times."""
+    if isinstance(moment, pl.Expr):
+        return moment
+    return pl.lit((moment - EPOCH) // timedelta(microseconds=1), pl.Int64).cast(pl.Datetime("us", "UTC"))
+
+
 def between(column: str, start: datetime | pl.Expr, end: datetime | pl.Expr) -> pl.Expr:
     """`column` in the half-open window [start, end)."""
-    return (pl.col(column) >= start) & (pl.col(column) < end)
+    return (pl.col(column) >= instant(start)) & (pl.col(column) < instant(end))
 
 
 CONTRIBUTION_KINDS = ("thread", "reply", "comment", "answer")

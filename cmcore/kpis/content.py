@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from cmcore.kpis import between, on_platforms, share
+from cmcore.kpis import between, instant, on_platforms, share
 
 ENGAGEMENT_WINDOW = timedelta(days=7)
 LIFT_WINDOW = timedelta(days=30)
@@ -96,7 +96,7 @@ def event_lift(activity: pl.DataFrame, event: dict, registrations: pl.DataFrame)
 def event_lifts(activity: pl.DataFrame, per_event: pl.DataFrame, registrations: pl.DataFrame,
                 now: datetime) -> pl.DataFrame:
     """Event lift for each event whose 30 days after are over by `now`."""
-    done = per_event.filter(pl.col("starts_at") + LIFT_WINDOW <= now)
+    done = per_event.filter(pl.col("starts_at") + LIFT_WINDOW <= instant(now))
     rows = [event_lift(activity, e, registrations) for e in done.iter_rows(named=True)]
     schema = {"event_id": pl.Int64, "attendees": pl.Int64, "comparable": pl.Int64,
               "attendee_change": pl.Float64, "comparable_change": pl.Float64, "lift": pl.Float64}

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from cmcore.kpis import CONTRIBUTION_KINDS, between, local_day, on_platforms, share
+from cmcore.kpis import CONTRIBUTION_KINDS, between, instant, local_day, on_platforms, share
 from cmcore.periods import Period
 
 
@@ -24,7 +24,7 @@ def members(members: pl.DataFrame, identities: pl.DataFrame, end: datetime,
             platforms: list[int] | None = None) -> int:
     """Members: members whose `joined_at` < end."""
     joins = member_joins(members, identities, platforms)
-    return joins.filter(pl.col("joined_at") < end).select(pl.len()).collect().item()
+    return joins.filter(pl.col("joined_at") < instant(end)).select(pl.len()).collect().item()
 
 
 def new_members(members: pl.DataFrame, identities: pl.DataFrame, start: datetime, end: datetime,

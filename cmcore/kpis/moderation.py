@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from cmcore.kpis import between, hours, on_platforms
+from cmcore.kpis import between, hours, instant, on_platforms
 
 REPEAT_WINDOW = timedelta(days=90)
 
@@ -33,7 +33,7 @@ def open_cases(period_cases: pl.DataFrame, members: pl.DataFrame, now: datetime)
     return (period_cases.filter(pl.col("resolved_at").is_null())
             .join(members.select("member_id", pl.col("display_name").alias("member")), on="member_id",
                   how="left", maintain_order="left")
-            .with_columns(hours("reported_at", pl.lit(now)).alias("age_hours"),
+            .with_columns(hours("reported_at", instant(now)).alias("age_hours"),
                           pl.col("first_action_at").is_not_null().alias("acted"))
             .select("id", "rule", "member", "reported_at", "age_hours", "acted"))
 

@@ -7,7 +7,7 @@ import polars as pl
 
 from cmcore import community, frames, money
 from cmcore.access import Principal, require
-from cmcore.kpis import Metric, between, growth, monetisation, on_platforms, responsiveness
+from cmcore.kpis import Metric, between, growth, instant, monetisation, on_platforms, responsiveness
 from cmcore.periods import Period
 
 READERS = ("admin", "manager")
@@ -71,7 +71,7 @@ def by_platform(principal: Principal, period: Period, platforms: list[int] | Non
              .group_by("platform_id", "member_id").agg(pl.col("joined_at").min()))
     in_period = activity.filter(between("created_at", start, end))
     counts = pl.collect_all([
-        joins.filter(pl.col("joined_at") < end).group_by("platform_id").agg(pl.len().alias("members")),
+        joins.filter(pl.col("joined_at") < instant(end)).group_by("platform_id").agg(pl.len().alias("members")),
         in_period.group_by("platform_id").agg(pl.col("member_id").n_unique().alias("active_members")),
         joins.filter(between("joined_at", start, end)).group_by("platform_id").agg(pl.len().alias("new_members")),
         in_period.filter(pl.col("kind") == "thread").group_by("platform_id").agg(pl.len().alias("threads")),

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from cmcore.kpis import between, hours, median_p90, on_platforms, share
+from cmcore.kpis import between, hours, instant, median_p90, on_platforms, share
 
 RESPONSE_KINDS = ("reply", "answer", "comment")
 
@@ -43,7 +43,7 @@ def within_sla(created: pl.Series, waited_hours: pl.Series, sla_hours: float,
     """Share handled within the SLA, over the items old enough to have passed it (created at
     least `sla_hours` before `now`); an item still waiting counts as not within."""
     frame = pl.DataFrame({"created": created, "hours": waited_hours})
-    old_enough = frame.filter(pl.col("created") <= now - timedelta(hours=sla_hours))
+    old_enough = frame.filter(pl.col("created") <= instant(now - timedelta(hours=sla_hours)))
     return share(old_enough.filter(pl.col("hours") <= sla_hours).height, old_enough.height)
 
 
@@ -72,7 +72,7 @@ def backlog(firsts: pl.DataFrame, threads: pl.DataFrame, members: pl.DataFrame,
             .join(members.select(pl.col("member_id").alias("author_id"), pl.col("display_name").alias("author")),
                   on="author_id", how="left")
             .join(platforms.select("platform_id", pl.col("name").alias("platform")), on="platform_id", how="left")
-            .with_columns(hours("created_at", pl.lit(now)).alias("age_hours"))
+            .with_columns(hours("created_at", instant(now)).alias("age_hours"))
             .sort("created_at", "thread_id")
             .select("thread_id", "title", "platform", "author", "created_at", "age_hours", "url"))
 

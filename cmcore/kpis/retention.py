@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from cmcore.kpis import between, on_platforms, share
+from cmcore.kpis import between, instant, on_platforms, share
 from cmcore.kpis.growth import member_joins
 from cmcore.periods import Period
 
@@ -67,7 +67,7 @@ def new_member_retention(members: pl.DataFrame, identities: pl.DataFrame, activi
     [joined_at + 7 days, joined_at + 14 days). Returns (share, members measured)."""
     joined = (member_joins(members, identities, platforms)
               .filter(between("joined_at", start, end)
-                      & (pl.col("joined_at") + timedelta(days=14) <= now)))
+                      & (pl.col("joined_at") + timedelta(days=14) <= instant(now))))
     again = (on_platforms(activity.lazy(), platforms).select("member_id", "created_at")
              .filter(between("created_at", start + timedelta(days=7), end + timedelta(days=14)))
              .join(joined, on="member_id")
