@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from cmcore import audit, db, frames
 from cmcore.access import Principal, require
-from cmcore.kpis import between, local_day, on_platforms
+from cmcore.kpis import between, instant, local_day, on_platforms
 from cmcore.kpis.reports import Scope
 from cmcore.periods import Period
 
@@ -237,11 +237,12 @@ def day_counts(rolled: Rollups, platforms: list[int] | None = None) -> pl.DataFr
     runs = runs.with_columns((starts.cum_sum().cast(pl.Int64) - 1).alias("row"))
     slots = runs.filter(starts).select("member_id", "day")
     by_kind = runs.partition_by("kind", as_dict=True)
-    empty = pl.DataFrame({"row": [], "len": []}, schema={"row": pl.Int64, "len": pl.Int64})
-    return slots.with_columns(
-        pl.zeros(slots.height, pl.Int64, eager=True)
-        .scatter(by_kind.get((i,), empty)["row"], by_kind.get((i,), empty)["len"]).alias(k)
-        for i, k in enumerate(KINDS))
+
+    def counts(kind: int) -> pl.Series:
+        part, zeros = by_kind.get((kind,)), pl.zeros(slots.height, pl.Int64, eager=True)
+        return zeros if part is None else zeros.scatter(part["row"], part["len"])
+
+    return slots.with_columns(counts(i).alias(k) for i, k in enumerate(KINDS))
 
 
 def _days(frame: pl.DataFrame, first: date, end: date, column: str = "day") -> pl.LazyFrame:
@@ -341,7 +342,7 @@ def board(points: pl.DataFrame, who_reached: pl.DataFrame, members: pl.DataFrame
            .with_columns((pl.col("love") * pl.col("reach")).alias("gravity"),
                          (pl.col("previous_rank") - pl.col("rank")).alias("rank_change"),
                          ((pl.col("score") > 0) & (pl.col("score") >= 2 * pl.col("previous_score"))
-                          & (pl.col("joined_at") >= joined_since)).alias("rising"),
+                          & (pl.col("joined_at") >= instant(joined_since))).alias("rising"),
                          ((pl.col("previous_rank") <= top_before)
                           & (pl.col("score") <= 0.5 * pl.col("previous_score"))).fill_null(False).alias("slipping")))
     return out.sort(pl.col("rank").is_null(), "rank", "previous_rank").select(

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from cmcore import audit, db, exports, frames, leaderboard
 from cmcore.access import Principal, require
+from cmcore.kpis import between
 from cmcore.kpis.reports import Scope
 from cmcore import currencies
 from cmcore.currencies import CURRENCIES, POINTS
@@ -188,13 +189,12 @@ def candidates(actor: Principal, rule: dict, period: Period) -> pl.DataFrame:
         return top.select("member_id", pl.lit(amount).alias("amount_minor"),
                           pl.format("Top {} of the month (rank {})", pl.lit(params["n"]), pl.col("rank")).alias("reason"))
     if rule["trigger"] == "accepted_answer":
-        acts = frames.table("activity").filter(pl.col("accepted") & (pl.col("created_at") >= start)
-                                               & (pl.col("created_at") < end))
+        acts = frames.table("activity").filter(pl.col("accepted") & between("created_at", start, end))
         return (acts.group_by("member_id").agg(pl.len().alias("answers"))
                 .select("member_id", (pl.col("answers") * amount).alias("amount_minor"),
                         pl.format("{} accepted answer(s)", pl.col("answers")).alias("reason")))
     went = (frames.table("attendance").filter("attended").join(frames.table("events"), on="event_id")
-            .filter((pl.col("starts_at") >= start) & (pl.col("starts_at") < end))
+            .filter(between("starts_at", start, end))
             .group_by("member_id").agg(pl.len().alias("events")).filter(pl.col("events") >= params["count"]))
     return went.select("member_id", pl.lit(amount).alias("amount_minor"),
                        pl.format("{} events attended", pl.col("events")).alias("reason"))
