@@ -70,7 +70,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from cmcore.bench import runner
     opts = runner.Options(members=args.members, activities=args.activities, days=args.days, seed=args.seed,
                           runs=args.runs, reuse=args.reuse, keep=args.keep or args.reuse,
-                          database=args.database)
+                          database=args.database, pages=tuple(args.pages))
     report = runner.run(opts, lambda line: print(line, flush=True))
     runner.write(report, args.out)
     print(runner.table(report))
@@ -145,6 +145,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--database", default="cm_bench", help="the scratch database's name (dropped first)")
     b.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
     b.add_argument("--reuse", action="store_true", help="measure the community an earlier --keep left (implies --keep)")
+    b.add_argument("--pages", nargs="+", default=[], metavar="NAME",
+                   help="only the pages whose names start with these (e.g. leaderboard reputation)")
     b.set_defaults(func=cmd_bench)
 
     bi = sub.add_parser("bench-imports", help="import throughput of each format on generated files (rows/s)")

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -38,10 +39,16 @@ class Options:
     reuse: bool = False  # keep the bench database of an earlier run if it holds a community
     keep: bool = False  # leave the bench database behind (for --reuse)
     database: str = "cm_bench"  # the scratch database, created on the configured server
+    pages: tuple[str, ...] = ()  # only the pages whose names start with one of these (all when empty)
 
     @property
     def slow_runs(self) -> int:
         return max(3, self.runs // 2)
+
+
+def chosen(pages: dict[str, Callable], only: tuple[str, ...]) -> dict[str, Callable]:
+    """The pages whose names start with one of `only` (all of them when it is empty)."""
+    return {name: fn for name, fn in pages.items() if not only or name.startswith(only)}
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, object]:
@@ -103,15 +110,15 @@ def arrow_transfer(conn: adbc.Connection, sent: list[tuple[str, object]]) -> Non
             cur.fetch_arrow_table()
 
 
-def measure_cmcore(url: str, end: date, runs: int, slow_runs: int) -> dict:
+def measure_cmcore(url: str, end: date, runs: int, slow_runs: int, only: tuple[str, ...] = ()) -> dict:
     """cmcore's side, run in a process of its own so its peak memory is the app's: per page, the
     cold median (empty cache), the raw Arrow transfer of what it reads, the warm median, and the
-    headline values."""
+    headline values; only the pages `chosen` by `only`."""
     db.use(url)
     window = Window(end, community.timezone())
     out: dict = {}
     with adbc.connect(url, autocommit=True) as raw_conn:
-        for name, compute in cmcore_pages(window).items():
+        for name, compute in chosen(cmcore_pages(window), only).items():
             sent = reads(compute)
             cold = median_time(compute, slow_runs, before=frames.clear)
             raw = median_time(lambda s=sent: arrow_transfer(raw_conn, s), slow_runs)
@@ -121,17 +128,29 @@ def measure_cmcore(url: str, end: date, runs: int, slow_runs: int) -> dict:
             out[name] = {"cold_s": cold, "arrow_s": raw, "warm_s": warm, "fresh_s": fresh, "values": values,
                          "reads": len(sent)}
     frames.clear()
-    return {"pages": out, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+    return {"pages": out, "peak_rss_gb": peak_rss_gb()}
 
 
-def measure_cmcore_apart(url: str, end: date, runs: int, slow_runs: int) -> dict:
+def peak_rss_gb() -> float:
+    """This process's peak resident memory. Linux's VmHWM counts from the exec: getrusage's
+    maxrss would report the parent's size at the fork when the parent is bigger (it holds the
+    community it just generated)."""
+    with suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1e6  # kB, as maxrss
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def measure_cmcore_apart(url: str, end: date, opts: Options) -> dict:
     """`measure_cmcore` in a fresh Python process (a subprocess, not multiprocessing: Streamlit's
     AppTest replaces `__main__`, which a spawned worker would re-run)."""
     code = ("import json, sys; from datetime import date; from cmcore.bench.runner import measure_cmcore; "
             "print(json.dumps(measure_cmcore(sys.argv[1], date.fromisoformat(sys.argv[2]), int(sys.argv[3]), "
-            "int(sys.argv[4]))))")
+            "int(sys.argv[4]), tuple(sys.argv[5:]))))")
     root = Path(__file__).resolve().parents[2]
-    done = subprocess.run([sys.executable, "-c", code, url, end.isoformat(), str(runs), str(slow_runs)],
+    done = subprocess.run([sys.executable, "-c", code, url, end.isoformat(), str(opts.runs), str(opts.slow_runs),
+                           *opts.pages],
                           capture_output=True, text=True, cwd=root, env=os.environ | {"PYTHONPATH": str(root)})
     if done.returncode:
         raise RuntimeError(f"the cmcore measurement failed:\n{done.stderr[-2000:]}")
@@ -160,10 +179,10 @@ def run(opts: Options, say: Say = print) -> dict:
             activities = conn.execute(sa.text("SELECT count(*) FROM activity")).scalar_one()
             members = conn.execute(sa.text("SELECT count(*) FROM member")).scalar_one()
         say(f"{activities:,} activities, {members:,} members; cmcore cold and warm, page by page")
-        ours = measure_cmcore_apart(url, end, opts.runs, opts.slow_runs)
+        ours = measure_cmcore_apart(url, end, opts)
         pages: dict[str, dict] = {}
         for way, module in (("pandas", pandas_way), ("sql", sql_way)):
-            for name, compute in alternative_pages(module, window).items():
+            for name, compute in chosen(alternative_pages(module, window), opts.pages).items():
                 say(f"{way}: {name}")
                 values = compute()  # also warms PostgreSQL's buffers
                 page = pages.setdefault(name, {k: v for k, v in ours["pages"][name].items() if k != "values"})
