@@ -256,6 +256,22 @@ def test_a_crisis_day_raises_an_alert_with_its_mentions(database):
     assert behind.height == 8 and behind["reach"].to_list() == list(range(1007, 999, -1))
 
 
+def test_alerts_and_daily_volume_keep_to_the_local_days_of_the_period_across_a_clock_change(database):
+    c = Community()
+    for k in range(6):  # Sunday 29 March 2026, the day Paris moves to summer time: before the period
+        c.mention(utc(2026, 3, 29, 10 + k), -1)
+    for k in range(7):  # Tuesday 31 March, 00:30–06:30 in Paris
+        c.mention(utc(2026, 3, 30, 22, 30) + timedelta(hours=k), -1, reach=10 + k)
+    week = Period(date(2026, 3, 30), date(2026, 4, 6))
+    report = reports.reputation_report(MANAGER, reports.Scope(week, None, "Europe/Paris", utc(2026, 4, 6)))
+    alerts = report.frames["alerts"]  # 28 trailing days of [6, 0 × 27]: mean 6/28, sample std 6/√28
+    assert alerts.select("day", "negative").rows() == [(date(2026, 3, 31), 7)]
+    assert alerts["trailing_mean"][0] == pytest.approx(6 / 28) and alerts["trailing_std"][0] == pytest.approx(6 / 28**0.5)
+    assert report.frames["daily"].rows() == [(date(2026, 3, 31), "x", 7, 91)]
+    assert report.frames["alert_mentions"]["reach"].to_list() == list(range(16, 9, -1))
+    assert metrics(report)["mentions"] == 7
+
+
 def test_no_alert_below_the_floor(database):
     c = Community()
     for k in range(4):  # four negatives after a silent month: above 3 sigma, under the floor of 5

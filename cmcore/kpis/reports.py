@@ -217,26 +217,27 @@ def moderation_report(s: Scope) -> Report:
 def reputation_report(s: Scope) -> Report:
     """Reputation: mentions and reach, sentiment, net sentiment, crisis alerts (all sources)."""
     mentions = frames.table("mentions")
-    now, prev = (reputation.mentions_in(mentions, *b) for b in (s.bounds, s.previous))
-    sent, sent_before = (reputation.sentiment_shares(mentions, *b) for b in (s.bounds, s.previous))
-    alerts = reputation.crisis_alerts(mentions, *s.bounds, s.tz)
+    now, before = reputation.tallies(mentions, s.bounds, s.previous)
+    days = reputation.per_day(mentions, *s.bounds, s.tz)
+    daily, alerts = pl.collect_all([reputation.daily_volume(days, *s.bounds, s.tz),
+                                    reputation.crisis_alerts(days, *s.bounds, s.tz)], engine=reputation.SMALL)
     metrics = [
-        Metric("mentions", "Mentions", now.height, prev.height, "count",
+        Metric("mentions", "Mentions", now["mentions"], before["mentions"], "count",
                definition="Mentions of the community outside it, in the period."),
-        Metric("reach", "Reach", now["reach"].sum(), prev["reach"].sum(), "count",
+        Metric("reach", "Reach", now["reach"], before["reach"], "count",
                definition="Sum of the audience of the mentions."),
-        Metric("positive", "Positive", sent["positive"], sent_before["positive"], "ratio",
+        Metric("positive", "Positive", now["positive"], before["positive"], "ratio",
                definition="Share of the mentions scored positive."),
-        Metric("negative", "Negative", sent["negative"], sent_before["negative"], "ratio",
+        Metric("negative", "Negative", now["negative"], before["negative"], "ratio",
                higher_is_better=False, definition="Share of the mentions scored negative."),
-        Metric("net_sentiment", "Net sentiment", sent["net"], sent_before["net"], "ratio",
+        Metric("net_sentiment", "Net sentiment", now["net"], before["net"], "ratio",
                definition="(positive − negative) / all mentions."),
         Metric("alerts", "Crisis alerts", alerts.height, None, "count", higher_is_better=False,
                definition="Days whose negative mentions exceed the mean of the 28 days before by "
                           "3 standard deviations, and number at least 5."),
     ]
-    return Report(metrics, {"daily": reputation.daily_volume(mentions, *s.bounds, s.tz), "alerts": alerts,
-                            "alert_mentions": reputation.alert_mentions(now, alerts, s.tz)})
+    return Report(metrics, {"daily": daily, "alerts": alerts,
+                            "alert_mentions": reputation.alert_mentions(mentions, alerts, *s.bounds, s.tz)})
 
 
 @cached(*MANAGERS)
