@@ -233,6 +233,19 @@ def test_reach_counts_each_pair_once_across_days_and_platforms(database):
         assert fast == distinct and fast.get(star, 0) == expected, window
 
 
+def test_a_member_seen_only_at_an_event_scores_its_points(small):
+    """The newest member's id lies past every author's: the packed codes must still hold it."""
+    dan = small.member("dan", utc(2026, 3, 1))
+    for k in range(40):  # more new members, so that dan's id needs more bits than the authors' span
+        small.member(f"n{k}", utc(2026, 3, 1))
+    last = small.member("eve", utc(2026, 3, 1))
+    small.register(small.event("Workshop", utc(2026, 3, 6, 18)), last, utc(2026, 3, 2), True)
+    small.register(small.event("Talk", utc(2026, 3, 7, 18)), dan, utc(2026, 3, 2), True)
+    board = leaderboard.leaderboard(MANAGER, scope())
+    assert rows(board, "score", "event") == {"ann": (36.0, 10.0), "bob": (5.2, 0.0), "cat": (3.2, 0.0),
+                                             "dan": (10.0, 10.0), "eve": (10.0, 10.0)}
+
+
 def test_rollups_without_packing_or_dense_ids_give_the_same_counts(small):
     """Member ids too far apart to pack in one Int64 are keyed by structs, and sparse activity ids
     find parents by a join: the day counts and reach are the same as on the fast paths."""
