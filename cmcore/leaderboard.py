@@ -81,8 +81,8 @@ def save_scoring(actor: Principal, new: Scoring) -> None:
 @dataclass(frozen=True)
 class Codes:
     """Members, days and platforms as small non-negative integers, so that (author, member, day,
-    platform) packs into one Int64: sorting or grouping one integer column is 3-7× faster than
-    four columns. When the codes need more than 63 bits (an id span over a few million members),
+    platform, a flag) packs into one Int64: sorting or grouping one integer column is 3-7× faster
+    than five columns. When the codes need more than 63 bits (an id span over a few million members),
     keys are structs of the columns instead: slower, same results. A null author is code 0."""
 
     first_member: int

@@ -8,6 +8,7 @@ import os
 import psycopg
 
 from cmcore import cli
+from cmcore.bench import runner
 from cmcore.bench.pages import PAGES
 
 BOARDS = ["leaderboard (week)", "leaderboard (30 days)", "leaderboard (month)", "leaderboard (quarter)",
@@ -36,6 +37,13 @@ def test_bench_runs_every_page_three_ways_and_they_agree(database, tmp_path, cap
     assert "| leaderboard (year) |" in printed and f"written to {out}" in printed
     with psycopg.connect(database, autocommit=True) as conn:  # the scratch database is gone
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [scratch]).fetchone() is None
+
+
+def test_bench_pages_are_chosen_by_the_start_of_their_names():
+    pages = dict.fromkeys([*PAGES, *BOARDS])
+    assert list(runner.chosen(pages, ("leaderboard", "rep"))) == ["reputation", *BOARDS]
+    assert list(runner.chosen(pages, ())) == list(pages)
+    assert runner.chosen(pages, ("nothing",)) == {}
 
 
 def test_import_benchmark_counts_every_row_and_measures_the_write_floor(database, tmp_path, capsys):
