@@ -219,7 +219,7 @@ def reputation_report(s: Scope) -> Report:
     mentions = frames.table("mentions")
     now, before = reputation.tallies(mentions, s.bounds, s.previous)
     days = reputation.per_day(mentions, *s.bounds, s.tz)
-    daily, alerts = pl.collect_all([reputation.daily_volume(days, *s.bounds, s.tz),
+    daily, alerts = pl.collect_all([reputation.daily_volume(days, s.bounds[0], s.tz),
                                     reputation.crisis_alerts(days, *s.bounds, s.tz)], engine=reputation.SMALL)
     metrics = [
         Metric("mentions", "Mentions", now["mentions"], before["mentions"], "count",

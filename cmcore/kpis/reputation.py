@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from cmcore.kpis import between, local_day
+from cmcore.kpis.growth import calendar
 
 SENTIMENTS = {1: "positive", 0: "neutral", -1: "negative"}
 TRAILING_DAYS = 28
@@ -37,25 +38,30 @@ def tallies(mentions: pl.DataFrame, *windows: tuple[datetime, datetime]) -> list
     return out
 
 
-def _days(start: datetime, end: datetime, tz: str) -> tuple[date, date]:
-    """The first local day of [start, end) and the day after its last."""
-    zone = ZoneInfo(tz)
-    return start.astimezone(zone).date(), end.astimezone(zone).date()
+def _first_day(start: datetime, tz: str) -> date:
+    """The local day a window starting at `start` begins on."""
+    return start.astimezone(ZoneInfo(tz)).date()
+
+
+def _trailing_start(start: datetime, tz: str) -> datetime:
+    """Local midnight TRAILING_DAYS days before a window's first day: where its first day's
+    trailing window begins, counted in local days (a clock change makes one 23 or 25 hours)."""
+    return datetime.combine(_first_day(start, tz) - timedelta(days=TRAILING_DAYS), time(), ZoneInfo(tz))
 
 
 def per_day(mentions: pl.DataFrame, start: datetime, end: datetime, tz: str) -> pl.DataFrame:
     """Per local day and source, from TRAILING_DAYS days before [start, end) to its end: mentions,
     reach and negative mentions (what the daily charts and the crisis alerts are cut from)."""
-    first = _days(start, end, tz)[0] - timedelta(days=TRAILING_DAYS)
-    return (mentions.lazy().filter(between("created_at", datetime.combine(first, time(), ZoneInfo(tz)), end))
+    return (mentions.lazy().filter(between("created_at", _trailing_start(start, tz), end))
             .group_by(local_day("created_at", tz).alias("day"), "source")
             .agg(pl.len().alias("mentions"), pl.col("reach").sum(), (pl.col("sentiment") == -1).sum().alias("negative"))
             .collect(engine=SMALL))
 
 
-def daily_volume(days: pl.DataFrame, start: datetime, end: datetime, tz: str) -> pl.LazyFrame:
-    """Mentions and reach per local day and source of [start, end), from `per_day`."""
-    return (days.lazy().filter(pl.col("day") >= _days(start, end, tz)[0])
+def daily_volume(days: pl.DataFrame, start: datetime, tz: str) -> pl.LazyFrame:
+    """Mentions and reach per local day and source from `start` on, from `per_day` (which ends
+    with the window)."""
+    return (days.lazy().filter(pl.col("day") >= _first_day(start, tz))
             .select("day", "source", "mentions", "reach").sort("day", "source"))
 
 
@@ -65,17 +71,15 @@ def crisis_alerts(days: pl.DataFrame, start: datetime, end: datetime, tz: str,
     mean of the 28 days before by `sigmas` standard deviations (sample std, days without mentions
     counted as 0) and number at least `floor`. Columns: day, negative, trailing_mean,
     trailing_std, threshold."""
-    first, last = _days(start, end, tz)
-    calendar = pl.LazyFrame({"day": pl.date_range(first - timedelta(days=TRAILING_DAYS), last, closed="left",
-                                                  eager=True)})
     negative = days.lazy().group_by("day").agg(pl.col("negative").sum())
     trailing = pl.col("negative").shift(1)
-    return (calendar.join(negative, on="day", how="left", maintain_order="left")
+    return (calendar(_trailing_start(start, tz), end, tz).lazy()
+            .join(negative, on="day", how="left", maintain_order="left")
             .with_columns(pl.col("negative").fill_null(0).cast(pl.Int64))
             .with_columns(trailing.rolling_mean(TRAILING_DAYS).alias("trailing_mean"),
                           trailing.rolling_std(TRAILING_DAYS).alias("trailing_std"))
             .with_columns((pl.col("trailing_mean") + sigmas * pl.col("trailing_std")).alias("threshold"))
-            .filter((pl.col("day") >= first) & (pl.col("negative") > pl.col("threshold"))
+            .filter((pl.col("day") >= _first_day(start, tz)) & (pl.col("negative") > pl.col("threshold"))
                     & (pl.col("negative") >= floor)))
 
 
