@@ -8,7 +8,7 @@ import pytest
 
 from cmcore import community
 from cmcore.access import AccessDenied, CLI, Principal
-from cmcore.kpis import between, reports
+from cmcore.kpis import between, distinct_sorted, growth, reports
 from cmcore.periods import Period
 from tests.builders import Community, utc
 
@@ -78,6 +78,22 @@ def test_growth_on_an_empty_period(growth_community):
     got = metrics(reports.growth_report(MANAGER, scope(utc(2026, 3, 12), Period(date(2025, 1, 1), date(2025, 1, 8)))))
     assert got == {"members": 0, "new_members": 0, "dau": 0, "wau": 0, "mau": 0, "stickiness": None,
                    "participation": None, "new_contributors": 0, "inactive_contributors": 0}
+
+
+def test_member_days_are_distinct_and_sorted_packed_or_not_and_active_days_walk_them():
+    cols = ["member_id", "day", "platform_id"]
+    rows = pl.DataFrame({"member_id": [7, 3, 7, 3, 7], "day": [date(2026, 3, 2), date(2026, 3, 1), date(2026, 3, 2),
+                                                              date(2026, 3, 1), date(2026, 2, 27)],
+                         "platform_id": [2, 1, 2, 3, 1]}, schema_overrides={"platform_id": pl.Int16})
+    expected = [(3, date(2026, 3, 1), 1), (3, date(2026, 3, 1), 3), (7, date(2026, 2, 27), 1), (7, date(2026, 3, 2), 2)]
+    days = distinct_sorted(rows, cols)  # packed into one Int64
+    assert days.rows() == expected and days.schema == rows.schema
+    wide = rows.with_columns(pl.col("member_id") * 2**60)  # a 63-bit span of members: too wide to pack
+    assert distinct_sorted(wide, cols).rows() == [(m * 2**60, d, p) for m, d, p in expected]
+    assert distinct_sorted(rows.clear(), cols).is_empty()
+    assert growth.active_days(days).rows() == [(3, date(2026, 3, 1), None), (7, date(2026, 2, 27), date(2026, 3, 2)),
+                                               (7, date(2026, 3, 2), None)]
+    assert growth.active_days(days, [1]).rows() == [(3, date(2026, 3, 1), None), (7, date(2026, 2, 27), None)]
 
 
 # ------------------------------------------------------------------ retention
