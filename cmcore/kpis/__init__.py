@@ -85,16 +85,18 @@ def local_days(utc: pl.Series, tz: str) -> pl.Series:
 def distinct_sorted(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """The distinct rows of `frame`'s integer or date `columns`, sorted by them. Without nulls, and
     while their spans fit in 62 bits, the columns are packed into one Int64 whose sort and
-    neighbour test replace a unique and a sort of the columns (1.8 s → 0.2 s on 9.5M rows)."""
+    neighbour test replace a unique and a sort of the columns (growth's member days of 9.5M
+    activities, local days included: 1.8 s → 0.55 s)."""
     rows = frame.select(columns)
     physical = [pl.col(c).to_physical().cast(pl.Int64) for c in columns]
-    ends = rows.select(*(p.min().alias(f"lo{i}") for i, p in enumerate(physical)),
-                       *(p.max().alias(f"hi{i}") for i, p in enumerate(physical))).row(0)
-    lows, highs = ends[:len(columns)], ends[len(columns):]
-    if rows.is_empty() or any(rows.null_count().row(0)):
-        return rows.unique().sort(columns)
-    bits = [(hi - lo).bit_length() for lo, hi in zip(lows, highs, strict=True)]
-    if sum(bits) > 62:
+    packable = not rows.is_empty() and not any(rows.null_count().row(0))
+    if packable:
+        ends = rows.select(*(p.min().alias(f"lo{i}") for i, p in enumerate(physical)),
+                           *(p.max().alias(f"hi{i}") for i, p in enumerate(physical))).row(0)
+        lows, highs = ends[:len(columns)], ends[len(columns):]
+        bits = [(hi - lo).bit_length() for lo, hi in zip(lows, highs, strict=True)]
+        packable = sum(bits) <= 62
+    if not packable:
         return rows.unique().sort(columns)
     key = pl.lit(0, pl.Int64)
     for p, lo, b in zip(physical, lows, bits, strict=True):

@@ -88,7 +88,7 @@ def member_days(activity: pl.DataFrame, tz: str) -> pl.DataFrame:
 def active_days(days_active: pl.DataFrame, platforms: list[int] | None = None) -> pl.DataFrame:
     """Each member's active days on the platforms, with the member's next active day (or null),
     from `member_days`: its order puts a member's days side by side, so neighbours are compared
-    rather than rows grouped (0.75 s → 0.05 s on 4.5M member days)."""
+    rather than rows grouped (0.75 s → 0.02 s on 4.5M member days)."""
     member, day = pl.col("member_id"), pl.col("day")
     return (on_platforms(days_active.lazy(), platforms).select("member_id", "day")
             .filter(((member != member.shift(1)) | (day != day.shift(1))).fill_null(True))
