@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from cmcore import audit, db, frames
 from cmcore.access import Principal, require
-from cmcore.kpis import between, instant, local_day, on_platforms
+from cmcore.kpis import between, instant, local_day, on_platforms, sorted_unique
 from cmcore.kpis.reports import Scope
 from cmcore.periods import Period
 
@@ -193,11 +193,6 @@ def _parent_authors(activity: pl.DataFrame) -> pl.Series:
     return activity.select("parent_id").join(parents, on="parent_id", how="left", maintain_order="left")["author"]
 
 
-def _sorted_unique(keys: pl.Series) -> pl.Series:
-    ordered = keys.sort()
-    return ordered.filter(ordered.ne_missing(ordered.shift(1)))
-
-
 def rollups(activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFrame, tz: str) -> Rollups:
     """The `Rollups` of the activity, events and attendance in time zone `tz`."""
     acts = (activity.select("member_id", "kind", "platform_id", "accepted", local_day("created_at", tz).alias("day"),
@@ -210,7 +205,7 @@ def rollups(activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFra
     # one sort: each (author, member, day, platform) once per flag "written" (else a reaction)
     keys = (acts.filter(pl.col("author").is_not_null() | (pl.col("kind") == "reaction"))
             .select(codes.key(pl.col("kind") != "reaction")).to_series())
-    met = _sorted_unique(keys).to_frame().select(codes.unkey())
+    met = sorted_unique(keys).to_frame().select(codes.unkey())
     reactions = met.filter(~pl.col("flag")).drop("flag")
     same = [pl.col(c) == pl.col(c).shift(1) for c in ("author", "member_id", "day", "platform_id")]
     pairs = met.filter(pl.col("author").is_not_null() & ~pl.all_horizontal(same).fill_null(False))
