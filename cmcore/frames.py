@@ -9,6 +9,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import adbc_driver_postgresql.dbapi as adbc
@@ -31,7 +32,9 @@ TABLES: dict[str, str] = {
         "SELECT c.id, c.platform_id, c.member_id, c.rule_id, r.code AS rule, c.reported_at,"
         " c.first_action_at, c.resolved_at, c.outcome FROM moderation_case c JOIN rule r ON r.id = c.rule_id"
     ),
-    "mentions": "SELECT id, source, url, author, body, created_at, reach, lang, sentiment FROM mention",
+    "mentions": (  # in time order: reputation finds its windows by binary search
+        "SELECT source, url, author, body, created_at, reach, lang, sentiment FROM mention ORDER BY created_at"
+    ),
     "events": "SELECT id AS event_id, title, format, starts_at FROM event",
     "attendance": "SELECT event_id, member_id, registered_at, attended FROM event_attendance",
 }
@@ -44,10 +47,16 @@ _recorders: list[list[tuple[str, Sequence | None]]] = []
 _idle: dict[str, list[adbc.Connection]] = {}  # ADBC connections kept between reads, by URL
 _results: OrderedDict[tuple[str, int, str], Any] = OrderedDict()
 RESULTS_KEPT = 64
+_building: ContextVar[int | None] = ContextVar("building", default=None)  # the version a `result` is built at
 
 
 def read(sql: str, params: Sequence | None = None) -> pl.DataFrame:
     """Run one query (parameters $1, $2…) and return its rows as a Polars frame."""
+    return pl.from_arrow(fetch(sql, params))
+
+
+def fetch(sql: str, params: Sequence | None = None) -> pa.Table:
+    """Run one query (parameters $1, $2…) and return its rows as an Arrow table."""
     for recorder in _recorders:
         recorder.append((sql, params))
     url = db.url()
@@ -59,12 +68,11 @@ def read(sql: str, params: Sequence | None = None) -> pl.DataFrame:
         with suppress(adbc.Error):
             other.close()
     try:
-        table = _fetch(url, conn or adbc.connect(url, autocommit=True), sql, params)
+        return _fetch(url, conn or adbc.connect(url, autocommit=True), sql, params)
     except adbc.Error:
         if conn is None:
             raise
-        table = _fetch(url, adbc.connect(url, autocommit=True), sql, params)  # the server dropped it
-    return pl.from_arrow(table)
+        return _fetch(url, adbc.connect(url, autocommit=True), sql, params)  # the server dropped it
 
 
 def _fetch(url: str, conn: adbc.Connection, sql: str, params: Sequence | None) -> pa.Table:
@@ -88,14 +96,24 @@ def table(name: str) -> pl.DataFrame:
     return derived(name, lambda: read(TABLES[name]))
 
 
+def arrow(name: str) -> pa.Table:
+    """The rows of `name` of TABLES as Arrow, as of the current data version: for work done on a
+    few columns' arrays, where building a Polars frame of a few thousand rows would cost a tenth
+    of the read (0.3–0.5 ms for the mentions' eight columns)."""
+    return derived(f"{name}:arrow", lambda: fetch(TABLES[name]))
+
+
 def derived(name: str, build: Callable[[], T]) -> T:
     """What `build()` makes from other frames (a frame, or a tuple of them), cached per data
-    version like them."""
+    version like them. Inside a `result`'s build, the version is the one that result is built
+    at: a view asks the server once, not once per frame (0.2 ms each, a cold small page's margin)."""
     key = (db.url(), name)
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
     with lock:
-        version = db.data_version()
+        version = _building.get()
+        if version is None:
+            version = db.data_version()
         hit = _cache.get(key)
         if hit is None or hit[0] != version:
             hit = (version, build())
@@ -109,12 +127,17 @@ def derived(name: str, build: Callable[[], T]) -> T:
 def result(name: str, build: Callable[[], T]) -> T:
     """What a page shows for one set of filters (`name` says which), cached per data version like
     frames; the RESULTS_KEPT most recently used are kept."""
-    key = (db.url(), db.data_version(), name)
+    version = db.data_version()
+    key = (db.url(), version, name)
     with _guard:
         if key in _results:
             _results.move_to_end(key)
             return _results[key]
-    value = build()
+    token = _building.set(version)
+    try:
+        value = build()
+    finally:
+        _building.reset(token)
     with _guard:
         _results[key] = value
         while len(_results) > RESULTS_KEPT:
