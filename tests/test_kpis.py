@@ -8,7 +8,7 @@ import pytest
 
 from cmcore import community
 from cmcore.access import AccessDenied, CLI, Principal
-from cmcore.kpis import between, distinct_sorted, growth, reports
+from cmcore.kpis import between, distinct_sorted, growth, micros, reports, reputation
 from cmcore.periods import Period
 from tests.builders import Community, utc
 
@@ -256,6 +256,21 @@ def test_a_report_is_computed_once_per_data_version_and_scope_and_the_role_check
     assert (now.second, now.microsecond) == (0, 0) and datetime.now(now.tzinfo) - now < timedelta(minutes=1)
 
 
+def test_a_view_asks_the_server_for_the_data_version_once(growth_community, monkeypatch):
+    """A cold growth report reads three tables and two rollups: each checked against the version its
+    report is built at, not one more round trip apiece; a write is still seen at the next view."""
+    from cmcore import db, frames
+    asked = []
+    real = db.data_version
+    monkeypatch.setattr(db, "data_version", lambda: asked.append(1) or real())
+    frames.clear()
+    before = metrics(reports.growth_report(MANAGER, scope(utc(2026, 3, 12))))
+    assert len(asked) == 1
+    growth_community.member("fay", utc(2026, 3, 2))
+    after = metrics(reports.growth_report(MANAGER, scope(utc(2026, 3, 12))))
+    assert (len(asked), after["new_members"]) == (2, before["new_members"] + 1)
+
+
 def test_a_crisis_day_raises_an_alert_with_its_mentions(database):
     c = Community()
     for day in range(1, 29):  # one negative mention a day through February…
@@ -293,6 +308,45 @@ def test_no_alert_below_the_floor(database):
     for k in range(4):  # four negatives after a silent month: above 3 sigma, under the floor of 5
         c.mention(utc(2026, 3, 5, 8 + k), -1)
     assert metrics(reports.reputation_report(MANAGER, scope(utc(2026, 3, 12))))["alerts"] == 0
+
+
+def test_daily_volume_is_per_day_and_source_and_alert_mentions_go_by_day_then_reach(database):
+    c = Community()
+    for day in (3, 4):  # eight negatives on each of 3 and 4 March, after a silent February
+        for k in range(8):
+            c.mention(utc(2026, 3, day, 8 + k), -1, reach=10 * day + k, source="x" if k % 2 else "a")
+    c.mention(utc(2026, 3, 4, 20), 1, reach=5, source="b")
+    c.mention(utc(2026, 3, 11), -1)  # the period's end: outside
+    report = reports.reputation_report(MANAGER, scope(utc(2026, 3, 12)))
+    d3, d4 = date(2026, 3, 3), date(2026, 3, 4)
+    assert report.frames["daily"].rows() == [(d3, "a", 4, 30 + 32 + 34 + 36), (d3, "x", 4, 31 + 33 + 35 + 37),
+                                             (d4, "a", 4, 40 + 42 + 44 + 46), (d4, "b", 1, 5),
+                                             (d4, "x", 4, 41 + 43 + 45 + 47)]
+    # 4 March's trailing 28 days hold 3 March's eight: mean 8/28, sample std 8/√28, threshold ≈ 4.82
+    assert report.frames["alerts"].select("day", "negative").rows() == [(d3, 8), (d4, 8)]
+    assert report.frames["alert_mentions"]["reach"].to_list() == [*range(37, 29, -1), *range(47, 39, -1)]
+    assert report.frames["alert_mentions"].columns == ["created_at", "source", "author", "body", "reach", "lang", "url"]
+
+
+def test_reputation_without_mentions(database):
+    Community()
+    report = reports.reputation_report(MANAGER, scope(utc(2026, 3, 12)))
+    assert metrics(report) == {"mentions": 0, "reach": 0, "positive": None, "negative": None, "net_sentiment": None,
+                               "alerts": 0}
+    assert [report.frames[f].height for f in ("daily", "alerts", "alert_mentions")] == [0, 0, 0]
+    assert report.frames["daily"].columns == ["day", "source", "mentions", "reach"]
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Paris", "America/Santiago", "Asia/Beirut", "Australia/Lord_Howe"])
+def test_local_midnights_are_the_period_bounds_through_clock_changes(tz):
+    """Santiago and Beirut change their clocks at midnight (a skipped or doubled midnight), Lord Howe by 30 min."""
+    first = date(2025, 1, 1)
+    got = reputation.midnights(first, 800, tz).tolist()
+    assert got == [micros(Period(first + timedelta(days=k), first + timedelta(days=k + 1)).bounds(tz)[0])
+                   for k in range(800)]
+    if tz == "Europe/Paris":  # 29 March 2026: the first midnight of summer time is 22:00 UTC the day before
+        k = (date(2026, 3, 29) - first).days
+        assert got[k:k + 2] == [micros(utc(2026, 3, 28, 23)), micros(utc(2026, 3, 29, 22))]
 
 
 # ------------------------------------------------------------------ content & events

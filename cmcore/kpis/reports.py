@@ -216,11 +216,10 @@ def moderation_report(s: Scope) -> Report:
 @cached(*MANAGERS)
 def reputation_report(s: Scope) -> Report:
     """Reputation: mentions and reach, sentiment, net sentiment, crisis alerts (all sources)."""
-    mentions = frames.table("mentions")
+    mentions = reputation.Mentions.of(frames.arrow("mentions"))
     now, before = reputation.tallies(mentions, s.bounds, s.previous)
-    days = reputation.per_day(mentions, *s.bounds, s.tz)
-    daily, alerts = pl.collect_all([reputation.daily_volume(days, s.bounds[0], s.tz),
-                                    reputation.crisis_alerts(days, *s.bounds, s.tz)], engine=reputation.SMALL)
+    days = reputation.days_of(mentions, *s.bounds, s.tz)
+    alerts = reputation.crisis_alerts(mentions, days)
     metrics = [
         Metric("mentions", "Mentions", now["mentions"], before["mentions"], "count",
                definition="Mentions of the community outside it, in the period."),
@@ -236,8 +235,8 @@ def reputation_report(s: Scope) -> Report:
                definition="Days whose negative mentions exceed the mean of the 28 days before by "
                           "3 standard deviations, and number at least 5."),
     ]
-    return Report(metrics, {"daily": daily, "alerts": alerts,
-                            "alert_mentions": reputation.alert_mentions(mentions, alerts, *s.bounds, s.tz)})
+    return Report(metrics, {"daily": reputation.daily_volume(mentions, days), "alerts": alerts,
+                            "alert_mentions": reputation.alert_mentions(mentions, days, alerts)})
 
 
 @cached(*MANAGERS)
