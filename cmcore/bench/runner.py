@@ -65,6 +65,20 @@ def median_time(fn: Callable[[], object], runs: int, before: Callable[[], None] 
     return statistics.median(times)
 
 
+def paired_medians(first: Callable[[], object], second: Callable[[], object], runs: int,
+                   before: Callable[[], None], seconds: float = 1.0, most: int = 300) -> tuple[float, float]:
+    """The medians of `first` (each run after `before`) and `second`, run in turns so that both see
+    the machine alike: `runs` pairs, and more while they fit in `seconds` (a page of a few
+    milliseconds gets a few hundred; its median of three moved by half from one run to the next)."""
+    times: tuple[list[float], list[float]] = ([], [])
+    deadline = time.perf_counter() + seconds
+    while len(times[0]) < runs or (time.perf_counter() < deadline and len(times[0]) < most):
+        before()
+        times[0].append(timed(first)[0])
+        times[1].append(timed(second)[0])
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
 def fresh_database(opts: Options, say: Say) -> tuple[str, dict]:
     """The bench database on the configured server, filled with the demo community (or the one an
     earlier run kept, with --reuse); returns its URL and the load figures."""
@@ -120,8 +134,7 @@ def measure_cmcore(url: str, end: date, runs: int, slow_runs: int, only: tuple[s
     with adbc.connect(url, autocommit=True) as raw_conn:
         for name, compute in chosen(cmcore_pages(window), only).items():
             sent = reads(compute)
-            cold = median_time(compute, slow_runs, before=frames.clear)
-            raw = median_time(lambda s=sent: arrow_transfer(raw_conn, s), slow_runs)
+            cold, raw = paired_medians(compute, lambda s=sent: arrow_transfer(raw_conn, s), slow_runs, frames.clear)
             values = compute()
             warm = median_time(compute, runs)
             fresh = median_time(compute, runs, before=frames.forget_results)
