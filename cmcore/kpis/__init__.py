@@ -1,4 +1,5 @@
-"""Metrics: pure Polars transforms (frames in, numbers or frames out), one per KPIS.md definition."""
+"""Metrics: pure transforms (frames in, numbers or frames out), one per KPIS.md definition, in Polars
+(reputation's few thousand mentions in numpy, see its docstring)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
