@@ -118,15 +118,19 @@ def daily_volume(mentions: Mentions, days: Days) -> pl.DataFrame:
                          pl.Series("mentions", count[kept]), pl.Series("reach", reach[kept].round().astype(np.int64))])
 
 
+def _running_sums(values: np.ndarray) -> np.ndarray:
+    """0, then the sum of the first 1, 2, … values: the sum of values[i:j] is the difference at j and i."""
+    return np.concatenate(([0], np.cumsum(values)))
+
+
 def crisis_alerts(mentions: Mentions, days: Days, sigmas: float = ALERT_SIGMAS,
                   floor: int = ALERT_FLOOR) -> pl.DataFrame:
     """Crisis alerts: the window's days whose negative mentions exceed the mean of the 28 days
     before by `sigmas` standard deviations (sample std, days without mentions counted as 0) and
     number at least `floor`. Columns: day, negative, trailing_mean, trailing_std, threshold.
     The trailing sums are exact integers until the division."""
-    seen = np.concatenate(([0], np.cumsum(mentions.sentiment == -1)))[days.rows]
-    negative = np.diff(seen)
-    sums, squares = np.cumsum(np.concatenate(([0], negative))), np.cumsum(np.concatenate(([0], negative * negative)))
+    negative = np.diff(_running_sums(mentions.sentiment == -1)[days.rows])
+    sums, squares = _running_sums(negative), _running_sums(negative * negative)
     k = np.arange(TRAILING_DAYS, days.count)
     total, total_sq = sums[k] - sums[k - TRAILING_DAYS], squares[k] - squares[k - TRAILING_DAYS]
     mean = total / TRAILING_DAYS
@@ -139,9 +143,8 @@ def crisis_alerts(mentions: Mentions, days: Days, sigmas: float = ALERT_SIGMAS,
 
 def alert_mentions(mentions: Mentions, days: Days, alerts: pl.DataFrame) -> pl.DataFrame:
     """The negative mentions of the alert days, by day, most reach first (columns SHOWN)."""
-    ks = np.array([(d - days.first).days for d in alerts["day"].to_list()], dtype=np.int64)
-    starts, counts = days.rows[ks], days.rows[ks + 1] - days.rows[ks]
-    rows = np.arange(counts.sum()) + np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    ks = [(d - days.first).days for d in alerts["day"].to_list()]
+    rows = np.concatenate([np.arange(days.rows[k], days.rows[k + 1]) for k in ks] or [np.zeros(0, np.int64)])
     rows = rows[mentions.sentiment[rows] == -1]  # still by day: the alert days are in order
     day_of = np.searchsorted(days.rows, rows, side="right")
     picked = mentions.table.take(rows[np.lexsort((-mentions.reach[rows], day_of))])
