@@ -17,6 +17,7 @@ import psycopg
 import sqlalchemy as sa
 
 from cmcore import settings
+from cmcore.version_feed import VersionFeed
 
 EMBEDDED_DB_NAME = "cm"
 _lock = threading.RLock()
@@ -25,6 +26,9 @@ _engine: sa.Engine | None = None
 _servers: list = []  # handles of embedded servers this process started (kept alive until exit)
 _version_conn: psycopg.Connection | None = None  # kept open for data_version()
 _version_lock = threading.Lock()
+_feed: VersionFeed | None = None  # the version the server pushes (started by data_version())
+_writes = 0  # transactions this process committed
+_seen_writes = 0  # how many of them a version read has seen
 
 
 def start_embedded(pgdata: Path, cleanup_mode: str = "stop") -> str:
@@ -67,13 +71,15 @@ def url() -> str:
 
 def use(new_url: str) -> None:
     """Point this process at another database (tests, benchmarks)."""
-    global _url, _engine, _version_conn
+    global _url, _engine, _version_conn, _feed
     with _lock, _version_lock:
         if _engine is not None:
             _engine.dispose()
         if _version_conn is not None:
             _version_conn.close()
-        _url, _engine, _version_conn = new_url, None, None
+        if _feed is not None:
+            _feed.stop()
+        _url, _engine, _version_conn, _feed = new_url, None, None, None
 
 
 def sqlalchemy_url(libpq_url: str) -> str:
@@ -91,9 +97,13 @@ def engine() -> sa.Engine:
 
 @contextmanager
 def transaction() -> Iterator[sa.Connection]:
-    """One transaction: committed when the block ends, rolled back if it raises."""
+    """One transaction: committed when the block ends, rolled back if it raises. Once it has
+    committed, the next `data_version()` asks the server: this process sees its own writes at once."""
+    global _writes
     with engine().begin() as conn:
         yield conn
+    with _version_lock:
+        _writes += 1
 
 
 def raw(conn: sa.Connection) -> psycopg.Connection:
@@ -102,21 +112,33 @@ def raw(conn: sa.Connection) -> psycopg.Connection:
 
 
 def data_version() -> int:
-    """The counter every write of community data bumps (see sql/0001_schema.sql), read on a
-    connection kept for it: every cached frame and report asks for it, and a pool checkout (with
-    its ping) cost 6× the query. A connection the server closed is replaced once."""
+    """The counter every write of community data bumps (see sql/0001_schema.sql). Every view
+    asks for it, so it comes from memory, as the server pushes it (`VersionFeed`), unless this
+    process committed since the last read or the feed is silent: then it is read on a connection
+    kept for it (a pool checkout, with its ping, cost 6× the query), replaced once if the server
+    closed it."""
+    global _feed, _seen_writes
+    where = url()  # before the lock: `use` takes the two locks in the other order
     with _version_lock:
+        if _feed is None:
+            _feed = VersionFeed(where)
+        pushed = _feed.current()
+        if pushed is not None and _seen_writes == _writes:
+            return pushed
+        writes = _writes
         try:
-            return _read_version()
+            version = _read_version(where)
         except psycopg.OperationalError:
             if _version_conn is None:  # the server could not be reached at all
                 raise
             _version_conn.close()
-            return _read_version()
+            version = _read_version(where)
+        _seen_writes = writes
+        return _feed.raise_to(version)
 
 
-def _read_version() -> int:
+def _read_version(where: str) -> int:
     global _version_conn
     if _version_conn is None or _version_conn.closed:
-        _version_conn = psycopg.connect(url(), autocommit=True)
+        _version_conn = psycopg.connect(where, autocommit=True)
     return _version_conn.execute("SELECT version FROM data_version").fetchone()[0]

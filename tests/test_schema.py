@@ -26,7 +26,7 @@ def test_migrations_build_every_table_on_an_empty_database(pg_server):
         conn.execute("CREATE DATABASE cmt_empty")
     url = db.with_database(pg_server, "cmt_empty")
     try:
-        assert migrate.apply(url) == ["0001_schema", "0002_activity_url", "0003_imports"]
+        assert migrate.apply(url) == ["0001_schema", "0002_activity_url", "0003_imports", "0004_version_notify"]
         assert migrate.apply(url) == []  # idempotent
         with psycopg.connect(url) as conn:
             tables = {r[0] for r in conn.execute(
