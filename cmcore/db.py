@@ -7,6 +7,7 @@ last of them exits.
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -135,6 +136,18 @@ def data_version() -> int:
             version = _read_version(where)
         _seen_writes = writes
         return _feed.raise_to(version)
+
+
+def listen_for_versions(timeout: float = 5.0) -> bool:
+    """Start the version feed and wait until it has heard from the server (the benchmark times
+    views as they are once the app runs); False if it has not within `timeout` seconds."""
+    data_version()
+    deadline = time.monotonic() + timeout
+    while (feed := _feed) is None or feed.current() is None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def _read_version(where: str) -> int:

@@ -325,7 +325,12 @@ def test_daily_volume_is_per_day_and_source_and_alert_mentions_go_by_day_then_re
     # 4 March's trailing 28 days hold 3 March's eight: mean 8/28, sample std 8/√28, threshold ≈ 4.82
     assert report.frames["alerts"].select("day", "negative").rows() == [(d3, 8), (d4, 8)]
     assert report.frames["alert_mentions"]["reach"].to_list() == [*range(37, 29, -1), *range(47, 39, -1)]
-    assert report.frames["alert_mentions"].columns == ["created_at", "source", "author", "body", "reach", "lang", "url"]
+    behind = report.frames["alert_mentions"]
+    assert behind.schema == {"created_at": pl.Datetime("us", "UTC"), "source": pl.String, "author": pl.String,
+                             "body": pl.String, "reach": pl.Int64, "lang": pl.String, "url": pl.String}
+    at, source, author, body, reach, lang, url = behind.row(0)
+    assert (at, source, author, body, reach, lang) == (utc(2026, 3, 3, 15), "x", "@someone", "…", 37, "fr")
+    assert url.startswith("https://x.example/2026-03-03T15:00:00+00:00/")
 
 
 def test_reputation_without_mentions(database):

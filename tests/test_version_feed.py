@@ -8,19 +8,10 @@ from cmcore import db
 from tests.builders import Community
 
 
-def listening() -> None:
-    """Start the feed and wait until it has heard from the server."""
-    db.data_version()
-    deadline = time.monotonic() + 5
-    while db._feed.current() is None:
-        assert time.monotonic() < deadline, "the feed never heard from the server"
-        time.sleep(0.01)
-
-
 @pytest.fixture
 def server_reads(database, monkeypatch) -> list[int]:
     """The data version reads sent to the server (not the feed's own), from when the feed listens."""
-    listening()
+    assert db.listen_for_versions(), "the feed never heard from the server"
     reads: list[int] = []
     real = db._read_version
     monkeypatch.setattr(db, "_read_version", lambda where: reads.append(1) or real(where))
@@ -65,7 +56,7 @@ def test_a_listener_the_server_dropped_comes_back(database, server_reads):
     assert dropped == 2  # the feed's connection and the one kept for reads
     Community().platform("discord")
     assert db.data_version() == 2  # the kept connection is replaced too
-    listening()
+    assert db.listen_for_versions(), "the feed never heard from the server"
     with psycopg.connect(database) as other:
         other.execute("INSERT INTO platform (slug, name, kind) VALUES ('reddit', 'Reddit', 'reddit')")
     deadline = time.monotonic() + 2

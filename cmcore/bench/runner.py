@@ -129,6 +129,7 @@ def measure_cmcore(url: str, end: date, runs: int, slow_runs: int, only: tuple[s
     cold median (empty cache), the raw Arrow transfer of what it reads, the warm median, and the
     headline values; only the pages `chosen` by `only`."""
     db.use(url)
+    db.listen_for_versions()
     window = Window(end, community.timezone())
     out: dict = {}
     with adbc.connect(url, autocommit=True) as raw_conn:
