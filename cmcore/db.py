@@ -113,7 +113,7 @@ def raw(conn: sa.Connection) -> psycopg.Connection:
 
 
 def data_version() -> int:
-    """The counter every write of community data bumps (see sql/0001_schema.sql). Every view
+    """The counter every write of community data bumps (sql/0001_schema.sql, NOTIFY: 0004). Every view
     asks for it, so it comes from memory, as the server pushes it (`VersionFeed`), unless this
     process committed since the last read or the feed is silent: then it is read on a connection
     kept for it (a pool checkout, with its ping, cost 6× the query), replaced once if the server
