@@ -106,7 +106,8 @@ def arrow(name: str) -> pa.Table:
 def derived(name: str, build: Callable[[], T]) -> T:
     """What `build()` makes from other frames (a frame, or a tuple of them), cached per data
     version like them. Inside a `result`'s build, the version is the one that result is built
-    at: a view asks the server once, not once per frame (0.2 ms each, a cold small page's margin)."""
+    at: a view's frames agree with one another, and when the version feed is silent the view asks
+    the server once, not once per frame (0.2 ms each, a cold small page's margin)."""
     key = (db.url(), name)
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())

@@ -18,15 +18,20 @@ def server_reads(database, monkeypatch) -> list[int]:
     return reads
 
 
+def pushed(version: int) -> None:
+    """Wait (2 s at most) until the app's data version is `version`."""
+    deadline = time.monotonic() + 2
+    while db.data_version() != version:
+        assert time.monotonic() < deadline, f"version {version} was not pushed"
+        time.sleep(0.005)
+
+
 def test_another_process_write_reaches_the_app_without_it_asking(database, server_reads):
     before = db.data_version()
     with psycopg.connect(database) as other:  # another process's transaction, committed on exit
         other.execute("INSERT INTO platform (slug, name, kind) VALUES ('reddit', 'Reddit', 'reddit')")
         other.execute("UPDATE platform SET name = 'Reddit!' WHERE slug = 'reddit'")
-    deadline = time.monotonic() + 2
-    while db.data_version() != before + 2:
-        assert time.monotonic() < deadline, "the two bumps were not pushed"
-        time.sleep(0.005)
+    pushed(before + 2)
     assert server_reads == []
 
 
@@ -59,7 +64,4 @@ def test_a_listener_the_server_dropped_comes_back(database, server_reads):
     assert db.listen_for_versions(), "the feed never heard from the server"
     with psycopg.connect(database) as other:
         other.execute("INSERT INTO platform (slug, name, kind) VALUES ('reddit', 'Reddit', 'reddit')")
-    deadline = time.monotonic() + 2
-    while db.data_version() != 3:
-        assert time.monotonic() < deadline, "the bump was not pushed after the reconnection"
-        time.sleep(0.005)
+    pushed(3)
