@@ -6,7 +6,7 @@ from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 
-from cmcore import audit, db
+from cmcore import audit, db, frames
 from cmcore.access import Principal, require
 
 DEFAULTS: dict[str, object] = {
@@ -17,6 +17,11 @@ DEFAULTS: dict[str, object] = {
 
 
 def get_settings() -> dict[str, object]:
+    """The settings, cached per data version like the frames (every page asks for the time zone)."""
+    return dict(frames.derived("settings", _read_settings))
+
+
+def _read_settings() -> dict[str, object]:
     with db.engine().connect() as conn:
         rows = conn.execute(sa.text("SELECT key, value FROM app_setting")).all()
     return {**DEFAULTS, **{k: v for k, v in rows if k in DEFAULTS}}

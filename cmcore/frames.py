@@ -21,16 +21,19 @@ from cmcore import db
 # The columns the pages need, one projection per frame (narrow reads move fewer bytes).
 TABLES: dict[str, str] = {
     "platforms": "SELECT id AS platform_id, slug, name, kind FROM platform ORDER BY id",
-    "members": "SELECT id AS member_id, display_name, joined_at, is_staff FROM member WHERE merged_into IS NULL",
+    "members": (  # in id order: a table's few names are found by binary search
+        "SELECT id AS member_id, display_name, joined_at, is_staff FROM member WHERE merged_into IS NULL ORDER BY id"
+    ),
     "identities": "SELECT member_id, platform_id, joined_at FROM member_identity",
     "activity": (
         "SELECT id, platform_id, member_id, kind, parent_id, thread_id, created_at,"
         " is_question, accepted FROM activity"
     ),
     "threads": "SELECT id AS thread_id, title, url, tags FROM activity WHERE kind = 'thread'",
-    "moderation": (
+    "moderation": (  # in report order: a period's cases are a slice
         "SELECT c.id, c.platform_id, c.member_id, c.rule_id, r.code AS rule, c.reported_at,"
         " c.first_action_at, c.resolved_at, c.outcome FROM moderation_case c JOIN rule r ON r.id = c.rule_id"
+        " ORDER BY c.reported_at, c.id"
     ),
     "mentions": (  # in time order: reputation finds its windows by binary search
         "SELECT source, url, author, body, created_at, reach, lang, sentiment FROM mention ORDER BY created_at"

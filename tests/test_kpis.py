@@ -8,7 +8,7 @@ import pytest
 
 from cmcore import community
 from cmcore.access import AccessDenied, CLI, Principal
-from cmcore.kpis import between, distinct_sorted, growth, micros, reports, reputation
+from cmcore.kpis import between, distinct_sorted, growth, micros, moderation, reports, reputation
 from cmcore.periods import Period
 from tests.builders import Community, utc
 
@@ -181,7 +181,9 @@ def test_hours_keep_fractions_of_a_second(database):
 
 
 def test_the_sla_is_a_setting(responsiveness_community):
+    assert community.get_settings()["response_sla_hours"] == 24  # the default, now cached
     community.set_setting(MANAGER, "response_sla_hours", 48)
+    assert community.get_settings()["response_sla_hours"] == 48  # the write is seen at once
     # Only the first three threads are 48 h old by now, and all three were answered within 48 h.
     assert metrics(reports.responsiveness_report(STAFF, scope(utc(2026, 3, 10, 12))))["within_sla"] == 1.0
     with pytest.raises(ValueError):
@@ -226,6 +228,30 @@ def test_moderation_figures(moderation_community):
     assert report.frames["open"].select("member", "age_hours", "acted").rows() == [("once", 25.0, False)]
     offenders = report.frames["repeat_offenders"]
     assert offenders.select("member", "upheld_cases", "rules").rows() == [("troll", 3, "respect, spam")]
+
+
+def test_moderation_on_one_platform_and_at_the_period_bounds(moderation_community):
+    c = moderation_community
+    late = c.member("late", utc(2026, 1, 1))
+    c.case(late, "spam", utc(2026, 3, 11), "forum")  # the first instant after the period
+    c.case(late, "spam", utc(2026, 3, 1), "forum", acted=utc(2026, 3, 1, 1))  # its first instant; open
+    report = reports.moderation_report(STAFF, scope(utc(2026, 3, 12), platforms=[c.platforms["forum"]]))
+    assert metrics(report) == {"reports": 2, "time_to_action": 2.0, "time_to_action_p90": pytest.approx(2.8),
+                               "action_within_sla": 0.5, "time_to_resolution": 24.0, "open_cases": 1}
+    assert {m.key: m.previous for m in report.metrics} == {  # nothing on the forum in the previous period
+        "reports": 0, "time_to_action": None, "time_to_action_p90": None, "action_within_sla": None,
+        "time_to_resolution": None, "open_cases": 0}
+    assert report.frames["by_rule_platform"].rows() == [("spam", "Forum", 2)]
+    assert report.frames["open"].select("member", "age_hours", "acted").rows() == [("late", 264.0, True)]
+    assert report.frames["repeat_offenders"].is_empty()  # troll's one upheld case on the forum
+
+
+def test_member_names_finds_the_known_ids_once():
+    members = pl.DataFrame({"member_id": [2, 5, 9], "display_name": ["Ana", "Bo", "Cy"],
+                            "joined_at": [None] * 3, "is_staff": [False] * 3})
+    got = moderation.member_names(members, pl.Series([9, 3, 2, 2, 10]))
+    assert got.rows() == [(2, "Ana"), (9, "Cy")]
+    assert moderation.member_names(members.clear(), pl.Series([1], dtype=pl.Int64)).is_empty()
 
 
 # ------------------------------------------------------------------ reputation

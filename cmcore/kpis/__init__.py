@@ -120,12 +120,19 @@ def sorted_unique(keys: pl.Series) -> pl.Series:
     return ordered.filter(ordered.ne_missing(ordered.shift(1)))
 
 
-def median_p90(values: pl.Series) -> tuple[float | None, float | None]:
-    """Median and 90th percentile (linear interpolation) of the non-null values."""
-    values = values.drop_nulls()
-    if values.is_empty():
-        return None, None
-    return values.median(), values.quantile(0.9, "linear")
+def median_p90(column: str) -> list[pl.Expr]:
+    """Median and 90th percentile (linear interpolation) of a column's non-null values, as
+    aggregations named `median` and `p90` (null when there is none)."""
+    return [pl.col(column).median().alias("median"), pl.col(column).quantile(0.9, "linear").alias("p90")]
+
+
+def within_sla(created: str, waited: str, sla_hours: float, now: datetime) -> pl.Expr:
+    """The share handled within the SLA (`waited` hours at most), over the items old enough to have
+    passed it (`created` at least `sla_hours` before `now`); an item still waiting (null) counts as
+    not within. An aggregation, null when no item is old enough."""
+    old_enough = pl.col(created) <= instant(now - timedelta(hours=sla_hours))
+    within = (old_enough & (pl.col(waited) <= sla_hours)).sum()
+    return pl.when(old_enough.any()).then(within / old_enough.sum())
 
 
 def share(numerator: int, denominator: int) -> float | None:

@@ -11,7 +11,7 @@ import polars as pl
 
 from cmcore import community, frames
 from cmcore.access import Principal, require
-from cmcore.kpis import (Metric, content, growth, median_p90, moderation, reputation, responsiveness,
+from cmcore.kpis import (Metric, content, growth, moderation, reputation, responsiveness,
                          retention)
 from cmcore.periods import Period
 
@@ -181,15 +181,7 @@ def moderation_report(s: Scope) -> Report:
     sla = float(community.get_settings()["moderation_sla_hours"])
     mod, members = frames.table("moderation"), frames.table("members")
     now, prev = (moderation.cases(mod, *b, s.platforms) for b in (s.bounds, s.previous))
-
-    def figures(c: pl.DataFrame) -> dict:
-        action, action_p90 = median_p90(c["action_hours"])
-        resolution, _ = median_p90(c["resolution_hours"])
-        return {"reports": c.height, "action": action, "action_p90": action_p90, "resolution": resolution,
-                "within_sla": responsiveness.within_sla(c["reported_at"], c["action_hours"], sla, s.now),
-                "open": c["resolved_at"].null_count()}
-
-    a, b = figures(now), figures(prev)
+    a, b = (moderation.figures(c, sla, s.now) for c in (now, prev))
     metrics = [
         Metric("reports", "Reports", a["reports"], b["reports"], "count", higher_is_better=False,
                definition="Moderation cases opened in the period."),

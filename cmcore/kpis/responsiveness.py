@@ -1,11 +1,11 @@
 """Responsiveness (KPIS.md, Responsiveness): CHAOSS time to first response, SLA, backlog."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import polars as pl
 
-from cmcore.kpis import between, hours, instant, median_p90, on_platforms, share
+from cmcore.kpis import between, hours, instant, median_p90, on_platforms, within_sla
 
 RESPONSE_KINDS = ("reply", "answer", "comment")
 
@@ -38,21 +38,10 @@ def time_to_first_response_median(activity: pl.DataFrame, start: datetime, end: 
     return first_responses(activity, start, end, platforms)["hours"].median()
 
 
-def within_sla(created: pl.Series, waited_hours: pl.Series, sla_hours: float,
-               now: datetime) -> float | None:
-    """Share handled within the SLA, over the items old enough to have passed it (created at
-    least `sla_hours` before `now`); an item still waiting counts as not within."""
-    frame = pl.DataFrame({"created": created, "hours": waited_hours})
-    old_enough = frame.filter(pl.col("created") <= instant(now - timedelta(hours=sla_hours)))
-    return share(old_enough.filter(pl.col("hours") <= sla_hours).height, old_enough.height)
-
-
 def summary(firsts: pl.DataFrame, sla_hours: float, now: datetime) -> dict[str, float | int | None]:
     """Median and p90 hours to first response, the share within the SLA, and the unanswered count."""
-    median, p90 = median_p90(firsts["hours"])
-    return {"median": median, "p90": p90,
-            "within_sla": within_sla(firsts["created_at"], firsts["hours"], sla_hours, now),
-            "unanswered": firsts["responded_at"].null_count()}
+    return firsts.select(*median_p90("hours"), within_sla("created_at", "hours", sla_hours, now).alias("within_sla"),
+                         pl.col("responded_at").null_count().alias("unanswered")).row(0, named=True)
 
 
 def weekly(firsts: pl.DataFrame, tz: str) -> pl.DataFrame:
