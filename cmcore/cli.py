@@ -70,7 +70,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from cmcore.bench import runner
     opts = runner.Options(members=args.members, activities=args.activities, days=args.days, seed=args.seed,
                           runs=args.runs, reuse=args.reuse, keep=args.keep or args.reuse,
-                          database=args.database, pages=tuple(args.pages))
+                          database=args.database, pages=tuple(args.pages),
+                          import_activities=args.import_activities, import_members=args.import_members)
     report = runner.run(opts, lambda line: print(line, flush=True))
     runner.write(report, args.out)
     print(runner.table(report))
@@ -147,6 +148,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--reuse", action="store_true", help="measure the community an earlier --keep left (implies --keep)")
     b.add_argument("--pages", nargs="+", default=[], metavar="NAME",
                    help="only the pages whose names start with these (e.g. leaderboard reputation)")
+    b.add_argument("--import-activities", type=int, default=1_000_000,
+                   help="activities in the canonical CSV whose import throughput is timed (0: skip)")
+    b.add_argument("--import-members", type=int, default=50_000)
     b.set_defaults(func=cmd_bench)
 
     bi = sub.add_parser("bench-imports", help="import throughput of each format on generated files (rows/s)")

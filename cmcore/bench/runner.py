@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from cmcore import community, db, demo, frames, migrate
 from cmcore.access import CLI
-from cmcore.bench import pandas_way, sql_way
+from cmcore.bench import imports, pandas_way, sql_way
 from cmcore.bench.pages import Values, Window, alternative_pages, cmcore_pages, reads
 
 Say = Callable[[str], None]
@@ -40,6 +40,8 @@ class Options:
     keep: bool = False  # leave the bench database behind (for --reuse)
     database: str = "cm_bench"  # the scratch database, created on the configured server
     pages: tuple[str, ...] = ()  # only the pages whose names start with one of these (all when empty)
+    import_activities: int = 1_000_000  # the import throughput's canonical CSV file (0: not measured)
+    import_members: int = 50_000
 
     @property
     def slow_runs(self) -> int:
@@ -202,6 +204,9 @@ def run(opts: Options, say: Say = print) -> dict:
                 page = pages.setdefault(name, {k: v for k, v in ours["pages"][name].items() if k != "values"})
                 page[f"{way}_s"] = median_time(compute, opts.slow_runs)
                 page[f"{way}_differs"] = agree(ours["pages"][name]["values"], values)
+        imported = (imports.run(["canonical-csv"], opts.import_members, opts.import_activities,
+                                f"{opts.database}_import", say, runs=opts.slow_runs)["formats"]["canonical-csv"]
+                    if opts.import_activities else {})
         for page in pages.values():
             page |= {"cold_vs_arrow": page["cold_s"] / page["arrow_s"],
                      "pandas_vs_warm": page["pandas_s"] / page["warm_s"],
@@ -211,7 +216,7 @@ def run(opts: Options, say: Say = print) -> dict:
         return {"when": datetime.now(UTC).isoformat(timespec="seconds"), "options": asdict(opts),
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                 "activities": activities, "members": members, "window_end": end.isoformat(),
-                "load": load, "cmcore_peak_rss_gb": ours["peak_rss_gb"], "pages": pages}
+                "load": load, "import": imported, "cmcore_peak_rss_gb": ours["peak_rss_gb"], "pages": pages}
     finally:
         db.use(home)
         frames.clear()
@@ -232,6 +237,11 @@ def table(report: dict) -> str:
     load = report["load"]
     if load:
         lines.append(f"\nLoad (COPY, {load['rows']:,} rows): {load['load_s']:.0f} s, {load['rows_per_s']:,.0f} rows/s.")
+    i = report["import"]
+    if i:
+        lines.append(f"Import (canonical CSV, {i['rows']:,} rows, medians): first {i['first_s']:.1f} s,"
+                     f" {i['first_rows_per_s']:,.0f} rows/s; again {i['again_s']:.1f} s,"
+                     f" {i['again_rows_per_s']:,.0f} rows/s; write floor {i['write_floor_rows_per_s']:,.0f} rows/s.")
     lines.append(f"cmcore peak memory: {report['cmcore_peak_rss_gb']:.2f} GB.")
     differs = {n: p[f"{w}_differs"] for n, p in report["pages"].items() for w in ("pandas", "sql") if p[f"{w}_differs"]}
     if differs:
