@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from cmcore import frames
 from cmcore.access import AccessDenied, Principal
 from cmcore.kpis import overview
 from cmcore.periods import Period
@@ -108,3 +109,13 @@ def test_only_managers_and_admins_read_the_overview(community, who):
     for call in (overview.headline, overview.daily, overview.by_platform):
         with pytest.raises(AccessDenied):
             call(who, MARCH, tz=TZ)
+
+
+def test_a_rerun_is_a_lookup_and_a_write_is_seen_at_once(community):
+    first = overview.headline(MANAGER, MARCH, tz=TZ)
+    with frames.recording() as sent:
+        again = overview.headline(Principal("ada", "admin"), MARCH, tz=TZ)
+    assert again is first and sent == []  # the same metrics, nothing read
+    community.member("fay", utc(2026, 3, 4), "forum")
+    assert values(overview.headline(MANAGER, MARCH, tz=TZ))["new_members"] == (3, 1)
+    assert values(overview.headline(MANAGER, MARCH, [community.platforms["discord"]], tz=TZ))["new_members"] == (1, 1)

@@ -1,7 +1,10 @@
 """The managers' overview: headline numbers of the community over a period and platforms."""
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 import polars as pl
 
@@ -11,14 +14,28 @@ from cmcore.kpis import Metric, between, growth, instant, monetisation, on_platf
 from cmcore.periods import Period
 
 READERS = ("admin", "manager")
+T = TypeVar("T")
 
 
-def headline(principal: Principal, period: Period, platforms: list[int] | None = None,
-             tz: str | None = None) -> list[Metric]:
+def view(build: Callable[[Principal, Period, list[int] | None, str], T]) -> Callable[..., T]:
+    """Make `build(principal, period, platforms, tz)` into the overview's reader: the role is
+    checked on every call, and what it shows is computed once per data version, period, platforms
+    and time zone (Streamlit reruns the page on every click; a rerun is then a lookup). Its
+    readers, managers and admins, all see the same data."""
+    @functools.wraps(build)
+    def read(principal: Principal, period: Period, platforms: list[int] | None = None,
+             tz: str | None = None) -> T:
+        require(principal, *READERS)
+        tz = tz or community.timezone()
+        key = f"overview.{build.__name__}:{period!r}:{platforms!r}:{tz}"
+        return frames.result(key, lambda: build(principal, period, platforms, tz))
+    return read
+
+
+@view
+def headline(principal: Principal, period: Period, platforms: list[int] | None, tz: str) -> list[Metric]:
     """Members, active members, new members, threads, time to first response (median) and the
     revenue of the month holding the period's last day, each beside the previous period's."""
-    require(principal, *READERS)
-    tz = tz or community.timezone()
     members, identities = frames.table("members"), frames.table("identities")
     activity, revenue = frames.table("activity"), money.revenue_lines(principal)
     now, before = period.bounds(tz), period.previous().bounds(tz)
@@ -50,21 +67,17 @@ def headline(principal: Principal, period: Period, platforms: list[int] | None =
                                                "day, against the month before (all platforms).")
 
 
-def daily(principal: Principal, period: Period, platforms: list[int] | None = None,
-          tz: str | None = None) -> pl.DataFrame:
+@view
+def daily(_principal: Principal, period: Period, platforms: list[int] | None, tz: str) -> pl.DataFrame:
     """Active and new members per day of the period."""
-    require(principal, *READERS)
-    tz = tz or community.timezone()
     return growth.daily_activity(frames.table("activity"), frames.table("members"),
                                  frames.table("identities"), *period.bounds(tz), tz, platforms)
 
 
-def by_platform(principal: Principal, period: Period, platforms: list[int] | None = None,
-                tz: str | None = None) -> pl.DataFrame:
+@view
+def by_platform(_principal: Principal, period: Period, platforms: list[int] | None, tz: str) -> pl.DataFrame:
     """The headline numbers per platform (a member on two platforms counts on each), one
     group-by per number over the frames read once."""
-    require(principal, *READERS)
-    tz = tz or community.timezone()
     start, end = period.bounds(tz)
     activity = on_platforms(frames.table("activity").lazy(), platforms)
     joins = (on_platforms(frames.table("identities").lazy(), platforms)
