@@ -120,10 +120,10 @@ def sorted_unique(keys: pl.Series) -> pl.Series:
     return ordered.filter(ordered.ne_missing(ordered.shift(1)))
 
 
-def median_p90(column: str) -> list[pl.Expr]:
+def median_p90(column: str, name: str) -> list[pl.Expr]:
     """Median and 90th percentile (linear interpolation) of a column's non-null values, as
-    aggregations named `median` and `p90` (null when there is none)."""
-    return [pl.col(column).median().alias("median"), pl.col(column).quantile(0.9, "linear").alias("p90")]
+    aggregations named `name` and `name_p90` (null when there is none)."""
+    return [pl.col(column).median().alias(name), pl.col(column).quantile(0.9, "linear").alias(f"{name}_p90")]
 
 
 def within_sla(created: str, waited: str, sla_hours: float, now: datetime) -> pl.Expr:

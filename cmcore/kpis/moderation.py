@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from cmcore.kpis import hours, instant, micros, on_platforms, within_sla
+from cmcore.kpis import hours, instant, median_p90, micros, on_platforms, within_sla
 
 REPEAT_WINDOW = timedelta(days=90)
 
@@ -38,8 +38,7 @@ def figures(period_cases: pl.DataFrame, sla_hours: float, now: datetime) -> dict
     hours to resolution; cases still open. One query."""
     return period_cases.select(
         pl.len().alias("reports"),
-        pl.col("action_hours").median().alias("action"),
-        pl.col("action_hours").quantile(0.9, "linear").alias("action_p90"),
+        *median_p90("action_hours", "action"),
         within_sla("reported_at", "action_hours", sla_hours, now).alias("within_sla"),
         pl.col("resolution_hours").median().alias("resolution"),
         pl.col("resolved_at").null_count().alias("open"),

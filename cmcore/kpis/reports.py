@@ -153,11 +153,11 @@ def responsiveness_report(s: Scope) -> Report:
     firsts, before = (responsiveness.first_responses(activity, *b, s.platforms) for b in (s.bounds, s.previous))
     now, prev = responsiveness.summary(firsts, sla, s.now), responsiveness.summary(before, sla, s.now)
     metrics = [
-        Metric("ttfr_median", "Time to first response (median)", now["median"], prev["median"], "hours",
+        Metric("ttfr_median", "Time to first response (median)", now["ttfr"], prev["ttfr"], "hours",
                higher_is_better=False,
                definition="Median time from a thread's creation to the first response by another "
                           "member, over the threads of the period that got one."),
-        Metric("ttfr_p90", "Time to first response (90th percentile)", now["p90"], prev["p90"], "hours",
+        Metric("ttfr_p90", "Time to first response (90th percentile)", now["ttfr_p90"], prev["ttfr_p90"], "hours",
                higher_is_better=False, definition="90 % of the answered threads got their first "
                                                   "response within this time."),
         Metric("within_sla", "Answered within the SLA", now["within_sla"], prev["within_sla"], "ratio",

@@ -39,8 +39,10 @@ def time_to_first_response_median(activity: pl.DataFrame, start: datetime, end: 
 
 
 def summary(firsts: pl.DataFrame, sla_hours: float, now: datetime) -> dict[str, float | int | None]:
-    """Median and p90 hours to first response, the share within the SLA, and the unanswered count."""
-    return firsts.select(*median_p90("hours"), within_sla("created_at", "hours", sla_hours, now).alias("within_sla"),
+    """Median (`ttfr`) and p90 (`ttfr_p90`) hours to first response, the share within the SLA, and
+    the unanswered count."""
+    return firsts.select(*median_p90("hours", "ttfr"),
+                         within_sla("created_at", "hours", sla_hours, now).alias("within_sla"),
                          pl.col("responded_at").null_count().alias("unanswered")).row(0, named=True)
 
 
