@@ -57,7 +57,11 @@ class Scoring:
 
 
 def scoring() -> Scoring:
-    """The scoring managers saved, or the defaults of KPIS.md."""
+    """The scoring managers saved, or the defaults of KPIS.md; cached per data version."""
+    return frames.derived("scoring", _read_scoring)
+
+
+def _read_scoring() -> Scoring:
     with db.engine().connect() as conn:
         saved = conn.execute(sa.text("SELECT value FROM app_setting WHERE key = :k"), {"k": SETTING}).scalar()
     return Scoring(**saved) if saved else Scoring()
@@ -410,10 +414,15 @@ def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | 
 
 
 def leaderboard(principal: Principal, scope: Scope, rules: Scoring | None = None) -> pl.DataFrame:
-    """The period's leaderboard (managers, admins, staff)."""
+    """The period's leaderboard (managers, admins, staff), computed once per data version, scope
+    and scoring (Streamlit reruns the page on every click; a rerun is then a lookup)."""
     require(principal, *READERS)
     scope = scope.resolved()
     rules = rules or scoring()
+    return frames.result(f"leaderboard:{scope!r}:{rules!r}", lambda: _ranked(scope, rules))
+
+
+def _ranked(scope: Scope, rules: Scoring) -> pl.DataFrame:
     points, months = _points(scope, rules)
     ranked = board(points, _rollups(scope.tz).reached, frames.table("members"), scope.period, rules, scope.platforms, months)
     linked = frames.derived("accounts", lambda: accounts(frames.table("identities"), frames.table("platforms")))

@@ -180,12 +180,21 @@ def test_managers_edit_the_scoring_and_it_is_audited(small):
         leaderboard.Scoring({**rules.weights, "thread": -1}, rules.caps)
     with pytest.raises(ValueError, match="needed for each"):
         leaderboard.Scoring({"thread": 1}, rules.caps)
+    assert rows(leaderboard.leaderboard(MANAGER, scope()), "score")["ann"] == (pytest.approx(36.0),)  # cached
     leaderboard.save_scoring(MANAGER, heavier)
     assert leaderboard.scoring() == heavier
     assert rows(leaderboard.leaderboard(MANAGER, scope()), "score")["ann"] == (pytest.approx(76.0),)
     with db.engine().connect() as conn:
         detail = conn.execute(sa.text("SELECT detail FROM audit_log WHERE action = 'leaderboard.scoring'")).scalar_one()
     assert detail["old"]["weights"]["event"] == 10 and detail["new"]["weights"]["event"] == 50
+
+
+def test_a_rerun_is_a_lookup_and_a_write_is_seen_at_once(small):
+    first = leaderboard.leaderboard(MANAGER, scope())
+    with frames.recording() as sent:
+        assert leaderboard.leaderboard(STAFF, scope()) is first and sent == []  # nothing read, nothing computed
+    small.act(small.member("dan", utc(2025, 1, 1)), "thread", utc(2026, 3, 6, 9))
+    assert rows(leaderboard.leaderboard(MANAGER, scope()), "rank", "score")["dan"] == (3, pytest.approx(5.0))
 
 
 def test_sponsors_cannot_read_the_leaderboard(small):

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from cmcore import db, money, sponsor_html
+from cmcore import db, frames, money, sponsor_html
 from cmcore.access import AccessDenied, Principal
 from cmcore.kpis.reports import Scope
 from cmcore.periods import Period
@@ -73,6 +73,14 @@ def test_revenue_cash_outstanding_mrr_and_per_member(books):
         "mrr_EUR": (20_000, 0),
         "per_member_EUR": (127_000 / 4, 30_000 / 2), "per_member_USD": (50_000 / 4, 0.0),
     }
+
+
+def test_a_rerun_is_a_lookup_and_a_write_is_seen_at_once(books):
+    first = money.monetisation_report(MANAGER, scope())
+    with frames.recording() as sent:
+        assert money.monetisation_report(Principal("ada", "admin"), scope()) is first and sent == []
+    Community().revenue("ads", 3_000, "EUR", date(2026, 3, 10))
+    assert values(money.monetisation_report(MANAGER, scope()))["booked_EUR"] == (130_000, 30_000)
 
 
 def test_revenue_per_stream_and_month(books):
