@@ -16,15 +16,27 @@ DEFAULTS: dict[str, object] = {
 }
 
 
-def get_settings() -> dict[str, object]:
-    """The settings, cached per data version like the frames (every page asks for the time zone)."""
-    return dict(frames.derived("settings", _read_settings))
+def stored() -> dict[str, object]:
+    """Every row of `app_setting` (these settings, the leaderboard's scoring), read once per data
+    version like the frames: every page asks for the time zone. Not to be changed in place."""
+    return frames.derived("app_setting", _read_stored)
 
 
-def _read_settings() -> dict[str, object]:
+def _read_stored() -> dict[str, object]:
     with db.engine().connect() as conn:
-        rows = conn.execute(sa.text("SELECT key, value FROM app_setting")).all()
-    return {**DEFAULTS, **{k: v for k, v in rows if k in DEFAULTS}}
+        return dict(conn.execute(sa.text("SELECT key, value FROM app_setting")).all())
+
+
+def store(conn: sa.Connection, key: str, value: object) -> None:
+    """Write one `app_setting` row in the caller's transaction (which audits it)."""
+    conn.execute(sa.text("INSERT INTO app_setting (key, value) VALUES (:k, CAST(:v AS jsonb))"
+                         " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"),
+                 {"k": key, "v": json.dumps(value)})
+
+
+def get_settings() -> dict[str, object]:
+    """The settings, their defaults where none is stored."""
+    return {**DEFAULTS, **{k: v for k, v in stored().items() if k in DEFAULTS}}
 
 
 def timezone() -> str:
@@ -41,8 +53,5 @@ def set_setting(actor: Principal, key: str, value: object) -> None:
     if key.endswith("_hours") and not (isinstance(value, int | float) and 0 < value <= 24 * 90):
         raise ValueError("a threshold is a number of hours between 0 and 2160")
     with db.transaction() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO app_setting (key, value) VALUES (:k, CAST(:v AS jsonb))"
-            " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"),
-            {"k": key, "v": json.dumps(value)})
+        store(conn, key, value)
         audit.record(conn, actor.username, "setting.set", "app_setting", key, value=value)

@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
-import sqlalchemy as sa
 
-from cmcore import audit, db, frames
+from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
 from cmcore.kpis import between, instant, local_day, on_platforms, sorted_unique
 from cmcore.kpis.reports import Scope
@@ -55,15 +54,15 @@ class Scoring:
         if not 1 <= self.half_life_days <= 3650:
             raise ValueError("the half-life is between 1 and 3650 days")
 
+    @property
+    def key(self) -> str:
+        """The scoring as a cache key: equal scorings, whatever their dicts' order, give one key."""
+        return json.dumps(asdict(self), sort_keys=True)
+
 
 def scoring() -> Scoring:
-    """The scoring managers saved, or the defaults of KPIS.md; cached per data version."""
-    return frames.derived("scoring", _read_scoring)
-
-
-def _read_scoring() -> Scoring:
-    with db.engine().connect() as conn:
-        saved = conn.execute(sa.text("SELECT value FROM app_setting WHERE key = :k"), {"k": SETTING}).scalar()
+    """The scoring managers saved, or the defaults of KPIS.md."""
+    saved = community.stored().get(SETTING)
     return Scoring(**saved) if saved else Scoring()
 
 
@@ -72,9 +71,7 @@ def save_scoring(actor: Principal, new: Scoring) -> None:
     require(actor, *EDITORS)
     old = scoring()
     with db.transaction() as conn:
-        conn.execute(sa.text("INSERT INTO app_setting (key, value) VALUES (:k, CAST(:v AS jsonb))"
-                             " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"),
-                     {"k": SETTING, "v": json.dumps(asdict(new))})
+        community.store(conn, SETTING, asdict(new))
         audit.record(conn, actor.username, "leaderboard.scoring", "app_setting", SETTING,
                      old=asdict(old), new=asdict(new))
 
@@ -405,7 +402,7 @@ def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | 
     holds MONTHLY_FROM whole months."""
     rolled = _rollups(scope.tz)
     platforms = None if scope.platforms is None else sorted(scope.platforms)
-    key = f"leaderboard_points:{scope.tz}:{platforms}:{json.dumps(asdict(rules), sort_keys=True)}"
+    key = f"leaderboard_points:{scope.tz}:{platforms}:{rules.key}"
     points = frames.derived(key, lambda: wide(day_counts(rolled, platforms), rules))
     periods = (scope.period, scope.period.previous())
     if all(_month_count(whole_months(p.start, p.end)) < MONTHLY_FROM for p in periods):
@@ -419,7 +416,7 @@ def leaderboard(principal: Principal, scope: Scope, rules: Scoring | None = None
     require(principal, *READERS)
     scope = scope.resolved()
     rules = rules or scoring()
-    return frames.result(f"leaderboard:{scope!r}:{rules!r}", lambda: _ranked(scope, rules))
+    return frames.result(f"leaderboard:{scope!r}:{rules.key}", lambda: _ranked(scope, rules))
 
 
 def _ranked(scope: Scope, rules: Scoring) -> pl.DataFrame:
