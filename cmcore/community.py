@@ -17,9 +17,9 @@ DEFAULTS: dict[str, object] = {
 
 
 def stored() -> dict[str, object]:
-    """Every row of `app_setting` (these settings, the leaderboard's scoring), read once per data
-    version like the frames: every page asks for the time zone. Not to be changed in place."""
-    return frames.derived("app_setting", _read_stored)
+    """Every row of `app_setting` (these settings, the leaderboard's scoring), read again only after
+    a write to it, like the frames: every page asks for the time zone. Not to be changed in place."""
+    return frames.derived("app_setting", _read_stored, ("app_setting",))
 
 
 def _read_stored() -> dict[str, object]:

@@ -18,7 +18,7 @@ import psycopg
 import sqlalchemy as sa
 
 from cmcore import settings
-from cmcore.version_feed import VersionFeed
+from cmcore.version_feed import VersionFeed, Versions, read_versions
 
 EMBEDDED_DB_NAME = "cm"
 _lock = threading.RLock()
@@ -112,12 +112,12 @@ def raw(conn: sa.Connection) -> psycopg.Connection:
     return conn.connection.driver_connection
 
 
-def data_version() -> int:
-    """The counter every write of community data bumps (sql/0001_schema.sql, NOTIFY: 0004). Every view
-    asks for it, so it comes from memory, as the server pushes it (`VersionFeed`), unless this
-    process committed since the last read or the feed is silent: then it is read on a connection
-    kept for it (a pool checkout, with its ping, cost 6× the query), replaced once if the server
-    closed it."""
+def versions() -> Versions:
+    """The data version, which every write of community data bumps, and each table's (sql/0001,
+    0005; NOTIFY: 0004). Every view asks for them, so they come from memory, as the server pushes
+    them (`VersionFeed`), unless this process committed since the last read or the feed is silent:
+    then they are read on a connection kept for it (a pool checkout, with its ping, cost 6× the
+    query), replaced once if the server closed it."""
     global _feed, _seen_writes
     where = url()  # before the lock: `use` takes the two locks in the other order
     with _version_lock:
@@ -128,14 +128,19 @@ def data_version() -> int:
             return pushed
         writes = _writes
         try:
-            version = _read_version(where)
+            read = _read_version(where)
         except psycopg.OperationalError:
             if _version_conn is None:  # the server could not be reached at all
                 raise
             _version_conn.close()
-            version = _read_version(where)
+            read = _read_version(where)
         _seen_writes = writes
-        return _feed.raise_to(version)
+        return _feed.raise_to(read)
+
+
+def data_version() -> int:
+    """The data version (see `versions`)."""
+    return versions().number
 
 
 def listen_for_versions(timeout: float = 5.0) -> bool:
@@ -150,8 +155,8 @@ def listen_for_versions(timeout: float = 5.0) -> bool:
     return True
 
 
-def _read_version(where: str) -> int:
+def _read_version(where: str) -> Versions:
     global _version_conn
     if _version_conn is None or _version_conn.closed:
         _version_conn = psycopg.connect(where, autocommit=True)
-    return _version_conn.execute("SELECT version FROM data_version").fetchone()[0]
+    return read_versions(_version_conn)

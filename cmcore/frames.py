@@ -1,7 +1,11 @@
-"""Postgres → Arrow (ADBC) → Polars readers, cached per data version.
+"""Postgres → Arrow (ADBC) → Polars readers, cached per data version of the tables they read.
 
-A frame is read once per data version (the counter every write bumps), so a click never re-reads
-unchanged data and a write is seen at once. Frames are immutable and shared between sessions.
+A frame is read again only once a table it reads has been written (each write bumps the data
+version and records it as that table's, `db.versions`), so a click never re-reads unchanged data,
+a write is seen at once, and a write to one table (a reward's approval, a setting) leaves the
+frames of the others cached: the KPI pages do not read 10 M activities again for it. What is
+built from frames (rollups, a page's result) depends on the tables of the frames it used, and on
+every table if it ran a query of its own. Frames are immutable and shared between sessions.
 """
 from __future__ import annotations
 
@@ -10,47 +14,66 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
 
 import adbc_driver_postgresql.dbapi as adbc
 import polars as pl
 import pyarrow as pa
 
 from cmcore import db
+from cmcore.version_feed import ANY, Versions
+
+
+class Source(NamedTuple):
+    sql: str
+    tables: tuple[str, ...]  # the tables it reads
+
 
 # The columns the pages need, one projection per frame (narrow reads move fewer bytes).
-TABLES: dict[str, str] = {
-    "platforms": "SELECT id AS platform_id, slug, name, kind FROM platform ORDER BY id",
-    "members": (  # in id order: a table's few names are found by binary search
-        "SELECT id AS member_id, display_name, joined_at, is_staff FROM member WHERE merged_into IS NULL ORDER BY id"
-    ),
-    "identities": "SELECT member_id, platform_id, joined_at FROM member_identity",
-    "activity": (
+TABLES: dict[str, Source] = {
+    "platforms": Source("SELECT id AS platform_id, slug, name, kind FROM platform ORDER BY id", ("platform",)),
+    "members": Source(  # in id order: a table's few names are found by binary search
+        "SELECT id AS member_id, display_name, joined_at, is_staff FROM member WHERE merged_into IS NULL ORDER BY id",
+        ("member",)),
+    "identities": Source("SELECT member_id, platform_id, joined_at FROM member_identity", ("member_identity",)),
+    "activity": Source(
         "SELECT id, platform_id, member_id, kind, parent_id, thread_id, created_at,"
-        " is_question, accepted FROM activity"
-    ),
-    "threads": "SELECT id AS thread_id, title, url, tags FROM activity WHERE kind = 'thread'",
-    "moderation": (  # in report order: a period's cases are a slice
+        " is_question, accepted FROM activity", ("activity",)),
+    "threads": Source("SELECT id AS thread_id, title, url, tags FROM activity WHERE kind = 'thread'", ("activity",)),
+    "moderation": Source(  # in report order: a period's cases are a slice
         "SELECT c.id, c.platform_id, c.member_id, c.rule_id, r.code AS rule, c.reported_at,"
         " c.first_action_at, c.resolved_at, c.outcome FROM moderation_case c JOIN rule r ON r.id = c.rule_id"
-        " ORDER BY c.reported_at, c.id"
-    ),
-    "mentions": (  # in time order: reputation finds its windows by binary search
-        "SELECT source, url, author, body, created_at, reach, lang, sentiment FROM mention ORDER BY created_at"
-    ),
-    "events": "SELECT id AS event_id, title, format, starts_at FROM event",
-    "attendance": "SELECT event_id, member_id, registered_at, attended FROM event_attendance",
+        " ORDER BY c.reported_at, c.id", ("moderation_case", "rule")),
+    "mentions": Source(  # in time order: reputation finds its windows by binary search
+        "SELECT source, url, author, body, created_at, reach, lang, sentiment FROM mention ORDER BY created_at",
+        ("mention",)),
+    "events": Source("SELECT id AS event_id, title, format, starts_at FROM event", ("event",)),
+    "attendance": Source("SELECT event_id, member_id, registered_at, attended FROM event_attendance",
+                         ("event_attendance",)),
 }
 
 T = TypeVar("T")
-_cache: dict[tuple[str, str], tuple[int, Any]] = {}
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A cached value, built at data version `version` from `tables` (ANY: unknown ones)."""
+
+    version: int
+    tables: frozenset[str]
+    value: Any
+
+
+_cache: dict[tuple[str, str], _Entry] = {}
 _locks: dict[tuple[str, str], threading.Lock] = {}
 _guard = threading.Lock()
 _recorders: list[list[tuple[str, Sequence | None]]] = []
 _idle: dict[str, list[adbc.Connection]] = {}  # ADBC connections kept between reads, by URL
-_results: OrderedDict[tuple[str, int, str], Any] = OrderedDict()
+_results: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
 RESULTS_KEPT = 64
-_building: ContextVar[int | None] = ContextVar("building", default=None)  # the version a `result` is built at
+_building: ContextVar[Versions | None] = ContextVar("building", default=None)  # the versions a build sees
+_reading: ContextVar[set[str] | None] = ContextVar("reading", default=None)  # the tables a build has used
 
 
 def read(sql: str, params: Sequence | None = None) -> pl.DataFrame:
@@ -62,6 +85,7 @@ def fetch(sql: str, params: Sequence | None = None) -> pa.Table:
     """Run one query (parameters $1, $2…) and return its rows as an Arrow table."""
     for recorder in _recorders:
         recorder.append((sql, params))
+    _used(ANY)  # its tables are not known: what is built from it depends on every table
     url = db.url()
     with _guard:  # connections are kept for the database in use only
         others = [conn for other in [u for u in _idle if u != url] for conn in _idle.pop(other)]
@@ -95,58 +119,85 @@ def _fetch(url: str, conn: adbc.Connection, sql: str, params: Sequence | None) -
 
 
 def table(name: str) -> pl.DataFrame:
-    """The frame `name` of TABLES as of the current data version."""
-    return derived(name, lambda: read(TABLES[name]))
+    """The frame `name` of TABLES as of the latest write of its tables."""
+    sql, tables = TABLES[name]
+    return derived(name, lambda: read(sql), tables)
 
 
 def arrow(name: str) -> pa.Table:
-    """The rows of `name` of TABLES as Arrow, as of the current data version: for work done on a
-    few columns' arrays, where building a Polars frame of a few thousand rows would cost a tenth
-    of the read (0.3–0.5 ms for the mentions' eight columns)."""
-    return derived(f"{name}:arrow", lambda: fetch(TABLES[name]))
+    """The rows of `name` of TABLES as Arrow, as of the latest write of its tables: for work done
+    on a few columns' arrays, where building a Polars frame of a few thousand rows would cost a
+    tenth of the read (0.3–0.5 ms for the mentions' eight columns)."""
+    sql, tables = TABLES[name]
+    return derived(f"{name}:arrow", lambda: fetch(sql), tables)
 
 
-def derived(name: str, build: Callable[[], T]) -> T:
-    """What `build()` makes from other frames (a frame, or a tuple of them), cached per data
-    version like them. Inside a `result`'s build, the version is the one that result is built
-    at: a view's frames agree with one another, and when the version feed is silent the view asks
-    the server once, not once per frame (0.2 ms each, a cold small page's margin)."""
+def derived(name: str, build: Callable[[], T], tables: tuple[str, ...] | None = None) -> T:
+    """What `build()` makes (a frame, or what is built from frames), cached until one of `tables`
+    is written; by default the tables of what it used (see `_built`). Inside a `result`'s build the
+    versions are the ones that result is built at: a view's frames agree with one another, and
+    when the version feed is silent the view asks the server once, not once per frame (0.2 ms
+    each, a cold small page's margin). A build that reads other than through this module (a
+    SQLAlchemy query) must name its tables."""
     key = (db.url(), name)
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
     with lock:
-        version = _building.get()
-        if version is None:
-            version = db.data_version()
+        now = _building.get() or db.versions()
         hit = _cache.get(key)
-        if hit is None or hit[0] != version:
-            hit = (version, build())
+        if hit is None or not now.unchanged(hit.version, hit.tables):
+            hit = _built(now, build, tables)
             with _guard:
                 _cache[key] = hit
-                for stale in [k for k, (v, _) in _cache.items() if k[0] == key[0] and v < version]:
-                    del _cache[stale]  # older data: would never be served again
-        return hit[1]
+                for stale in [k for k, e in _cache.items() if k[0] == key[0] and not now.unchanged(e.version, e.tables)]:
+                    del _cache[stale]  # a table of theirs was written: they would never be served again
+    _used(*hit.tables)
+    return hit.value
 
 
 def result(name: str, build: Callable[[], T]) -> T:
-    """What a page shows for one set of filters (`name` says which), cached per data version like
-    frames; the RESULTS_KEPT most recently used are kept."""
-    version = db.data_version()
-    key = (db.url(), version, name)
+    """What a page shows for one set of filters (`name` says which), cached like frames until a
+    table it was built from is written; the RESULTS_KEPT most recently used are kept."""
+    now = _building.get() or db.versions()
+    key = (db.url(), name)
     with _guard:
-        if key in _results:
+        hit = _results.get(key)
+        if hit is not None and now.unchanged(hit.version, hit.tables):
             _results.move_to_end(key)
-            return _results[key]
-    token = _building.set(version)
+        else:
+            hit = None
+    if hit is None:
+        hit = _built(now, build)
+        with _guard:
+            _results[key] = hit
+            _results.move_to_end(key)
+            while len(_results) > RESULTS_KEPT:
+                _results.popitem(last=False)
+    _used(*hit.tables)
+    return hit.value
+
+
+def _built(now: Versions, build: Callable[[], T], tables: tuple[str, ...] | None = None) -> _Entry:
+    """`build()` run at versions `now`, with the tables it depends on: `tables` if given; else
+    those of the frames it used, and those the enclosing build had used before it (the frames it
+    was handed came from there); every table when that is none (it read otherwise)."""
+    before = _reading.get()
+    pinned, reading = _building.set(now), _reading.set(set())
     try:
         value = build()
+        used = _reading.get()
     finally:
-        _building.reset(token)
-    with _guard:
-        _results[key] = value
-        while len(_results) > RESULTS_KEPT:
-            _results.popitem(last=False)
-    return value
+        _building.reset(pinned)
+        _reading.reset(reading)
+    if tables is None:
+        tables = tuple(used | before) if before else tuple(used)
+    return _Entry(now.number, frozenset(tables or (ANY,)), value)
+
+
+def _used(*tables: str) -> None:
+    """Note that the build in progress, if any, used `tables`."""
+    if (reading := _reading.get()) is not None:
+        reading.update(tables)
 
 
 @contextmanager

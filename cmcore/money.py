@@ -89,16 +89,17 @@ def sponsor_in_scope(principal: Principal, sponsor_id: int | None) -> int | None
     return sponsor_id
 
 
-def _read(sql: str, sponsor_id: int | None, key: str) -> pl.DataFrame:
-    """Rows of `sql`, restricted in SQL to one sponsor when `sponsor_id` is given."""
+def _read(sql: str, sponsor_id: int | None, key: str, tables: tuple[str, ...]) -> pl.DataFrame:
+    """Rows of `sql` (which reads `tables`), restricted in SQL to one sponsor when `sponsor_id` is given."""
     if sponsor_id is None:
-        return frames.derived(key, lambda: frames.read(sql))
-    return frames.derived(f"{key}:{sponsor_id}", lambda: frames.read(f"{sql} WHERE sponsor_id = $1", [sponsor_id]))
+        return frames.derived(key, lambda: frames.read(sql), tables)
+    return frames.derived(f"{key}:{sponsor_id}", lambda: frames.read(f"{sql} WHERE sponsor_id = $1", [sponsor_id]),
+                          tables)
 
 
 def campaigns(principal: Principal, sponsor_id: int | None = None) -> pl.DataFrame:
     sponsor_id = sponsor_in_scope(principal, sponsor_id)
-    frame = _read(f"SELECT {_CAMPAIGN_COLUMNS} FROM campaign", sponsor_id, "campaigns")
+    frame = _read(f"SELECT {_CAMPAIGN_COLUMNS} FROM campaign", sponsor_id, "campaigns", ("campaign",))
     return frame.with_columns(pl.col("deliverables").str.json_decode(_DELIVERABLE)).sort("starts_on", "id")
 
 
@@ -106,23 +107,25 @@ def delivery(principal: Principal, sponsor_id: int | None = None) -> pl.DataFram
     sponsor_id = sponsor_in_scope(principal, sponsor_id)
     sql = ("SELECT d.campaign_id, d.day, d.impressions, d.clicks, d.engagements, c.sponsor_id"
            " FROM campaign_delivery d JOIN campaign c ON c.id = d.campaign_id")
+    tables = ("campaign_delivery", "campaign")
     if sponsor_id is None:
-        return frames.derived("delivery", lambda: frames.read(sql))
-    return frames.derived(f"delivery:{sponsor_id}", lambda: frames.read(f"{sql} WHERE c.sponsor_id = $1", [sponsor_id]))
+        return frames.derived("delivery", lambda: frames.read(sql), tables)
+    return frames.derived(f"delivery:{sponsor_id}", lambda: frames.read(f"{sql} WHERE c.sponsor_id = $1", [sponsor_id]),
+                          tables)
 
 
 def revenue_lines(principal: Principal, sponsor_id: int | None = None) -> pl.DataFrame:
     sponsor_id = sponsor_in_scope(principal, sponsor_id)
     sql = ("SELECT id, stream, sponsor_id, campaign_id, amount_minor, currency, booked_on, received_on,"
            " recurring, description FROM revenue")
-    return _read(sql, sponsor_id, "revenue_lines").sort("booked_on", "id")
+    return _read(sql, sponsor_id, "revenue_lines", ("revenue",)).sort("booked_on", "id")
 
 
 def sponsors(principal: Principal) -> pl.DataFrame:
     """Sponsors the principal may choose from (a sponsor user: itself)."""
     sponsor_id = sponsor_in_scope(principal, None)
     return _read("SELECT * FROM (SELECT id AS sponsor_id, name, contact_email FROM sponsor) s",
-                 sponsor_id if principal.role == "sponsor" else None, "sponsors").sort("name")
+                 sponsor_id if principal.role == "sponsor" else None, "sponsors", ("sponsor",)).sort("name")
 
 
 # ------------------------------------------------------------------ reports

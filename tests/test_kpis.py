@@ -287,8 +287,8 @@ def test_a_view_asks_the_server_for_the_data_version_once(growth_community, monk
     report is built at, not one more round trip apiece; a write is still seen at the next view."""
     from cmcore import db, frames
     asked = []
-    real = db.data_version
-    monkeypatch.setattr(db, "data_version", lambda: asked.append(1) or real())
+    real = db.versions
+    monkeypatch.setattr(db, "versions", lambda: asked.append(1) or real())
     frames.clear()
     before = metrics(reports.growth_report(MANAGER, scope(utc(2026, 3, 12))))
     assert len(asked) == 1

@@ -12,7 +12,7 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 TABLES = {"platform", "member", "member_identity", "activity", "rule", "moderation_case", "event",
           "event_attendance", "mention", "sponsor", "campaign", "campaign_delivery", "revenue",
           "app_user", "reward_rule", "reward_budget", "reward", "audit_log", "app_setting",
-          "data_version"}
+          "data_version", "table_version"}
 
 
 def sql(statement: str, **params):
@@ -26,7 +26,8 @@ def test_migrations_build_every_table_on_an_empty_database(pg_server):
         conn.execute("CREATE DATABASE cmt_empty")
     url = db.with_database(pg_server, "cmt_empty")
     try:
-        assert migrate.apply(url) == ["0001_schema", "0002_activity_url", "0003_imports", "0004_version_notify"]
+        assert migrate.apply(url) == ["0001_schema", "0002_activity_url", "0003_imports", "0004_version_notify",
+                                  "0005_table_versions"]
         assert migrate.apply(url) == []  # idempotent
         with psycopg.connect(url) as conn:
             tables = {r[0] for r in conn.execute(

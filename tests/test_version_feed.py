@@ -1,11 +1,17 @@
-"""The data version the server pushes: views read it from memory, and still see every write."""
+"""The data versions the server pushes: views read them from memory, still see every write, and
+keep what a write to other tables does not change."""
 import time
+from datetime import date
 
 import psycopg
 import pytest
 
-from cmcore import db
-from tests.builders import Community
+from cmcore import db, frames
+from cmcore.access import Principal
+from cmcore.kpis import reports
+from cmcore.periods import Period
+from cmcore.version_feed import ANY, Versions, announced
+from tests.builders import Community, utc
 
 
 @pytest.fixture
@@ -65,3 +71,69 @@ def test_a_listener_the_server_dropped_comes_back(database, server_reads):
     with psycopg.connect(database) as other:
         other.execute("INSERT INTO platform (slug, name, kind) VALUES ('reddit', 'Reddit', 'reddit')")
     pushed(3)
+
+
+def test_a_write_is_announced_with_its_table(database, server_reads):
+    before = db.versions()
+    with psycopg.connect(database) as other:
+        other.execute("INSERT INTO platform (slug, name, kind) VALUES ('reddit', 'Reddit', 'reddit')")
+        other.execute("INSERT INTO sponsor (name) VALUES ('Acme')")
+    pushed(before.number + 2)
+    now = db.versions()
+    assert (now.tables["platform"], now.tables["sponsor"]) == (before.number + 1, before.number + 2)
+    assert server_reads == []
+    assert now.unchanged(before.number, {"mention", "activity"})
+    assert not now.unchanged(before.number, {"mention", "platform"})
+    assert not now.unchanged(before.number + 1, {ANY})
+
+
+def test_what_a_notification_announces():
+    assert announced("12 mention") == Versions(12, {"mention": 12})
+    assert announced("12") is None and announced("twelve mention") is None  # anyone may NOTIFY
+    old = Versions(10, {"mention": 4, "platform": 10})
+    assert old.merged(Versions(12, {"mention": 12})) == Versions(12, {"mention": 12, "platform": 10})
+    assert old.merged(Versions(8, {"mention": 3})) is old  # versions only grow
+
+
+MANAGER = Principal("manon", "manager")
+MARCH = reports.Scope(Period(date(2026, 3, 1), date(2026, 3, 11)), None, "UTC", utc(2026, 3, 12))
+
+
+def test_a_write_to_one_table_leaves_the_pages_of_others_cached(database):
+    """A sponsor added (or a reward approved) does not make reputation read its mentions again,
+    nor growth its members and activities; a write to what a page reads is seen at its next view."""
+    c = Community()
+    ann = c.member("ann", utc(2026, 1, 10))
+    c.act(ann, "thread", utc(2026, 3, 2, 9))
+    c.mention(utc(2026, 3, 4, 12), 1, 100)
+    reputation, growth = reports.reputation_report(MANAGER, MARCH), reports.growth_report(MANAGER, MARCH)
+    c.sponsor("Acme")
+    with frames.recording() as sent:
+        assert reports.reputation_report(MANAGER, MARCH) is reputation
+        assert reports.growth_report(MANAGER, MARCH) is growth  # its rollups too: built from its frames
+    assert sent == []
+    c.mention(utc(2026, 3, 5, 12), -1, 50)
+    with frames.recording() as sent:
+        assert reports.reputation_report(MANAGER, MARCH).metrics[1].value == 150  # reach
+        assert reports.growth_report(MANAGER, MARCH) is growth
+    assert [sql for sql, _ in sent] == [frames.TABLES["mentions"].sql]
+    c.member("bob", utc(2026, 3, 3))
+    assert reports.growth_report(MANAGER, MARCH).metrics[1].value == 1  # new members
+
+
+def test_what_is_built_from_a_query_of_its_own_depends_on_every_table(database):
+    c = Community()
+    c.platform("discord")
+    built = []
+
+    def count() -> int:
+        built.append(1)
+        return frames.read("SELECT count(*) AS n FROM platform")["n"][0]
+
+    assert frames.derived("platforms_counted", count) == 1
+    assert frames.derived("platforms_counted", count) == 1 and len(built) == 1
+    c.sponsor("Acme")  # another table: a query of its own may read any
+    assert frames.derived("platforms_counted", count) == 1 and len(built) == 2
+    assert frames.derived("members_named", lambda: ["ann"], ("member",)) == ["ann"]
+    c.sponsor("Bolt")
+    assert frames.derived("members_named", lambda: ["changed"], ("member",)) == ["ann"]  # named: its tables only
