@@ -34,11 +34,12 @@ def test_bench_runs_every_page_three_ways_and_they_agree(database, tmp_path, cap
     for name, page in pages.items():
         assert page["pandas_differs"] == [] and page["sql_differs"] == [], name
         assert page["reads"] >= 1, name
-        assert all(page[k] > 0 for k in ("cold_s", "arrow_s", "warm_s", "fresh_s", "pandas_s", "sql_s")), name
+        assert all(page[k] > 0 for k in ("cold_s", "arrow_s", "warm_s", "fresh_s", "written_s", "pandas_s",
+                                         "sql_s")), name
         assert page["sql_vs_warm"] == page["sql_s"] / page["warm_s"]
 
     printed = capsys.readouterr().out
-    assert "| leaderboard (year) |" in printed and f"written to {out}" in printed
+    assert "| leaderboard (year) |" in printed and f"written to {out}" in printed and "after a write ms" in printed
     assert "Import (canonical CSV, 431 rows, medians)" in printed
     with psycopg.connect(database, autocommit=True) as conn:  # the scratch databases are gone
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname IN (%s, %s)",
