@@ -157,7 +157,8 @@ def derived(name: str, build: Callable[[], T], tables: tuple[str, ...] | None = 
 
 def result(name: str, build: Callable[[], T]) -> T:
     """What a page shows for one set of filters (`name` says which), cached like frames until a
-    table it was built from is written; the RESULTS_KEPT most recently used are kept."""
+    table it was built from is written; the RESULTS_KEPT most recently used are kept. Its build
+    reads through this module only (or through a `derived` that names its tables)."""
     now = _building.get() or db.versions()
     key = (db.url(), name)
     with _guard:

@@ -1,4 +1,4 @@
-"""The data version as the server announces it: a thread LISTENs on `data_version` (every bump
+"""The data versions as the server announces them: a thread LISTENs on `data_version` (every bump
 NOTIFYs it when its writer commits, with the table written, sql/0004 and 0005) and keeps the
 latest `Versions` in memory, so a view knows whether its caches are current without a round trip
 (0.15–0.4 ms a view here: a tenth of a small page's cold time, most of a warm one's).
@@ -6,7 +6,7 @@ latest `Versions` in memory, so a view knows whether its caches are current with
 Another process's write is heard within milliseconds of its commit. The listener also asks the
 server itself every HEARTBEAT_S, which corrects it should a notification be lost; when it has
 heard nothing for TRUSTED_S (a dropped connection, a stalled thread), `current()` is None and
-callers ask the server. This process's own writes are `db.data_version`'s business: it asks the
+callers ask the server. This process's own writes are `db.versions`'s business: it asks the
 server after them, so a write is seen by the very next view.
 """
 from __future__ import annotations
