@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, TypeVar
 import adbc_driver_postgresql.dbapi as adbc
 import polars as pl
 import pyarrow as pa
+import sqlalchemy as sa
 
 from cmcore import db
 from cmcore.version_feed import ANY, Versions
@@ -85,7 +86,7 @@ def fetch(sql: str, params: Sequence | None = None) -> pa.Table:
     """Run one query (parameters $1, $2…) and return its rows as an Arrow table."""
     for recorder in _recorders:
         recorder.append((sql, params))
-    _used(ANY)  # its tables are not known: what is built from it depends on every table
+    _used(ANY)  # its tables are not known: what is built from it depends on every table (see `_queried`)
     url = db.url()
     with _guard:  # connections are kept for the database in use only
         others = [conn for other in [u for u in _idle if u != url] for conn in _idle.pop(other)]
@@ -137,8 +138,8 @@ def derived(name: str, build: Callable[[], T], tables: tuple[str, ...] | None = 
     is written; by default the tables of what it used (see `_built`). Inside a `result`'s build the
     versions are the ones that result is built at: a view's frames agree with one another, and
     when the version feed is silent the view asks the server once, not once per frame (0.2 ms
-    each, a cold small page's margin). A build that reads other than through this module (a
-    SQLAlchemy query) must name its tables."""
+    each, a cold small page's margin). A build that runs a query of its own names its tables to be
+    kept through writes to others."""
     key = (db.url(), name)
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
@@ -149,7 +150,8 @@ def derived(name: str, build: Callable[[], T], tables: tuple[str, ...] | None = 
             hit = _built(now, build, tables)
             with _guard:
                 _cache[key] = hit
-                for stale in [k for k, e in _cache.items() if k[0] == key[0] and not now.unchanged(e.version, e.tables)]:
+                for stale in [k for k, e in _cache.items()
+                              if k[0] == key[0] and not now.unchanged(e.version, e.tables)]:
                     del _cache[stale]  # a table of theirs was written: they would never be served again
     _used(*hit.tables)
     return hit.value
@@ -157,8 +159,7 @@ def derived(name: str, build: Callable[[], T], tables: tuple[str, ...] | None = 
 
 def result(name: str, build: Callable[[], T]) -> T:
     """What a page shows for one set of filters (`name` says which), cached like frames until a
-    table it was built from is written; the RESULTS_KEPT most recently used are kept. Its build
-    reads through this module only (or through a `derived` that names its tables)."""
+    table it was built from is written; the RESULTS_KEPT most recently used are kept."""
     now = _building.get() or db.versions()
     key = (db.url(), name)
     with _guard:
@@ -199,6 +200,12 @@ def _used(*tables: str) -> None:
     """Note that the build in progress, if any, used `tables`."""
     if (reading := _reading.get()) is not None:
         reading.update(tables)
+
+
+@sa.event.listens_for(sa.Engine, "before_cursor_execute")
+def _queried(*_: object) -> None:
+    """A SQLAlchemy query run by a build: its tables are not known either."""
+    _used(ANY)
 
 
 @contextmanager

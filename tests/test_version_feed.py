@@ -5,6 +5,7 @@ from datetime import date
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 
 from cmcore import db, frames
 from cmcore.access import Principal
@@ -134,6 +135,14 @@ def test_what_is_built_from_a_query_of_its_own_depends_on_every_table(database):
     assert frames.derived("platforms_counted", count) == 1 and len(built) == 1
     c.sponsor("Acme")  # another table: a query of its own may read any
     assert frames.derived("platforms_counted", count) == 1 and len(built) == 2
-    assert frames.derived("members_named", lambda: ["ann"], ("member",)) == ["ann"]
+
+    def platforms_and_sponsors() -> tuple[int, int]:  # a frame, and a SQLAlchemy query of its own
+        with db.engine().connect() as conn:
+            return frames.table("platforms").height, conn.execute(sa.text("SELECT count(*) FROM sponsor")).scalar()
+
+    assert frames.derived("platforms_and_sponsors", platforms_and_sponsors) == (1, 1)
     c.sponsor("Bolt")
+    assert frames.derived("platforms_and_sponsors", platforms_and_sponsors) == (1, 2)
+    assert frames.derived("members_named", lambda: ["ann"], ("member",)) == ["ann"]
+    c.sponsor("Cole")
     assert frames.derived("members_named", lambda: ["changed"], ("member",)) == ["ann"]  # named: its tables only
