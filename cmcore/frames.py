@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any, NamedTuple, TypeVar
 
 import adbc_driver_postgresql.dbapi as adbc
@@ -64,6 +64,7 @@ class _Entry:
     version: int
     tables: frozenset[str]
     value: Any
+    size: int = 0  # bytes of the Polars frames it holds (results only)
 
 
 _cache: dict[tuple[str, str], _Entry] = {}
@@ -73,6 +74,7 @@ _recorders: list[list[tuple[str, Sequence | None]]] = []
 _idle: dict[str, list[adbc.Connection]] = {}  # ADBC connections kept between reads, by URL
 _results: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
 RESULTS_KEPT = 64
+RESULTS_BYTES = 512 * 2**20  # what the kept results may hold (a board of 100,000 members: ~15 MB)
 _building: ContextVar[Versions | None] = ContextVar("building", default=None)  # the versions a build sees
 _reading: ContextVar[set[str] | None] = ContextVar("reading", default=None)  # the tables a build has used
 
@@ -159,7 +161,8 @@ def derived(name: str, build: Callable[[], T], tables: tuple[str, ...] | None = 
 
 def result(name: str, build: Callable[[], T]) -> T:
     """What a page shows for one set of filters (`name` says which), cached like frames until a
-    table it was built from is written; the RESULTS_KEPT most recently used are kept."""
+    table it was built from is written; the most recently used are kept, RESULTS_KEPT at most and
+    RESULTS_BYTES of frames (the latest is kept whatever its size)."""
     now = _building.get() or db.versions()
     key = (db.url(), name)
     with _guard:
@@ -170,10 +173,12 @@ def result(name: str, build: Callable[[], T]) -> T:
             hit = None
     if hit is None:
         hit = _built(now, build)
+        hit = replace(hit, size=_size(hit.value))
         with _guard:
             _results[key] = hit
             _results.move_to_end(key)
-            while len(_results) > RESULTS_KEPT:
+            while len(_results) > 1 and (len(_results) > RESULTS_KEPT
+                                         or sum(e.size for e in _results.values()) > RESULTS_BYTES):
                 _results.popitem(last=False)
     _used(*hit.tables)
     return hit.value
@@ -194,6 +199,17 @@ def _built(now: Versions, build: Callable[[], T], tables: tuple[str, ...] | None
     if tables is None:
         tables = tuple(used | before) if before else tuple(used)
     return _Entry(now.number, frozenset(tables or (ANY,)), value)
+
+
+def _size(value: object) -> int:
+    """The bytes of the Polars frames in `value`: a frame, or a dataclass, dict, list or tuple of them."""
+    if isinstance(value, pl.DataFrame):
+        return value.estimated_size()
+    if is_dataclass(value):
+        value = [getattr(value, f.name) for f in fields(value)]
+    if isinstance(value, dict):
+        value = list(value.values())
+    return sum(_size(v) for v in value) if isinstance(value, (list, tuple)) else 0
 
 
 def _used(*tables: str) -> None:

@@ -3,6 +3,7 @@ keep what a write to other tables does not change."""
 import time
 from datetime import date
 
+import polars as pl
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -146,3 +147,20 @@ def test_what_is_built_from_a_query_of_its_own_depends_on_every_table(database):
     assert frames.derived("members_named", lambda: ["ann"], ("member",)) == ["ann"]
     c.sponsor("Cole")
     assert frames.derived("members_named", lambda: ["changed"], ("member",)) == ["ann"]  # named: its tables only
+
+
+def test_kept_results_are_bounded_by_the_bytes_of_their_frames(database, monkeypatch):
+    """A long-lived app keeps the results its users last saw, not every board ever asked for."""
+    monkeypatch.setattr(frames, "RESULTS_BYTES", 20_000)
+    built = []
+
+    def frame(name: str) -> pl.DataFrame:
+        return frames.result(name, lambda: built.append(name) or pl.DataFrame({"x": range(1_000)}))  # 8,000 B
+
+    for name in ("a", "b", "a", "c"):  # "a" seen again: "b" is now the least recently used
+        frame(name)
+    assert built == ["a", "b", "c"]
+    frame("a"), frame("c")
+    frame("b")  # evicted by "c": 24,000 B would have been kept
+    assert built == ["a", "b", "c", "b"]
+    assert frames._size(reports.Report([], {"one": pl.DataFrame({"x": range(1_000)})})) == 8_000
