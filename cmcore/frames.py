@@ -74,7 +74,7 @@ _recorders: list[list[tuple[str, Sequence | None]]] = []
 _idle: dict[str, list[adbc.Connection]] = {}  # ADBC connections kept between reads, by URL
 _results: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
 RESULTS_KEPT = 64
-RESULTS_BYTES = 512 * 2**20  # what the kept results may hold (a board of 100,000 members: ~15 MB)
+RESULTS_BYTES = 512 * 2**20  # what the kept results may hold (a year's board of 82,000 members: 13 MB)
 _building: ContextVar[Versions | None] = ContextVar("building", default=None)  # the versions a build sees
 _reading: ContextVar[set[str] | None] = ContextVar("reading", default=None)  # the tables a build has used
 
