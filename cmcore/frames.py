@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, fields, is_dataclass, replace
@@ -184,7 +184,7 @@ def result(name: str, build: Callable[[], T]) -> T:
     return hit.value
 
 
-def _built(now: Versions, build: Callable[[], T], tables: tuple[str, ...] | None = None) -> _Entry:
+def _built(now: Versions, build: Callable[[], T], tables: Collection[str] | None = None) -> _Entry:
     """`build()` run at versions `now`, with the tables it depends on: `tables` if given; else
     those of the frames it used, and those the enclosing build had used before it (the frames it
     was handed came from there); every table when that is none (it read otherwise)."""
@@ -197,7 +197,7 @@ def _built(now: Versions, build: Callable[[], T], tables: tuple[str, ...] | None
         _building.reset(pinned)
         _reading.reset(reading)
     if tables is None:
-        tables = tuple(used | before) if before else tuple(used)
+        tables = used | before if before else used
     return _Entry(now.number, frozenset(tables or (ANY,)), value)
 
 

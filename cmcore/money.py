@@ -89,12 +89,14 @@ def sponsor_in_scope(principal: Principal, sponsor_id: int | None) -> int | None
     return sponsor_id
 
 
-def _read(sql: str, sponsor_id: int | None, key: str, tables: tuple[str, ...]) -> pl.DataFrame:
-    """Rows of `sql` (which reads `tables`), restricted in SQL to one sponsor when `sponsor_id` is given."""
+def _read(sql: str, sponsor_id: int | None, key: str, tables: tuple[str, ...],
+          sponsor_column: str = "sponsor_id") -> pl.DataFrame:
+    """Rows of `sql` (which reads `tables`), restricted in SQL to one sponsor (on `sponsor_column`)
+    when `sponsor_id` is given."""
     if sponsor_id is None:
         return frames.derived(key, lambda: frames.read(sql), tables)
-    return frames.derived(f"{key}:{sponsor_id}", lambda: frames.read(f"{sql} WHERE sponsor_id = $1", [sponsor_id]),
-                          tables)
+    return frames.derived(f"{key}:{sponsor_id}",
+                          lambda: frames.read(f"{sql} WHERE {sponsor_column} = $1", [sponsor_id]), tables)
 
 
 def campaigns(principal: Principal, sponsor_id: int | None = None) -> pl.DataFrame:
@@ -107,11 +109,7 @@ def delivery(principal: Principal, sponsor_id: int | None = None) -> pl.DataFram
     sponsor_id = sponsor_in_scope(principal, sponsor_id)
     sql = ("SELECT d.campaign_id, d.day, d.impressions, d.clicks, d.engagements, c.sponsor_id"
            " FROM campaign_delivery d JOIN campaign c ON c.id = d.campaign_id")
-    tables = ("campaign_delivery", "campaign")
-    if sponsor_id is None:
-        return frames.derived("delivery", lambda: frames.read(sql), tables)
-    return frames.derived(f"delivery:{sponsor_id}", lambda: frames.read(f"{sql} WHERE c.sponsor_id = $1", [sponsor_id]),
-                          tables)
+    return _read(sql, sponsor_id, "delivery", ("campaign_delivery", "campaign"), "c.sponsor_id")
 
 
 def revenue_lines(principal: Principal, sponsor_id: int | None = None) -> pl.DataFrame:
