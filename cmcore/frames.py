@@ -1,20 +1,26 @@
-"""Postgres → Arrow (ADBC) → Polars readers, cached per data version of the tables they read.
+"""Postgres → Arrow (ADBC) → Polars readers, cached until a table they read changes.
 
-A frame is read again only once a table it reads has been written (each write bumps the data
-version and records it as that table's, `db.versions`), so a click never re-reads unchanged data,
-a write is seen at once, and a write to one table (a reward's approval, a setting) leaves the
-frames of the others cached: the KPI pages do not read 10 M activities again for it. What is
-built from frames (rollups, a page's result) depends on the tables of the frames it used, and on
-every table if it ran a query of its own. Frames are immutable and shared between sessions.
+A frame is read again only once a table it reads has changed (`db.versions`), so a click never
+re-reads unchanged data, a write is seen at once, and a write to one table (a reward's approval,
+a setting) leaves the frames of the others cached. A frame of a table whose changed rows the
+database names (`activity`, sql/0008) is not read again whole: only the rows written since it
+was read are, and they replace their old selves in it; what was derived from it (rollups) is
+handed that `Delta` and updates only what the rows touch. A full read remains where the change
+log cannot say which rows changed (a TRUNCATE, a statement over 100,000 rows, a log pruned past
+the frame); `counts` says how often each path ran.
+
+What is built from frames (rollups, a page's result) depends on the tables of the frames it used,
+and on every table if it ran a query of its own. Frames are immutable and shared between sessions.
 """
 from __future__ import annotations
 
+import itertools
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, NamedTuple, TypeVar
 
 import adbc_driver_postgresql.dbapi as adbc
@@ -29,6 +35,8 @@ from cmcore.version_feed import ANY, Versions
 class Source(NamedTuple):
     sql: str
     tables: tuple[str, ...]  # the tables it reads
+    key: str | None = None  # the frame's column holding its table's `id`, when the database logs which
+    #                         rows of the table change: the frame is then refreshed by those rows (no ORDER BY)
 
 
 # The columns the pages need, one projection per frame (narrow reads move fewer bytes).
@@ -40,8 +48,9 @@ TABLES: dict[str, Source] = {
     "identities": Source("SELECT member_id, platform_id, joined_at FROM member_identity", ("member_identity",)),
     "activity": Source(
         "SELECT id, platform_id, member_id, kind, parent_id, thread_id, created_at,"
-        " is_question, accepted FROM activity", ("activity",)),
-    "threads": Source("SELECT id AS thread_id, title, url, tags FROM activity WHERE kind = 'thread'", ("activity",)),
+        " is_question, accepted FROM activity", ("activity",), key="id"),
+    "threads": Source("SELECT id AS thread_id, title, url, tags FROM activity WHERE kind = 'thread'",
+                      ("activity",), key="thread_id"),
     "moderation": Source(  # in report order: a period's cases are a slice
         "SELECT c.id, c.platform_id, c.member_id, c.rule_id, r.code AS rule, c.reported_at,"
         " c.first_action_at, c.resolved_at, c.outcome FROM moderation_case c JOIN rule r ON r.id = c.rule_id"
@@ -55,16 +64,79 @@ TABLES: dict[str, Source] = {
 }
 
 T = TypeVar("T")
+DELTAS_KEPT = 8  # a frame's latest deltas, for what was derived from it a few refreshes ago
+MAX_CHUNKS = 64  # a frame refreshed this many times is made contiguous again
+
+
+@dataclass(frozen=True)
+class Delta:
+    """How a frame changed: the `removed` rows as they were and the `added` rows as they are (a
+    row changed in place is in both). Deltas of several refreshes are put together by
+    concatenation, so a row may be in both although it ends as it began: what uses a delta
+    recomputes what its rows touch, which that does not disturb."""
+
+    removed: pl.DataFrame
+    added: pl.DataFrame
+
+    @property
+    def rows(self) -> pl.DataFrame:
+        """Removed and added rows together: what the change touches."""
+        return pl.concat([self.removed, self.added])
+
+    def then(self, later: Delta) -> Delta:
+        return Delta(pl.concat([self.removed, later.removed]), pl.concat([self.added, later.added]))
 
 
 @dataclass(frozen=True)
 class _Entry:
-    """A cached value, built at data version `version` from `tables` (ANY: unknown ones)."""
+    """A cached value, built at version number `version` from `tables` (ANY: unknown ones)."""
 
     version: int
     tables: frozenset[str]
     value: Any
     size: int = 0  # bytes of the Polars frames it holds (results only)
+    inputs: Mapping[str, int] = field(default_factory=dict)  # the generation of each frame it was made from
+    # frames refreshed by their changed rows:
+    snapshot: str | None = None  # the database snapshot whose changes the frame holds
+    generation: int = 0  # a new one at each read or refresh
+    deltas: tuple[tuple[int, Delta], ...] = ()  # the latest refreshes: (generation reached, delta)
+
+
+class Changes:
+    """What a value's update is told: how the frames it was made from changed since."""
+
+    def __init__(self, inputs: Mapping[str, int]) -> None:
+        self._inputs = inputs
+
+    def delta(self, name: str) -> Delta | None:
+        """How frame `name` changed since the value was made (call `table(name)` first, so that it
+        is current); None if it was read whole since, or is not one the value was made from."""
+        since = self._inputs.get(name)
+        entry = _cache.get((db.url(), name))
+        if since is None or entry is None:
+            return None
+        if entry.generation == since:
+            frame = entry.value
+            return Delta(frame.clear(), frame.clear())
+        later = [d for g, d in entry.deltas if g > since]
+        if not later or entry.deltas[-len(later)][0] != since + 1:
+            return None
+        out = later[0]
+        for d in later[1:]:
+            out = out.then(d)
+        return out
+
+    def unchanged(self, *names: str) -> bool:
+        """Whether the frames `names` are as the value was made from (call `table` first)."""
+        return all(self._inputs.get(n) == getattr(_cache.get((db.url(), n)), "generation", None) for n in names)
+
+
+@dataclass
+class _Reads:
+    """What a build in progress has used: tables, and frames by generation."""
+
+    tables: set[str] = field(default_factory=set)
+    inputs: dict[str, int] = field(default_factory=dict)
 
 
 _cache: dict[tuple[str, str], _Entry] = {}
@@ -73,10 +145,13 @@ _guard = threading.Lock()
 _recorders: list[list[tuple[str, Sequence | None]]] = []
 _idle: dict[str, list[adbc.Connection]] = {}  # ADBC connections kept between reads, by URL
 _results: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+_generations = itertools.count(1)
 RESULTS_KEPT = 64
 RESULTS_BYTES = 512 * 2**20  # what the kept results may hold (a year's board of 82,000 members: 13 MB)
 _building: ContextVar[Versions | None] = ContextVar("building", default=None)  # the versions a build sees
-_reading: ContextVar[set[str] | None] = ContextVar("reading", default=None)  # the tables a build has used
+_reading: ContextVar[_Reads | None] = ContextVar("reading", default=None)  # what a build has used
+counts: Counter[str] = Counter()  # read: frames read whole; refreshed: by their changed rows; updated,
+#                                   rebuilt: derived values; fallback: a refresh or update that could not be
 
 
 def read(sql: str, params: Sequence | None = None) -> pl.DataFrame:
@@ -122,26 +197,47 @@ def _fetch(url: str, conn: adbc.Connection, sql: str, params: Sequence | None) -
 
 
 def table(name: str) -> pl.DataFrame:
-    """The frame `name` of TABLES as of the latest write of its tables."""
-    sql, tables = TABLES[name]
-    return derived(name, lambda: read(sql), tables)
+    """The frame `name` of TABLES as of the latest change of its tables."""
+    source = TABLES[name]
+    if source.key is None:
+        return _cached(name, lambda now, _: _read_whole(now, source), source.tables, keep_stale=False)
+    return _cached(name, lambda now, hit: _refreshed(now, hit, source), source.tables)
 
 
 def arrow(name: str) -> pa.Table:
-    """The rows of `name` of TABLES as Arrow, as of the latest write of its tables: for work done
+    """The rows of `name` of TABLES as Arrow, as of the latest change of its tables: for work done
     on a few columns' arrays, where building a Polars frame of a few thousand rows would cost a
     tenth of the read (0.3–0.5 ms for the mentions' eight columns)."""
-    sql, tables = TABLES[name]
+    sql, tables, _ = TABLES[name]
     return derived(f"{name}:arrow", lambda: fetch(sql), tables)
 
 
-def derived(name: str, build: Callable[[], T], tables: tuple[str, ...] | None = None) -> T:
+def derived(name: str, build: Callable[[], T], tables: tuple[str, ...] | None = None,
+            update: Callable[[T, Changes], T | None] | None = None) -> T:
     """What `build()` makes (a frame, or what is built from frames), cached until one of `tables`
-    is written; by default the tables of what it used (see `_built`). Inside a `result`'s build the
-    versions are the ones that result is built at: a view's frames agree with one another, and
-    when the version feed is silent the view asks the server once, not once per frame (0.2 ms
-    each, a cold small page's margin). A build that runs a query of its own names its tables to be
-    kept through writes to others."""
+    changes; by default the tables of what it used (see `_built`). When they have changed and the
+    value can follow its frames' changes, `update(old value, changes)` makes the new one from the
+    old (None: it cannot, and `build()` runs). Inside a `result`'s build the versions are the ones
+    that result is built at: a view's frames agree with one another, and when the feed is silent
+    the view catches up once, not once per frame. A build that runs a query of its own names its
+    tables to be kept through changes to others."""
+    def make(now: Versions, hit: _Entry | None) -> _Entry:
+        if hit is not None and update is not None:
+            entry = _built(now, lambda: update(hit.value, Changes(hit.inputs)), tables)
+            if entry.value is not None:
+                counts["updated"] += 1
+                return entry
+            counts["fallback"] += 1
+        counts["rebuilt"] += 1
+        return _built(now, build, tables)
+    return _cached(name, make, tables, keep_stale=update is not None)
+
+
+def _cached(name: str, make: Callable[[Versions, _Entry | None], _Entry], tables: Collection[str] | None,
+            keep_stale: bool = True) -> Any:
+    """The value cached as `name`, made again by `make(versions, stale entry or None)` once one of
+    its tables has changed. Other stale entries of the database are dropped, but those that can
+    follow their changes (`keep_stale`): they would never be served again."""
     key = (db.url(), name)
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
@@ -149,19 +245,120 @@ def derived(name: str, build: Callable[[], T], tables: tuple[str, ...] | None = 
         now = _building.get() or db.versions()
         hit = _cache.get(key)
         if hit is None or not now.unchanged(hit.version, hit.tables):
-            hit = _built(now, build, tables)
+            hit = make(now, hit)
             with _guard:
                 _cache[key] = hit
-                for stale in [k for k, e in _cache.items()
-                              if k[0] == key[0] and not now.unchanged(e.version, e.tables)]:
-                    del _cache[stale]  # a table of theirs was written: they would never be served again
-    _used(*hit.tables)
+                if keep_stale:
+                    _stale.add(key)
+                for stale in [k for k, e in _cache.items() if k[0] == key[0] and k not in _stale
+                              and not now.unchanged(e.version, e.tables)]:
+                    del _cache[stale]
+    _used(*hit.tables, entry=(name, hit))
     return hit.value
+
+
+_stale: set[tuple[str, str]] = set()  # entries kept when stale: frames refreshed by rows, values with an update
+
+
+def _refreshed(now: Versions, hit: _Entry | None, source: Source) -> _Entry:
+    """Frame `source` at versions `now`: its rows changed since `hit` was read put in place of their
+    old selves, or read whole when there is no `hit` or the change log cannot say which changed."""
+    if hit is not None:
+        with _reading_nothing():
+            changed = _changed_rows(source, hit.snapshot)
+        if changed is not None:
+            snapshot, ranges, ids = changed
+            if not ranges and not ids:
+                return replace(hit, version=now.number, snapshot=snapshot)
+            return _with_rows(hit, source, now, snapshot, ranges, ids)
+        counts["fallback"] += 1
+    return _read_whole(now, source)
+
+
+def _read_whole(now: Versions, source: Source) -> _Entry:
+    counts["read"] += 1
+    with _reading_nothing():
+        frame = read(source.sql)
+    return _Entry(now.number, frozenset(source.tables), frame, snapshot=now.snapshot, generation=next(_generations))
+
+
+def _with_rows(hit: _Entry, source: Source, now: Versions, snapshot: str, ranges: list[tuple[int, int]],
+               ids: list[int]) -> _Entry:
+    """`hit`'s frame with the rows of `ranges` (first, last id) and `ids` read again: their old
+    selves out, their current selves (if any) in."""
+    where = [f"id BETWEEN {a} AND {b}" for a, b in ranges]
+    key = pl.col(source.key)
+    touched = [key.is_between(a, b) for a, b in ranges]
+    if ids:
+        where.append(f"id = ANY('{{{','.join(map(str, ids))}}}'::bigint[])")
+        touched.append(key.is_in(pl.Series(ids, dtype=pl.Int64)))
+    with _reading_nothing():
+        added = read(f"{source.sql} {'AND' if ' WHERE ' in source.sql else 'WHERE'} ({' OR '.join(where)})")
+    old: pl.DataFrame = hit.value
+    added = added.cast(old.schema)
+    top = old[source.key].max()
+    if top is None or (not ids and min(a for a, _ in ranges) > top):  # only new rows: none to take out
+        removed, frame = old.clear(), pl.concat([old, added])
+    else:
+        touched_expr = pl.any_horizontal(touched)
+        removed = old.filter(touched_expr)
+        frame = pl.concat([old.filter(~touched_expr), added])
+    if frame.n_chunks() > MAX_CHUNKS:
+        frame = frame.rechunk()
+    generation = next(_generations)
+    counts["refreshed"] += 1
+    return replace(hit, version=now.number, value=frame, snapshot=snapshot, generation=generation,
+                   deltas=(*hit.deltas, (generation, Delta(removed, added)))[-DELTAS_KEPT:])
+
+
+_CHANGED_ROWS = """
+SELECT pg_current_snapshot()::text,
+       coalesce((SELECT pruned_upto >= pg_snapshot_xmin(old.s) FROM change_log_horizon), false),
+       c.op, c.first_id, c.last_id, c.ids
+FROM (SELECT CAST(%s AS pg_snapshot) AS s) old
+LEFT JOIN change_log c ON c.table_name = ANY(%s) AND c.txid >= pg_snapshot_xmin(old.s)
+     AND NOT pg_visible_in_snapshot(c.txid, old.s)
+"""
+
+
+def _changed_rows(source: Source, since: str) -> tuple[str, list[tuple[int, int]], list[int]] | None:
+    """Which rows of `source`'s table changed since snapshot `since`: the current snapshot, the
+    ranges of ids inserted and the ids updated or deleted; None if the change log cannot say (a
+    truncate, a statement over its id limit, a log pruned past `since`)."""
+    conn = db.engine().raw_connection()
+    try:
+        with conn.cursor() as cur:
+            rows = cur.execute(_CHANGED_ROWS, [since, list(source.tables)]).fetchall()
+    finally:
+        conn.close()
+    snapshot, pruned = rows[0][0], rows[0][1]
+    if pruned:
+        return None
+    ranges: list[tuple[int, int]] = []
+    ids: set[int] = set()
+    for _, _, op, first, last, changed in rows:
+        if op == "insert":
+            ranges.append((int(first), int(last)))
+        elif op in ("update", "delete") and changed is not None:
+            ids.update(int(i) for i in changed)
+        elif op is not None:
+            return None
+    return snapshot, ranges, sorted(ids)
+
+
+@contextmanager
+def _reading_nothing() -> Iterator[None]:
+    """Reads in the block are the frame's own business: not what the enclosing build used."""
+    token = _reading.set(None)
+    try:
+        yield
+    finally:
+        _reading.reset(token)
 
 
 def result(name: str, build: Callable[[], T]) -> T:
     """What a page shows for one set of filters (`name` says which), cached like frames until a
-    table it was built from is written; the most recently used are kept, RESULTS_KEPT at most and
+    table it was built from changes; the most recently used are kept, RESULTS_KEPT at most and
     RESULTS_BYTES of frames (the latest is kept whatever its size)."""
     now = _building.get() or db.versions()
     key = (db.url(), name)
@@ -180,25 +377,27 @@ def result(name: str, build: Callable[[], T]) -> T:
             while len(_results) > 1 and (len(_results) > RESULTS_KEPT
                                          or sum(e.size for e in _results.values()) > RESULTS_BYTES):
                 _results.popitem(last=False)
-    _used(*hit.tables)
+    _used(*hit.tables, entry=(name, hit))
     return hit.value
 
 
 def _built(now: Versions, build: Callable[[], T], tables: Collection[str] | None = None) -> _Entry:
     """`build()` run at versions `now`, with the tables it depends on: `tables` if given; else
     those of the frames it used, and those the enclosing build had used before it (the frames it
-    was handed came from there); every table when that is none (it read otherwise)."""
+    was handed came from there); every table when that is none (it read otherwise). It records
+    the generation of the frames it used, directly or through what it used."""
     before = _reading.get()
-    pinned, reading = _building.set(now), _reading.set(set())
+    pinned, reading = _building.set(now), _reading.set(_Reads())
     try:
         value = build()
         used = _reading.get()
     finally:
         _building.reset(pinned)
         _reading.reset(reading)
+    inputs = {**before.inputs, **used.inputs} if before else used.inputs
     if tables is None:
-        tables = used | before if before else used
-    return _Entry(now.number, frozenset(tables or (ANY,)), value)
+        tables = used.tables | before.tables if before else used.tables
+    return _Entry(now.number, frozenset(tables or (ANY,)), value, inputs=inputs)
 
 
 def _size(value: object) -> int:
@@ -212,10 +411,17 @@ def _size(value: object) -> int:
     return sum(_size(v) for v in value) if isinstance(value, (list, tuple)) else 0
 
 
-def _used(*tables: str) -> None:
-    """Note that the build in progress, if any, used `tables`."""
-    if (reading := _reading.get()) is not None:
-        reading.update(tables)
+def _used(*tables: str, entry: tuple[str, _Entry] | None = None) -> None:
+    """Note that the build in progress, if any, used `tables`, and the cached `entry` (name, entry):
+    a frame by its generation, a value by the frames it was made from."""
+    if (reading := _reading.get()) is None:
+        return
+    reading.tables.update(tables)
+    if entry is not None:
+        name, hit = entry
+        reading.inputs.update(hit.inputs)
+        if hit.generation:
+            reading.inputs[name] = hit.generation
 
 
 @sa.event.listens_for(sa.Engine, "before_cursor_execute")
@@ -246,3 +452,4 @@ def clear() -> None:
     with _guard:
         _cache.clear()
         _results.clear()
+        _stale.clear()

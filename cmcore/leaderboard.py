@@ -1,6 +1,6 @@
 """Key members (KPIS.md, Key members): contribution score, love, reach, gravity, rising and slipping.
 
-Activities are rolled up once per data version and time zone (what members wrote, their reactions
+Activities are rolled up once per change of their tables and time zone (what members wrote, their reactions
 once a day per pair, the events they attended, who reached whom), then counted per member and
 local day for a set of platforms; a period's leaderboard only slices, caps and sums those counts
 (DESIGN.md section 5).
@@ -155,7 +155,7 @@ class Codes:
 
 @dataclass(frozen=True)
 class Rollups:
-    """What every board is cut from, once per data version and time zone (local days):
+    """What every board is cut from, once per change of activity, events or attendance and time zone (local days):
 
     - `written`: threads, answers, replies and comments (member_id, kind, platform_id, accepted,
       day, author: whom it replies to);
@@ -391,13 +391,13 @@ def explanation(rolled: Rollups, member_id: int, period: Period, rules: Scoring,
 
 
 def _rollups(tz: str) -> Rollups:
-    """The `rollups` of the current data version in time zone `tz`."""
+    """The `rollups` of the current activity, events and attendance in time zone `tz`."""
     return frames.derived(f"leaderboard_rollups:{tz}", lambda: rollups(
         frames.table("activity"), frames.table("events"), frames.table("attendance"), tz))
 
 
 def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """The `wide` daily points of the scope's platforms, prepared once per data version, time
+    """The `wide` daily points of the scope's platforms, prepared once per change of their tables, time
     zone, scoring and platform set, and their monthly sums when the period or the previous one
     holds MONTHLY_FROM whole months."""
     rolled = _rollups(scope.tz)
@@ -411,7 +411,7 @@ def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | 
 
 
 def leaderboard(principal: Principal, scope: Scope, rules: Scoring | None = None) -> pl.DataFrame:
-    """The period's leaderboard (managers, admins, staff), computed once per data version, scope
+    """The period's leaderboard (managers, admins, staff), computed once per change of its tables, scope
     and scoring (Streamlit reruns the page on every click; a rerun is then a lookup)."""
     require(principal, *READERS)
     scope = scope.resolved()

@@ -138,7 +138,7 @@ def per_currency(key: str, label: str, now: dict, before: dict, unit: str = "mon
 def monetisation_report(principal: Principal, scope: Scope) -> Report:
     """Managers' monetisation: revenue, cash, outstanding, MRR and revenue per active member per
     currency against the previous period; revenue per stream and month; pipeline; campaigns.
-    Computed once per data version and scope (managers and admins all see every sponsor)."""
+    Computed once per change of its tables and scope (managers and admins all see every sponsor)."""
     require(principal, *MANAGERS)
     s = scope.resolved()
     return frames.result(f"monetisation:{s!r}", lambda: _monetisation(principal, s))

@@ -1,16 +1,20 @@
-"""The data versions as the server announces them: a thread LISTENs on `data_version` (every bump
-NOTIFYs it when its writer commits, with the table written, sql/0004 and 0005) and keeps the
-latest `Versions` in memory, so a view knows whether its caches are current without a round trip
-(0.15–0.4 ms a view here: a tenth of a small page's cold time, most of a warm one's).
+"""Which tables changed, as this process has heard: a thread polls the database's change log
+(sql/0008: each writing statement appends a row, taking no lock any other writer waits for) and
+keeps `Versions` in memory, so a view knows whether its caches are current without a round trip.
 
-Another process's write is heard within milliseconds of its commit. The listener also asks the
-server itself every HEARTBEAT_S, which corrects it should a notification be lost; when it has
-heard nothing for TRUSTED_S (a dropped connection, a stalled thread), `current()` is None and
-callers ask the server. This process's own writes are `db.versions`'s business: it asks the
-server after them, so a write is seen by the very next view.
+The log is read by snapshot, not by number: the changes a poll reports are the rows of
+`change_log` its previous snapshot did not see and the current one does, so a transaction that
+commits after a later one is still reported, whatever the order of their ids. Each report bumps
+a counter local to this process; a cache records the counter it was built at, and is current
+while none of its tables was bumped since.
+
+Another process's write is heard within POLL_S of its commit; this process's own writes are
+`db.versions`'s business (it catches up at once after them), and so is a silent feed: when it
+has not polled for TRUSTED_S, `current()` is None and callers catch up themselves.
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Collection, Mapping
@@ -18,95 +22,94 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-CHANNEL = "data_version"
-HEARTBEAT_S = 2.0
+POLL_S = 0.25
 TRUSTED_S = 5.0
 RETRY_S = 1.0
-ANY = "*"  # what a cache built from a query of unknown tables depends on: every table
-READ = ("SELECT version, (SELECT coalesce(jsonb_object_agg(name, version), '{}') FROM table_version)"
-        " FROM data_version")
+ANY = "*"  # what a cache built from a query of unknown tables depends on; in `Versions`: every table
+
+# Changes since snapshot %s (or since ever, when it is None, which reports nothing): the current
+# snapshot, whether the log was pruned past the old one (then anything may have changed), and the
+# tables written by the transactions the old snapshot did not see.
+CHANGED = """
+SELECT pg_current_snapshot()::text,
+       coalesce((SELECT pruned_upto >= pg_snapshot_xmin(s) FROM change_log_horizon), false),
+       array(SELECT DISTINCT table_name FROM change_log
+             WHERE txid >= pg_snapshot_xmin(s) AND NOT pg_visible_in_snapshot(txid, s))
+FROM (SELECT coalesce(CAST(%s AS pg_snapshot), pg_current_snapshot()) AS s) old
+"""
+
+_counter = itertools.count(1)  # one sequence for the whole process: a new feed's numbers never repeat an old one's
 
 
 @dataclass(frozen=True)
 class Versions:
-    """The data version, and per table the data version of its latest write (0 for a table not
-    written since sql/0005). Never modified: a newer one replaces it."""
+    """What this process has heard: `number` rises at each change heard, `tables` holds each
+    table's number at its latest change (ANY: every table's), and `snapshot` is the database
+    snapshot up to which changes are counted. Never modified: a newer one replaces it."""
 
     number: int = 0
     tables: Mapping[str, int] = field(default_factory=dict)
+    snapshot: str | None = None
 
     def unchanged(self, since: int, tables: Collection[str]) -> bool:
-        """Whether no table of `tables` (ANY: any table) was written after version `since`."""
+        """Whether no table of `tables` (ANY: any table) changed after number `since`."""
+        if self.tables.get(ANY, 0) > since:
+            return False
         if ANY in tables:
             return self.number <= since
         return all(self.tables.get(t, 0) <= since for t in tables)
 
-    def merged(self, other: Versions) -> Versions:
-        """The newer of the two, number and tables (versions only grow)."""
-        if other.number <= self.number and all(self.tables.get(t, 0) >= v for t, v in other.tables.items()):
-            return self
-        tables = dict(self.tables)
-        for name, version in other.tables.items():
-            tables[name] = max(tables.get(name, 0), version)
-        return Versions(max(self.number, other.number), tables)
-
-
-def read_versions(conn: psycopg.Connection) -> Versions:
-    """The versions as the server has them now."""
-    number, tables = conn.execute(READ).fetchone()
-    return Versions(number, tables)
-
-
-def announced(payload: str) -> Versions | None:
-    """The versions a notification announces ("<version> <table>"); None if it is not one."""
-    number, _, table = payload.partition(" ")
-    if not number.isdigit() or not table:  # anyone may NOTIFY this channel
-        return None
-    return Versions(int(number), {table: int(number)})
+    def bumped(self, tables: Collection[str], snapshot: str) -> Versions:
+        """These versions after changes to `tables` (ANY: to every table), counted up to `snapshot`."""
+        if not tables:
+            return Versions(self.number, self.tables, snapshot)
+        number = next(_counter)
+        return Versions(number, {**self.tables, **{t: number for t in tables}}, snapshot)
 
 
 class VersionFeed:
-    """The latest versions of the database at `url`, pushed by its server."""
+    """The versions of the database at `url`, polled by a thread."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._versions = Versions()
-        self._heard = float("-inf")  # time.monotonic() of the last word from the server
-        self._lock = threading.Lock()
+        start = next(_counter)  # whatever was cached before this feed is stale to it
+        self._versions = Versions(start, {ANY: start})
+        self._polled = float("-inf")  # time.monotonic() of the thread's last poll
+        self._lock = threading.Lock()  # one catch-up at a time: each starts from the last one's snapshot
         self._stopped = threading.Event()
-        threading.Thread(target=self._listen, name="data-version-feed", daemon=True).start()
+        threading.Thread(target=self._poll, name="change-log-feed", daemon=True).start()
 
     def current(self) -> Versions | None:
-        """The latest versions, or None if the server has not been heard from lately."""
+        """The latest versions, or None if the thread has not polled lately."""
         with self._lock:
-            return self._versions if time.monotonic() - self._heard < TRUSTED_S else None
+            return self._versions if time.monotonic() - self._polled < TRUSTED_S else None
 
-    def raise_to(self, versions: Versions, heard: bool = False) -> Versions:
-        """Take what is newer in `versions`; return the latest. `heard`: they come from the
-        listening connection, which is therefore alive."""
+    def catch_up(self, conn: psycopg.Connection, polled: bool = False) -> Versions:
+        """Count the changes the database has since the last catch-up, on `conn`; return the
+        versions. `polled`: it is the thread's poll, which is therefore alive."""
         with self._lock:
-            self._versions = self._versions.merged(versions)
-            if heard and not self._stopped.is_set():
-                self._heard = time.monotonic()
+            snapshot, pruned, tables = conn.execute(CHANGED, [self._versions.snapshot]).fetchone()
+            if pruned and self._versions.snapshot is not None:
+                tables = [ANY]
+            self._versions = self._versions.bumped(tables, snapshot)
+            if polled and not self._stopped.is_set():
+                self._polled = time.monotonic()
             return self._versions
 
     def stop(self) -> None:
-        """Stop listening (within HEARTBEAT_S); `current()` is None from now on."""
+        """Stop polling (within POLL_S); `current()` is None from now on."""
         self._stopped.set()
         with self._lock:
-            self._heard = float("-inf")
+            self._polled = float("-inf")
 
-    def _listen(self) -> None:
+    def _poll(self) -> None:
         while not self._stopped.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")  # first: no bump after the read below is missed
                     while not self._stopped.is_set():
-                        self.raise_to(read_versions(conn), heard=True)
-                        for note in conn.notifies(timeout=HEARTBEAT_S):
-                            if (versions := announced(note.payload)) is not None:
-                                self.raise_to(versions, heard=True)
+                        self.catch_up(conn, polled=True)
+                        self._stopped.wait(POLL_S)
             except psycopg.Error:
                 with self._lock:
-                    self._heard = float("-inf")
+                    self._polled = float("-inf")
                 self._stopped.wait(RETRY_S)

@@ -267,7 +267,7 @@ def test_sentiment_shares_and_net_sentiment(database):
                    "alerts": 0}
 
 
-def test_a_report_is_computed_once_per_data_version_and_scope_and_the_role_checked_each_time(database):
+def test_a_report_is_computed_once_per_change_and_scope_and_the_role_checked_each_time(database):
     c = Community()
     c.mention(utc(2026, 3, 4, 12), 1, 100)
     first = reports.reputation_report(MANAGER, scope(utc(2026, 3, 12)))
@@ -282,9 +282,9 @@ def test_a_report_is_computed_once_per_data_version_and_scope_and_the_role_check
     assert (now.second, now.microsecond) == (0, 0) and datetime.now(now.tzinfo) - now < timedelta(minutes=1)
 
 
-def test_a_view_asks_the_server_for_the_data_version_once(growth_community, monkeypatch):
-    """A cold growth report reads three tables and two rollups: each checked against the version its
-    report is built at, not one more round trip apiece; a write is still seen at the next view."""
+def test_a_view_asks_for_the_versions_once(growth_community, monkeypatch):
+    """A cold growth report reads three tables and two rollups: each checked against the versions its
+    report is built at, not one more catch-up apiece; a write is still seen at the next view."""
     from cmcore import db, frames
     asked = []
     real = db.versions

@@ -12,7 +12,7 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 TABLES = {"platform", "member", "member_identity", "activity", "rule", "moderation_case", "event",
           "event_attendance", "mention", "sponsor", "campaign", "campaign_delivery", "revenue",
           "app_user", "reward_rule", "reward_budget", "reward", "audit_log", "app_setting",
-          "data_version", "table_version"}
+          "change_log", "change_log_horizon"}
 
 
 def sql(statement: str, **params):
@@ -27,7 +27,7 @@ def test_migrations_build_every_table_on_an_empty_database(pg_server):
     url = db.with_database(pg_server, "cmt_empty")
     try:
         assert migrate.apply(url) == ["0001_schema", "0002_activity_url", "0003_imports", "0004_version_notify",
-                                  "0005_table_versions"]
+                                  "0005_table_versions", "0008_change_log"]
         assert migrate.apply(url) == []  # idempotent
         with psycopg.connect(url) as conn:
             tables = {r[0] for r in conn.execute(
@@ -96,39 +96,27 @@ def test_constraints_refuse_bad_rows(database, statement, constraint):
         sql(statement)
 
 
-def test_every_write_bumps_the_data_version_in_its_transaction(database):
-    before = db.data_version()
-    Community().platform("discord")
-    after = db.data_version()
-    assert after == before + 1
-    with pytest.raises(sa.exc.IntegrityError), db.transaction() as conn:
-        conn.execute(sa.text("INSERT INTO platform (slug, name, kind) VALUES ('x', 'X', 'x')"))
-        conn.execute(sa.text("INSERT INTO platform (slug, name, kind) VALUES ('x', 'X', 'x')"))
-    assert db.data_version() == after  # rolled back with the failed write
-    sql("INSERT INTO revenue (stream, amount_minor, currency, booked_on) VALUES ('ads', 1, 'EUR', :d)",
-        d=date(2026, 1, 1))
-    assert db.data_version() == after + 1
-
-
 def test_reads_survive_the_server_dropping_their_kept_connections(database):
-    """Reads and the data version keep their connections open for the next call; one the server
-    closed meanwhile (a restart, an idle timeout) is replaced, and the call still answers."""
+    """Reads and catch-ups keep their connections open for the next call; one the server closed
+    meanwhile (a restart, an idle timeout) is replaced, and the call still answers."""
     Community().platform("discord")
     assert frames.read("SELECT slug FROM platform")["slug"].to_list() == ["discord"]
-    version = db.data_version()
+    db.versions()
+    db._feed.stop()  # catch-ups by this process's own connection
+    version = db.versions()
     with psycopg.connect(database, autocommit=True) as admin:
         killed = admin.execute("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                                " WHERE datname = current_database() AND pid <> pg_backend_pid()) t").fetchone()[0]
     assert killed >= 2  # the kept connections
     assert frames.read("SELECT slug FROM platform")["slug"].to_list() == ["discord"]
-    assert db.data_version() == version
+    assert db.versions().number == version.number
 
 
-def test_the_data_version_of_an_unreachable_server_is_a_connection_error(database):
+def test_the_versions_of_an_unreachable_server_are_a_connection_error(database):
     db.use("postgresql://postgres@127.0.0.1:1/nowhere")
     try:
         with pytest.raises(psycopg.OperationalError):
-            db.data_version()
+            db.versions()
     finally:
         db.use(database)
-    assert db.data_version() >= 1
+    assert db.versions().snapshot

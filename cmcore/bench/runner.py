@@ -132,7 +132,7 @@ def measure_cmcore(url: str, end: date, runs: int, slow_runs: int, only: tuple[s
     median right after a write to a table it does not read, and the headline values; only the
     pages `chosen` by `only`."""
     db.use(url)
-    db.listen_for_versions()
+    db.follow_changes()
     window = Window(end, community.timezone())
     out: dict = {}
     with adbc.connect(url, autocommit=True) as raw_conn:

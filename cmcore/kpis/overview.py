@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 def view(build: Callable[[Principal, Period, list[int] | None, str], T]) -> Callable[..., T]:
     """Make `build(principal, period, platforms, tz)` into the overview's reader: the role is
-    checked on every call, and what it shows is computed once per data version, period, platforms
+    checked on every call, and what it shows is computed once per change of its tables, period, platforms
     and time zone (Streamlit reruns the page on every click; a rerun is then a lookup). Its
     readers, managers and admins, all see the same data."""
     @functools.wraps(build)

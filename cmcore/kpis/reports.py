@@ -52,7 +52,7 @@ class Report:
 def cached(*roles: str) -> Callable[[Callable[..., Report]], Callable[..., Report]]:
     """Make `build(scope, **options)`, a report that depends only on its scope, into the report
     `(principal, scope, **options)` for `roles`: the role is checked on every call, the report is
-    computed once per data version, resolved scope and options (Streamlit reruns a page on every
+    computed once per change of its tables, resolved scope and options (Streamlit reruns a page on every
     click; a rerun then costs a lookup)."""
     def wrap(build: Callable[..., Report]) -> Callable[..., Report]:
         @functools.wraps(build)
