@@ -25,6 +25,7 @@ import psycopg
 POLL_S = 0.25
 TRUSTED_S = 5.0
 RETRY_S = 1.0
+PRUNE_S = 3600.0  # how often the thread prunes the log of what every cache has long caught up with
 ANY = "*"  # what a cache built from a query of unknown tables depends on; in `Versions`: every table
 
 # Changes since snapshot %s (or since ever, when it is None, which reports nothing): the current
@@ -106,8 +107,12 @@ class VersionFeed:
         while not self._stopped.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                    pruned = time.monotonic()
                     while not self._stopped.is_set():
                         self.catch_up(conn, polled=True)
+                        if time.monotonic() - pruned > PRUNE_S:
+                            conn.execute("SELECT prune_change_log()")
+                            pruned = time.monotonic()
                         self._stopped.wait(POLL_S)
             except psycopg.Error:
                 with self._lock:
