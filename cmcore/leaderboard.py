@@ -17,7 +17,7 @@ import polars as pl
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
 from cmcore.kpis import between, instant, local_day, on_platforms, sorted_unique
-from cmcore.kpis.reports import Scope
+from cmcore.reports import Scope
 from cmcore.periods import Period
 
 READERS = ("admin", "manager", "staff")

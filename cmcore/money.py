@@ -18,7 +18,7 @@ from cmcore.access import AccessDenied, Principal, require
 from cmcore.currencies import CURRENCIES
 from cmcore.kpis import Metric, growth
 from cmcore.kpis import monetisation as m
-from cmcore.kpis.reports import Report, Scope
+from cmcore.reports import Report, Scope
 from cmcore.periods import Period
 
 MANAGERS = ("admin", "manager")

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from cmcore import audit, db, exports, frames, leaderboard
 from cmcore.access import Principal, require
 from cmcore.kpis import between
-from cmcore.kpis.reports import Scope
+from cmcore.reports import Scope
 from cmcore import currencies
 from cmcore.currencies import CURRENCIES, POINTS
 from cmcore.money import MoneyError, parse_amount

@@ -2,7 +2,7 @@
 import plotly.express as px
 import streamlit as st
 
-from cmcore.kpis.reports import growth_report
+from cmcore.reports import growth_report
 from ui import widgets
 from ui.report_page import open_report
 from ui.text import t

@@ -4,7 +4,7 @@ import plotly.express as px
 import streamlit as st
 
 from cmcore import community
-from cmcore.kpis.reports import moderation_report
+from cmcore.reports import moderation_report
 from ui import widgets
 from ui.report_page import open_report
 from ui.text import t

@@ -7,7 +7,7 @@ import polars as pl
 import streamlit as st
 
 from cmcore import currencies, i18n, money
-from cmcore.kpis.reports import Scope
+from cmcore.reports import Scope
 from ui import widgets
 from ui.page import filters, open_page
 from ui.text import lang, t

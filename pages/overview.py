@@ -3,7 +3,7 @@ import plotly.express as px
 import streamlit as st
 
 from cmcore import access
-from cmcore.kpis import overview
+from cmcore.reports import overview
 from ui import widgets
 from ui.page import filters, open_page
 from ui.text import t

@@ -3,7 +3,7 @@ import plotly.express as px
 import polars as pl
 import streamlit as st
 
-from cmcore.kpis.reports import retention_report
+from cmcore.reports import retention_report
 from ui import widgets
 from ui.report_page import open_report
 from ui.text import t

@@ -7,7 +7,7 @@ import polars as pl
 import streamlit as st
 
 from cmcore import i18n, leaderboard, rewards
-from cmcore.kpis.reports import Scope
+from cmcore.reports import Scope
 from ui import widgets
 from ui.page import open_page
 from ui.text import lang, t

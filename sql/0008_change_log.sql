@@ -98,10 +98,17 @@ BEGIN
                    ' FOR EACH STATEMENT EXECUTE FUNCTION log_change()', name || '_log_truncate', t);
 END $$;
 
-SELECT track_changes('activity', rows_by_id => true);
-SELECT track_changes(t::regclass) FROM unnest(ARRAY['platform', 'member', 'member_identity', 'rule',
-    'moderation_case', 'event', 'event_attendance', 'mention', 'sponsor', 'campaign', 'campaign_delivery',
-    'revenue', 'reward_rule', 'reward_budget', 'reward', 'app_setting', 'member_merge']) AS t;
+DO $$
+DECLARE t text;
+BEGIN
+    PERFORM track_changes('activity', rows_by_id => true);
+    FOREACH t IN ARRAY ARRAY['platform', 'member', 'member_identity', 'rule', 'moderation_case', 'event',
+        'event_attendance', 'mention', 'sponsor', 'campaign', 'campaign_delivery', 'revenue', 'reward_rule',
+        'reward_budget', 'reward', 'app_setting', 'member_merge']
+    LOOP
+        PERFORM track_changes(t::regclass);
+    END LOOP;
+END $$;
 
 -- Rows older than `keep` are of no use once every cache has caught up. A cache whose snapshot did
 -- not see a pruned row cannot know what it missed: `pruned_upto` says which were pruned, and such

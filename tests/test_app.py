@@ -11,7 +11,8 @@ from streamlit.testing.v1 import AppTest
 from cmcore import auth, db, demo, i18n, leaderboard, money, rewards
 from cmcore.access import CLI, Principal
 from cmcore.community import get_settings as community_settings
-from cmcore.kpis import overview, reports
+from cmcore.reports import overview
+from cmcore import reports
 from tests.builders import Community, user
 
 PASSWORD = "correct horse battery"

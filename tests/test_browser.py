@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from cmcore import db, demo, i18n, rewards
 from cmcore.access import CLI, Principal
-from cmcore.kpis import overview
+from cmcore.reports import overview
 from cmcore.periods import Period
 from tests.builders import user
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from cmcore import db, frames
 from cmcore.access import Principal
-from cmcore.kpis import reports
+from cmcore import reports
 from cmcore.periods import Period
 from cmcore.version_feed import ANY, Versions
 from tests.builders import Community, utc

@@ -8,7 +8,8 @@ import pytest
 
 from cmcore import community
 from cmcore.access import AccessDenied, CLI, Principal
-from cmcore.kpis import between, distinct_sorted, growth, micros, moderation, reports, reputation
+from cmcore.kpis import between, distinct_sorted, growth, micros, moderation, reputation
+from cmcore import reports
 from cmcore.periods import Period
 from tests.builders import Community, utc
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from cmcore import db, demo, frames, leaderboard
 from cmcore.access import AccessDenied, Principal
-from cmcore.kpis.reports import Scope
+from cmcore.reports import Scope
 from cmcore.periods import Period
 from tests.builders import Community, utc
 

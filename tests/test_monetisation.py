@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from cmcore import db, frames, money, sponsor_html
 from cmcore.access import AccessDenied, Principal
-from cmcore.kpis.reports import Scope
+from cmcore.reports import Scope
 from cmcore.periods import Period
 from tests.builders import Community, _insert
 

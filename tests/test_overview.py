@@ -9,7 +9,7 @@ import pytest
 
 from cmcore import frames
 from cmcore.access import AccessDenied, Principal
-from cmcore.kpis import overview
+from cmcore.reports import overview
 from cmcore.periods import Period
 from tests.builders import Community, utc
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cmcore.kpis.reports import Report, Scope
+from cmcore.reports import Report, Scope
 from ui import widgets
 from ui.page import filters, open_page
 from ui.text import t

@@ -8,7 +8,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from cmcore import frames, leaderboard, money
 from cmcore.access import CLI
-from cmcore.kpis import Metric, overview, reports
+from cmcore.kpis import Metric
+from cmcore.reports import overview
+from cmcore import reports
 from cmcore.periods import Period, preset
 
 Values = dict[str, object]  # KPI key → (value, previous value); for leaderboards, the top 100

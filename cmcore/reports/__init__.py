@@ -1,5 +1,6 @@
-"""One report per KPI page: the role check, headline metrics against the previous period, and the
-frames its charts and tables show. Pages only lay these out."""
+"""Page services: one report per KPI page (the role check, headline metrics against the previous
+period, the frames its charts and tables show), cached per change of its tables and scope; the
+transforms they call are `cmcore.kpis`. Pages only lay these out."""
 from __future__ import annotations
 
 import functools
