@@ -14,7 +14,8 @@ UI_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((RO
             ROOT / "cmcore" / "sponsor_html.py"]
 LABEL_CONSTANTS = ("PAGES", "PRESETS", "WEEKDAYS", "LABELS", "NOTHING", "KINDS", "ACTIVITY_KINDS", "STREAMS",
                    "STATUSES", "REWARD_KINDS", "SOURCES", "COUNTS")  # module constants whose values are shown
-CORE_FILES = [*sorted((ROOT / "cmcore" / "kpis").glob("*.py")), ROOT / "cmcore" / "money.py"]
+CORE_FILES = [*sorted((ROOT / "cmcore" / "kpis").glob("*.py")), *sorted((ROOT / "cmcore" / "reports").glob("*.py")),
+              ROOT / "cmcore" / "money.py"]
 
 
 def _strings(node: ast.AST) -> list[str]:
