@@ -13,6 +13,17 @@ DEFAULTS: dict[str, object] = {
     "timezone": "Europe/Paris",
     "response_sla_hours": 24,
     "moderation_sla_hours": 2,
+    # what one import may hold (cmcore.ingest.canonical.Limits), changed by administrators
+    "import_archive_gb": 20,
+    "import_archive_ratio": 50,
+    "import_columns": 500,
+    "import_field_chars": 10_000,
+    "import_body_chars": 100_000,
+}
+# the import limits' ranges: (smallest, largest)
+IMPORT_LIMITS: dict[str, tuple[float, float]] = {
+    "import_archive_gb": (0.001, 1000), "import_archive_ratio": (1, 1000), "import_columns": (10, 100_000),
+    "import_field_chars": (200, 10_000_000), "import_body_chars": (1000, 100_000_000),
 }
 
 
@@ -44,10 +55,14 @@ def timezone() -> str:
 
 
 def set_setting(actor: Principal, key: str, value: object) -> None:
-    """Change one setting (managers and admins), audited."""
-    require(actor, "admin", "manager")
+    """Change one setting (managers and admins; the import limits, admins), audited."""
+    require(actor, *(("admin",) if key in IMPORT_LIMITS else ("admin", "manager")))
     if key not in DEFAULTS:
         raise ValueError(f"unknown setting {key!r}")
+    if key in IMPORT_LIMITS:
+        low, high = IMPORT_LIMITS[key]
+        if not (isinstance(value, int | float) and low <= value <= high):
+            raise ValueError(f"{key} is a number between {low:g} and {high:g}")
     if key == "timezone" and value not in available_timezones():
         raise ValueError(f"unknown time zone {value!r}")
     if key.endswith("_hours") and not (isinstance(value, int | float) and 0 < value <= 24 * 90):

@@ -42,6 +42,8 @@ def import_files() -> None:
         st.success(t("Imported {rows} rows in {seconds} s.", rows=last.rows, seconds=f"{last.seconds:.1f}"))
         widgets.table(pl.DataFrame([{"table": name, **counts} for name, counts in last.counts.items()]),
                       "import_counts", COUNTS)
+        for reason, count in last.notes.items():
+            st.info(t("Left out or shortened: {reason} ({rows} rows).", reason=t(reason), rows=count))
     if not st.button(t("Import"), type="primary", disabled=not uploads):
         st.caption(t("Every file is checked whole before anything is written: a bad file changes nothing."))
         return
@@ -59,7 +61,9 @@ def import_files() -> None:
                                 platform=platform)
         except ValueError as err:
             bar.empty()
-            reason = rejected(err) if isinstance(err, Rejected) else str(err)
+            reason = (rejected(err) if isinstance(err, Rejected) else
+                      t("the import failed: {reason}", reason=err.reason) if isinstance(err, ingest.ImportFailed)
+                      else str(err))
             st.error(t("Nothing was imported: {reason}", reason=reason))
             return
     st.session_state["last_import"] = result
@@ -73,7 +77,8 @@ def history() -> None:
         return
     widgets.table(runs, "imports", {"id": "Import", "at": "When", "actor": "By", "source": "Source",
                                     "files": "Files", "status": "Status", "counts": "Counts",
-                                    "error": "Error", "rows_per_s": "Rows per second"})
+                                    "notes": "Left out or shortened", "error": "Error",
+                                    "rows_per_s": "Rows per second"})
 
 
 def manage_platforms() -> None:

@@ -1,4 +1,5 @@
-"""Community settings managers change: time zone and SLA thresholds (audited)."""
+"""Community settings managers change: time zone and SLA thresholds; administrators also set what
+one import may hold (audited)."""
 from zoneinfo import available_timezones
 
 import streamlit as st
@@ -24,3 +25,29 @@ with st.form("community_settings"):
             if value != current[key]:
                 community.set_setting(principal, key, value)
         st.success(t("Saved."))
+
+if principal.role == "admin":
+    st.subheader(t("Imports"))
+    with st.form("import_limits"):
+        st.caption(t("What one import may hold: a file beyond these limits is refused with a message, and "
+                     "nothing is written."))
+        limits = {
+            "import_archive_gb": st.number_input(
+                t("Archive: largest uncompressed size (GB)"), 0.001, 1000.0, float(current["import_archive_gb"]),
+                help=t("An archive whose files would expand beyond this, or beyond the ratio below times "
+                       "its own size, is refused before it is opened.")),
+            "import_archive_ratio": st.number_input(
+                t("Archive: largest expansion (times its size)"), 1.0, 1000.0, float(current["import_archive_ratio"])),
+            "import_columns": st.number_input(t("Columns of a CSV file"), 10, 100_000, int(current["import_columns"])),
+            "import_field_chars": st.number_input(
+                t("Characters of one value (bodies excepted)"), 200, 10_000_000, int(current["import_field_chars"]),
+                help=t("A longer value is refused.")),
+            "import_body_chars": st.number_input(
+                t("Characters of one body"), 1000, 100_000_000, int(current["import_body_chars"]),
+                help=t("A longer body is shortened to this and counted in the import's summary.")),
+        }
+        if st.form_submit_button(t("Save")):
+            for key, value in limits.items():
+                if value != current[key]:
+                    community.set_setting(principal, key, value)
+            st.success(t("Saved."))

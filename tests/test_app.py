@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from cmcore import auth, db, demo, i18n, leaderboard, money, rewards
+from cmcore import auth, db, demo, i18n, ingest, leaderboard, money, rewards
 from cmcore.access import CLI, Principal
 from cmcore.community import get_settings as community_settings
 from cmcore.reports import overview
@@ -231,6 +231,20 @@ def test_a_manager_changes_the_response_sla_in_settings(app, community):
     assert community_settings()["response_sla_hours"] == 12.0
     with db.engine().connect() as conn:
         assert conn.execute(sa.text("SELECT actor FROM audit_log WHERE action = 'setting.set'")).scalars().all() == ["manager"]
+
+
+def test_an_administrator_sets_the_import_limits_and_a_manager_does_not_see_them(app, community):
+    at = as_user(app, "manager")
+    at.switch_page("pages/settings.py").run()
+    assert "Imports" not in texts(at.subheader)
+    at = as_user(app, "admin")
+    at.switch_page("pages/settings.py").run()
+    assert texts(at.subheader) == ["Imports"]
+    [w for w in at.number_input if w.label == "Colonnes d'un fichier CSV"][0].set_value(40)
+    [b for b in at.button if b.label == "Enregistrer"][1].click()
+    at.run()
+    assert community_settings()["import_columns"] == 40
+    assert ingest.limits().columns == 40
 
 
 def test_staff_read_the_leaderboard_with_each_score_explained(app, community):

@@ -53,7 +53,7 @@ def interface_strings() -> set[str]:
 
 # Import rejections are shown translated (ui.text.rejected): their templates, the phrases put into
 # them (what a value should be, the units that locate a row) and the units.
-_MESSAGE_ARG = {"Rejected": 1, "reject": 0, "bad": 0, "_first_missing": 3, "_reject_first": 2}
+_MESSAGE_ARG = {"Rejected": 1, "reject": 0, "bad": 0, "_first_missing": 3, "_reject_first": 2, "note": 0}
 
 
 def import_messages() -> set[str]:

@@ -46,10 +46,11 @@ def fixture(source: str) -> list[Path]:
 
 def activities(platform: str) -> list[tuple]:
     """(external id, author's display name, kind, parent's external id, thread's external id,
-    is_question, accepted, anonymous reactions) in id order."""
+    is_question, accepted, anonymous reactions received) in id order."""
     return rows(
         "SELECT a.external_id, m.display_name, a.kind, p.external_id, t.external_id, a.is_question, a.accepted,"
-        " a.anonymous_reactions FROM activity a JOIN member m ON m.id = a.member_id"
+        " (SELECT coalesce(sum(v.up), 0)::int FROM activity_vote v WHERE v.activity_id = a.id)"
+        " FROM activity a JOIN member m ON m.id = a.member_id"
         " JOIN platform f ON f.id = a.platform_id LEFT JOIN activity p ON p.id = a.parent_id"
         " LEFT JOIN activity t ON t.id = a.thread_id WHERE f.slug = :slug ORDER BY a.created_at, a.id", slug=platform)
 
@@ -71,6 +72,7 @@ def test_canonical_fixture_loads_every_table_and_a_second_import_changes_nothing
     assert indexes_and_keys("activity") == schema  # built again after a first batch larger than the table
     assert result.counts == {
         "platforms": counts(2), "members": counts(4), "identities": counts(1), "activities": counts(5),
+        "votes": counts(1),  # m1's 3 anonymous reactions, on its day
         "moderation_cases": counts(2), "events": counts(2), "attendance": counts(4), "mentions": counts(3),
         "sponsors": counts(1), "campaigns": counts(1), "delivery": counts(2), "revenue": counts(3)}
     assert activities("forum") == [
@@ -106,7 +108,7 @@ def test_canonical_fixture_loads_every_table_and_a_second_import_changes_nothing
     before = table_sizes()
     again = ingest.run("canonical", fixture("canonical"), CLI)
     assert all(c == counts(skipped=c["skipped"]) for c in again.counts.values())
-    assert sum(c["skipped"] for c in again.counts.values()) == result.rows == 30
+    assert sum(c["skipped"] for c in again.counts.values()) == result.rows == 31
     assert table_sizes() == before
 
 
@@ -140,7 +142,7 @@ def members_csv_expected() -> list[tuple]:
 
 def test_stack_exchange_dump(database):
     result = ingest.run("stackexchange", fixture("stackexchange"), CLI)
-    assert result.counts == {"members": counts(5), "activities": counts(6)}
+    assert result.counts == {"members": counts(5), "activities": counts(6), "votes": counts(2)}
     assert activities("stackexchange") == [
         ("10", "Bruno", "thread", None, None, True, False, 1),  # one up-vote, no voter made up
         ("c101", "Amélie", "comment", "10", "10", False, False, 0),
@@ -155,7 +157,7 @@ def test_stack_exchange_dump(database):
         ("2", "Bruno", "Bruno", utc(2025, 2, 3, 10)), ("3", "Chen", "Chen", utc(2025, 3, 4, 11)),
         ("deleted", "(deleted user)", "(deleted user)", utc(2025, 4, 2, 12))]
     assert ingest.run("stackexchange", fixture("stackexchange"), CLI).counts == {
-        "members": counts(skipped=5), "activities": counts(skipped=6)}
+        "members": counts(skipped=5), "activities": counts(skipped=6), "votes": counts(skipped=2)}
 
 
 def test_stack_exchange_dump_inside_a_7z_archive(database, tmp_path):
@@ -165,7 +167,7 @@ def test_stack_exchange_dump_inside_a_7z_archive(database, tmp_path):
         for path in fixture("stackexchange"):
             out.write(path, path.name)
     result = ingest.run("stackexchange", [archive], CLI, platform="example-se")
-    assert result.counts == {"members": counts(5), "activities": counts(6)}
+    assert result.counts == {"members": counts(5), "activities": counts(6), "votes": counts(2)}
     assert rows("SELECT slug, kind FROM platform") == [("example-se", "stackexchange")]
 
 
@@ -193,7 +195,7 @@ def test_discourse_data_explorer_csv(database, tmp_path):
 
 def test_discord_chat_export(database):
     result = ingest.run("discord", fixture("discord"), CLI)
-    assert result.counts == {"members": counts(2), "activities": counts(4)}
+    assert result.counts == {"members": counts(2), "activities": counts(4), "votes": counts(1)}
     assert activities("discord") == [
         ("1002", "Nina", "thread", None, None, True, False, 2),  # 3 👍, one by a listed user
         ("1002/👍/u2", "omar", "reaction", "1002", "1002", False, False, 0),
@@ -216,7 +218,7 @@ BAD = [
      "members.csv, line 2, field joined_at: 'yesterday' is not a date and time (ISO 8601, e.g. 2024-05-01T12:00:00Z)"),
     ("members.csv", b"platform,external_id,display_name,joined_at,karma\nforum,u1,Ann,2026-01-01,3\n",
      "members.csv: unknown column 'karma': the columns of members are platform, external_id, display_name, handle,"
-     " joined_at, is_staff"),
+     " joined_at, is_staff, is_bot"),
     ("members.csv", b"platform,external_id,display_name,joined_at\nforum,u1,Ann,2026-01-01\nforum,u2,Bo,2099-01-01\n",
      "members.csv, line 3, field joined_at: '2099-01-01' is in the future"),
     ("members.csv", b"platform,external_id,display_name,joined_at\nforum,u1,Ann,2026-01-01\nforum,u1,Al,2026-01-02\n",
@@ -241,7 +243,7 @@ BAD = [
     ("revenue.csv", b"external_id,stream,amount_minor,currency,booked_on\nr1,donation,12.50,EUR,2026-01-01\n",
      "revenue.csv, line 2, field amount_minor: '12.50' is not a whole number"),
     ("ledger.csv", b"a\n1\n", "ledger.csv: unknown table 'ledger': name the file after its table, one of platforms,"
-     " members, identities, activities, moderation_cases, events, attendance, mentions, sponsors, campaigns,"
+     " members, identities, activities, votes, moderation_cases, events, attendance, mentions, sponsors, campaigns,"
      " delivery, revenue"),
 ]
 
@@ -465,7 +467,7 @@ def test_changed_activities_are_updated_whether_the_batch_is_large_or_small(data
     # the whole export again, one body changed: every key of the platforms is read through Arrow
     (tmp_path / "activities.jsonl").write_text(source.replace("Merci !", "Merci beaucoup !"))
     assert ingest.run("canonical", [tmp_path / "activities.jsonl"], CLI).counts == {
-        "activities": counts(updated=1, skipped=4)}
+        "activities": counts(updated=1, skipped=4), "votes": counts(skipped=1)}
     # one row alone, a fifth of the table or less: its keys are looked up in the database
     (tmp_path / "activities.jsonl").write_text(source.splitlines()[1].replace('"accepted": true', '"accepted": false')
                                                + "\n")
@@ -493,7 +495,7 @@ def test_a_new_reply_down_a_chain_of_replies_finds_its_thread_in_a_mixed_batch(d
         source + '{"platform": "forum", "external_id": "p9", "author": "u1", "kind": "reply", "parent": "p2",'
         ' "created_at": "2026-03-04T08:00:00Z"}\n')
     assert ingest.run("canonical", [tmp_path / "activities.jsonl"], CLI).counts == {
-        "activities": counts(inserted=1, skipped=5)}
+        "activities": counts(inserted=1, skipped=5), "votes": counts(skipped=1)}
     assert activities("forum")[-1] == ("p9", "Ann Martin", "reply", "p2", "t1", False, False, 0)
     assert rows("SELECT count(*) FROM activity") == [(6,)]
 
@@ -507,5 +509,6 @@ def test_jsonl_read_by_polars_or_line_by_line_gives_the_same_rows():
     expected = [("3", ["a", "b"], 0.5, True, 1), ("x", ["a", "b"], 1.0, True, 3)]
     for data, rows_read in ((polars_read, expected), (line_read, [*expected, ("3.5", ["a", "b"], 1.0, True, 4)])):
         part = canonical.read("activities.jsonl", data)
-        got = canonical.validate(part, part.frame).select("external_id", "tags", "sentiment", "is_question", "_line")
+        frame = part.frame.with_columns(pl.lit(part.file).alias("_file"))
+        got = canonical.validate(part.table, frame, {part.file: part.unit}).select("external_id", "tags", "sentiment", "is_question", "_line")
         assert got.rows() == rows_read

@@ -12,7 +12,7 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 TABLES = {"platform", "member", "member_identity", "activity", "rule", "moderation_case", "event",
           "event_attendance", "mention", "sponsor", "campaign", "campaign_delivery", "revenue",
           "app_user", "reward_rule", "reward_budget", "reward", "audit_log", "app_setting",
-          "change_log", "change_log_horizon"}
+          "change_log", "change_log_horizon", "activity_vote"}
 
 
 def sql(statement: str, **params):
@@ -27,7 +27,7 @@ def test_migrations_build_every_table_on_an_empty_database(pg_server):
     url = db.with_database(pg_server, "cmt_empty")
     try:
         assert migrate.apply(url) == ["0001_schema", "0002_activity_url", "0003_imports", "0004_version_notify",
-                                  "0005_table_versions", "0008_change_log"]
+                                  "0005_table_versions", "0008_change_log", "0006_real_exports"]
         assert migrate.apply(url) == []  # idempotent
         with psycopg.connect(url) as conn:
             tables = {r[0] for r in conn.execute(

@@ -1,9 +1,10 @@
 """Imports: each source's files are converted into the canonical tables (`canonical`), validated
-whole, then written in one transaction (`load`); every run, loaded or rejected, is kept in
+whole, then written in one transaction (`load`); every run, loaded, rejected or failed, is kept in
 `import_run` for the Data page."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import tempfile
 import time
@@ -16,14 +17,24 @@ import polars as pl
 import psycopg
 import sqlalchemy as sa
 
-from cmcore import audit, db, frames
+from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
 from cmcore.ingest import canonical, discord, discourse, listening, load, stackexchange, text
-from cmcore.ingest.canonical import Part, Rejected
+from cmcore.ingest.canonical import CHUNK, Limits, Part, Rejected
 from cmcore.ingest.load import Counts
 from cmcore.progress import Progress
 
 IMPORTERS = ("admin",)
+log = logging.getLogger(__name__)
+
+
+class ImportFailed(ValueError):
+    """An import that ended in an unexpected error: nothing was written, the run is in the
+    history as failed, and the traceback in the log."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the import failed: {reason}")
 
 
 def _canonical(paths: list[Path], _platform: str, progress: Progress, _workdir: Path) -> list[Part]:
@@ -47,12 +58,14 @@ SOURCES: dict[str, tuple[Callable[[list[Path], str, Progress, Path], list[Part]]
 
 @dataclass(frozen=True)
 class Result:
-    """What an import did: per table, rows inserted, updated and skipped (unchanged)."""
+    """What an import did: per table, rows inserted, updated and skipped (unchanged); and the rows
+    it left out or shortened, by reason (`notes`)."""
 
     run_id: int
     counts: dict[str, Counts]
     rows: int
     seconds: float
+    notes: dict[str, int]
 
     @property
     def rows_per_s(self) -> float:
@@ -66,28 +79,52 @@ def _score_mentions(frame: pl.DataFrame) -> pl.DataFrame:
         pl.coalesce("sentiment", pl.col("body").map_elements(text.sentiment, return_dtype=pl.Int64)))
 
 
-def _stage(staging: load.Staging, parts: list[Part], progress: Progress) -> None:
-    """Validate every part, chunk by chunk, and stage it. Mentions get their language and
-    sentiment here, once."""
+def _stage(staging: load.Staging, parts: list[Part], progress: Progress) -> dict[str, str]:
+    """Validate every part and stage it; returns each file's unit (line, row…). Rows of small parts
+    of one table (a forum's topic pages) are validated together, CHUNK rows at a time: once per
+    import, not once per file. Mentions get their language and sentiment here, once."""
     now = datetime.now(timezone.utc)
+    units: dict[str, str] = {}
+    waiting: dict[str, list[pl.DataFrame]] = {}
+
+    def stage(table: str, frames_: list[pl.DataFrame]) -> None:
+        frame = canonical.validate(table, pl.concat(frames_, how="diagonal_relaxed"), units, now)
+        if table == "mentions":
+            frame = _score_mentions(frame)
+        staging.add(table, frame)
+
     for number, part in enumerate(parts):
         progress(number / len(parts), part.file)
-        rows = 0
         for chunk in part.batches():
-            frame = canonical.validate(part, chunk, now)
-            if part.table == "mentions":
-                frame = _score_mentions(frame)
-            staging.add(part.table, frame.with_columns(pl.lit(part.file).alias("_file")))
-            rows += frame.height
-        if rows == 0:
-            raise part.reject("has no rows")
+            if "_file" not in chunk.columns:
+                chunk = chunk.with_columns(pl.lit(part.file).alias("_file"))
+            units.update(dict.fromkeys(chunk["_file"].unique().to_list(), part.unit))
+            canonical.check_columns(part, chunk)
+            if part.chunks:  # a chunk of a large file: as big as a batch already
+                stage(part.table, [chunk])
+                continue
+            if chunk.is_empty():
+                raise part.reject("has no rows")
+            waiting.setdefault(part.table, []).append(chunk)
+            if sum(f.height for f in waiting[part.table]) >= CHUNK:
+                stage(part.table, waiting.pop(part.table))
+    for table, frames_ in waiting.items():
+        stage(table, frames_)
+    return units
+
+
+def limits() -> Limits:
+    """The import limits of the settings."""
+    settings = community.get_settings()
+    return Limits(**{f: type(getattr(Limits, f))(settings[f"import_{f}"]) for f in Limits.__dataclass_fields__})
 
 
 def run(source: str, paths: list[Path], actor: Principal, progress: Progress | None = None,
         platform: str | None = None) -> Result:
     """Import `paths` from `source` (see SOURCES). `platform` is the slug the platform's rows go to
-    (default: the source's name; created if missing). Raises Rejected, having changed nothing but
-    the import history."""
+    (default: the source's name; created if missing). Raises Rejected (a bad file) or ImportFailed
+    (an unexpected error, logged with its traceback), having changed nothing but the import
+    history."""
     require(actor, *IMPORTERS)
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}: one of {', '.join(SOURCES)}")
@@ -96,60 +133,75 @@ def run(source: str, paths: list[Path], actor: Principal, progress: Progress | N
     report = progress or (lambda _f, _m: None)
     files = [p.name for p in paths]
     started = time.perf_counter()
-    try:
-        if not paths:
-            raise Rejected(source, "no files given")
-        for path in paths:
-            if path.stat().st_size == 0:
-                raise Rejected(path.name, "the file is empty (0 bytes)")
-        if kind and not re.match(canonical.SLUG, slug):
-            raise Rejected(source, "{slug} is not a platform slug (lower-case letters, digits, - and _)",
-                           slug=repr(slug))
-        with tempfile.TemporaryDirectory(prefix="cm-import-") as workdir, db.transaction() as conn:
-            parts = convert(paths, slug, lambda f, m: report(0.05 * f, m), Path(workdir))
-            load.begin(conn)
-            staging = load.Staging(conn, Path(workdir))
-            _stage(staging, parts, lambda f, m: report(0.05 + 0.45 * f, m))
-            if kind:
-                conn.execute(sa.text("INSERT INTO platform (slug, name, kind) VALUES (:s, :n, :k)"
-                                     " ON CONFLICT (slug) DO NOTHING"), {"s": slug, "n": slug.title(), "k": kind})
-            counts = load.write(conn, staging, {p.file: p.unit for p in parts},
-                                lambda f, m: report(0.5 + 0.5 * f, m))
-            rows = sum(staging.rows.values())
-            seconds = time.perf_counter() - started
-            run_id = _record(conn, actor, source, files, "loaded", counts, None, rows / max(seconds, 1e-9))
-            audit.record(conn, actor.username, "import.load", "import_run", run_id, source=source, files=files,
-                         counts=counts)
-    except Rejected as err:
-        with db.transaction() as conn:
-            _record(conn, actor, source, files, "rejected", {}, str(err), None)
-        raise
-    except (psycopg.errors.IntegrityError, psycopg.errors.DataError, sa.exc.IntegrityError, sa.exc.DataError) as err:
-        message = str(getattr(err, "orig", err)).splitlines()[0]
-        rejected = Rejected(files[0] if len(files) == 1 else source, "the database refused the rows ({reason})",
-                            reason=message)
-        with db.transaction() as conn:
-            _record(conn, actor, source, files, "rejected", {}, str(rejected), None)
-        raise rejected from None
+    with canonical.running(limits()) as state:
+        try:
+            if not paths:
+                raise Rejected(source, "no files given")
+            for path in paths:
+                if not path.is_file():
+                    raise Rejected(path.name, "there is no such file ({path})", path=str(path.resolve()))
+                if path.stat().st_size == 0:
+                    raise Rejected(path.name, "the file is empty (0 bytes)")
+            if kind and not re.match(canonical.SLUG, slug):
+                raise Rejected(source, "{slug} is not a platform slug (lower-case letters, digits, - and _)",
+                               slug=repr(slug))
+            with tempfile.TemporaryDirectory(prefix="cm-import-") as workdir, db.transaction() as conn:
+                parts = convert(paths, slug, lambda f, m: report(0.05 * f, m), Path(workdir))
+                load.begin(conn)
+                staging = load.Staging(conn, Path(workdir))
+                units = _stage(staging, parts, lambda f, m: report(0.05 + 0.45 * f, m))
+                if kind:
+                    conn.execute(sa.text("INSERT INTO platform (slug, name, kind) VALUES (:s, :n, :k)"
+                                         " ON CONFLICT (slug) DO NOTHING"), {"s": slug, "n": slug.title(), "k": kind})
+                counts = load.write(conn, staging, units, lambda f, m: report(0.5 + 0.5 * f, m))
+                rows = sum(staging.rows.values())
+                seconds = time.perf_counter() - started
+                notes = dict(state.notes)
+                run_id = _record(conn, actor, source, files, "loaded", counts, None, rows / max(seconds, 1e-9), notes)
+                audit.record(conn, actor.username, "import.load", "import_run", run_id, source=source, files=files,
+                             counts=counts, notes=notes)
+        except Rejected as err:
+            _failed(actor, source, files, "rejected", str(err))
+            raise
+        except (psycopg.errors.IntegrityError, psycopg.errors.DataError, sa.exc.IntegrityError,
+                sa.exc.DataError) as err:
+            message = str(getattr(err, "orig", err)).splitlines()[0]
+            rejected = Rejected(files[0] if len(files) == 1 else source, "the database refused the rows ({reason})",
+                                reason=message)
+            _failed(actor, source, files, "rejected", str(rejected))
+            raise rejected from None
+        except Exception as err:
+            log.exception("import (%s: %s, by %s) failed", source, ", ".join(files), actor.username)
+            failed = ImportFailed(canonical.cut(f"{type(err).__name__}: {err}".splitlines()[0]))
+            _failed(actor, source, files, "failed", str(failed))
+            raise failed from None
     report(1.0, "done")
-    return Result(run_id, counts, rows, seconds)
+    return Result(run_id, counts, rows, seconds, notes)
+
+
+def _failed(actor: Principal, source: str, files: list[str], status: str, error: str) -> None:
+    """Keep a run that wrote nothing in the history."""
+    with db.transaction() as conn:
+        _record(conn, actor, source, files, status, {}, error, None, {})
 
 
 def _record(conn: sa.Connection, actor: Principal, source: str, files: list[str], status: str,
-            counts: dict[str, Counts], error: str | None, rows_per_s: float | None) -> int:
+            counts: dict[str, Counts], error: str | None, rows_per_s: float | None, notes: dict[str, int]) -> int:
     return conn.execute(sa.text(
-        "INSERT INTO import_run (actor, source, files, status, counts, error, rows_per_s)"
-        " VALUES (:actor, :source, :files, :status, CAST(:counts AS jsonb), :error, :rate) RETURNING id"),
+        "INSERT INTO import_run (actor, source, files, status, counts, error, rows_per_s, notes)"
+        " VALUES (:actor, :source, :files, :status, CAST(:counts AS jsonb), :error, :rate, CAST(:notes AS jsonb))"
+        " RETURNING id"),
         {"actor": actor.username, "source": source, "files": files, "status": status,
-         "counts": json.dumps(counts), "error": error, "rate": rows_per_s}).scalar_one()
+         "counts": json.dumps(counts), "error": error, "rate": rows_per_s, "notes": json.dumps(notes)}).scalar_one()
 
 
 def history(actor: Principal, limit: int = 200) -> pl.DataFrame:
     """Past imports, newest first: who, when, what, counts ("table +inserted ~updated =unchanged"),
-    errors."""
+    the rows left out or shortened ("reason: rows"), errors."""
     require(actor, *IMPORTERS)
     return frames.read(
         "SELECT id, at, actor, source, array_to_string(files, ', ') AS files, status,"
         " (SELECT string_agg(format('%s +%s ~%s =%s', key, value->>'inserted', value->>'updated',"
         " value->>'skipped'), ', ' ORDER BY key) FROM jsonb_each(counts)) AS counts,"
+        " (SELECT string_agg(format('%s: %s', key, value), '; ' ORDER BY key) FROM jsonb_each_text(notes)) AS notes,"
         " error, rows_per_s FROM import_run ORDER BY id DESC LIMIT $1", [limit])

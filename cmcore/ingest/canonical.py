@@ -11,14 +11,19 @@ import codecs
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+QUOTED = 200  # characters of a value a message quotes
+CHUNK = 200_000  # rows validated and staged at a time
 PLATFORM_KINDS = ("discord", "discourse", "reddit", "x", "youtube", "stackexchange", "meetup", "other")
 ACTIVITY_KINDS = ("thread", "reply", "comment", "answer", "reaction")
 STREAMS = ("ads", "sponsorship", "membership", "donation", "merch", "other")
@@ -34,10 +39,69 @@ class Rejected(ValueError):
 
     def __init__(self, file: str, message: str, line: int | None = None, field: str | None = None,
                  unit: str = "line", **values: object) -> None:
+        values = {k: cut(v) if isinstance(v, str) else v for k, v in values.items()}
         self.file, self.line, self.field, self.unit = file, line, field, unit
         self.message, self.values = message, values
         where = [file] + ([f"{unit} {line}"] if line is not None else []) + ([f"field {field}"] if field else [])
         super().__init__(f"{', '.join(where)}: {message.format(**values)}")
+
+
+def cut(text: str, longest: int = QUOTED) -> str:
+    """`text`, cut to `longest` characters (an ellipsis says where)."""
+    return text if len(text) <= longest else text[:longest] + "…"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one import may hold (the Settings page changes them): an archive's uncompressed size
+    (the lower of `archive_gb` and `archive_ratio` times the archive's own size), the columns of a
+    CSV file (counted from its header, before it is parsed), and the characters of one value —
+    a body longer than `body_chars` is shortened to it and counted, any other value longer than
+    `field_chars` is refused."""
+
+    archive_gb: float = 20
+    archive_ratio: float = 50
+    columns: int = 500
+    field_chars: int = 10_000
+    body_chars: int = 100_000
+
+    def archive_bytes(self, compressed: int) -> int:
+        return int(min(self.archive_gb * 1e9, self.archive_ratio * compressed))
+
+
+@dataclass
+class Run:
+    """One import in progress: its limits, and the rows it left out or shortened (reason → rows)."""
+
+    limits: Limits = field(default_factory=Limits)
+    notes: Counter[str] = field(default_factory=Counter)
+
+
+_run: ContextVar[Run] = ContextVar("import_run")
+
+
+@contextmanager
+def running(limits: Limits) -> Iterator[Run]:
+    """The import run the readers and converters below report to (`current`)."""
+    token = _run.set(Run(limits))
+    try:
+        yield _run.get()
+    finally:
+        _run.reset(token)
+
+
+def current() -> Run:
+    """The import in progress (default limits outside of one: tests reading a file alone)."""
+    try:
+        return _run.get()
+    except LookupError:
+        return Run()
+
+
+def note(reason: str, rows: int) -> None:
+    """Count `rows` left out or shortened for `reason` (a phrase the summary shows)."""
+    if rows:
+        current().notes[reason] += int(rows)
 
 
 @dataclass(frozen=True)
@@ -54,6 +118,7 @@ class Col:
     maximum: float | None = None
     past: bool = False  # a date or time that may not lie in the future
     longest: int | None = None  # characters
+    body: bool = False  # a long text: shortened to the body limit, never refused for its length
 
 
 @dataclass(frozen=True)
@@ -92,7 +157,7 @@ TABLES: dict[str, Table] = {
     "members": Table((
         _platform(), Col("external_id", required=True, longest=200), Col("display_name", required=True, longest=200),
         Col("handle"),
-        Col("joined_at", "datetime", required=True, past=True), Col("is_staff", "bool")),
+        Col("joined_at", "datetime", required=True, past=True), Col("is_staff", "bool"), Col("is_bot", "bool")),
         key=("platform", "external_id")),
     "identities": Table((
         _platform(), Col("external_id", required=True, longest=200), Col("handle"),
@@ -102,7 +167,8 @@ TABLES: dict[str, Table] = {
     "activities": Table((
         _platform(), Col("external_id", required=True), Col("author", required=True),
         Col("kind", required=True, choices=ACTIVITY_KINDS), Col("parent"), Col("thread"),
-        Col("created_at", "datetime", required=True, past=True), Col("title"), Col("body"), Col("tags", "tags"),
+        Col("created_at", "datetime", required=True, past=True), Col("title"), Col("body", body=True),
+        Col("tags", "tags"),
         Col("is_question", "bool"), Col("accepted", "bool"), _count("anonymous_reactions", required=False),
         Col("url", pattern=r"^https?://", hint="an http(s) address"),
         Col("lang", pattern=r"^[a-z]{2,3}$", hint="an ISO 639 code such as fr"),
@@ -116,6 +182,10 @@ TABLES: dict[str, Table] = {
                 "only a thread can be a question"),
                (lambda: (_c("kind") != "answer") & _c("accepted").fill_null(False), "accepted",
                 "only an answer can be accepted"))),
+    "votes": Table((
+        _platform(), Col("activity", required=True), Col("day", "date", required=True, past=True),
+        _count("up", required=False), _count("down", required=False)),
+        key=("platform", "activity", "day")),
     "moderation_cases": Table((
         _platform(), Col("external_id", required=True), Col("member", required=True), Col("activity"),
         Col("rule", required=True, pattern=r"^[a-z0-9_-]{1,40}$", hint="a rule code such as spam"),
@@ -141,7 +211,8 @@ TABLES: dict[str, Table] = {
         key=("event", "platform", "member")),
     "mentions": Table((
         Col("url", required=True, pattern=r"^https?://", hint="an http(s) address"), Col("source", required=True),
-        Col("author"), Col("body", required=True), Col("created_at", "datetime", required=True, past=True),
+        Col("author"), Col("body", required=True, body=True),
+        Col("created_at", "datetime", required=True, past=True),
         _count("reach", required=False), Col("lang", pattern=r"^[a-z]{2,3}$", hint="an ISO 639 code such as fr"),
         Col("sentiment", "int", minimum=-1, maximum=1)), key=("url",)),
     "sponsors": Table((Col("name", required=True, longest=200), Col("contact_email")), key=("name",)),
@@ -183,7 +254,8 @@ FORMATS = (".csv", ".jsonl", ".ndjson", ".parquet")
 class Part:
     """Rows for one canonical table from one file, before validation: a frame, or `chunks` that
     read it piece by piece (large dumps). `_line` locates each row in its file (a line, a row
-    number or an element id: `unit` says which)."""
+    number or an element id: `unit` says which). Rows gathered from several files of one kind (a
+    forum's topic pages) name theirs in a `_file` column; `file` then names them all."""
 
     table: str
     file: str
@@ -228,8 +300,23 @@ def _csv_lines(text: str) -> list[int]:
     return starts[1:]
 
 
+def _columns(name: str, data: bytes) -> None:
+    """Refuse a CSV file whose header has more columns than the import's limit, before parsing it
+    (a header of 10^6 columns would take gigabytes to parse)."""
+    end = data.find(b"\n")
+    header = data if end < 0 else data[:end]
+    most = current().limits.columns
+    if header.count(b",") < most:
+        return
+    first = next(csv.reader(io.StringIO(header.decode("utf-8", "replace"))), [])
+    if len(first) > most:
+        raise Rejected(name, "has {columns} columns, more than the {most} an import accepts (Settings)", 1,
+                       columns=f"{len(first):,}", most=f"{most:,}")
+
+
 def read_csv(name: str, data: bytes) -> pl.DataFrame:
     """A CSV file as text columns plus `_line`."""
+    _columns(name, data)
     text = decode(name, data)
     try:
         frame = pl.read_csv(data.removeprefix(codecs.BOM_UTF8), infer_schema=False)
@@ -274,11 +361,7 @@ def _read_jsonl_lines(name: str, text: str) -> pl.DataFrame:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise Rejected(name, "is not valid JSON ({reason}, column {column})", number, reason=err.msg,
-                           column=err.colno) from None
+        row = loads(name, line, number)
         if not isinstance(row, dict):
             raise Rejected(name, "each line must be one JSON object", number)
         rows.append(row)
@@ -288,14 +371,21 @@ def _read_jsonl_lines(name: str, text: str) -> pl.DataFrame:
     return pl.DataFrame({**columns, "_line": pl.Series(lines, dtype=pl.Int64)})
 
 
-def read_json(path: Path) -> object:
-    """A JSON file's document, or Rejected naming the line where it stops being JSON."""
-    text = decode(path.name, path.read_bytes())
+def loads(name: str, text: str, line: int = 1) -> object:
+    """A JSON document (starting on `line` of file `name`), or Rejected naming the line where it
+    stops being JSON or nests too deeply."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise Rejected(path.name, "is not valid JSON ({reason}, column {column})", err.lineno, reason=err.msg,
-                       column=err.colno) from None
+        raise Rejected(name, "is not valid JSON ({reason}, column {column})", line + err.lineno - 1,
+                       reason=err.msg, column=err.colno) from None
+    except RecursionError:
+        raise Rejected(name, "is not a data export: its JSON nests arrays or objects too deeply", line) from None
+
+
+def read_json(path: Path) -> object:
+    """A JSON file's document, or Rejected naming the line where it stops being JSON."""
+    return loads(path.name, decode(path.name, path.read_bytes()))
 
 
 def _json_text(value: object) -> str | None:
@@ -411,28 +501,51 @@ def shown(value: object) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def validate(part: Part, frame: pl.DataFrame, now: datetime | None = None) -> pl.DataFrame:
-    """`frame` (all or a chunk of `part`) typed as its table's columns, plus `_line`; Rejected at
-    the first bad value. Duplicate keys are found once everything is staged (`load.unique`)."""
+def check_columns(part: Part, frame: pl.DataFrame) -> None:
+    """Rejected when `frame` (of `part`) has a column its table lacks, or lacks a required one."""
     spec = TABLES[part.table]
-    now = now or datetime.now(timezone.utc)
     names = [c.name for c in spec.columns]
-
-    def bad(message: str, index: int | None = None, field_name: str | None = None, **values: object) -> Rejected:
-        return part.reject(message, None if index is None else int(frame["_line"][index]), field_name, **values)
-
     for name in frame.columns:
-        if name not in names and name != "_line":
-            raise bad("unknown column {column}: the columns of {table} are {columns}", column=repr(name),
-                      table=part.table, columns=", ".join(names))
+        if name not in names and name not in ("_line", "_file"):
+            raise part.reject("unknown column {column}: the columns of {table} are {columns}", column=repr(name),
+                              table=part.table, columns=", ".join(names))
     for col in spec.columns:
         if col.required and col.name not in frame.columns:
-            raise bad("missing column {column}", column=repr(col.name))
+            raise part.reject("missing column {column}", column=repr(col.name))
+
+
+def _too_long(value: pl.Series, longest: int) -> pl.Series:
+    """Which texts have more than `longest` characters (counted only where the bytes could)."""
+    over = value.str.len_bytes() > longest
+    return over if not over.any() else over & (value.str.len_chars() > longest)
+
+
+def validate(table: str, frame: pl.DataFrame, units: dict[str, str], now: datetime | None = None) -> pl.DataFrame:
+    """`frame` (rows of `table` with `_file` and `_line`, from one file or several) typed as the
+    table's columns, plus `_file` and `_line`; Rejected at the first bad value, naming its file,
+    line and field. Bodies longer than the import's limit are shortened (and counted); duplicate
+    keys are found once everything is staged (`load.unique`)."""
+    spec = TABLES[table]
+    now = now or datetime.now(timezone.utc)
+    limits = current().limits
+
+    def bad(message: str, index: int, field_name: str, **values: object) -> Rejected:
+        file = frame["_file"][index]
+        return Rejected(file, message, int(frame["_line"][index]), field_name, units.get(file, "line"), **values)
+
     typed = {}
     for col in spec.columns:
         raw = frame[col.name] if col.name in frame.columns else pl.Series(col.name, [None] * frame.height, pl.String)
         if raw.dtype == pl.String:
+            if (i := _first(raw.str.contains("\x00", literal=True))) is not None:
+                raise bad("contains a NUL character (byte 0x00), which text cannot hold", i, col.name)
             raw = raw.str.strip_chars().replace("", None)
+            if col.body:
+                if (long := _too_long(raw, limits.body_chars)).any():
+                    note("bodies shortened to the longest an import keeps", long.sum())
+                    raw = raw.str.slice(0, limits.body_chars)
+            elif (i := _first(_too_long(raw, limits.field_chars))) is not None:
+                raise bad("is longer than {longest} characters", i, col.name, longest=f"{limits.field_chars:,}")
         value = _coerce(raw, col)
         if (i := _first(raw.is_not_null() & value.is_null())) is not None:
             raise bad("{value} is not {expected}", i, col.name, value=shown(raw[i]), expected=_TYPE_WORDS[col.type])
@@ -454,7 +567,8 @@ def validate(part: Part, frame: pl.DataFrame, now: datetime | None = None) -> pl
             if (i := _first(value > limit)) is not None:
                 raise bad("{value} is in the future", i, col.name, value=shown(raw[i]))
         typed[col.name] = value
-    out = pl.DataFrame(typed, schema={c.name: typed[c.name].dtype for c in spec.columns}).with_columns(frame["_line"])
+    out = pl.DataFrame(typed, schema={c.name: typed[c.name].dtype for c in spec.columns}).with_columns(
+        frame["_file"], frame["_line"])
     for mask, name, message in spec.rules:
         if (i := _first(out.select(mask()).to_series())) is not None:
             raise bad(message, i, name)

@@ -66,10 +66,18 @@ class Staging:
         self.spool: list[Path] = []
 
     def add(self, table: str, frame: pl.DataFrame) -> None:
+        """Stage validated rows; an activity's `anonymous_reactions` become its votes of its own
+        (UTC) day."""
         if frame.is_empty():
             return
         done = self.rows.get(table, 0)
         if table == "activities":
+            votes = frame.filter(pl.col("anonymous_reactions") > 0)
+            if votes.height:
+                self.add("votes", votes.select("platform", pl.col("external_id").alias("activity"),
+                                               pl.col("created_at").dt.date().alias("day"),
+                                               pl.col("anonymous_reactions").alias("up"),
+                                               pl.lit(None, pl.Int64).alias("down"), "_file", "_line"))
             frame = frame.with_columns(pl.int_range(done, done + frame.height, dtype=pl.Int64).alias("_n"))
             self.spool.append(self.folder / f"activities-{len(self.spool)}.arrow")
             frame.write_ipc(self.spool[-1])
@@ -167,23 +175,24 @@ def _members(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
     conn.execute(sa.text(
         "CREATE TEMP TABLE r_members ON COMMIT DROP AS"
         " SELECT s.external_id, coalesce(s.handle, s.display_name) AS handle, s.display_name, s.joined_at,"
-        " coalesce(s.is_staff, false) AS is_staff, p.id AS platform_id, i.original_member_id AS member_id,"
-        " i.platform_id IS NULL AS new, i.handle AS old_handle, i.joined_at AS old_joined,"
-        " m.display_name AS old_name, m.is_staff AS old_staff"
+        " coalesce(s.is_staff, false) AS is_staff, coalesce(s.is_bot, false) AS is_bot, p.id AS platform_id,"
+        " i.original_member_id AS member_id, i.platform_id IS NULL AS new, i.handle AS old_handle,"
+        " i.joined_at AS old_joined, m.display_name AS old_name, m.is_staff AS old_staff, m.is_bot AS old_bot"
         " FROM s_members s JOIN platform p ON p.slug = s.platform"
         " LEFT JOIN member_identity i ON (i.platform_id, i.external_id) = (p.id, s.external_id)"
         " LEFT JOIN member m ON m.id = i.original_member_id"))
     inserted, updated = conn.execute(sa.text(
         "SELECT count(*) FILTER (WHERE new), count(*) FILTER (WHERE NOT new AND"
-        " (old_handle, least(old_joined, joined_at), old_name, old_staff)"
-        " IS DISTINCT FROM (handle, old_joined, display_name, is_staff)) FROM r_members")).one()
+        " (old_handle, least(old_joined, joined_at), old_name, old_staff, old_bot)"
+        " IS DISTINCT FROM (handle, old_joined, display_name, is_staff, is_bot)) FROM r_members")).one()
     conn.execute(sa.text("UPDATE r_members SET member_id = nextval(pg_get_serial_sequence('member', 'id'))"
                          " WHERE new"))
     conn.execute(sa.text(
-        "INSERT INTO member (id, display_name, joined_at, is_staff)"
-        " SELECT member_id, display_name, joined_at, is_staff FROM r_members"
-        " ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name, is_staff = EXCLUDED.is_staff"
-        " WHERE (member.display_name, member.is_staff) IS DISTINCT FROM (EXCLUDED.display_name, EXCLUDED.is_staff)"))
+        "INSERT INTO member (id, display_name, joined_at, is_staff, is_bot)"
+        " SELECT member_id, display_name, joined_at, is_staff, is_bot FROM r_members"
+        " ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name, is_staff = EXCLUDED.is_staff,"
+        " is_bot = EXCLUDED.is_bot WHERE (member.display_name, member.is_staff, member.is_bot)"
+        " IS DISTINCT FROM (EXCLUDED.display_name, EXCLUDED.is_staff, EXCLUDED.is_bot)"))
     _identity_upsert(conn, "r_members")
     return inserted, updated
 
@@ -318,11 +327,11 @@ def _write_activities(conn: sa.Connection, staging: Staging, resolved: pl.DataFr
     order): new rows into `activity`, the others into r_update for one UPDATE of those that
     changed. Returns (inserted, updated)."""
     update = ["member_id", "kind", "parent_id", "thread_id", "created_at", "title", "body", "tags", "is_question",
-              "accepted", "anonymous_reactions", "url", "lang", "sentiment"]
+              "accepted", "url", "lang", "sentiment"]
     quoted = pl.element().str.replace_all("\\", "\\\\", literal=True).str.replace_all('"', '\\"', literal=True)
     values = [pl.concat_str(pl.lit("{"), pl.col("tags").list.eval(pl.lit('"') + quoted + pl.lit('"')).list.join(","),
                             pl.lit("}")).fill_null("{}").alias("tags"),
-              pl.col("is_question", "accepted").fill_null(False), pl.col("anonymous_reactions").fill_null(0)]
+              pl.col("is_question", "accepted").fill_null(False)]
     inserted = int(resolved["new"].sum())
     existing = resolved.height - inserted
     if existing:
@@ -372,6 +381,18 @@ def _bulk(conn: sa.Connection, table: str, incoming: int) -> Iterator[None]:
         conn.execute(sa.text(definition))
     for name, definition in keys:
         conn.execute(sa.text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
+
+
+def _votes(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
+    _platforms_exist(conn, "votes", units)
+    _first_missing(conn, "SELECT s._file, s._line, s.activity AS value, s.platform FROM s_votes s"
+                   " JOIN platform p ON p.slug = s.platform LEFT JOIN activity a ON a.platform_id = p.id"
+                   " AND a.external_id = s.activity WHERE a.id IS NULL",
+                   "activity", "unknown activity {value} on platform {platform}", units)
+    return _upsert(conn, "activity_vote", ["activity_id", "day", "up", "down"],
+                   "SELECT a.id, s.day, coalesce(s.up, 0), coalesce(s.down, 0) FROM s_votes s"
+                   " JOIN platform p ON p.slug = s.platform JOIN activity a"
+                   " ON (a.platform_id, a.external_id) = (p.id, s.activity)", "activity_id, day", ["up", "down"])
 
 
 def _moderation_cases(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
@@ -475,7 +496,8 @@ def _revenue(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
 
 
 _LOADERS: dict[str, Callable[[sa.Connection, dict[str, str]], tuple[int, int]]] = {
-    "platforms": _platforms, "members": _members, "identities": _identities, "moderation_cases": _moderation_cases,
+    "platforms": _platforms, "members": _members, "identities": _identities, "votes": _votes,
+    "moderation_cases": _moderation_cases,
     "events": _events, "attendance": _attendance, "mentions": _mentions, "sponsors": _sponsors,
     "campaigns": _campaigns, "delivery": _delivery, "revenue": _revenue,
 }  # and activities, resolved from the staging's keys

@@ -19,13 +19,12 @@ from pathlib import Path
 
 import polars as pl
 
-from cmcore.ingest.canonical import Part, Rejected
+from cmcore.ingest.canonical import CHUNK, Part, Rejected
 from cmcore.progress import Progress
 
 FILES = ("Users.xml", "Posts.xml", "Comments.xml", "Votes.xml")
 OPTIONAL = ("Badges.xml", "PostHistory.xml")
 UNKNOWN_USER = "deleted"  # posts whose author left: one member stands for them
-CHUNK = 200_000
 _UP_VOTE = "2"
 _TALK = ("1", "2")  # questions and answers; tag wikis and the like are not talk
 
