@@ -43,7 +43,7 @@ def import_files() -> None:
         widgets.table(pl.DataFrame([{"table": name, **counts} for name, counts in last.counts.items()]),
                       "import_counts", COUNTS)
         for reason, count in last.notes.items():
-            st.info(t("Left out or shortened: {reason} ({rows} rows).", reason=t(reason), rows=count))
+            st.info(t("{reason}: {rows}", reason=t(reason), rows=count))
     if not st.button(t("Import"), type="primary", disabled=not uploads):
         st.caption(t("Every file is checked whole before anything is written: a bad file changes nothing."))
         return
@@ -77,7 +77,7 @@ def history() -> None:
         return
     widgets.table(runs, "imports", {"id": "Import", "at": "When", "actor": "By", "source": "Source",
                                     "files": "Files", "status": "Status", "counts": "Counts",
-                                    "notes": "Left out or shortened", "error": "Error",
+                                    "notes": "Notes", "error": "Error",
                                     "rows_per_s": "Rows per second"})
 
 

@@ -59,12 +59,17 @@ _MESSAGE_ARG = {"Rejected": 1, "reject": 0, "bad": 0, "_first_missing": 3, "_rej
 def import_messages() -> set[str]:
     found = {"line", "row", "item"}  # the units of canonical files and Discourse pages
     for path in sorted((ROOT / "cmcore" / "ingest").glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        constants = {n.targets[0].id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+                     and isinstance(n.targets[0], ast.Name) and isinstance(n.value, ast.Constant)}
+        for node in ast.walk(tree):
             if isinstance(node, ast.Call):
                 name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
                 index = _MESSAGE_ARG.get(name)
                 if index is not None and len(node.args) > index:
                     found.update(_strings(node.args[index]))
+                    if isinstance(node.args[index], ast.Name) and node.args[index].id in constants:
+                        found.add(constants[node.args[index].id])  # a phrase named once, used in several places
                 found.update(k.value.value for k in node.keywords
                              if k.arg in ("hint", "unit") and isinstance(k.value, ast.Constant))
                 for rule in (k.value.elts for k in node.keywords if k.arg == "rules"):

@@ -3,6 +3,7 @@ bombs, huge headers and huge values are refused with the exact message, write no
 in the history, and stay under 500 MB (peak RSS of a process that runs the import alone)."""
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -20,8 +21,10 @@ from tests.test_ingest import FIXTURES, rows, table_sizes
 
 ROOT = Path(__file__).parent.parent
 PEAK_MB = 500
-CHILD = """
-import json, resource, sys
+# The process's own peak RSS is VmHWM: getrusage's ru_maxrss keeps the parent's peak across exec.
+PEAK = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024"
+CHILD = f"""
+import json, sys
 from pathlib import Path
 from cmcore import ingest
 from cmcore.access import CLI
@@ -31,7 +34,7 @@ try:
     error = None
 except ValueError as err:
     error = str(err)
-print(json.dumps({"error": error, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({{"error": error, "peak_mb": {PEAK}}}))
 """
 
 
@@ -153,3 +156,69 @@ def test_the_command_line_reads_paths_from_the_folder_it_is_called_in(database):
                           cwd=FIXTURES, env=env, capture_output=True, text=True, timeout=300)
     assert (done.returncode, done.stderr.strip().splitlines()[-1]) == (
         2, f"error: nowhere.csv: there is no such file ({FIXTURES / 'nowhere.csv'})")
+
+
+def se_dump(folder: Path, posts: bytes) -> list[Path]:
+    folder.mkdir()
+    (folder / "Users.xml").write_bytes((FIXTURES / "stackexchange/Users.xml").read_bytes())
+    (folder / "Posts.xml").write_bytes(b'<?xml version="1.0" encoding="utf-8"?>\n' + posts)
+    return [folder / "Users.xml", folder / "Posts.xml"]
+
+
+@pytest.mark.parametrize(("posts", "message"), [
+    (b"<posts>\n</posts>\n", "Posts.xml: holds no <row> element: not a Stack Exchange dump file, or an empty one"),
+    (b"<posts>\n" + b"\n" * 3 + b"</posts", "Posts.xml, line 6: is not well-formed XML, or is cut short (unclosed token,"
+     " column 0)"),
+    (b'<posts>\n  <row Id="1" PostTypeId="1" Title="a&#0;b" />\n</posts>\n',
+     "Posts.xml, line 3: is not well-formed XML, or is cut short (reference to invalid character number, column 37)"),
+    (b'<posts>\n  <row Id="1" PostTypeId="1" Title="caf\xe9" />\n</posts>\n',
+     "Posts.xml, line 3: is not well-formed XML, or is cut short (not well-formed (invalid token), column 39)"),
+], ids=["rowless", "cut short", "NUL", "not UTF-8"])
+def test_a_malformed_stack_exchange_file_names_the_file_and_line(database, tmp_path, posts, message):
+    with pytest.raises(Rejected) as err:
+        ingest.run("stackexchange", se_dump(tmp_path / "dump", posts), CLI)
+    assert str(err.value) == message
+    assert_refused(message)
+
+
+def test_stack_exchange_rows_nested_a_hundred_thousand_deep_are_refused_in_flat_memory(database, tmp_path):
+    paths = se_dump(tmp_path / "dump", b'<posts>\n  <row Id="7" PostTypeId="1">' + b"<a>" * 100_000 + b"</a>" * 100_000
+                    + b"</row>\n</posts>\n")
+    error, peak = imported_alone(database, "stackexchange", paths)
+    message = "Posts.xml, row Id 7: holds an element <a> inside a row: a dump's rows hold none"
+    assert error == message
+    assert_refused(message)
+    assert peak < PEAK_MB
+
+
+def test_an_archive_bomb_is_refused_before_it_is_opened(database, tmp_path):
+    import py7zr
+    bomb = tmp_path / "site.stackexchange.com.7z"
+    with py7zr.SevenZipFile(bomb, "w", filters=[{"id": py7zr.FILTER_DEFLATE}]) as out:
+        out.writef(io.BytesIO(b"<posts>" + b" " * 2**28 + b"</posts>"), "Posts.xml")
+        out.writef(io.BytesIO((FIXTURES / "stackexchange/Users.xml").read_bytes()), "Users.xml")
+    size = (FIXTURES / "stackexchange/Users.xml").stat().st_size + 2**28 + 15
+    error, peak = imported_alone(database, "stackexchange", [bomb])
+    message = (f"site.stackexchange.com.7z: would expand to {size:,} bytes, more than the"
+               f" {50 * bomb.stat().st_size:,} an import accepts from this archive (Settings)")
+    assert error == message
+    assert_refused(message)
+    assert peak < PEAK_MB
+
+
+def test_reading_a_stack_exchange_file_takes_the_same_memory_whatever_its_length(tmp_path):
+    peaks = []
+    for rows_ in (400_000, 1_200_000):
+        path = tmp_path / f"Posts-{rows_}.xml"
+        with path.open("w") as out:
+            out.write("<posts>\n")
+            out.writelines(f'  <row Id="{i}" PostTypeId="2" ParentId="1" Body="an answer of a few words" />\n'
+                           for i in range(rows_))
+            out.write("</posts>\n")
+        code = ("import sys; from pathlib import Path; from cmcore.ingest import stackexchange\n"
+                "for chunk in stackexchange._chunks(Path(sys.argv[1]), ('Id', 'PostTypeId', 'ParentId', 'Body')):\n"
+                f"    pass\nprint({PEAK})")
+        done = subprocess.run([sys.executable, "-c", code, str(path)], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              capture_output=True, text=True, timeout=300, check=True)
+        peaks.append(float(done.stdout.split()[-1]))
+    assert peaks[1] - peaks[0] < 20, peaks  # three times the rows, the same peak: one chunk at a time

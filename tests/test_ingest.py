@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from cmcore import db, frames, identities, ingest
 from cmcore.access import CLI, AccessDenied, Principal
-from cmcore.ingest import canonical
+from cmcore.ingest import canonical, stackexchange
 from cmcore.ingest.canonical import Rejected
 from tests.builders import utc
 
@@ -140,24 +140,59 @@ def members_csv_expected() -> list[tuple]:
             ("u3", "chloe", "Chloé Dubois", utc(2026, 2, 1, 7))]
 
 
+SE_NOTES = {  # what the hand-made dump leaves out, counted by hand from its files
+    stackexchange.NOT_TALK: 6,  # posts 14-19: tag wiki excerpt and body, orphaned tag wiki, nomination, wikis
+    stackexchange.ORPHAN_ANSWERS: 1,  # post 20 answers question 99, not in the dump
+    stackexchange.LEFT_COMMENTS: 8,  # comments 102-107 and 109 on those posts, 111 on post 999
+    stackexchange.LEFT_VOTES: 7,  # votes 9-15
+    stackexchange.OTHER_VOTES: 3,  # an accept, a bookmark, a bounty
+    stackexchange.UNREAD_FILES: 1,  # Badges.xml
+}
+
+
+def votes(platform: str) -> list[tuple]:
+    return rows("SELECT a.external_id, v.day::text, v.up, v.down FROM activity_vote v JOIN activity a"
+                " ON a.id = v.activity_id JOIN platform p ON p.id = a.platform_id WHERE p.slug = :slug ORDER BY 1, 2",
+                slug=platform)
+
+
 def test_stack_exchange_dump(database):
     result = ingest.run("stackexchange", fixture("stackexchange"), CLI)
-    assert result.counts == {"members": counts(5), "activities": counts(6), "votes": counts(2)}
+    assert result.counts == {"members": counts(6), "activities": counts(10), "votes": counts(7)}
+    assert result.notes == SE_NOTES
     assert activities("stackexchange") == [
-        ("10", "Bruno", "thread", None, None, True, False, 1),  # one up-vote, no voter made up
+        ("10", "Bruno", "thread", None, None, True, False, 2),  # two up-votes, no voter made up
         ("c101", "Amélie", "comment", "10", "10", False, False, 0),
         ("11", "Chen", "answer", "10", "10", False, False, 0),  # a down-vote is not a reaction
-        ("12", "Amélie", "answer", "10", "10", False, True, 2),  # AcceptedAnswerId; the accept vote is not an up-vote
+        ("12", "Amélie", "answer", "10", "10", False, True, 3),  # AcceptedAnswerId; the accept vote is not an up-vote
         ("c100", "Bruno", "comment", "12", "10", False, False, 0),
-        ("13", "(deleted user)", "thread", None, None, True, False, 0)]  # the tag wiki (type 4) is left out
+        ("c110", "Dana", "comment", "11", "10", False, False, 0),
+        ("13", "(deleted user)", "thread", None, None, True, False, 1),  # no OwnerUserId
+        ("c108", "(deleted user)", "comment", "13", "13", False, False, 0),  # no UserId
+        ("21", "Community", "thread", None, None, True, False, 0),
+        ("22", "Dana", "answer", "13", "13", False, False, 1)]
+    assert votes("stackexchange") == [("10", "2025-04-01", 1, 0), ("10", "2025-04-02", 1, 0), ("11", "2025-04-01", 0, 1),
+                                      ("12", "2025-04-01", 2, 0), ("12", "2025-04-03", 1, 0), ("13", "2025-04-02", 1, 0),
+                                      ("22", "2025-04-06", 1, 0)]
     assert rows("SELECT title, tags FROM activity WHERE external_id IN ('10', '13') ORDER BY 1") == [
         ("Configurer le proxy", ["proxy", "config"]), ("Old question from a deleted user", ["meta"])]
     assert members("stackexchange") == [
         ("-1", "Community", "Community", utc(2025, 1, 1)), ("1", "Amélie", "Amélie", utc(2025, 1, 2, 9, 15, 0, 250000)),
         ("2", "Bruno", "Bruno", utc(2025, 2, 3, 10)), ("3", "Chen", "Chen", utc(2025, 3, 4, 11)),
-        ("deleted", "(deleted user)", "(deleted user)", utc(2025, 4, 2, 12))]
-    assert ingest.run("stackexchange", fixture("stackexchange"), CLI).counts == {
-        "members": counts(skipped=5), "activities": counts(skipped=6), "votes": counts(skipped=2)}
+        ("4", "Dana", "Dana", utc(2025, 4, 2, 8)), ("deleted", "(deleted user)", "(deleted user)", utc(2025, 4, 2, 12))]
+    assert rows("SELECT display_name FROM member WHERE is_bot ORDER BY 1") == [("(deleted user)",), ("Community",)]
+    assert rows("SELECT notes FROM import_run") == [(SE_NOTES,)]
+    again = ingest.run("stackexchange", fixture("stackexchange"), CLI)
+    assert again.counts == {"members": counts(skipped=6), "activities": counts(skipped=10), "votes": counts(skipped=7)}
+
+
+def test_a_stack_exchange_site_without_votes_counts_each_posts_score(database):
+    files = [p for p in fixture("stackexchange") if p.name in ("Users.xml", "Posts.xml", "Comments.xml")]
+    result = ingest.run("stackexchange", files, CLI)
+    assert result.notes == {k: v for k, v in SE_NOTES.items() if k in (
+        stackexchange.NOT_TALK, stackexchange.ORPHAN_ANSWERS, stackexchange.LEFT_COMMENTS)} | {stackexchange.SCORES: 5}
+    assert votes("stackexchange") == [("10", "2025-04-01", 2, 0), ("11", "2025-04-01", 0, 1), ("12", "2025-04-01", 3, 0),
+                                      ("13", "2025-04-02", 1, 0), ("22", "2025-04-05", 1, 0)]
 
 
 def test_stack_exchange_dump_inside_a_7z_archive(database, tmp_path):
@@ -167,7 +202,8 @@ def test_stack_exchange_dump_inside_a_7z_archive(database, tmp_path):
         for path in fixture("stackexchange"):
             out.write(path, path.name)
     result = ingest.run("stackexchange", [archive], CLI, platform="example-se")
-    assert result.counts == {"members": counts(5), "activities": counts(6), "votes": counts(2)}
+    assert result.counts == {"members": counts(6), "activities": counts(10), "votes": counts(7)}
+    assert result.notes == SE_NOTES
     assert rows("SELECT slug, kind FROM platform") == [("example-se", "stackexchange")]
 
 
