@@ -17,6 +17,7 @@ import psycopg  # noqa: E402
 import pytest  # noqa: E402
 
 from cmcore import db, frames, migrate  # noqa: E402
+from tests import pages  # noqa: E402
 
 _counter = itertools.count()
 
@@ -91,4 +92,6 @@ def app(database, monkeypatch):
             PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(app_test_module, "PagesManager", NavigationPages)
+    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", pages.RecordedStorage)
+    pages.STORES.clear()
     return AppTest.from_file(str(Path(__file__).parent.parent / "app.py"), default_timeout=60)

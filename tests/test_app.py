@@ -14,6 +14,7 @@ from cmcore.community import get_settings as community_settings
 from cmcore.reports import overview
 from cmcore import reports
 from tests.builders import Community, user
+from tests.pages import as_user
 
 PASSWORD = "correct horse battery"
 
@@ -33,13 +34,6 @@ def sign_in(at, username, password=PASSWORD):
     at.text_input[0].input(username)
     at.text_input[1].input(password)
     at.button[0].click()
-    return at.run()
-
-
-def as_user(at, username):
-    """Seed the signed-in user (AppTest cannot carry the login cookie)."""
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = username
     return at.run()
 
 

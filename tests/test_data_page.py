@@ -8,15 +8,13 @@ import sqlalchemy as sa
 from cmcore import db, i18n, ingest
 from cmcore.access import CLI
 from tests.builders import user
+from tests.pages import as_user
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def open_data(app, username: str):
-    at = app
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = username
-    at.run()
+    at = as_user(app, username)
     at.switch_page("pages/data.py").run()
     assert not at.exception
     return at

@@ -2,6 +2,7 @@
 USD), the validation of the forms, and the isolation of each sponsor's data.
 
 Period 1–10 March 2026 (UTC), previous period 19–28 February, "now" 20 March 2026."""
+import re
 from datetime import UTC, date, datetime
 
 import polars as pl
@@ -12,7 +13,8 @@ from cmcore import db, frames, money, sponsor_html
 from cmcore.access import AccessDenied, Principal
 from cmcore.reports import Scope
 from cmcore.periods import Period
-from tests.builders import Community, _insert
+from tests.builders import Community, _insert, user
+from tests.pages import as_user, choose_period, csv_rows, download, excel_rows
 
 MANAGER = Principal("manon", "manager")
 MARCH = Period(date(2026, 3, 1), date(2026, 3, 11))
@@ -118,21 +120,66 @@ def test_a_sponsor_report(books):
     assert "Rapport sponsor : Alpha" in html and "Alpha spring" in html and "plotly" in html.lower()
 
 
-def test_a_sponsor_never_sees_another_sponsors_data(books):
-    alpha = Principal("alpha", "sponsor", books["a"])
-    for call in (lambda: money.sponsor_report(alpha, scope(), books["b"]),
-                 lambda: money.campaigns(alpha, books["b"]),
-                 lambda: money.delivery(alpha, books["b"]),
-                 lambda: money.revenue_lines(alpha, books["b"]),
-                 lambda: money.monetisation_report(alpha, scope())):
-        with pytest.raises(AccessDenied):
+# What each sponsor's report holds, counted by hand from `books` (period 1–10 March, previous 19–28 Feb).
+SEEN = {
+    "a": {"name": "Alpha", "other": "Beta", "campaigns": ["Alpha spring"],
+          "metrics": {"impressions": (3000, 1000), "clicks": (50, 10), "ctr": (pytest.approx(50 / 3000), 0.01),
+                      "engagements": (60, 30), "campaigns": (1, None)},
+          "daily": [(date(2026, 3, 1), "Alpha spring", 2000, 30, 50), (date(2026, 3, 2), "Alpha spring", 1000, 20, 10)],
+          "deliverables": [("Alpha spring", "Posts", 4, 2), ("Alpha spring", "Talk", 1, 1)],
+          "delivery_days": [(date(2026, 2, 28), 1000), (date(2026, 3, 1), 2000), (date(2026, 3, 2), 1000)],
+          "revenue": [("sponsorship", 100_000, "EUR")]},
+    "b": {"name": "Beta", "other": "Alpha", "campaigns": ["Beta launch"],
+          "metrics": {"impressions": (5000, 0), "clicks": (50, 0), "ctr": (0.01, None),
+                      "engagements": (100, 0), "campaigns": (1, None)},
+          "daily": [(date(2026, 3, 3), "Beta launch", 5000, 50, 100)],
+          "deliverables": [("Beta launch", "Posts", 2, 2)],
+          "delivery_days": [(date(2026, 3, 3), 5000)],
+          "revenue": [("sponsorship", 50_000, "USD")]},
+}
+OTHER = {"a": "b", "b": "a"}
+
+
+def viewers(books, which: str) -> list[tuple[Principal, int | None]]:
+    """Who reads sponsor `which`'s rows: its own user (asking for nothing, or for itself), and a
+    manager choosing it."""
+    own = Principal(f"user{which}", "sponsor", books[which])
+    return [(own, None), (own, books[which]), (MANAGER, books[which])]
+
+
+@pytest.mark.parametrize("which", ["a", "b"])
+def test_each_sponsor_sees_only_its_own_rows_whoever_asks(books, which):
+    seen = SEEN[which]
+    for viewer, chosen in viewers(books, which):
+        report = money.sponsor_report(viewer, scope(), chosen)
+        assert report.sponsor["name"] == seen["name"]
+        assert values(report) == seen["metrics"]
+        assert report.campaigns["name"].to_list() == seen["campaigns"]
+        assert report.daily.rows() == seen["daily"]
+        assert report.deliverables.select("campaign", "label", "target", "delivered").rows() == seen["deliverables"]
+        assert money.campaigns(viewer, chosen)["name"].to_list() == seen["campaigns"]
+        assert money.delivery(viewer, chosen).sort("day").select("day", "impressions").rows() == seen["delivery_days"]
+        assert money.revenue_lines(viewer, chosen).select("stream", "amount_minor", "currency").rows() == seen["revenue"]
+        html = sponsor_html.render(report, MARCH, "en")
+        text = re.sub(r"<script.*?</script>", "", html, flags=re.S)  # plotly.js itself says "Alpha"
+        assert f"Sponsor report: {seen['name']}" in text and seen["other"] not in text
+        assert all(name not in html for name in SEEN[OTHER[which]]["campaigns"])  # the chart's data too
+    own = viewers(books, which)[0][0]
+    assert money.sponsors(own).select("sponsor_id", "name").rows() == [(books[which], seen["name"])]
+    other = books[OTHER[which]]
+    for call in (lambda: money.sponsor_report(own, scope(), other), lambda: money.campaigns(own, other),
+                 lambda: money.delivery(own, other), lambda: money.revenue_lines(own, other),
+                 lambda: money.monetisation_report(own, scope())):
+        with pytest.raises(AccessDenied, match="its own campaigns only|may not do this"):
             call()
-    assert money.campaigns(alpha)["sponsor_id"].unique().to_list() == [books["a"]]
-    assert money.delivery(alpha)["campaign_id"].unique().to_list() == [books["a1"]]
-    assert money.revenue_lines(alpha).select("sponsor_id", "amount_minor").rows() == [(books["a"], 100_000)]
-    assert money.sponsors(alpha)["name"].to_list() == ["Alpha"]
-    html = sponsor_html.render(money.sponsor_report(alpha, scope()), MARCH, "en")
-    assert "Beta" not in html and "5,000" not in html
+
+
+def test_a_manager_reads_every_sponsor_when_choosing_none(books):
+    assert money.sponsors(MANAGER)["name"].to_list() == ["Alpha", "Beta"]
+    assert sorted(money.campaigns(MANAGER)["name"].to_list()) == ["Alpha spring", "Beta launch"]
+    assert money.delivery(MANAGER)["impressions"].sum() == 1000 + 2000 + 1000 + 5000
+    with pytest.raises(money.MoneyError, match="sponsor: choose one"):
+        money.sponsor_report(MANAGER, scope())
     for role in ("staff", None):
         with pytest.raises(AccessDenied):
             money.campaigns(Principal("s", role) if role else None)
@@ -222,3 +269,53 @@ def test_money_never_mixes_currencies(books):
     assert {m.currency for m in report.metrics} == {"EUR", "USD"}
     assert all(isinstance(m.value, int | float) for m in report.metrics)
     assert pl.Series([m.key for m in report.metrics]).is_unique().all()
+
+
+SHOWN = {  # the sponsor report page in French, per sponsor: headline, then each download's rows
+    "a": {"metrics": ["3\u202f000", "50", "1,7\u202f%", "60", "1"],
+          "campaigns": [["Alpha spring", "2026-02-20", "2026-03-05", "3000", "50", "0.016666666666666666", "60", "0.6"]],
+          "deliverables": [["false", "Alpha spring", "Posts", "2", "4", "0.5"], ["true", "Alpha spring", "Talk", "1", "1", "1.0"]],
+          "delivery": [["2026-03-01", "Alpha spring", "2000", "30", "50"], ["2026-03-02", "Alpha spring", "1000", "20", "10"]]},
+    "b": {"metrics": ["5\u202f000", "50", "1,0\u202f%", "100", "1"],
+          "campaigns": [["Beta launch", "2026-03-02", "2026-03-20", "5000", "50", "0.01", "100", "1.0"]],
+          "deliverables": [["true", "Beta launch", "Posts", "2", "2", "1.0"]],
+          "delivery": [["2026-03-03", "Beta launch", "5000", "50", "100"]]},
+}
+
+
+def as_written(cell: object, text: str) -> object:
+    """The CSV cell `text` as the Excel cell `cell` holds it (days, flags, numbers)."""
+    if isinstance(cell, datetime):
+        return datetime.fromisoformat(text)
+    if isinstance(cell, bool):
+        return text == "true"
+    if isinstance(cell, int | float):
+        return pytest.approx(float(text))
+    return text
+
+
+@pytest.mark.parametrize("which", ["a", "b"])
+@pytest.mark.parametrize("who", ["sponsor", "manager"])
+def test_the_sponsor_report_page_and_its_downloads_hold_one_sponsor(app, books, which, who):
+    user("manon", "manager")
+    user("alpha", "sponsor", sponsor_id=books["a"])
+    user("beta", "sponsor", sponsor_id=books["b"])
+    at = as_user(app, {"a": "alpha", "b": "beta"}[which] if who == "sponsor" else "manon")
+    if who == "manager":
+        at.switch_page("pages/sponsor_report.py").run()
+        at.selectbox(key="report_sponsor").set_value(books[which]).run()
+    at = choose_period(at, date(2026, 3, 1), date(2026, 3, 10))
+    assert not at.exception
+    seen, shown = SEEN[which], SHOWN[which]
+    assert [e.value for e in at.title] == [f"Rapport sponsor : {seen['name']}"]
+    assert [m.value for m in at.metric] == shown["metrics"]
+    for table in ("campaigns", "deliverables", "delivery"):
+        rows = csv_rows(download(at, f"{table}_csv"))
+        assert rows[1:] == shown[table], table
+        sheet = excel_rows(download(at, f"{table}_xlsx"))
+        assert sheet == [[as_written(c, v) for c, v in zip(r, row, strict=True)] for r, row in zip(sheet, rows, strict=True)]
+        assert len(sheet) == len(rows), table
+    html = download(at, "report_html").decode()
+    text = re.sub(r"<script.*?</script>", "", html, flags=re.S)
+    assert f"Rapport sponsor : {seen['name']}" in text and seen["other"] not in text
+    assert all(name not in html for name in SEEN[OTHER[which]]["campaigns"])

@@ -1,5 +1,6 @@
 """The rewards programme: life cycle, the four-eyes rule, budgets, paying once, idempotent
 proposals, an audit trail the database keeps, and 20 threads racing on 100 rewards."""
+import re
 import threading
 from datetime import date
 
@@ -144,6 +145,10 @@ def test_twenty_threads_racing_on_a_hundred_rewards_pay_each_once_within_budget(
     # The budget of 100 EUR holds 66 rewards of 1.50 EUR: 34 must be refused.
     errors: list[Exception] = []
     start = threading.Barrier(len(staff))
+    # The only refusals a race may give: approved or paid by someone else first, or the budget spent.
+    expected = re.compile(r"reward \d+: it is (approved|paid), not proposed"
+                          r"|reward \d+: 1\.50 EUR would exceed the budget of 2026-03; [01]\.[05]0 EUR remain"
+                          r"|batch: not approved, nothing paid: \d+ \((proposed|paid)\)")
 
     def race(who: Principal) -> None:
         start.wait()
@@ -152,10 +157,9 @@ def test_twenty_threads_racing_on_a_hundred_rewards_pay_each_once_within_budget(
             for step in (lambda: rewards.approve(who, reward_id), lambda: rewards.pay(who, [reward_id])):
                 try:
                     step()
-                except rewards.RewardError:
-                    pass
                 except Exception as err:  # anything else is a bug
-                    errors.append(err)
+                    if not (isinstance(err, rewards.RewardError) and expected.fullmatch(str(err))):
+                        errors.append(err)
 
     threads = [threading.Thread(target=race, args=(p,)) for p in staff]
     for th in threads:
@@ -171,6 +175,41 @@ def test_twenty_threads_racing_on_a_hundred_rewards_pay_each_once_within_budget(
                                     " GROUP BY entity_id")).all()
         approvals = conn.execute(sa.text("SELECT count(*) FROM audit_log WHERE action = 'reward.approve'")).scalar_one()
     assert len(pays) == 66 and {n for _, n in pays} == {1} and approvals == 66
+
+
+def test_twenty_concurrent_approvals_against_a_budget_for_one_approve_exactly_one(programme):
+    """Twenty staff members each approve a different 5 EUR reward at the same instant, against a
+    budget of 5 EUR: one approval goes through, the nineteen others are refused for the budget."""
+    _, members = programme
+    rewards.set_budget(MANAGER, "2026-04", "EUR", "5")
+    staff = [Principal(f"a{i:02d}", "staff") for i in range(20)]
+    for p in staff:
+        user(p.username, "staff")
+    ids = [rewards.propose(ANNA, members[i % 4], "2026-04", "money", "5", "EUR", f"#{i}") for i in range(20)]
+    outcome: dict[int, str] = {}
+    start = threading.Barrier(len(staff))
+
+    def approve(who: Principal, reward_id: int) -> None:
+        start.wait()
+        try:
+            rewards.approve(who, reward_id)
+            outcome[reward_id] = "approved"
+        except Exception as err:  # noqa: BLE001 — every outcome is checked below
+            outcome[reward_id] = f"{type(err).__name__}: {err}"
+
+    threads = [threading.Thread(target=approve, args=pair) for pair in zip(staff, ids, strict=True)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    approved = [r for r, said in outcome.items() if said == "approved"]
+    assert len(approved) == 1
+    assert sorted(said for r, said in outcome.items() if r not in approved) == sorted(
+        f"RewardError: reward {r}: 5.00 EUR would exceed the budget of 2026-04; 0.00 EUR remain"
+        for r in ids if r not in approved)
+    assert statuses(*ids).count("approved") == 1
+    budget = rewards.budgets(ANNA, "2026-04").row(0, named=True)
+    assert (budget["budget"], budget["approved"], budget["remaining"]) == (500, 500, 0)
 
 
 def test_recent_months():
