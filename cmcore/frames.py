@@ -99,7 +99,7 @@ class _Entry:
     # frames refreshed by their changed rows:
     snapshot: str | None = None  # the database snapshot whose changes the frame holds
     generation: int = 0  # a new one at each read or refresh
-    deltas: tuple[tuple[int, Delta], ...] = ()  # the latest refreshes: (generation reached, delta)
+    deltas: tuple[tuple[int, Delta], ...] = ()  # the latest refreshes: (generation it started from, delta)
 
 
 class Changes:
@@ -118,9 +118,10 @@ class Changes:
         if entry.generation == since:
             frame = entry.value
             return Delta(frame.clear(), frame.clear())
-        later = [d for g, d in entry.deltas if g > since]
-        if not later or entry.deltas[-len(later)][0] != since + 1:
+        starts = [g for g, _ in entry.deltas]
+        if since not in starts:
             return None
+        later = [d for _, d in entry.deltas[starts.index(since):]]
         out = later[0]
         for d in later[1:]:
             out = out.then(d)
@@ -308,7 +309,7 @@ def _with_rows(hit: _Entry, source: Source, now: Versions, snapshot: str, ranges
     generation = next(_generations)
     counts["refreshed"] += 1
     return replace(hit, version=now.number, value=frame, snapshot=snapshot, generation=generation,
-                   deltas=(*hit.deltas, (generation, Delta(removed, added)))[-DELTAS_KEPT:])
+                   deltas=(*hit.deltas, (hit.generation, Delta(removed, added)))[-DELTAS_KEPT:])
 
 
 _CHANGED_ROWS = """

@@ -16,7 +16,7 @@ import polars as pl
 
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
-from cmcore.kpis import between, instant, local_day, on_platforms, sorted_unique
+from cmcore.kpis import between, instant, local_day, on_local_days, on_platforms, sorted_unique
 from cmcore.reports import Scope
 from cmcore.periods import Period
 
@@ -182,27 +182,46 @@ class Rollups:
                        reactions=self.reactions.filter(mine | (pl.col("author") == member_id)))
 
 
-def _parent_authors(activity: pl.DataFrame) -> pl.Series:
-    """The author of each activity's parent (`author`): gathered from an array indexed by id when
-    ids are dense, as a sequence leaves them (5× faster than a join), else joined."""
+def _parent_authors(rows: pl.DataFrame, activity: pl.DataFrame) -> pl.Series:
+    """The author of the parent of each of `rows` (`author`), looked up in `activity`: for all of
+    them, gathered from an array indexed by id when ids are dense, as a sequence leaves them (5×
+    faster than a join), else joined; for a few, joined with the parents picked out first."""
     ids = activity["id"]
     lo, hi = ids.min(), ids.max()
-    if lo is not None and hi - lo < 2 * activity.height:
+    if rows.height < activity.height // 8:
+        wanted = rows["parent_id"].drop_nulls().unique()
+        activity = activity.filter(pl.col("id").is_in(wanted.implode()))
+    elif lo is not None and hi - lo < 2 * activity.height:
         by_id = pl.repeat(None, hi - lo + 1, dtype=pl.Int64, eager=True).scatter(ids - lo, activity["member_id"])
-        return by_id.gather(activity["parent_id"] - lo).alias("author")
+        return by_id.gather(rows["parent_id"] - lo).alias("author")
     parents = activity.select(pl.col("id").alias("parent_id"), pl.col("member_id").alias("author"))
-    return activity.select("parent_id").join(parents, on="parent_id", how="left", maintain_order="left")["author"]
+    return rows.select("parent_id").join(parents, on="parent_id", how="left", maintain_order="left")["author"]
 
 
-def rollups(activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFrame, tz: str) -> Rollups:
-    """The `Rollups` of the activity, events and attendance in time zone `tz`."""
-    acts = (activity.select("member_id", "kind", "platform_id", "accepted", local_day("created_at", tz).alias("day"),
-                            _parent_authors(activity))
+def _acts(rows: pl.DataFrame, activity: pl.DataFrame, tz: str) -> pl.DataFrame:
+    """`rows` of `activity` with their local day and their parent's author, replies and reactions
+    to oneself left out."""
+    return (rows.select("member_id", "kind", "platform_id", "accepted", local_day("created_at", tz).alias("day"),
+                        _parent_authors(rows, activity))
             .filter(pl.col("author").is_null() | (pl.col("author") != pl.col("member_id"))))
-    attended = (attendance.lazy().filter("attended").join(events.lazy(), on="event_id")
-                .select("member_id", local_day("starts_at", tz).alias("day")).collect())
-    codes = Codes.of([acts["member_id"], acts["author"], attended["member_id"]], [acts["day"], attended["day"]],
-                     acts["platform_id"])
+
+
+def _attended(events: pl.DataFrame, attendance: pl.DataFrame, tz: str) -> pl.DataFrame:
+    return (attendance.lazy().filter("attended").join(events.lazy(), on="event_id")
+            .select("member_id", local_day("starts_at", tz).alias("day")).collect())
+
+
+def _codes(written: pl.DataFrame, reactions: pl.DataFrame, attended: pl.DataFrame) -> Codes:
+    return Codes.of([written["member_id"], written["author"], reactions["member_id"], reactions["author"],
+                     attended["member_id"]], [written["day"], reactions["day"], attended["day"]],
+                    pl.concat([written["platform_id"], reactions["platform_id"]]))
+
+
+def _met(acts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """From `_acts`: the written items, the reactions once a day per pair of members and platform,
+    and who reached whom (`reached` of `Rollups`)."""
+    written = acts.filter(pl.col("kind") != "reaction").with_columns(pl.col("kind").cast(WRITTEN_KIND))
+    codes = Codes.of([acts["member_id"], acts["author"]], [acts["day"]], acts["platform_id"])
     # one sort: each (author, member, day, platform) once per flag "written" (else a reaction)
     keys = (acts.filter(pl.col("author").is_not_null() | (pl.col("kind") == "reaction"))
             .select(codes.key(pl.col("kind") != "reaction")).to_series())
@@ -210,11 +229,76 @@ def rollups(activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFra
     reactions = met.filter(~pl.col("flag")).drop("flag")
     same = [pl.col(c) == pl.col(c).shift(1) for c in ("author", "member_id", "day", "platform_id")]
     pairs = met.filter(pl.col("author").is_not_null() & ~pl.all_horizontal(same).fill_null(False))
-    same_pair = pl.all_horizontal(same[:2])
     reached = pairs.select(pl.col("author").alias("member_id"), pl.col("member_id").alias("counterpart"), "day",
-                           "platform_id", pl.when(same_pair).then(pl.col("day").shift(1)).alias("prev_day"))
-    written = acts.filter(pl.col("kind") != "reaction").with_columns(pl.col("kind").cast(WRITTEN_KIND))
-    return Rollups(written, reactions, attended, reached, codes)
+                           "platform_id")
+    return written, reactions, _with_prev_day(reached)
+
+
+def _with_prev_day(reached: pl.DataFrame) -> pl.DataFrame:
+    """`reached` rows sorted by pair, day and platform, with the pair's previous row's day."""
+    same_pair = (pl.col("member_id") == pl.col("member_id").shift(1)) & (
+        pl.col("counterpart") == pl.col("counterpart").shift(1))
+    return reached.with_columns(pl.when(same_pair).then(pl.col("day").shift(1)).alias("prev_day"))
+
+
+def rollups(activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFrame, tz: str) -> Rollups:
+    """The `Rollups` of the activity, events and attendance in time zone `tz`."""
+    written, reactions, reached = _met(_acts(activity, activity, tz))
+    attended = _attended(events, attendance, tz)
+    return Rollups(written, reactions, attended, reached, _codes(written, reactions, attended))
+
+
+def touched_days(activity: pl.DataFrame, removed: pl.DataFrame, added: pl.DataFrame, tz: str) -> pl.Series:
+    """The local days whose rollups activities `removed` (as they were) and `added` (as they are)
+    change: theirs, and those of the replies and reactions to a removed or changed one (whose
+    author they count)."""
+    rows = [removed, added]
+    if not removed.is_empty():
+        rows.append(activity.filter(pl.col("parent_id").is_in(removed["id"].implode())))
+    return pl.concat([r.select(local_day("created_at", tz).alias("day")) for r in rows]).to_series().unique()
+
+
+def _pairs(frame: pl.DataFrame) -> pl.Series:
+    """`reached` rows' (member_id, counterpart) as one Int64 while ids fit in 31 bits (is_in on a
+    struct column is ten times slower), else as a struct."""
+    ids = pl.concat([frame["member_id"], frame["counterpart"]])
+    if ids.is_empty() or (ids.min() >= 0 and ids.max() < 2**31):
+        return frame.select(pl.col("member_id") * 2**31 + pl.col("counterpart")).to_series()
+    return frame.select(pl.struct("member_id", "counterpart")).to_series()
+
+
+def rollups_after(rolled: Rollups, activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFrame,
+                  days: pl.Series, tz: str) -> Rollups:
+    """`rolled` with the local `days` made again from `activity` as it is now (see `touched_days`),
+    and the attendance from `events` and `attendance`. Who reached whom is walked again for the
+    pairs of members those days hold, from the first of them on."""
+    attended = _attended(events, attendance, tz)
+    if days.is_empty():
+        return replace(rolled, attended=attended, codes=_codes(rolled.written, rolled.reactions, attended))
+    in_days = pl.col("day").is_in(days.implode())
+    fresh_written, fresh_reactions, fresh_reached = _met(
+        _acts(activity.filter(on_local_days("created_at", days, tz)), activity, tz))
+    written = pl.concat([rolled.written.filter(~in_days), fresh_written])
+    reactions = pl.concat([rolled.reactions.filter(~in_days), fresh_reactions])
+    reached = _reached_after(rolled.reached, fresh_reached, days, in_days)
+    return Rollups(written, reactions, attended, reached, _codes(written, reactions, attended))
+
+
+def _reached_after(reached: pl.DataFrame, fresh: pl.DataFrame, days: pl.Series, in_days: pl.Expr) -> pl.DataFrame:
+    """`reached` with the rows of `days` replaced by `fresh` ones: the pairs those days hold walked
+    again from the first of them, each starting from its last day before."""
+    kept = reached.filter(~in_days)
+    touched = pl.concat([_pairs(reached.filter(in_days)), _pairs(fresh)]).unique()
+    mask = _pairs(kept).is_in(touched.implode())
+    first = days.min()
+    theirs = kept.filter(mask)
+    earlier, later = theirs.filter(pl.col("day") < first), theirs.filter(pl.col("day") >= first)
+    walked = _with_prev_day(pl.concat([later.drop("prev_day"), fresh.drop("prev_day")])
+                            .sort("member_id", "counterpart", "day", "platform_id"))
+    last_before = earlier.group_by("member_id", "counterpart").agg(pl.col("day").max().alias("last_before"))
+    walked = (walked.join(last_before, on=["member_id", "counterpart"], how="left", maintain_order="left")
+              .with_columns(pl.coalesce("prev_day", "last_before").alias("prev_day")).drop("last_before"))
+    return pl.concat([kept.filter(~mask), earlier, walked])
 
 
 def _on(frame: pl.DataFrame | pl.LazyFrame, platforms: list[int] | None) -> pl.LazyFrame:
@@ -264,18 +348,37 @@ def wide(counts: pl.DataFrame, rules: Scoring) -> pl.DataFrame:
             .filter(pl.col("points") > 0).collect())
 
 
-def monthly(daily: pl.DataFrame) -> pl.DataFrame:
+def monthly(daily: pl.DataFrame, only: pl.Series | None = None) -> pl.DataFrame:
     """The `wide` daily points summed per member and month (column `month`), keeping the month's
-    last day with points as `day`; sorted by month. The days are sorted, so each month is a slice
-    grouped on its own (twice as fast as one group_by on member and month)."""
+    last day with points as `day`; sorted by month; `only` those months (first days) if given. The
+    days are sorted, so each month is a slice grouped on its own (twice as fast as one group_by on
+    member and month)."""
     days = daily["day"]
     if days.is_empty():
         return daily.select("member_id", pl.col("day").alias("month"), *KINDS, "points", "day")
     starts = pl.date_range(days[0].replace(day=1), days[-1], "1mo", eager=True).to_list()
-    return pl.concat(pl.collect_all(
+    ends = [*starts[1:], days[-1] + timedelta(days=1)]
+    months = [(first, end) for first, end in zip(starts, ends, strict=True) if only is None or first in only]
+    return pl.concat([daily.clear().select("member_id", pl.col("day").alias("month"), *KINDS, "points", "day"),
+                      *pl.collect_all(
         _days(daily, first, end).group_by("member_id")
         .agg(pl.lit(first).alias("month"), *[pl.col(k).sum() for k in (*KINDS, "points")], pl.col("day").max())
-        for first, end in zip(starts, [*starts[1:], days[-1] + timedelta(days=1)], strict=True)))
+        for first, end in months)])
+
+
+def points_after(points: pl.DataFrame, rolled: Rollups, days: pl.Series, rules: Scoring,
+                 platforms: list[int] | None = None) -> pl.DataFrame:
+    """The `wide` points of `rolled` as they were in `points`, with the local `days` counted again."""
+    in_days = pl.col("day").is_in(days.implode())
+    part = replace(rolled, written=rolled.written.filter(in_days), reactions=rolled.reactions.filter(in_days),
+                   attended=rolled.attended.filter(in_days))
+    return points.filter(~in_days).merge_sorted(wide(day_counts(part, platforms), rules), "day")
+
+
+def monthly_after(months: pl.DataFrame, points: pl.DataFrame, days: pl.Series) -> pl.DataFrame:
+    """The `monthly` sums of `points`, as they were in `months`, with the months of `days` summed again."""
+    touched = days.dt.truncate("1mo").unique()
+    return months.filter(~pl.col("month").is_in(touched.implode())).merge_sorted(monthly(points, touched), "month")
 
 
 def whole_months(first: date, end: date) -> tuple[date, date] | None:
@@ -391,23 +494,47 @@ def explanation(rolled: Rollups, member_id: int, period: Period, rules: Scoring,
 
 
 def _rollups(tz: str) -> Rollups:
-    """The `rollups` of the current activity, events and attendance in time zone `tz`."""
+    """The `rollups` of the current activity, events and attendance in time zone `tz`, made again
+    only for the days a change of activity touches."""
+    def after(rolled: Rollups, changes: frames.Changes) -> Rollups | None:
+        days = _touched_days(changes, tz)
+        return None if days is None else rollups_after(
+            rolled, frames.table("activity"), frames.table("events"), frames.table("attendance"), days, tz)
     return frames.derived(f"leaderboard_rollups:{tz}", lambda: rollups(
-        frames.table("activity"), frames.table("events"), frames.table("attendance"), tz))
+        frames.table("activity"), frames.table("events"), frames.table("attendance"), tz), update=after)
+
+
+def _touched_days(changes: frames.Changes, tz: str) -> pl.Series | None:
+    """The local days a change of activity touches since `changes`' value was made (None: unknown)."""
+    activity = frames.table("activity")
+    delta = changes.delta("activity")
+    return None if delta is None else touched_days(activity, delta.removed, delta.added, tz)
 
 
 def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """The `wide` daily points of the scope's platforms, prepared once per change of their tables, time
-    zone, scoring and platform set, and their monthly sums when the period or the previous one
-    holds MONTHLY_FROM whole months."""
+    """The `wide` daily points of the scope's platforms, prepared once per change of their tables,
+    time zone, scoring and platform set (the days a change of activity touches counted again), and
+    their monthly sums when the period or the previous one holds MONTHLY_FROM whole months."""
     rolled = _rollups(scope.tz)
     platforms = None if scope.platforms is None else sorted(scope.platforms)
     key = f"leaderboard_points:{scope.tz}:{platforms}:{rules.key}"
-    points = frames.derived(key, lambda: wide(day_counts(rolled, platforms), rules))
+
+    def points_after_change(points: pl.DataFrame, changes: frames.Changes) -> pl.DataFrame | None:
+        frames.table("events"), frames.table("attendance")
+        days = _touched_days(changes, scope.tz) if changes.unchanged("events", "attendance") else None
+        return None if days is None else points_after(points, rolled, days, rules, platforms)
+
+    points = frames.derived(key, lambda: wide(day_counts(rolled, platforms), rules), update=points_after_change)
     periods = (scope.period, scope.period.previous())
     if all(_month_count(whole_months(p.start, p.end)) < MONTHLY_FROM for p in periods):
         return points, None
-    return points, frames.derived(f"{key}:months", lambda: monthly(points))
+
+    def months_after_change(months: pl.DataFrame, changes: frames.Changes) -> pl.DataFrame | None:
+        frames.table("events"), frames.table("attendance")
+        days = _touched_days(changes, scope.tz) if changes.unchanged("events", "attendance") else None
+        return None if days is None else monthly_after(months, points, days)
+
+    return points, frames.derived(f"{key}:months", lambda: monthly(points), update=months_after_change)
 
 
 def leaderboard(principal: Principal, scope: Scope, rules: Scoring | None = None) -> pl.DataFrame:

@@ -2,8 +2,11 @@
 (reputation's few thousand mentions in numpy, see its docstring)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -54,6 +57,25 @@ def between(column: str, start: datetime | pl.Expr, end: datetime | pl.Expr) -> 
     return (pl.col(column) >= instant(start)) & (pl.col(column) < instant(end))
 
 
+def on_local_days(column: str, days: pl.Series, tz: str) -> pl.Expr:
+    """`column` (UTC timestamps) falls on one of the local `days` of time zone `tz`: a window per
+    run of consecutive days (a few comparisons where converting every timestamp to its local day
+    costs 0.25 s at 2M rows), the conversion when the days are scattered in many runs."""
+    ordered = days.unique().sort().to_list()
+    runs: list[list] = []
+    for day in ordered:
+        if runs and (day - runs[-1][1]).days == 1:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    if len(runs) > 16:
+        return local_day(column, tz).is_in(days.implode())
+    zone = ZoneInfo(tz)
+    return pl.any_horizontal(False, *(between(column, datetime.combine(a, time(), zone).astimezone(UTC),
+                                              datetime.combine(b + timedelta(days=1), time(), zone).astimezone(UTC))
+                                      for a, b in runs))
+
+
 CONTRIBUTION_KINDS = ("thread", "reply", "comment", "answer")
 
 
@@ -94,23 +116,71 @@ def distinct_sorted(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     neighbour test replace a unique and a sort of the columns (growth's member days of 9.5M
     activities, local days included: 1.8 s → 0.55 s)."""
     rows = frame.select(columns)
-    physical = [pl.col(c).to_physical().cast(pl.Int64) for c in columns]
-    packable = not rows.is_empty() and not any(rows.null_count().row(0))
-    if packable:
-        ends = rows.select(*(p.min().alias(f"lo{i}") for i, p in enumerate(physical)),
-                           *(p.max().alias(f"hi{i}") for i, p in enumerate(physical))).row(0)
-        lows, highs = ends[:len(columns)], ends[len(columns):]
-        bits = [(hi - lo).bit_length() for lo, hi in zip(lows, highs, strict=True)]
-        packable = sum(bits) <= 62
-    if not packable:
+    packing = _packing([rows], columns)
+    if packing is None:
         return rows.unique().sort(columns)
+    return _unpacked(sorted_unique(_packed(rows, packing)), rows.schema, packing)
+
+
+def merge_distinct_sorted(first: pl.DataFrame, second: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """The distinct rows of two frames that are each `distinct_sorted` by `columns`, sorted by them:
+    merged in one pass, not sorted again (a day's new member days into a year's: 0.5 s → 0.03 s)."""
+    packing = _packing([first, second], columns)
+    if packing is None:
+        return pl.concat([first, second]).unique().sort(columns)
+    merged = (_packed(first, packing).to_frame("key")
+              .merge_sorted(_packed(second, packing).to_frame("key"), "key").to_series())
+    return _unpacked(merged.filter(merged.ne_missing(merged.shift(1))), first.schema, packing)
+
+
+def member_rollup_after(rolled: pl.DataFrame, activity: pl.DataFrame, removed: pl.DataFrame,
+                        added: pl.DataFrame, rollup: Callable[[pl.DataFrame], pl.DataFrame],
+                        columns: list[str]) -> pl.DataFrame:
+    """A rollup of activities per member (`rolled` = `rollup(activity as it was)`, distinct and
+    sorted by `columns`) after activities were `removed` (as they were) and `added` (as they are):
+    the added rows' rollup merged in when none was removed; else the members the change touches
+    rolled up again from `activity` as it is now."""
+    if removed.is_empty():
+        return merge_distinct_sorted(rolled, rollup(added), columns)
+    touched = pl.concat([removed["member_id"], added["member_id"]]).unique()
+    others = rolled.filter(~pl.col("member_id").is_in(touched.implode()))
+    return merge_distinct_sorted(others, rollup(activity.filter(pl.col("member_id").is_in(touched.implode()))),
+                                 columns)
+
+
+class _Packing(NamedTuple):
+    columns: list[str]
+    lows: list[int]
+    bits: list[int]
+
+
+def _packing(frames: list[pl.DataFrame], columns: list[str]) -> _Packing | None:
+    """How to pack the integer or date `columns` of `frames` into one Int64 that sorts like them;
+    None if some are null or their spans need more than 62 bits."""
+    rows = [f.select(columns) for f in frames if not f.is_empty()]
+    if not rows or any(any(r.null_count().row(0)) for r in rows):
+        return None
+    physical = [pl.col(c).to_physical().cast(pl.Int64) for c in columns]
+    ends = [r.select(*(p.min().alias(f"lo{i}") for i, p in enumerate(physical)),
+                     *(p.max().alias(f"hi{i}") for i, p in enumerate(physical))).row(0) for r in rows]
+    n = len(columns)
+    lows = [min(e[i] for e in ends) for i in range(n)]
+    bits = [(max(e[n + i] for e in ends) - lows[i]).bit_length() for i in range(n)]
+    return _Packing(columns, lows, bits) if sum(bits) <= 62 else None
+
+
+def _packed(rows: pl.DataFrame, packing: _Packing) -> pl.Series:
     key = pl.lit(0, pl.Int64)
-    for p, lo, b in zip(physical, lows, bits, strict=True):
-        key = key * 2**b + (p - lo)
+    for c, lo, b in zip(*packing, strict=True):
+        key = key * 2**b + (pl.col(c).to_physical().cast(pl.Int64) - lo)
+    return rows.lazy().select(key.alias("key")).collect().to_series()  # lazy selects: 0.15 s less than eager ones
+
+
+def _unpacked(keys: pl.Series, schema: pl.Schema, packing: _Packing) -> pl.DataFrame:
+    columns, lows, bits = packing
     tails = [sum(bits[i + 1:]) for i in range(len(columns))]
-    keys = rows.lazy().select(key.alias("key")).collect().to_series()  # lazy selects: 0.15 s less than eager ones
-    return sorted_unique(keys).to_frame().lazy().select(
-        (pl.col("key") // 2**tail % 2**b + lo).cast(rows[c].to_physical().dtype).cast(rows.schema[c]).alias(c)
+    return keys.to_frame("key").lazy().select(
+        (pl.col("key") // 2**tail % 2**b + lo).cast(pl.Series(dtype=schema[c]).to_physical().dtype).cast(schema[c]).alias(c)
         for c, lo, b, tail in zip(columns, lows, bits, tails, strict=True)).collect()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import TypeVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from cmcore.periods import Period
 
 MANAGERS = ("admin", "manager")
 MANAGERS_AND_STAFF = ("admin", "manager", "staff")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,14 @@ def cached(*roles: str) -> Callable[[Callable[..., Report]], Callable[..., Repor
     return wrap
 
 
+def _after(changes: frames.Changes, update: Callable[..., T], old: T, tz: str) -> T | None:
+    """`update(old, activity, removed, added, tz)` for how activity changed since `old` was made
+    (None when that is not known: `old` is then made again)."""
+    activity = frames.table("activity")
+    delta = changes.delta("activity")
+    return None if delta is None else update(old, activity, delta.removed, delta.added, tz)
+
+
 def _both(fn, scope: Scope, *args):
     """fn(*args, start, end, platforms) for the period and for the previous one."""
     return (fn(*args, *scope.bounds, scope.platforms), fn(*args, *scope.previous, scope.platforms))
@@ -76,7 +86,8 @@ def growth_report(s: Scope) -> Report:
     """Growth & engagement: members, new members, DAU/WAU/MAU, stickiness, participation,
     new and inactive contributors."""
     members, identities, activity = frames.table("members"), frames.table("identities"), frames.table("activity")
-    days_active = frames.derived(f"member_days:{s.tz}", lambda: growth.member_days(activity, s.tz))
+    days_active = frames.derived(f"member_days:{s.tz}", lambda: growth.member_days(activity, s.tz),
+                                 update=lambda old, changes: _after(changes, growth.member_days_after, old, s.tz))
     spans = (frames.derived(f"active_days:{s.tz}", lambda: growth.active_days(days_active))
              if s.platforms is None else growth.active_days(days_active, s.platforms))
     series, before = (growth.active_series(spans, p) for p in (s.period, s.period.previous()))
@@ -133,7 +144,9 @@ def retention_report(s: Scope, months: int = 12) -> Report:
     (now_share, now_n), (before_share, _) = (
         retention.new_member_retention(members, identities, activity, *b, s.now, s.platforms)
         for b in (s.bounds, s.previous))
-    months_active = frames.derived(f"member_months:{s.tz}", lambda: retention.member_months(activity, s.tz))
+    months_active = frames.derived(f"member_months:{s.tz}", lambda: retention.member_months(activity, s.tz),
+                                   update=lambda old, changes: _after(changes, retention.member_months_after, old,
+                                                                      s.tz))
     cohorts = retention.cohort_retention(members, identities, months_active, first_month, last_month, s.tz,
                                          s.platforms)
     return Report([
