@@ -133,6 +133,7 @@ def test_a_transaction_that_commits_after_a_later_one_is_still_seen(database):
     insert = ("INSERT INTO activity (platform_id, external_id, member_id, kind, created_at)"
               " VALUES (%s, %s, %s, 'thread', %s)")
     assert reports.growth_report(MANAGER, MARCH).metrics[2].value == 0  # cached before both
+    fallbacks = frames.counts["fallback"]
     with psycopg.connect(database) as t1, psycopg.connect(database) as t2:
         t1.execute(insert, [platform, "t1", ann, utc(2026, 3, 2, 9)])
         t2.execute(insert, [platform, "t2", ann, utc(2026, 3, 3, 9)])
@@ -143,7 +144,7 @@ def test_a_transaction_that_commits_after_a_later_one_is_still_seen(database):
         t1.commit()
     db._writes += 1
     assert reports.growth_report(MANAGER, MARCH).frames["active"]["dau"].sum() == 2
-    assert frames.table("activity").height == 2 and frames.counts["fallback"] == 0
+    assert frames.table("activity").height == 2 and frames.counts["fallback"] == fallbacks
 
 
 def test_a_write_to_one_table_leaves_the_pages_of_others_cached(database):
@@ -187,7 +188,7 @@ def test_new_activities_are_read_by_themselves_and_changed_ones_replace_their_ol
         conn.execute(sa.text("DELETE FROM activity WHERE id = :i"), {"i": reply})
     assert frames.table("activity")["id"].to_list() == [first]
     assert frames.counts["refreshed"] - reads.get("refreshed", 0) == 3
-    assert frames.counts["read"] == reads["read"] and frames.counts["fallback"] == 0
+    assert frames.counts["read"] == reads["read"] and frames.counts["fallback"] == reads.get("fallback", 0)
 
 
 def test_a_change_the_log_cannot_name_row_by_row_reads_the_frame_again_and_is_counted(database):
