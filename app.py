@@ -5,7 +5,7 @@ import streamlit as st
 
 from cmcore import access, bootstrap, settings
 from cmcore.cli import print_passwords
-from ui import filters, login
+from ui import errors, filters, login
 from ui.text import t
 
 PAGES = {  # key → (file, title, icon); who may open which is cmcore.access.PAGES
@@ -39,29 +39,45 @@ try:
 except settings.ConfigError as err:
     st.error(str(err))
     st.stop()
-with st.spinner(t("Starting the database…")):
-    start_database()
+registered = False  # st.navigation is called once a run: a failure after it must not call it again
 
-login.language_picker()
-principal = login.gate()
-st.session_state["principal"] = principal
-allowed = access.pages_for(principal) if principal else []
-home = allowed[0] if allowed else "overview"
-# Every page is registered on every run (a reloaded URL keeps its page); the menu lists the
-# role's pages only, and each page checks the role again.
-pages = {key: st.Page(path, title=t(title), icon=icon, url_path=key, default=key == home)
-         for key, (path, title, icon) in PAGES.items()}
-navigation = st.navigation(list(pages.values()), position="hidden")
-if principal is None:
-    st.stop()
-current = next(key for key, page in pages.items() if page is navigation)
-login.go_home_if_needed(current, allowed, pages[home])
 
-with st.sidebar:
-    st.caption(t("Signed in as {name} ({role})", name=principal.username, role=t(principal.role)))
-    for key in allowed:
-        st.page_link(pages[key])
-    st.divider()
-st.session_state["filters"] = filters.sidebar()
-login.logout_button()
-navigation.run()
+def main() -> None:
+    """Sign-in, the role's menu and filters, then the page."""
+    global registered
+    with st.spinner(t("Starting the database…")):
+        start_database()
+
+    login.language_picker()
+    principal = login.gate()
+    st.session_state["principal"] = principal
+    allowed = access.pages_for(principal) if principal else []
+    home = allowed[0] if allowed else "overview"
+    # Every page is registered on every run (a reloaded URL keeps its page); the menu lists the
+    # role's pages only, and each page checks the role again.
+    pages = {key: st.Page(path, title=t(title), icon=icon, url_path=key, default=key == home)
+             for key, (path, title, icon) in PAGES.items()}
+    navigation = st.navigation(list(pages.values()), position="hidden")
+    registered = True
+    if principal is None:
+        st.stop()
+    current = next(key for key, page in pages.items() if page is navigation)
+    login.go_home_if_needed(current, allowed, pages[home])
+
+    with st.sidebar:
+        st.caption(t("Signed in as {name} ({role})", name=principal.username, role=t(principal.role)))
+        for key in allowed:
+            st.page_link(pages[key])
+        st.divider()
+    st.session_state["filters"] = filters.sidebar()
+    login.logout_button()
+    navigation.run()
+
+
+try:
+    main()
+except errors.ERRORS as err:
+    if not registered:  # the pages exist on every run, or Streamlit would list the pages/ folder to all
+        st.navigation([st.Page(path, title=t(title), icon=icon, url_path=key)
+                       for key, (path, title, icon) in PAGES.items()], position="hidden")
+    errors.show(err)

@@ -6,14 +6,19 @@ last of them exits.
 """
 from __future__ import annotations
 
+import functools
+import random
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import adbc_driver_manager
 import psycopg
 import sqlalchemy as sa
 
@@ -21,6 +26,8 @@ from cmcore import settings
 from cmcore.version_feed import VersionFeed, Versions
 
 EMBEDDED_DB_NAME = "cm"
+P = ParamSpec("P")
+T = TypeVar("T")
 _lock = threading.RLock()
 _url: str | None = None
 _engine: sa.Engine | None = None
@@ -99,12 +106,76 @@ def engine() -> sa.Engine:
 @contextmanager
 def transaction() -> Iterator[sa.Connection]:
     """One transaction: committed when the block ends, rolled back if it raises. Once it has
-    committed, the next `versions()` catches up: this process sees its own writes at once."""
+    committed, the next `versions()` catches up: this process sees its own writes at once. A
+    connection lost while committing raises `CommitUnknown`: the transaction may have committed,
+    so it is not one to repeat blindly."""
     global _writes
-    with engine().begin() as conn:
-        yield conn
+    with engine().connect() as conn:
+        with conn.begin() as trans:
+            yield conn
+            try:
+                trans.commit()
+            except sa.exc.DBAPIError as err:
+                if err.connection_invalidated or isinstance(err.orig, psycopg.OperationalError):
+                    raise CommitUnknown("the connection to the database was lost while committing") from err
+                raise
     with _version_lock:
         _writes += 1
+
+
+class CommitUnknown(RuntimeError):
+    """The connection was lost while a transaction committed: it may or may not have."""
+
+
+TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure,
+             psycopg.errors.LockNotAvailable, psycopg.OperationalError)
+ATTEMPTS = 4
+retries: Counter[str] = Counter()  # transient errors retried, by the function that met them
+
+
+def transient(err: BaseException) -> bool:
+    """Whether `err` is a failure that repeating the whole transaction may not meet again: a
+    deadlock, a serialization failure, a lock timeout, a connection lost before committing."""
+    if isinstance(err, CommitUnknown):
+        return False
+    cause = err.orig if isinstance(err, sa.exc.DBAPIError) else err
+    return isinstance(cause, TRANSIENT) or (isinstance(err, sa.exc.DBAPIError) and err.connection_invalidated)
+
+
+def unreachable(err: BaseException) -> bool:
+    """Whether `err` says the database cannot be reached: down, restarting, refusing connections,
+    or the connection lost (whatever the driver: SQLAlchemy's, psycopg's or ADBC's)."""
+    cause = err.orig if isinstance(err, sa.exc.DBAPIError) else err
+    if isinstance(cause, adbc_driver_manager.OperationalError):
+        return cause.status_code == adbc_driver_manager.AdbcStatusCode.IO
+    if isinstance(err, sa.exc.DBAPIError) and err.connection_invalidated:
+        return True
+    return isinstance(cause, psycopg.OperationalError) and (
+        cause.sqlstate is None or cause.sqlstate.startswith("08") or cause.sqlstate in ("57P01", "57P02", "57P03"))
+
+
+def error_code(err: BaseException) -> str | None:
+    """The SQLSTATE of a database error, if it has one."""
+    cause = err.orig if isinstance(err, sa.exc.DBAPIError) else err
+    return getattr(cause, "sqlstate", None)
+
+
+def retried(fn: Callable[P, T]) -> Callable[P, T]:
+    """`fn`, a service whose every write is in transactions it opens itself (so that a failed
+    attempt changed nothing), run again when it meets a transient error: up to ATTEMPTS times,
+    after a short random pause that grows (a deadlock's two parties do not meet again at once)."""
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return fn(*args, **kwargs)
+            except (sa.exc.DBAPIError, psycopg.Error) as err:
+                if attempt == ATTEMPTS or not transient(err):
+                    raise
+                retries[fn.__qualname__] += 1
+                time.sleep(random.uniform(0.01, 0.05) * 2**attempt)
+        raise AssertionError("unreachable")
+    return run
 
 
 def raw(conn: sa.Connection) -> psycopg.Connection:
@@ -152,5 +223,5 @@ def follow_changes(timeout: float = 5.0) -> bool:
 def _version_connection(where: str) -> psycopg.Connection:
     global _version_conn
     if _version_conn is None or _version_conn.closed:
-        _version_conn = psycopg.connect(where, autocommit=True)
+        _version_conn = psycopg.connect(where, autocommit=True, connect_timeout=5)
     return _version_conn

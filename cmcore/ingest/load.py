@@ -356,13 +356,12 @@ def _write_activities(conn: sa.Connection, staging: Staging, resolved: pl.DataFr
 
 @contextmanager
 def _bulk(conn: sa.Connection, table: str, incoming: int) -> Iterator[None]:
-    """When `incoming` new rows outnumber the table's, drop its secondary indexes, unique keys and
-    foreign keys for the insert and build them again after it: a sorted build per index and one
-    join per key instead of a lookup per row, in the caller's transaction (readers of the table
-    wait for it). A smaller batch goes in with the indexes in place."""
-    have = conn.execute(sa.text(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT :n) x"),
-                        {"n": incoming}).scalar_one()
-    if have >= incoming:
+    """Into an empty table, drop its secondary indexes, unique keys and foreign keys for the insert
+    and build them again after it: a sorted build per index and one join per key instead of a
+    lookup per row. That holds the table, and those its keys refer to, until the import commits,
+    so it is done for a first load only: into a table that holds rows, which pages read and other
+    writers' rows refer to, rows go in with the indexes in place and nobody waits for the import."""
+    if not incoming or conn.execute(sa.text(f"SELECT EXISTS (SELECT 1 FROM {table})")).scalar_one():
         yield
         return
     indexes = conn.execute(sa.text(
