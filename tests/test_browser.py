@@ -13,14 +13,15 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 import sqlalchemy as sa
 
-from cmcore import db, demo, i18n, rewards
+from cmcore import community, db, demo, i18n, rewards
 from cmcore.access import CLI, Principal
 from cmcore.reports import overview
 from cmcore.periods import Period
@@ -132,8 +133,10 @@ def sign_in(page: Page, base: str, username: str) -> None:
 def test_a_manager_signs_in_and_sees_the_overview_numbers(server, page):
     sign_in(page, server, "manager")
     expect(page.get_by_role("heading", name="Vue d'ensemble")).to_be_visible()
-    yesterday = date.today() - timedelta(days=1)
-    members = overview.headline(Principal("manager", "manager"), Period.last_days(30, yesterday))[0]
+    today = datetime.now(ZoneInfo(community.timezone())).date()  # the app's today: the community's, not the server's
+    members = overview.headline(Principal("manager", "manager"), Period.last_days(30, today - timedelta(days=1)))[0]
+    expect(page.get_by_test_id("stSidebar").get_by_text(
+        f"au {today - timedelta(days=1)} ({community.timezone()})")).to_be_visible()  # the last 30 days end yesterday
     metric = page.get_by_test_id("stMetric").filter(has_text=re.compile("^Membres"))
     expect(metric.first.get_by_test_id("stMetricValue")).to_have_text(i18n.number(members.value, "fr"))
     page.screenshot(path=str(ROOT / ".data" / "overview.png"), full_page=True)

@@ -276,3 +276,88 @@ def test_rollups_without_packing_or_dense_ids_give_the_same_counts(small):
         (bob, date(2026, 3, 2), 1, 0, 0, 0, 0, 0, 0, 0), (ann, date(2026, 3, 3), 0, 0, 0, 0, 0, 1, 0, 0),
         (bob, date(2026, 3, 3), 0, 0, 0, 0, 0, 0, 1, 0), (ann, date(2026, 3, 4), 0, 0, 0, 0, 0, 1, 0, 0),
         (cat, date(2026, 3, 4), 0, 0, 1, 0, 0, 0, 1, 0), (ann, date(2026, 3, 5), 0, 0, 0, 0, 0, 0, 0, 1)]
+
+
+def capped(kind: str) -> tuple[int, int]:
+    """A day over the default cap of `kind` (cap + 1 items) and a day at it (cap items)."""
+    cap = leaderboard.Scoring().caps[kind]
+    return cap + 1, cap
+
+
+@pytest.mark.parametrize("kind, points", [
+    ("thread", 2 * 5 * 5),  # 6 threads on 2 March, 5 on 3 March: 5 + 5 counted, 5 points each
+    ("answer", 2 * 20 * 3),  # 21 + 20 answers: 40 counted, 3 points each
+    ("reply", 2 * 20 * 3),
+    ("comment", 2 * 20 * 1),
+])
+def test_each_written_kind_is_capped_per_day(database, kind, points):
+    c = Community()
+    star, host = c.member("star", utc(2025, 1, 1)), c.member("host", utc(2025, 1, 1))
+    question = c.act(host, "thread", utc(2026, 3, 1, 8))
+    for day, count in zip((2, 3), capped(kind), strict=True):
+        for k in range(count):
+            c.act(star, kind, utc(2026, 3, day, 9, k), parent=None if kind == "thread" else question)
+    board = leaderboard.leaderboard(MANAGER, scope())
+    assert rows(board, "score", kind)["star"] == (points, points)
+    lines = leaderboard.explain(MANAGER, scope(), rows(board, "member_id")["star"][0])[0]
+    cap = leaderboard.Scoring().caps[kind]
+    assert lines.filter(pl.col("kind") == kind).select("items", "counted", "daily_cap").row(0) == (2 * cap + 1, 2 * cap, cap)
+
+
+def test_accepted_answers_are_capped_per_day(database):
+    c = Community()
+    star, host = c.member("star", utc(2025, 1, 1)), c.member("host", utc(2025, 1, 1))
+    question = c.act(host, "thread", utc(2026, 3, 1, 8), is_question=True)
+    for day, count in zip((2, 3), capped("accepted"), strict=True):  # 11 accepted answers, then 10
+        for k in range(count):
+            c.act(star, "answer", utc(2026, 3, day, 9, k), parent=question, accepted=True)
+    star_row = leaderboard.leaderboard(MANAGER, scope()).filter(pl.col("display_name") == "star").row(0, named=True)
+    # 21 answers (under the cap of 20 a day) × 3, and 10 + 10 of the 21 accepted × 15
+    assert (star_row["answer"], star_row["accepted"], star_row["score"]) == (63, 300, 363)
+
+
+def test_reactions_received_are_capped_per_day(database):
+    c = Community()
+    star = c.member("star", utc(2025, 1, 1))
+    fans = [c.member(f"fan{i}", utc(2025, 1, 1)) for i in range(51)]
+    post = c.act(star, "thread", utc(2026, 3, 1, 8))
+    for day, count in zip((2, 3), capped("reaction_received"), strict=True):  # 51 fans, then 50
+        for fan in fans[:count]:
+            c.act(fan, "reaction", utc(2026, 3, day, 9), parent=post)
+    star_row = leaderboard.leaderboard(MANAGER, scope()).filter(pl.col("display_name") == "star").row(0, named=True)
+    assert (star_row["reaction_received"], star_row["score"]) == (100, 100 + 5)  # 50 + 50, and the thread
+    assert rows(leaderboard.leaderboard(MANAGER, scope()), "score")["fan0"] == (pytest.approx(0.4),)  # 2 × 0.2
+
+
+def test_reactions_given_are_capped_per_day(database):
+    c = Community()
+    star = c.member("star", utc(2025, 1, 1))
+    authors = [c.member(f"author{i}", utc(2025, 1, 1)) for i in range(31)]
+    posts = [c.act(a, "thread", utc(2026, 2, 1)) for a in authors]  # before both periods
+    for day, count in zip((2, 3), capped("reaction_given"), strict=True):  # 31 authors thanked, then 30
+        for post in posts[:count]:
+            c.act(star, "reaction", utc(2026, 3, day, 9), parent=post)
+    star_row = leaderboard.leaderboard(MANAGER, scope()).filter(pl.col("display_name") == "star").row(0, named=True)
+    assert (star_row["reaction_given"], star_row["score"]) == (pytest.approx(12.0), pytest.approx(12.0))  # 60 × 0.2
+
+
+def test_events_are_capped_per_day(database):
+    c = Community()
+    star = c.member("star", utc(2025, 1, 1))
+    for day, count in zip((5, 6), capped("event"), strict=True):  # 4 events attended, then 3
+        for k in range(count):
+            c.register(c.event(f"Event {day}.{k}", utc(2026, 3, day, 9 + k)), star, utc(2026, 3, 1), True)
+    assert rows(leaderboard.leaderboard(MANAGER, scope()), "event", "score") == {"star": (60.0, 60.0)}
+
+
+def test_a_cap_saved_by_a_manager_is_the_one_applied(database):
+    c = Community()
+    star = c.member("star", utc(2025, 1, 1))
+    for k in range(4):
+        c.act(star, "thread", utc(2026, 3, 2, 9, k))
+    assert rows(leaderboard.leaderboard(MANAGER, scope()), "score") == {"star": (20.0,)}  # 4 threads × 5
+    rules = leaderboard.Scoring()
+    leaderboard.save_scoring(MANAGER, leaderboard.Scoring(rules.weights, {**rules.caps, "thread": 2}))
+    assert rows(leaderboard.leaderboard(MANAGER, scope()), "score") == {"star": (10.0,)}  # 2 counted
+    with pytest.raises(ValueError, match="daily cap"):
+        leaderboard.Scoring(rules.weights, {**rules.caps, "thread": 0})

@@ -2,8 +2,13 @@
 from datetime import UTC, date, datetime
 
 import pytest
+import time_machine
 
+from cmcore import community
+from cmcore.access import Principal
 from cmcore.periods import PRESETS, Period, preset
+from tests.builders import user
+from tests.pages import as_user
 from ui.filters import PRESETS as SIDEBAR_PRESETS
 
 WEDNESDAY = date(2026, 11, 25)
@@ -40,3 +45,32 @@ def test_previous_period_and_bounds():
         datetime(2026, 3, 28, 23, tzinfo=UTC), datetime(2026, 3, 29, 22, tzinfo=UTC))
     with pytest.raises(ValueError):
         Period(date(2026, 3, 2), date(2026, 3, 1))
+
+
+def test_an_empty_or_backward_period_is_refused():
+    day = date(2026, 3, 1)
+    for end in (day, date(2026, 2, 28)):
+        with pytest.raises(ValueError, match="a period ends after it starts"):
+            Period(day, end)
+    assert Period(day, date(2026, 3, 2)).days == 1
+
+
+@pytest.mark.parametrize("tz, instant, caption, period", [
+    # 23:30 UTC on 1 March is 00:30 on 2 March in Paris: yesterday there is 1 March.
+    (None, datetime(2026, 3, 1, 23, 30, tzinfo=UTC), "du 2026-01-31 au 2026-03-01 (Europe/Paris)",
+     Period(date(2026, 1, 31), date(2026, 3, 2))),
+    # 03:00 UTC on 2 March is 22:00 on 1 March in New York: yesterday there is 28 February.
+    ("America/New_York", datetime(2026, 3, 2, 3, tzinfo=UTC), "du 2026-01-30 au 2026-02-28 (America/New_York)",
+     Period(date(2026, 1, 30), date(2026, 3, 1))),
+])
+def test_the_sidebar_s_today_is_the_community_s(app, database, tz, instant, caption, period):
+    """The last 30 days end yesterday in the community's time zone (Europe/Paris unless set),
+    whatever the date is in UTC or on the server."""
+    user("manager", "manager")
+    if tz:
+        community.set_setting(Principal("manager", "manager"), "timezone", tz)
+    with time_machine.travel(instant):
+        at = as_user(app, "manager")
+    assert not at.exception
+    assert caption in [c.value for c in at.sidebar.caption]
+    assert at.session_state["filters"].period == period
