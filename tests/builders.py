@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 
-from cmcore import auth, db
-from cmcore.access import CLI
+from cmcore import auth, db, ingest, money
+from cmcore.access import CLI, Principal
 
 
 def _insert(table: str, returning: str | None = "id", **values) -> int | None:
@@ -100,3 +101,53 @@ class Community:
 
 def user(username: str, role: str, password: str = "correct horse battery", sponsor_id: int | None = None):
     return auth.add_user(CLI, username, username.title(), role, password, sponsor_id=sponsor_id)
+
+
+# The town: a small community imported as canonical files, like any import. On the forum, Ann
+# (staff) answers Bob's question of 2 March (accepted, 1.5 h later); Cat's thread of 3 March is
+# unanswered; one spam case against Cat (acted on in 1 h, resolved in 3 h, upheld); one meetup on
+# 5 March (Ann came, Bob registered and did not); one positive mention (reach 100). The chat
+# platform has no one yet. Everyone joined before March.
+TOWN = {
+    "platforms.csv": "slug,name,kind\nforum,Forum,discourse\nchat,Chat,discord\n",
+    "members.csv": "platform,external_id,display_name,handle,joined_at,is_staff\n"
+                   "forum,u1,Ann,ann,2026-01-05T09:00:00Z,true\n"
+                   "forum,u2,Bob,bob,2026-01-10T09:00:00Z,false\n"
+                   "forum,u3,Cat,cat,2026-02-01T09:00:00Z,false\n",
+    "activities.csv": "platform,external_id,author,kind,parent,created_at,title,is_question,accepted\n"
+                      "forum,t1,u2,thread,,2026-03-02T10:00:00Z,Reset password?,true,\n"
+                      "forum,p1,u1,answer,t1,2026-03-02T11:30:00Z,,,true\n"
+                      "forum,t2,u3,thread,,2026-03-03T09:00:00Z,Unanswered,,\n",
+    "moderation_cases.csv": "platform,external_id,member,rule,reported_at,first_action_at,resolved_at,outcome\n"
+                            "forum,f1,u3,spam,2026-03-02T13:00:00Z,2026-03-02T14:00:00Z,2026-03-02T16:00:00Z,upheld\n",
+    "events.csv": "external_id,platform,title,format,starts_at\nev1,forum,Meetup,online,2026-03-05T18:00:00Z\n",
+    "attendance.csv": "event,platform,member,registered_at,attended\n"
+                      "ev1,forum,u1,2026-03-01T10:00:00Z,true\nev1,forum,u2,2026-03-01T11:00:00Z,false\n",
+    "mentions.csv": "url,source,author,body,created_at,reach,lang,sentiment\n"
+                    "https://x.example/1,x,@alice,Great help,2026-03-02T08:00:00Z,100,en,1\n",
+}
+TOWN_MANAGER = Principal("manon", "manager")
+
+
+def import_files(folder: Path, **files: str) -> None:
+    """Import canonical files (name → text) as an administrator."""
+    paths = []
+    for name, text in files.items():
+        (folder / name).write_text(text)
+        paths.append(folder / name)
+    ingest.run("canonical", paths, CLI)
+
+
+def town(folder: Path) -> dict:
+    """Load the town, its manager `manon` and its sponsor: Acme, whose campaign Spring (1–31 March,
+    1,000 EUR, 1 of 4 posts delivered) showed 2,000 impressions (20 clicks, 5 engagements) on 1 March
+    and 1,000 (10, 5) on 2 March, invoiced 1,000 EUR on 2 March, not paid yet."""
+    import_files(folder, **TOWN)
+    user(TOWN_MANAGER.username, TOWN_MANAGER.role)
+    acme = money.add_sponsor(TOWN_MANAGER, "Acme")
+    spring = money.add_campaign(TOWN_MANAGER, acme, "Spring", date(2026, 3, 1), date(2026, 3, 31), "1000", "EUR",
+                                [{"kind": "post", "label": "Posts", "target": 4, "delivered": 1}])
+    money.record_delivery(TOWN_MANAGER, spring, date(2026, 3, 1), 2000, 20, 5)
+    money.record_delivery(TOWN_MANAGER, spring, date(2026, 3, 2), 1000, 10, 5)
+    money.add_revenue(TOWN_MANAGER, "sponsorship", "1000", "EUR", date(2026, 3, 2), campaign_id=spring)
+    return {"tmp": folder, "acme": acme, "spring": spring, "sponsor": Principal("acme", "sponsor", acme)}

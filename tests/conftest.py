@@ -17,7 +17,7 @@ import psycopg  # noqa: E402
 import pytest  # noqa: E402
 
 from cmcore import db, frames, migrate  # noqa: E402
-from tests import pages  # noqa: E402
+from tests import builders, pages  # noqa: E402
 
 _counter = itertools.count()
 
@@ -65,6 +65,12 @@ def database(pg_server: str, template_db: str) -> Iterator[str]:
     db.use(pg_server)
     frames.clear()
     _admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def town(database, tmp_path) -> dict:
+    """The town community of tests/builders.py, in a fresh database."""
+    return builders.town(tmp_path)
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
 """The app under streamlit.testing: login, lockout, the menu per role, the pages' refusals, and
-the overview's numbers equal to cmcore's."""
+each report page's numbers on the town (tests/builders.py), counted by hand."""
 from datetime import date, timedelta
 
 import bcrypt
@@ -8,13 +8,11 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from cmcore import auth, db, demo, i18n, ingest, leaderboard, money, rewards
+from cmcore import auth, db, demo, ingest, leaderboard, money, platforms, rewards
 from cmcore.access import CLI, Principal
 from cmcore.community import get_settings as community_settings
-from cmcore.reports import overview
-from cmcore import reports
-from tests.builders import Community, user
-from tests.pages import as_user
+from tests.builders import TOWN_MANAGER, Community, import_files, user
+from tests.pages import as_user, choose_period
 
 PASSWORD = "correct horse battery"
 
@@ -65,31 +63,64 @@ def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(app, c
     assert auth.locked_until("manager") is not None
 
 
-def test_the_overview_shows_cmcore_numbers(app, community):
-    at = as_user(app, "manager")
+MARCH_SHOWN = {  # the town in 1–10 March, in French (tests/builders.py)
+    "overview": {"Membres": "3", "Membres actifs": "3", "Nouveaux membres": "0", "Discussions": "2",
+                 "Délai de première réponse (médiane)": "1,5 h",  # Bob's question answered by Ann in 1.5 h
+                 "Revenus du mois (EUR)": "1\u202f000,00 EUR"},  # Acme's 1,000 EUR of 2 March
+    "growth": {"Membres": "3", "Nouveaux membres": "0",
+               "Membres actifs par jour (moyenne)": "0",  # (2 on 2 March + 1 on 3 March) / 10 days = 0.3
+               "Membres actifs sur 7 jours": "0",  # no one active 4–10 March
+               "Membres actifs sur 30 jours": "3",
+               "Fidélité (jour/mois)": "14,8\u202f%",  # (2/2 + 1/3 + 7 × 0/3) / 9 days with a MAU
+               "Taux de participation": "100,0\u202f%", "Nouveaux contributeurs": "3",
+               "Contributeurs devenus inactifs": "0"},
+    "retention": {"Rétention des nouveaux membres": "–", "Nouveaux membres mesurés": "0"},  # no one joined
+    "responsiveness": {"Délai de première réponse (médiane)": "1,5 h", "Délai de première réponse (90e centile)": "1,5 h",
+                       "Réponses dans le délai cible": "50,0\u202f%",  # Bob's in 1.5 h of 24; Cat's never
+                       "Discussions sans réponse": "1"},
+    "moderation": {"Signalements": "1", "Délai d'action (médiane)": "1,0 h", "Délai d'action (90e centile)": "1,0 h",
+                   "Traités dans le délai cible": "100,0\u202f%", "Délai de résolution (médiane)": "3,0 h",
+                   "Cas ouverts": "0"},
+    "reputation": {"Mentions": "1", "Audience": "100", "Positives": "100,0\u202f%", "Négatives": "0,0\u202f%",
+                   "Sentiment net": "100,0\u202f%", "Alertes de crise": "0"},
+    "content": {"Engagement par discussion (moyenne)": "0,5",  # Bob's thread 1 answer, Cat's none
+                "Discussions": "2", "Événements": "1", "Taux de présence": "50,0\u202f%",  # Ann came, Bob did not
+                "Effet des événements (moyenne)": "0,0"},  # Ann 1 → 0 activities, Bob and Cat too: −1 − (−1)
+    "monetisation": {"Revenus comptabilisés (EUR)": "1\u202f000,00 EUR", "Restant dû (EUR)": "1\u202f000,00 EUR",
+                     "Revenu par membre actif (EUR)": "333,33 EUR"},  # 1,000 EUR over 3 active members
+}
+
+
+def in_march(app, username: str, page: str = "overview"):
+    """`username`'s view of `page` for 1–10 March."""
+    at = as_user(app, username)
+    at.switch_page(f"pages/{page}.py").run()
+    return choose_period(at, date(2026, 3, 1), date(2026, 3, 10))
+
+
+@pytest.mark.parametrize("page", MARCH_SHOWN)
+def test_each_report_page_shows_the_town_s_numbers(app, town, page):
+    at = in_march(app, "manon", page)
     assert not at.exception
-    f = at.session_state["filters"]
-    expected = overview.headline(Principal("manager", "manager"), f.period, f.platforms, f.tz)
-    shown = {m.label: m.value for m in at.metric}
-    assert shown["Membres"] == i18n.number(expected[0].value, "fr")
-    assert shown["Membres actifs"] == i18n.number(expected[1].value, "fr")
-    assert shown["Nouveaux membres"] == i18n.number(expected[2].value, "fr")
-    assert shown["Discussions"] == i18n.number(expected[3].value, "fr")
-    assert shown["Délai de première réponse (médiane)"] == i18n.hours(expected[4].value, "fr")
-    assert expected[1].value > 0 and len(at.get("plotly_chart")) == 1
-    assert len(at.dataframe) == 1 and at.dataframe[0].value.shape[0] == 6  # one row per platform
+    assert {m.label: m.value for m in at.metric} == MARCH_SHOWN[page]
+    assert at.get("plotly_chart") or page in ("reputation", "retention")
 
 
-def test_the_platform_filter_persists_and_changes_the_numbers(app, community):
-    at = as_user(app, "manager")
-    at.sidebar.multiselect[0].select(1)  # Discord only
+def test_the_overview_per_platform_and_the_platform_filter_kept_across_pages(app, town):
+    import_files(town["tmp"], **{  # Dan joins the chat on 4 March and opens a thread there
+        "members.csv": "platform,external_id,display_name,joined_at\nchat,d5,Dan,2026-03-04T09:00:00Z\n",
+        "activities.csv": "platform,external_id,author,kind,created_at\nchat,c1,d5,thread,2026-03-05T09:00:00Z\n"})
+    at = in_march(app, "manon")
+    table = at.dataframe[0].value  # platform, members, active, new, threads
+    assert table.iloc[:, :5].values.tolist() == [["Forum", 3, 3, 0, 2], ["Chat", 1, 1, 1, 1]]
+    chat = dict(zip(platforms.listing(CLI)["slug"], platforms.listing(CLI)["platform_id"], strict=True))["chat"]
+    at.sidebar.multiselect[0].select(chat)
     at.run()
-    f = at.session_state["filters"]
-    assert f.platforms == [1]
-    expected = overview.headline(Principal("manager", "manager"), f.period, [1], f.tz)
-    assert {m.label: m.value for m in at.metric}["Membres"] == i18n.number(expected[0].value, "fr")
+    assert at.session_state["filters"].platforms == [chat]
+    shown = {m.label: m.value for m in at.metric}
+    assert [shown[k] for k in ("Membres", "Membres actifs", "Nouveaux membres", "Discussions")] == ["1", "1", "1", "1"]
     at.switch_page("pages/account.py").run()
-    assert at.session_state["filters"].platforms == [1]  # kept across pages
+    assert at.session_state["filters"].platforms == [chat]  # kept across pages
 
 
 def test_english_interface(app, community):
@@ -181,27 +212,14 @@ def test_production_without_a_cookie_key_refuses_to_start(app, database, monkeyp
         settings.current.cache_clear()
 
 
-KPI_PAGES = {  # page → (report, roles that open it)
-    "growth": (reports.growth_report, {"admin", "manager"}),
-    "retention": (reports.retention_report, {"admin", "manager"}),
-    "responsiveness": (reports.responsiveness_report, {"admin", "manager", "staff"}),
-    "moderation": (reports.moderation_report, {"admin", "manager", "staff"}),
-    "reputation": (reports.reputation_report, {"admin", "manager"}),
-    "content": (reports.content_report, {"admin", "manager"}),
+KPI_PAGES = {  # page → roles that open it
+    "growth": {"admin", "manager"},
+    "retention": {"admin", "manager"},
+    "responsiveness": {"admin", "manager", "staff"},
+    "moderation": {"admin", "manager", "staff"},
+    "reputation": {"admin", "manager"},
+    "content": {"admin", "manager"},
 }
-
-
-@pytest.mark.parametrize("page", KPI_PAGES)
-def test_kpi_pages_show_cmcore_numbers(app, community, page):
-    build, _ = KPI_PAGES[page]
-    at = as_user(app, "manager")
-    at.switch_page(f"pages/{page}.py").run()
-    assert not at.exception
-    f = at.session_state["filters"]
-    expected = build(Principal("manager", "manager"), reports.Scope(f.period, f.platforms, f.tz))
-    shown = [m.value for m in at.metric]
-    assert shown == [i18n.metric_value(m.value, m.unit, "fr", m.currency) for m in expected.metrics]
-    assert at.get("plotly_chart") or page == "reputation"
 
 
 @pytest.mark.parametrize("page", KPI_PAGES)
@@ -209,7 +227,7 @@ def test_kpi_pages_show_cmcore_numbers(app, community, page):
 def test_kpi_pages_refuse_the_roles_they_are_not_for(app, community, page, username):
     at = as_user(app, username)
     at.switch_page(f"pages/{page}.py").run()
-    if username in KPI_PAGES[page][1]:
+    if username in KPI_PAGES[page]:
         assert not at.exception and not at.error and at.metric
     else:
         assert texts(at.error) == ["Vous n'avez pas accès à cette page."] and not at.metric
@@ -241,17 +259,15 @@ def test_an_administrator_sets_the_import_limits_and_a_manager_does_not_see_them
     assert ingest.limits().columns == 40
 
 
-def test_staff_read_the_leaderboard_with_each_score_explained(app, community):
-    at = as_user(app, "staff")
-    at.switch_page("pages/leaderboard.py").run()
+def test_staff_read_the_leaderboard_with_each_score_explained(app, town):
+    user("sami", "staff")
+    at = in_march(app, "sami", "leaderboard")
     assert not at.exception and not at.error
-    f = at.session_state["filters"]
-    board = leaderboard.leaderboard(Principal("staff", "staff"), reports.Scope(f.period, f.platforms, f.tz))
     top = at.dataframe[0].value
-    assert top["Membre"].iloc[0] == board["display_name"][0]
-    assert top["Score"].iloc[0] == pytest.approx(round(board["score"][0], 1))
-    explained = at.dataframe[3].value  # after the three tabs: top, rising, slipping
-    assert explained["Points"].sum() == pytest.approx(board["score"][0])
+    assert top[["Membre", "Score"]].values.tolist() == [["Ann", 28.0], ["Bob", 5.0], ["Cat", 5.0]]
+    explained = next(d.value for d in at.dataframe if "Plafond par jour" in d.value.columns)  # Ann's score
+    assert {k: p for k, p in explained[["Type", "Points"]].values.tolist() if p} == {
+        "Réponses (Q&R)": 3.0, "Réponses acceptées": 15.0, "Événements suivis": 10.0}
     assert not at.get("data_editor") and "Barème (responsables)" not in [e.label for e in at.expander]
 
 
@@ -272,13 +288,10 @@ def test_sponsors_are_refused_the_leaderboard(app, community):
     assert texts(at.error) == ["Vous n'avez pas accès à cette page."] and not at.dataframe
 
 
-def test_the_monetisation_page_shows_cmcore_numbers_and_records_revenue(app, community):
+def test_the_monetisation_page_records_revenue(app, community):
     at = as_user(app, "manager")
     at.switch_page("pages/monetisation.py").run()
     assert not at.exception
-    f = at.session_state["filters"]
-    expected = money.monetisation_report(Principal("manager", "manager"), reports.Scope(f.period, f.platforms, f.tz))
-    assert [m.value for m in at.metric] == [i18n.metric_value(m.value, m.unit, "fr", m.currency) for m in expected.metrics]
     [w for w in at.text_input if w.label == "Montant (ex. 1234,56)"][0].input("1 500,25")
     [w for w in at.text_input if w.label == "Description"][0].input("Conference tickets")
     [b for b in at.button if b.label == "Enregistrer le revenu"][0].click()
@@ -290,19 +303,19 @@ def test_the_monetisation_page_shows_cmcore_numbers_and_records_revenue(app, com
     assert tuple(row) == ("ads", 150_025, "EUR")
 
 
-def test_a_sponsor_sees_its_own_report_whatever_it_tries(app, community):
+def test_a_sponsor_sees_its_own_report_whatever_it_tries(app, town):
+    bolt = money.add_sponsor(TOWN_MANAGER, "Bolt")
+    user("acme", "sponsor", sponsor_id=town["acme"])
     at = app
-    at.query_params["sponsor"] = "2"
-    at.session_state["report_sponsor"] = 2
-    at = as_user(at, "sponsor")
+    at.query_params["sponsor"] = str(bolt)
+    at.session_state["report_sponsor"] = bolt
+    at = choose_period(as_user(at, "acme"), date(2026, 3, 1), date(2026, 3, 10))
     assert not at.exception
-    assert texts(at.title) == ["Rapport sponsor : Nordlys Cloud"]
+    assert texts(at.title) == ["Rapport sponsor : Acme"]
     assert not [w for w in at.selectbox if w.label == "Sponsor"]
-    f = at.session_state["filters"]
-    mine = money.sponsor_report(Principal("sponsor", "sponsor", 1), reports.Scope(f.period, None, f.tz))
-    assert [m.value for m in at.metric] == [i18n.metric_value(m.value, m.unit, "fr") for m in mine.metrics]
-    campaigns = at.dataframe[0].value["Campagne"].tolist()
-    assert campaigns and all(name.startswith("Nordlys Cloud") for name in campaigns)
+    # 2,000 + 1,000 impressions, 20 + 10 clicks (1 %), 5 + 5 engagements, one campaign
+    assert [m.value for m in at.metric] == ["3\u202f000", "30", "1,0\u202f%", "10", "1"]
+    assert at.dataframe[0].value["Campagne"].tolist() == ["Spring"]
 
 
 def test_a_manager_chooses_the_sponsor_of_the_report(app, community):

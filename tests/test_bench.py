@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import psycopg
 
-from cmcore import cli
-from cmcore.bench import runner
+from cmcore import cli, ingest
+from cmcore.bench import imports, runner
 from cmcore.bench.pages import PAGES
 
 BOARDS = ["leaderboard (week)", "leaderboard (30 days)", "leaderboard (month)", "leaderboard (quarter)",
@@ -25,7 +26,7 @@ def test_bench_runs_every_page_three_ways_and_they_agree(database, tmp_path, cap
 
     imported = report["import"]  # the importer's throughput, on a canonical CSV file of its own
     assert imported["rows"] == 1 + 30 + 400 and imported["counts"]["activities"]["inserted"] == 400
-    assert imported["first_rows_per_s"] == 431 / imported["first_s"] and imported["write_floor_s"] > 0
+    assert imported["first_s"] > 0 and imported["write_floor_s"] > 0
     assert 45_000 <= report["activities"] <= 55_000 and report["members"] == 500
     assert report["load"]["rows"] > report["activities"] and report["load"]["rows_per_s"] > 0
     assert 0.05 < report["cmcore_peak_rss_gb"] < 4
@@ -36,7 +37,6 @@ def test_bench_runs_every_page_three_ways_and_they_agree(database, tmp_path, cap
         assert page["reads"] >= 1, name
         assert all(page[k] > 0 for k in ("cold_s", "arrow_s", "warm_s", "fresh_s", "written_s", "pandas_s",
                                          "sql_s")), name
-        assert page["sql_vs_warm"] == page["sql_s"] / page["warm_s"]
 
     printed = capsys.readouterr().out
     assert "| leaderboard (year) |" in printed and f"written to {out}" in printed and "after a write ms" in printed
@@ -64,8 +64,55 @@ def test_import_benchmark_counts_every_row_and_measures_the_write_floor(database
     assert csv["rows"] == 1 + 20 + 500  # platforms, members, activities
     assert csv["counts"]["activities"] == {"inserted": 500, "updated": 0, "skipped": 0}
     assert all(csv[k] > 0 for k in ("first_s", "again_s", "write_floor_s"))
-    assert csv["write_floor_rows_per_s"] == 500 / csv["write_floor_s"]
     assert "write_floor_s" not in discourse  # measured once, beside the canonical import
     assert "| canonical-csv | 521 |" in capsys.readouterr().out
     with psycopg.connect(database, autocommit=True) as conn:
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [scratch]).fetchone() is None
+
+
+class Clock:
+    """time.perf_counter standing still but for the seconds the measured work is said to take."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def takes(self, *seconds: float):
+        """A function that takes each of `seconds` in turn, one per call."""
+        left = list(seconds)
+
+        def work() -> None:
+            self.now += left.pop(0)
+        return work
+
+
+def test_timings_are_medians_of_the_runs(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(time, "perf_counter", clock)
+    assert runner.median_time(clock.takes(3, 1, 2), 3) == 2  # not the mean (2), not the first (3): 1, 2, 3
+    assert runner.median_time(clock.takes(5, 1, 9, 2), 4) == 3.5  # 1, 2, 5, 9
+    cold, raw = runner.paired_medians(clock.takes(5, 1, 3), clock.takes(2, 8, 4), 3, lambda: None, seconds=0)
+    assert (cold, raw) == (3, 4)
+
+
+def test_import_throughput_is_rows_over_the_median_seconds(database, monkeypatch):
+    """521 rows (1 platform, 20 members, 500 activities) imported in 2, 6 and 4 s, again in 1, 3 and
+    2 s, the write floor 0.5, 0.25 and 1 s: medians 4, 2 and 0.5 s, so 130.25, 260.5 and 1,000 rows/s."""
+    clock = Clock()
+    monkeypatch.setattr(time, "perf_counter", clock)
+    steps, floors = [2, 1, 6, 3, 4, 2], [0.5, 0.25, 1.0]
+    real_run = ingest.run
+
+    def run(*args, **kwargs):
+        result = real_run(*args, **kwargs)
+        clock.now += steps.pop(0)
+        return result
+
+    monkeypatch.setattr(ingest, "run", run)
+    monkeypatch.setattr(imports, "write_floor", lambda: floors.pop(0))
+    report = imports.run(["canonical-csv"], 20, 500, f"cmt_bench_clock_{os.getpid()}", lambda _: None, runs=3)
+    csv = report["formats"]["canonical-csv"]
+    assert (csv["rows"], csv["first_s"], csv["again_s"], csv["write_floor_s"]) == (521, 4, 2, 0.5)
+    assert (csv["first_rows_per_s"], csv["again_rows_per_s"], csv["write_floor_rows_per_s"]) == (130.25, 260.5, 1000)

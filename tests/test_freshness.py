@@ -1,71 +1,24 @@
 """Every cached read shows a write at the next view. For each cached frame, money read, setting
-and report: a view, a write through cmcore's own door (an import, a form's service) to a table it
-reads, and the next view's exact new value, counted by hand. Nothing here looks at the caches
-themselves: whatever keeps them, a view after a write shows the write.
-
-The community (imported as canonical files, like any import): on the forum, Ann answers Bob's
-question of 2 March (accepted, 1.5 h later), Cat's thread of 3 March is unanswered; one spam case,
-one meetup on 5 March (Ann came, Bob registered and did not), one mention; a sponsor, Acme, with a
-campaign that delivered 3,000 impressions on 1–2 March. Period 1–10 March 2026, in UTC."""
+and report: a view, a write through cmcore's own door (an import, a merge, a form's service) to a
+table it reads, and the next view's exact new value, counted by hand on the town community
+(tests/builders.py). Nothing here looks at the caches themselves: whatever keeps them, a view after
+a write shows the write. Period 1–10 March 2026, in UTC."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import polars as pl
 import pytest
 
-from cmcore import community, identities, ingest, leaderboard, money, platforms, reports, rewards, sponsor_html
+from cmcore import community, identities, leaderboard, money, platforms, reports, rewards, sponsor_html
 from cmcore.access import CLI, Principal
 from cmcore.reports import Scope, overview
 from cmcore.periods import Period
-from tests.builders import user
+from tests.builders import TOWN_MANAGER as MANAGER, import_files, user
 
-MANAGER = Principal("manon", "manager")
 MARCH = Period(date(2026, 3, 1), date(2026, 3, 11))
 NOW = datetime(2026, 3, 20, tzinfo=UTC)
 SCOPE = Scope(MARCH, None, "UTC", NOW)
-
-FILES = {
-    "platforms.csv": "slug,name,kind\nforum,Forum,discourse\nchat,Chat,discord\n",
-    "members.csv": "platform,external_id,display_name,handle,joined_at,is_staff\n"
-                   "forum,u1,Ann,ann,2026-01-05T09:00:00Z,true\n"
-                   "forum,u2,Bob,bob,2026-01-10T09:00:00Z,false\n"
-                   "forum,u3,Cat,cat,2026-02-01T09:00:00Z,false\n",
-    "activities.csv": "platform,external_id,author,kind,parent,created_at,title,is_question,accepted\n"
-                      "forum,t1,u2,thread,,2026-03-02T10:00:00Z,Reset password?,true,\n"
-                      "forum,p1,u1,answer,t1,2026-03-02T11:30:00Z,,,true\n"
-                      "forum,t2,u3,thread,,2026-03-03T09:00:00Z,Unanswered,,\n",
-    "moderation_cases.csv": "platform,external_id,member,rule,reported_at,first_action_at,resolved_at,outcome\n"
-                            "forum,f1,u3,spam,2026-03-02T13:00:00Z,2026-03-02T14:00:00Z,2026-03-02T16:00:00Z,upheld\n",
-    "events.csv": "external_id,platform,title,format,starts_at\nev1,forum,Meetup,online,2026-03-05T18:00:00Z\n",
-    "attendance.csv": "event,platform,member,registered_at,attended\n"
-                      "ev1,forum,u1,2026-03-01T10:00:00Z,true\nev1,forum,u2,2026-03-01T11:00:00Z,false\n",
-    "mentions.csv": "url,source,author,body,created_at,reach,lang,sentiment\n"
-                    "https://x.example/1,x,@alice,Great help,2026-03-02T08:00:00Z,100,en,1\n",
-}
-
-
-def load(tmp: Path, **files: str) -> None:
-    """Import canonical files (name → text) as an administrator."""
-    paths = []
-    for name, text in files.items():
-        (tmp / name).write_text(text)
-        paths.append(tmp / name)
-    ingest.run("canonical", paths, CLI)
-
-
-@pytest.fixture
-def town(database, tmp_path):
-    load(tmp_path, **FILES)
-    user("manon", "manager")
-    acme = money.add_sponsor(MANAGER, "Acme")
-    spring = money.add_campaign(MANAGER, acme, "Spring", date(2026, 3, 1), date(2026, 3, 31), "1000", "EUR",
-                                [{"kind": "post", "label": "Posts", "target": 4, "delivered": 1}])
-    money.record_delivery(MANAGER, spring, date(2026, 3, 1), 2000, 20, 5)
-    money.record_delivery(MANAGER, spring, date(2026, 3, 2), 1000, 10, 5)
-    money.add_revenue(MANAGER, "sponsorship", "1000", "EUR", date(2026, 3, 2), campaign_id=spring)
-    return {"tmp": tmp_path, "acme": acme, "spring": spring, "sponsor": Principal("acme", "sponsor", acme)}
 
 
 def metric(report, key: str):
@@ -90,7 +43,7 @@ def test_a_platform_renamed_shows_in_the_overview_and_the_leaderboard(town):
 def test_a_member_imported_or_renamed_shows_at_once(town):
     assert metric(reports.growth_report(MANAGER, SCOPE), "new_members") == 0  # all joined before March
     assert board("score") == {"Ann": 3 + 15 + 10, "Bob": 5, "Cat": 5}
-    load(town["tmp"], **{"members.csv": "platform,external_id,display_name,joined_at\n"
+    import_files(town["tmp"], **{"members.csv": "platform,external_id,display_name,joined_at\n"
                                         "forum,u2,Bob Leroy,2026-01-10T09:00:00Z\n"
                                         "forum,u4,Dan,2026-03-04T09:00:00Z\n"})
     assert metric(reports.growth_report(MANAGER, SCOPE), "new_members") == 1
@@ -101,7 +54,7 @@ def test_a_member_imported_or_renamed_shows_at_once(town):
 def test_an_account_linked_on_another_platform_shows_at_once(town):
     chat = overview.by_platform(MANAGER, MARCH, None, "UTC").filter(pl.col("platform") == "Chat")
     assert chat.select("members", "new_members").row(0) == (0, 0)
-    load(town["tmp"], **{"identities.csv": "platform,external_id,handle,joined_at,member_platform,member_external_id\n"
+    import_files(town["tmp"], **{"identities.csv": "platform,external_id,handle,joined_at,member_platform,member_external_id\n"
                                            "chat,d2,bob_chat,2026-03-04T09:00:00Z,forum,u2\n"})
     chat = overview.by_platform(MANAGER, MARCH, None, "UTC").filter(pl.col("platform") == "Chat")
     assert chat.select("members", "new_members").row(0) == (1, 1)
@@ -117,7 +70,7 @@ def test_an_activity_imported_shows_in_every_report_that_counts_it(town):
     assert metric(reports.content_report(MANAGER, SCOPE), "threads") == 2
     assert board("score")["Cat"] == 5
     assert sparkline("Cat") == [0, 0, 5, 0, 0, 0, 0, 0, 0, 0]
-    load(town["tmp"], **{"activities.csv": "platform,external_id,author,kind,parent,created_at,title\n"
+    import_files(town["tmp"], **{"activities.csv": "platform,external_id,author,kind,parent,created_at,title\n"
                                            "forum,t0,u1,thread,,2026-02-10T09:00:00Z,Old\n"
                                            "forum,r1,u1,reply,t2,2026-03-03T10:00:00Z,\n"
                                            "forum,t3,u3,thread,,2026-03-06T09:00:00Z,Another\n"})
@@ -137,7 +90,7 @@ def test_an_activity_imported_shows_in_every_report_that_counts_it(town):
 def test_a_thread_retitled_shows_in_the_backlog(town):
     backlog = reports.responsiveness_report(MANAGER, SCOPE).frames["backlog"]
     assert backlog.select("title", "author").rows() == [("Unanswered", "Cat")]
-    load(town["tmp"], **{"activities.csv": "platform,external_id,author,kind,created_at,title\n"
+    import_files(town["tmp"], **{"activities.csv": "platform,external_id,author,kind,created_at,title\n"
                                            "forum,t2,u3,thread,2026-03-03T09:00:00Z,Still unanswered\n"})
     backlog = reports.responsiveness_report(MANAGER, SCOPE).frames["backlog"]
     assert backlog.select("title", "author").rows() == [("Still unanswered", "Cat")]
@@ -145,11 +98,11 @@ def test_a_thread_retitled_shows_in_the_backlog(town):
 
 def test_a_moderation_case_imported_shows_at_once(town):
     assert metric(reports.moderation_report(MANAGER, SCOPE), "reports") == 1
-    load(town["tmp"], **{"moderation_cases.csv": "platform,external_id,member,rule,reported_at\n"
+    import_files(town["tmp"], **{"moderation_cases.csv": "platform,external_id,member,rule,reported_at\n"
                                                  "forum,f2,u2,spam,2026-03-04T08:00:00Z\n"})  # a known rule
     report = reports.moderation_report(MANAGER, SCOPE)
     assert (metric(report, "reports"), metric(report, "open_cases")) == (2, 1)
-    load(town["tmp"], **{"moderation_cases.csv": "platform,external_id,member,rule,reported_at\n"
+    import_files(town["tmp"], **{"moderation_cases.csv": "platform,external_id,member,rule,reported_at\n"
                                                  "forum,f3,u2,off-topic,2026-03-05T08:00:00Z\n"})  # a new one
     report = reports.moderation_report(MANAGER, SCOPE)
     assert (metric(report, "reports"), metric(report, "open_cases")) == (3, 2)
@@ -160,7 +113,7 @@ def test_a_moderation_case_imported_shows_at_once(town):
 def test_a_merge_and_its_undo_show_at_once(town):
     """Bobby on the chat is Cat: a thread and an upheld spam case each; merged, Cat is one repeat
     offender with both cases and 10 points; undone, two members again."""
-    load(town["tmp"], **{
+    import_files(town["tmp"], **{
         "members.csv": "platform,external_id,display_name,joined_at\nchat,d9,Bobby,2026-02-01T09:00:00Z\n",
         "activities.csv": "platform,external_id,author,kind,created_at,title\n"
                           "chat,c1,d9,thread,2026-03-04T09:00:00Z,Hello\n",
@@ -183,7 +136,7 @@ def test_a_merge_and_its_undo_show_at_once(town):
 
 def test_a_mention_imported_shows_at_once(town):
     assert metric(reports.reputation_report(MANAGER, SCOPE), "mentions") == 1
-    load(town["tmp"], **{"mentions.csv": "url,source,author,body,created_at,reach,lang,sentiment\n"
+    import_files(town["tmp"], **{"mentions.csv": "url,source,author,body,created_at,reach,lang,sentiment\n"
                                          "https://x.example/2,x,@bob,So slow,2026-03-03T08:00:00Z,50,en,-1\n"})
     report = reports.reputation_report(MANAGER, SCOPE)
     assert (metric(report, "mentions"), metric(report, "reach"), metric(report, "net_sentiment")) == (2, 150, 0.0)
@@ -193,13 +146,13 @@ def test_an_event_and_its_attendance_imported_show_at_once(town):
     report = reports.content_report(MANAGER, SCOPE)
     assert (metric(report, "events"), metric(report, "attendance_rate")) == (1, 0.5)
     assert board("event") == {"Ann": 10.0, "Bob": 0.0, "Cat": 0.0}
-    load(town["tmp"], **{"events.csv": "external_id,platform,title,format,starts_at\n"
+    import_files(town["tmp"], **{"events.csv": "external_id,platform,title,format,starts_at\n"
                                        "ev1,forum,March meetup,online,2026-03-05T18:00:00Z\n"
                                        "ev2,forum,Workshop,online,2026-03-08T18:00:00Z\n"})
     report = reports.content_report(MANAGER, SCOPE)
     assert report.frames["events"]["title"].to_list() == ["March meetup", "Workshop"]
     assert (metric(report, "events"), metric(report, "attendance_rate")) == (2, 0.5)
-    load(town["tmp"], **{"attendance.csv": "event,platform,member,registered_at,attended\n"
+    import_files(town["tmp"], **{"attendance.csv": "event,platform,member,registered_at,attended\n"
                                            "ev1,forum,u2,2026-03-01T11:00:00Z,true\n"})
     assert metric(reports.content_report(MANAGER, SCOPE), "attendance_rate") == 1.0
     assert board("event") == {"Ann": 10.0, "Bob": 10.0, "Cat": 0.0}
@@ -317,7 +270,7 @@ def test_a_rule_proposes_from_the_activity_imported_just_before(town):
     anna = Principal("anna", "staff")
     rewards.add_rule(MANAGER, "accepted", "Accepted answers", "accepted_answer", {}, "points", 10)
     assert rewards.propose_from_rules(anna, "2026-03") == 1  # Ann's answer
-    load(town["tmp"], **{"activities.csv": "platform,external_id,author,kind,parent,created_at,accepted\n"
+    import_files(town["tmp"], **{"activities.csv": "platform,external_id,author,kind,parent,created_at,accepted\n"
                                            "forum,p2,u3,answer,t1,2026-03-04T10:00:00Z,true\n"})
     assert rewards.propose_from_rules(anna, "2026-03") == 1  # Cat's, once
     assert rewards.rewards(anna, "2026-03").select("member", "amount_minor").sort("member").rows() == [

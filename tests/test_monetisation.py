@@ -262,13 +262,32 @@ def test_managers_correct_lines_campaigns_and_sponsors(books):
     assert money.sponsors(MANAGER)["name"].to_list() == ["Alpha", "Beta Labs"]
 
 
-def test_money_never_mixes_currencies(books):
+def test_money_never_mixes_currencies(books, app):
+    """Each currency is summed on its own: a USD line moves only the USD figures, a JPY line (no
+    decimals) gets figures of its own, and the page shows each in its currency."""
+    c = Community()
+    c.revenue("ads", 2_500, "USD", date(2026, 3, 4), date(2026, 3, 6))
+    c.revenue("donation", 5_000, "JPY", date(2026, 3, 5))
+    assert values(money.monetisation_report(MANAGER, scope())) == {
+        "booked_EUR": (127_000, 30_000), "booked_JPY": (5_000, 0), "booked_USD": (52_500, 0),
+        "received_EUR": (150_000, 0), "received_USD": (2_500, 0),
+        "outstanding_EUR": (7_000, 30_000), "outstanding_JPY": (5_000, 0), "outstanding_USD": (50_000, 0),
+        "mrr_EUR": (20_000, 0),
+        "per_member_EUR": (127_000 / 4, 30_000 / 2), "per_member_JPY": (5_000 / 4, 0.0),
+        "per_member_USD": (52_500 / 4, 0.0),
+    }
     report = money.monetisation_report(MANAGER, scope())
-    for frame in (report.frames["monthly"], report.frames["pipeline"]):
-        assert "currency" in frame.columns
-    assert {m.currency for m in report.metrics} == {"EUR", "USD"}
-    assert all(isinstance(m.value, int | float) for m in report.metrics)
-    assert pl.Series([m.key for m in report.metrics]).is_unique().all()
+    assert report.frames["monthly"].filter(pl.col("currency") != "EUR").rows() == [
+        (date(2026, 3, 1), "ads", "USD", 2_500, 2_500, 0), (date(2026, 3, 1), "donation", "JPY", 5_000, 0, 5_000),
+        (date(2026, 3, 1), "sponsorship", "USD", 50_000, 0, 50_000)]
+    user("manon", "manager")
+    at = as_user(app, "manon")
+    at.switch_page("pages/monetisation.py").run()
+    at = choose_period(at, date(2026, 3, 1), date(2026, 3, 10))
+    shown = {m.label: m.value for m in at.metric}
+    assert {k: v for k, v in shown.items() if k.startswith("Revenus comptabilisés")} == {
+        "Revenus comptabilisés (EUR)": "1\u202f270,00 EUR", "Revenus comptabilisés (JPY)": "5\u202f000 JPY",
+        "Revenus comptabilisés (USD)": "525,00 USD"}
 
 
 SHOWN = {  # the sponsor report page in French, per sponsor: headline, then each download's rows
