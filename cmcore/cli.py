@@ -71,7 +71,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     opts = runner.Options(members=args.members, activities=args.activities, days=args.days, seed=args.seed,
                           runs=args.runs, reuse=args.reuse, keep=args.keep or args.reuse,
                           database=args.database, pages=tuple(args.pages),
-                          import_activities=args.import_activities, import_members=args.import_members)
+                          import_activities=args.import_activities, import_members=args.import_members,
+                          changes=args.changes)
     report = runner.run(opts, lambda line: print(line, flush=True))
     runner.write(report, args.out)
     print(runner.table(report))
@@ -146,6 +147,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--database", default="cm_bench", help="the scratch database's name (dropped first)")
     b.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
     b.add_argument("--reuse", action="store_true", help="measure the community an earlier --keep left (implies --keep)")
+    b.add_argument("--no-changes", dest="changes", action="store_false",
+                   help="skip each page's view after 10,000 new, 10,000 changed and merged activities (which change"
+                        " the community)")
     b.add_argument("--pages", nargs="+", default=[], metavar="NAME",
                    help="only the pages whose names start with these (e.g. leaderboard reputation)")
     b.add_argument("--import-activities", type=int, default=1_000_000,

@@ -64,7 +64,8 @@ TABLES: dict[str, Source] = {
 }
 
 T = TypeVar("T")
-DELTAS_KEPT = 8  # a frame's latest deltas, for what was derived from it a few refreshes ago
+DELTAS_KEPT = 8  # a frame's deltas kept apart; older ones are put together (see `_kept`)
+DELTA_ROWS_KEPT = 2_000_000  # the rows they may hold: a value older than what they cover is made again
 MAX_CHUNKS = 64  # a frame refreshed this many times is made contiguous again
 
 
@@ -99,7 +100,7 @@ class _Entry:
     # frames refreshed by their changed rows:
     snapshot: str | None = None  # the database snapshot whose changes the frame holds
     generation: int = 0  # a new one at each read or refresh
-    deltas: tuple[tuple[int, Delta], ...] = ()  # the latest refreshes: (generation it started from, delta)
+    deltas: tuple[tuple[int, int, Delta], ...] = ()  # refreshes, oldest first: (from generation, to, delta)
 
 
 class Changes:
@@ -118,12 +119,11 @@ class Changes:
         if entry.generation == since:
             frame = entry.value
             return Delta(frame.clear(), frame.clear())
-        starts = [g for g, _ in entry.deltas]
-        if since not in starts:
+        first = next((i for i, (start, end, _) in enumerate(entry.deltas) if start <= since < end), None)
+        if first is None:
             return None
-        later = [d for _, d in entry.deltas[starts.index(since):]]
-        out = later[0]
-        for d in later[1:]:
+        out = entry.deltas[first][2]
+        for _, _, d in entry.deltas[first + 1:]:
             out = out.then(d)
         return out
 
@@ -309,7 +309,20 @@ def _with_rows(hit: _Entry, source: Source, now: Versions, snapshot: str, ranges
     generation = next(_generations)
     counts["refreshed"] += 1
     return replace(hit, version=now.number, value=frame, snapshot=snapshot, generation=generation,
-                   deltas=(*hit.deltas, (hit.generation, Delta(removed, added)))[-DELTAS_KEPT:])
+                   deltas=_kept((*hit.deltas, (hit.generation, generation, Delta(removed, added)))))
+
+
+def _kept(deltas: tuple[tuple[int, int, Delta], ...]) -> tuple[tuple[int, int, Delta], ...]:
+    """A frame's deltas, bounded: beyond DELTAS_KEPT the two oldest become one (a value made in
+    between is then handed more rows than changed since, which an update recounts harmlessly), and
+    the oldest go once they hold more than DELTA_ROWS_KEPT rows. A page seen once a day after
+    syncs every few minutes still follows them."""
+    while len(deltas) > DELTAS_KEPT:
+        (start, _, older), (_, end, newer), *rest = deltas
+        deltas = ((start, end, older.then(newer)), *rest)
+    while len(deltas) > 1 and sum(d.removed.height + d.added.height for _, _, d in deltas) > DELTA_ROWS_KEPT:
+        deltas = deltas[1:]
+    return deltas
 
 
 _CHANGED_ROWS = """

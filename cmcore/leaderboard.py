@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
+from typing import NamedTuple
 from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
@@ -511,30 +512,50 @@ def _touched_days(changes: frames.Changes, tz: str) -> pl.Series | None:
     return None if delta is None else touched_days(activity, delta.removed, delta.added, tz)
 
 
+class _Counted(NamedTuple):
+    """Points (daily or monthly) and the attendance they counted: a later change of attendance is
+    found by comparing it with the current one."""
+
+    frame: pl.DataFrame
+    attended: pl.DataFrame
+
+
+def _changed_days(changes: frames.Changes, counted: _Counted, rolled: Rollups, tz: str) -> pl.Series | None:
+    """The local days to count again in `counted`: those a change of activity touches, and those
+    whose attendance changed since (None: unknown, count everything again)."""
+    days = _touched_days(changes, tz)
+    if days is None:
+        return None
+    moved = pl.concat([counted.attended.join(rolled.attended, on=["member_id", "day"], how="anti"),
+                       rolled.attended.join(counted.attended, on=["member_id", "day"], how="anti")])
+    return pl.concat([days, moved["day"]]).unique()
+
+
 def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """The `wide` daily points of the scope's platforms, prepared once per change of their tables,
-    time zone, scoring and platform set (the days a change of activity touches counted again), and
-    their monthly sums when the period or the previous one holds MONTHLY_FROM whole months."""
+    time zone, scoring and platform set (the days a change touches counted again), and their
+    monthly sums when the period or the previous one holds MONTHLY_FROM whole months."""
     rolled = _rollups(scope.tz)
     platforms = None if scope.platforms is None else sorted(scope.platforms)
     key = f"leaderboard_points:{scope.tz}:{platforms}:{rules.key}"
 
-    def points_after_change(points: pl.DataFrame, changes: frames.Changes) -> pl.DataFrame | None:
-        frames.table("events"), frames.table("attendance")
-        days = _touched_days(changes, scope.tz) if changes.unchanged("events", "attendance") else None
-        return None if days is None else points_after(points, rolled, days, rules, platforms)
+    def points_after_change(points: _Counted, changes: frames.Changes) -> _Counted | None:
+        days = _changed_days(changes, points, rolled, scope.tz)
+        return None if days is None else _Counted(points_after(points.frame, rolled, days, rules, platforms),
+                                                  rolled.attended)
 
-    points = frames.derived(key, lambda: wide(day_counts(rolled, platforms), rules), update=points_after_change)
+    points = frames.derived(key, lambda: _Counted(wide(day_counts(rolled, platforms), rules), rolled.attended),
+                            update=points_after_change).frame
     periods = (scope.period, scope.period.previous())
     if all(_month_count(whole_months(p.start, p.end)) < MONTHLY_FROM for p in periods):
         return points, None
 
-    def months_after_change(months: pl.DataFrame, changes: frames.Changes) -> pl.DataFrame | None:
-        frames.table("events"), frames.table("attendance")
-        days = _touched_days(changes, scope.tz) if changes.unchanged("events", "attendance") else None
-        return None if days is None else monthly_after(months, points, days)
+    def months_after_change(months: _Counted, changes: frames.Changes) -> _Counted | None:
+        days = _changed_days(changes, months, rolled, scope.tz)
+        return None if days is None else _Counted(monthly_after(months.frame, points, days), rolled.attended)
 
-    return points, frames.derived(f"{key}:months", lambda: monthly(points), update=months_after_change)
+    return points, frames.derived(f"{key}:months", lambda: _Counted(monthly(points), rolled.attended),
+                                  update=months_after_change).frame
 
 
 def leaderboard(principal: Principal, scope: Scope, rules: Scoring | None = None) -> pl.DataFrame:

@@ -37,9 +37,16 @@ def test_bench_runs_every_page_three_ways_and_they_agree(database, tmp_path, cap
         assert page["reads"] >= 1, name
         assert all(page[k] > 0 for k in ("cold_s", "arrow_s", "warm_s", "fresh_s", "written_s", "pandas_s",
                                          "sql_s")), name
+        assert all(page[f"after_{e}_s"] > 0 for e in ("append", "change", "merge")), name
+    after = report["after"]  # each page's next view after 3 events of each kind, none read whole again
+    assert {e: (after[e]["events"], after[e]["fallbacks"]) for e in ("append", "change", "merge")} == {
+        e: (3 * len(pages), 0) for e in ("append", "change", "merge")}
+    assert {e: after[e]["differs_from_cold"] for e in ("append", "change", "merge")} == {
+        "append": [], "change": [], "merge": []}  # the refreshed pages show what a cold rebuild shows
 
     printed = capsys.readouterr().out
     assert "| leaderboard (year) |" in printed and f"written to {out}" in printed and "after a write ms" in printed
+    assert "after 10,000 new ms" in printed
     assert "Import (canonical CSV, 431 rows, medians)" in printed
     with psycopg.connect(database, autocommit=True) as conn:  # the scratch databases are gone
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname IN (%s, %s)",

@@ -148,8 +148,26 @@ def test_every_page_after_random_changes_equals_a_cold_rebuild(database, seed):
     for _ in range(3):
         world.append()
     same(pages(), cold(), "start")
+    fallbacks = frames.counts["fallback"]
     steps = [world.append] * 5 + [world.update] * 2 + [world.delete, world.merge, world.undo, world.attend]
     for step in range(14):
         done = world.rng.choice(steps)()
         same(pages(), cold(), f"step {step}: {done}")
     assert frames.counts["refreshed"] > 0 and frames.counts["updated"] > 0
+    assert frames.counts["fallback"] == fallbacks  # every change was followed, none read or rebuilt whole
+
+
+def test_a_page_seen_after_many_refreshes_still_follows_them(database):
+    """Syncs every few minutes refresh the frames many times between two views of a rarely seen
+    board: its rollups are handed the refreshes' rows put together, not read whole again."""
+    world = World(random.Random(7))
+    for _ in range(3):
+        world.append()
+    board = lambda: leaderboard.leaderboard(MANAGER, SCOPES[1])  # noqa: E731
+    board()
+    fallbacks = frames.counts["fallback"]
+    for _ in range(3 * frames.DELTAS_KEPT):
+        world.append()
+        frames.table("activity")  # another page's view refreshes the frame
+    same(board(), cold()["board1"], "after many refreshes")
+    assert frames.counts["fallback"] == fallbacks

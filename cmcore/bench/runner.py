@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from cmcore import community, db, demo, frames, migrate
 from cmcore.access import CLI
-from cmcore.bench import imports, pandas_way, sql_way
+from cmcore.bench import changes, imports, pandas_way, sql_way
 from cmcore.bench.pages import Values, Window, alternative_pages, cmcore_pages, reads
 
 Say = Callable[[str], None]
@@ -42,6 +42,7 @@ class Options:
     pages: tuple[str, ...] = ()  # only the pages whose names start with one of these (all when empty)
     import_activities: int = 1_000_000  # the import throughput's canonical CSV file (0: not measured)
     import_members: int = 50_000
+    changes: bool = True  # each page's next view after new, changed and merged activities (changes the community)
 
     @property
     def slow_runs(self) -> int:
@@ -149,6 +150,37 @@ def measure_cmcore(url: str, end: date, runs: int, slow_runs: int, only: tuple[s
     return {"pages": out, "peak_rss_gb": peak_rss_gb()}
 
 
+def measure_after_changes(url: str, end: date, runs: int, only: tuple[str, ...] = ()) -> dict:
+    """Per page, the median of its next view after each of `changes`'s events (10,000 activities
+    imported, 10,000 changed, a merge: this changes the community), the page warm before each;
+    then whether every page shows what a cold rebuild shows, and how many refreshes could not
+    follow a change; and this process's peak memory."""
+    db.use(url)
+    db.follow_changes()
+    window = Window(end, community.timezone())
+    pages = chosen(cmcore_pages(window), only)
+    out: dict = {name: {} for name in pages}
+    report: dict = {"pages": out}
+    for event, make in (("append", lambda n: changes.append(window.now, seed=n)),
+                        ("change", lambda n: changes.change(seed=n)), ("merge", changes.merge)):
+        fallbacks, took, n = changes.fallbacks(), [], 0
+        for name, compute in pages.items():
+            times = []
+            for _ in range(runs):
+                compute()
+                took.append(make(n))
+                n += 1
+                times.append(timed(compute)[0])
+            out[name][f"after_{event}_s"] = statistics.median(times)
+        seen = {name: compute() for name, compute in pages.items()}
+        frames.clear()
+        differs = [name for name, compute in pages.items() if agree(compute(), seen[name])]
+        report[event] = {"events": n, "median_event_s": statistics.median(took), "differs_from_cold": differs,
+                         "fallbacks": changes.fallbacks() - fallbacks}
+    frames.clear()
+    return report | {"peak_rss_gb": peak_rss_gb()}
+
+
 def reward_budget_written() -> None:
     """A write to a table no page's data reads, as staff make all day (a reward budget), from this
     process: the next view asks the server for the versions once, and finds its caches valid."""
@@ -168,15 +200,15 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
-def measure_cmcore_apart(url: str, end: date, opts: Options) -> dict:
-    """`measure_cmcore` in a fresh Python process (a subprocess, not multiprocessing: Streamlit's
-    AppTest replaces `__main__`, which a spawned worker would re-run)."""
-    code = ("import json, sys; from datetime import date; from cmcore.bench.runner import measure_cmcore; "
-            "print(json.dumps(measure_cmcore(sys.argv[1], date.fromisoformat(sys.argv[2]), int(sys.argv[3]), "
-            "int(sys.argv[4]), tuple(sys.argv[5:]))))")
+def measure_cmcore_apart(url: str, end: date, opts: Options, measure: str = "measure_cmcore") -> dict:
+    """`measure_cmcore` (or `measure_after_changes`) in a fresh Python process (a subprocess, not
+    multiprocessing: Streamlit's AppTest replaces `__main__`, which a spawned worker would re-run)."""
+    runs = (opts.runs, opts.slow_runs) if measure == "measure_cmcore" else (opts.slow_runs,)
+    code = (f"import json, sys; from datetime import date; from cmcore.bench.runner import {measure}; "
+            f"print(json.dumps({measure}(sys.argv[1], date.fromisoformat(sys.argv[2]), "
+            f"{', '.join(f'int(sys.argv[{3 + i}])' for i in range(len(runs)))}, tuple(sys.argv[{3 + len(runs)}:]))))")
     root = Path(__file__).resolve().parents[2]
-    done = subprocess.run([sys.executable, "-c", code, url, end.isoformat(), str(opts.runs), str(opts.slow_runs),
-                           *opts.pages],
+    done = subprocess.run([sys.executable, "-c", code, url, end.isoformat(), *map(str, runs), *opts.pages],
                           capture_output=True, text=True, cwd=root, env=os.environ | {"PYTHONPATH": str(root)})
     if done.returncode:
         raise RuntimeError(f"the cmcore measurement failed:\n{done.stderr[-2000:]}")
@@ -214,6 +246,12 @@ def run(opts: Options, say: Say = print) -> dict:
                 page = pages.setdefault(name, {k: v for k, v in ours["pages"][name].items() if k != "values"})
                 page[f"{way}_s"] = median_time(compute, opts.slow_runs)
                 page[f"{way}_differs"] = agree(ours["pages"][name]["values"], values)
+        after = {}
+        if opts.changes:
+            say("cmcore after new, changed and merged activities, page by page")
+            after = measure_cmcore_apart(url, end, opts, "measure_after_changes")
+            for name, page in after.pop("pages").items():
+                pages[name] |= page
         imported = (imports.run(["canonical-csv"], opts.import_members, opts.import_activities,
                                 f"{opts.database}_import", say, runs=opts.slow_runs)["formats"]["canonical-csv"]
                     if opts.import_activities else {})
@@ -226,7 +264,8 @@ def run(opts: Options, say: Say = print) -> dict:
         return {"when": datetime.now(UTC).isoformat(timespec="seconds"), "options": asdict(opts),
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                 "activities": activities, "members": members, "window_end": end.isoformat(),
-                "load": load, "import": imported, "cmcore_peak_rss_gb": ours["peak_rss_gb"], "pages": pages}
+                "load": load, "import": imported, "after": after,
+                "cmcore_peak_rss_gb": max(ours["peak_rss_gb"], after.get("peak_rss_gb", 0.0)), "pages": pages}
     finally:
         db.use(home)
         frames.clear()
@@ -236,15 +275,27 @@ def run(opts: Options, say: Say = print) -> dict:
 
 
 def table(report: dict) -> str:
-    """The report as a Markdown table (the README's summary)."""
+    """The report as Markdown tables (docs/speed.md's summary): each page cold, warm, on new filters,
+    after an unrelated write, against pandas and SQL; then after new, changed and merged activities."""
+    ms = lambda p, k: f"{p[k] * 1000:.1f}" if k in p else "–"  # noqa: E731 — older reports lack some columns
     lines = ["| page | cold s | Arrow s | cold/Arrow | warm ms | new filters ms | after a write ms | pandas s "
              "| ×pandas | SQL s | ×SQL | ×SQL new filters |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, p in report["pages"].items():
-        written = f"{p['written_s'] * 1000:.2f}" if "written_s" in p else "–"  # reports before stop 20
         lines.append(f"| {name} | {p['cold_s']:.2f} | {p['arrow_s']:.3f} | {p['cold_vs_arrow']:.2f} | "
-                     f"{p['warm_s'] * 1000:.2f} | {p['fresh_s'] * 1000:.1f} | {written} | {p['pandas_s']:.3f} | "
+                     f"{p['warm_s'] * 1000:.2f} | {p['fresh_s'] * 1000:.1f} | {ms(p, 'written_s')} | {p['pandas_s']:.3f} | "
                      f"{p['pandas_vs_warm']:.0f} | {p['sql_s']:.3f} | {p['sql_vs_warm']:.1f} | {p['sql_vs_fresh']:.1f} |")
+    if after := report.get("after"):
+        lines += ["", "| page | new filters ms | after 10,000 new ms | ×new filters | after 10,000 changed ms "
+                      "| after a merge ms |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for name, p in report["pages"].items():
+            ratio = f"{p['after_append_s'] / p['fresh_s']:.1f}" if "after_append_s" in p else "–"
+            lines.append(f"| {name} | {ms(p, 'fresh_s')} | {ms(p, 'after_append_s')} | {ratio} | "
+                         f"{ms(p, 'after_change_s')} | {ms(p, 'after_merge_s')} |")
+        for event in ("append", "change", "merge"):
+            e = after[event]
+            lines.append(f"\n{event}: {e['events']} events, median {e['median_event_s']:.2f} s each; fallbacks "
+                         f"{e['fallbacks']}; pages that differ from a cold rebuild: {e['differs_from_cold'] or 'none'}.")
     load = report["load"]
     if load:
         lines.append(f"\nLoad (COPY, {load['rows']:,} rows): {load['load_s']:.0f} s, {load['rows_per_s']:,.0f} rows/s.")
