@@ -46,7 +46,11 @@ def main() -> None:
     """Sign-in, the role's menu and filters, then the page."""
     global registered
     with st.spinner(t("Starting the database…")):
-        start_database()
+        try:
+            start_database()
+        except settings.ConfigError as err:  # the roles or the schema are not as they must be: say what to do
+            st.error(str(err))
+            st.stop()
 
     login.language_picker()
     principal = login.gate()

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from cmcore import auth, bootstrap, demo, ingest, migrate
 from cmcore.access import CLI, ROLES
+from cmcore.settings import ConfigError
 
 
 def _progress_bar(label: str):
@@ -46,7 +47,7 @@ def cmd_prepare(_args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    migrate.apply()
+    bootstrap.schema()
     spec = demo.DemoSpec(members=args.members, days=args.days, activities=args.activities,
                          seed=args.seed, end=args.end)
     bar, report = _progress_bar("demo")
@@ -56,7 +57,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> None:
-    migrate.apply()
+    bootstrap.schema()
     bar, report = _progress_bar(f"import {args.source}")
     with bar:
         result = ingest.run(args.source, args.paths, CLI, report, platform=args.platform)
@@ -97,7 +98,7 @@ def print_passwords(passwords: dict[str, str]) -> None:
 
 
 def cmd_users(args: argparse.Namespace) -> None:
-    migrate.apply()
+    bootstrap.schema()
     if args.action == "list":
         for u in auth.list_users(CLI):
             lock = f" locked until {u.locked_until:%Y-%m-%d %H:%M}" if u.locked_until else ""
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         args.func(args)
-    except (auth.UserError, ValueError) as err:
+    except (auth.UserError, ValueError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

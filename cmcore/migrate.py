@@ -1,6 +1,7 @@
-"""Numbered SQL migrations in `sql/`, applied in order by yoyo-migrations."""
+"""Numbered SQL migrations in `sql/`, applied in order by yoyo-migrations, as the owner role."""
 from __future__ import annotations
 
+import psycopg
 from yoyo import get_backend, read_migrations
 
 from cmcore import db
@@ -10,9 +11,21 @@ SQL_DIR = PROJECT_DIR / "sql"
 
 
 def apply(url: str | None = None) -> list[str]:
-    """Apply pending migrations to `url` (default: the app's database); return their ids."""
+    """Apply pending migrations to `url`, an owner's URL (default: the app's database as its
+    owner); return their ids."""
     migrations = read_migrations(str(SQL_DIR))
-    with get_backend(db.sqlalchemy_url(url or db.url())) as backend, backend.lock():
+    with get_backend(db.sqlalchemy_url(url or db.owner_url())) as backend, backend.lock():
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
     return [m.id for m in pending]
+
+
+def pending() -> list[str]:
+    """The migrations the app's database lacks, asked as the application role (which may read
+    yoyo's record of them, not take its lock)."""
+    try:
+        with psycopg.connect(db.url()) as conn:
+            applied = {row[0] for row in conn.execute("SELECT migration_id FROM _yoyo_migration")}
+    except psycopg.errors.UndefinedTable:  # never migrated
+        applied = set()
+    return [m.id for m in read_migrations(str(SQL_DIR)) if m.id not in applied]

@@ -19,7 +19,8 @@ class ConfigError(RuntimeError):
 @dataclass(frozen=True)
 class Settings:
     env: str  # "development" or "production"
-    database_url: str | None  # None: the embedded PostgreSQL in data_dir
+    database_url: str | None  # the application role's; None: the embedded PostgreSQL in data_dir
+    database_owner_url: str | None  # the owner role's, for migrations (with database_url)
     data_dir: Path
     cookie_key: str
     cookie_expiry_days: float
@@ -63,6 +64,7 @@ def load() -> Settings:
     return Settings(
         env=env,
         database_url=os.environ.get("DATABASE_URL") or conf.get("database_url"),
+        database_owner_url=os.environ.get("DATABASE_OWNER_URL") or conf.get("database_owner_url"),
         data_dir=data_dir,
         cookie_key=key or _dev_cookie_key(data_dir),
         cookie_expiry_days=float(get("cookie_expiry_days", 0.5)),

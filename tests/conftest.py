@@ -1,5 +1,6 @@
-"""Test fixtures: a real PostgreSQL (embedded by default, TEST_DATABASE_URL to use another server),
-a migrated template database, and a fresh copy of it for every test that asks for `database`."""
+"""Test fixtures: a real PostgreSQL (embedded by default, TEST_DATABASE_URL to use another server)
+with the owner and application roles, a template database migrated by the owner, and a fresh copy
+of it for every test that asks for `database`, which cmcore uses as the application role."""
 from __future__ import annotations
 
 import itertools
@@ -24,13 +25,16 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
-    """The libpq URL of the server's maintenance database."""
+    """The libpq URL of the server's maintenance database, as a superuser."""
     if url := os.environ.get("TEST_DATABASE_URL"):
+        db.ensure_roles(url)
         yield url
         return
     tmp = Path(tempfile.mkdtemp(prefix="cmt-"))
     try:
-        yield db.start_embedded(tmp / "pg", cleanup_mode="delete")
+        url = db.start_embedded(tmp / "pg", cleanup_mode="delete")
+        db.ensure_roles(url)
+        yield url
     finally:
         for server in db._servers:
             server.cleanup()
@@ -47,19 +51,21 @@ def _admin(url: str, sql: str) -> None:
 def template_db(pg_server: str) -> Iterator[str]:
     name = f"cmt_template_{os.getpid()}"
     _admin(pg_server, f'DROP DATABASE IF EXISTS "{name}"')
-    _admin(pg_server, f'CREATE DATABASE "{name}"')
-    migrate.apply(db.with_database(pg_server, name))
+    _admin(pg_server, f'CREATE DATABASE "{name}" OWNER {db.OWNER_ROLE}')
+    migrate.apply(db.with_user(db.with_database(pg_server, name), db.OWNER_ROLE))
     yield name
     _admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 def database(pg_server: str, template_db: str) -> Iterator[str]:
-    """A fresh, migrated, empty database that cmcore uses for the length of one test."""
+    """A fresh, migrated, empty database that cmcore uses for the length of one test, as the
+    application role: its URL (`db.owner_url()` is the owner's)."""
     name = f"cmt_{os.getpid()}_{next(_counter)}"
-    _admin(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    url = db.with_database(pg_server, name)
-    db.use(url)
+    _admin(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{template_db}" OWNER {db.OWNER_ROLE}')
+    server = db.with_database(pg_server, name)
+    url = db.with_user(server, db.APP_ROLE)
+    db.use(url, db.with_user(server, db.OWNER_ROLE))
     frames.clear()
     yield url
     db.use(pg_server)

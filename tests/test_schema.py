@@ -1,4 +1,5 @@
-"""The migrations build the canonical model, and the database itself enforces its rules."""
+"""The migrations build the canonical model, and the database itself enforces its rules, even on
+the owner's SQL (tests/test_privileges.py: what the application role may not even try)."""
 from datetime import UTC, date, datetime
 
 import psycopg
@@ -16,18 +17,30 @@ TABLES = {"platform", "member", "member_identity", "activity", "rule", "moderati
 
 
 def sql(statement: str, **params):
+    """Run `statement` in a transaction of its own, as the application role."""
     with db.transaction() as conn:
         return conn.execute(sa.text(statement), params)
+
+
+def owner_sql(statement: str, **params) -> None:
+    """Run `statement` in a transaction of its own, as the owner of the tables."""
+    engine = sa.create_engine(db.sqlalchemy_url(db.owner_url()), poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(statement), params)
+    finally:
+        engine.dispose()
 
 
 def test_migrations_build_every_table_on_an_empty_database(pg_server):
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS cmt_empty WITH (FORCE)")
-        conn.execute("CREATE DATABASE cmt_empty")
-    url = db.with_database(pg_server, "cmt_empty")
+        conn.execute(f"CREATE DATABASE cmt_empty OWNER {db.OWNER_ROLE}")
+    url = db.with_user(db.with_database(pg_server, "cmt_empty"), db.OWNER_ROLE)
     try:
         assert migrate.apply(url) == ["0001_schema", "0002_activity_url", "0003_imports", "0004_version_notify",
-                                  "0005_table_versions", "0008_change_log", "0006_real_exports"]
+                                      "0005_table_versions", "0008_change_log", "0006_real_exports",
+                                      "0009_app_role"]
         assert migrate.apply(url) == []  # idempotent
         with psycopg.connect(url) as conn:
             tables = {r[0] for r in conn.execute(
@@ -43,7 +56,7 @@ def test_audit_log_is_append_only(database):
     for statement in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log",
                       "TRUNCATE audit_log"):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"):
-            sql(statement)
+            owner_sql(statement)
     assert sql("SELECT actor FROM audit_log").scalars().all() == ["a"]
 
 
@@ -73,7 +86,7 @@ def test_reward_states_move_one_step_at_a_time(database):
     with pytest.raises(sa.exc.DBAPIError, match="cannot go from paid to paid"):
         sql("UPDATE reward SET payout_batch = 'b2' WHERE id = :id", id=rid)
     with pytest.raises(sa.exc.DBAPIError, match="never deleted"):
-        sql("DELETE FROM reward")
+        owner_sql("DELETE FROM reward")
     with pytest.raises(sa.exc.IntegrityError, match="reward_idempotency_key_key"):
         sql(insert, m=ann, k="k1", s="proposed")
 

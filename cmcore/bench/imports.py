@@ -153,8 +153,8 @@ def write_floor() -> float:
     as a first import does: the rows, already resolved, inserted from the server's own copy into an
     empty table like `activity`, then its primary key, unique key, indexes and foreign keys built.
     No file is read, nothing is validated or resolved: no import of these rows can be faster. Rolled
-    back."""
-    with psycopg.connect(db.url()) as conn:
+    back. As the owner: it creates a table."""
+    with psycopg.connect(db.owner_url()) as conn:
         keys = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint"
                             " WHERE conrelid = 'activity'::regclass AND contype IN ('p', 'u', 'f')"
                             " ORDER BY contype DESC").fetchall()  # unique, primary, then foreign
@@ -175,11 +175,12 @@ def write_floor() -> float:
 
 
 def _fresh(name: str) -> None:
-    server = db.url()
-    with psycopg.connect(server, autocommit=True) as conn:
+    """Database `name`, made anew by the owner, migrated, and used."""
+    target = db.urls(name)
+    with psycopg.connect(db.owner_url(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    db.use(db.with_database(server, name))
+    db.use(*target)
     migrate.apply()
     frames.clear()
 
@@ -188,7 +189,7 @@ def run(formats: list[str], members: int, activities: int, database: str, say: C
         runs: int = 1) -> dict:
     """Per format: rows, the median seconds and rows/s of a first import into an empty database,
     and of the same import again (every row unchanged)."""
-    server = db.url()
+    server = db.urls()
     report: dict = {"members": members, "activities": activities, "formats": {}}
     try:
         with tempfile.TemporaryDirectory(prefix="cm-import-bench-") as tmp:
@@ -201,7 +202,7 @@ def run(formats: list[str], members: int, activities: int, database: str, say: C
                 source = fmt.split("-")[0]
                 first, again, floor = [], [], []
                 for _ in range(runs):
-                    db.use(server)
+                    db.use(*server)
                     _fresh(database)
                     say(f"{fmt}: importing {size / 1e6:,.0f} MB")
                     started = time.perf_counter()
@@ -224,8 +225,8 @@ def run(formats: list[str], members: int, activities: int, database: str, say: C
                 say(f"{fmt}: {rows:,} rows, {rows / statistics.median(first):,.0f} rows/s first,"
                     f" {rows / statistics.median(again):,.0f} rows/s again")
     finally:
-        db.use(server)
-        with psycopg.connect(server, autocommit=True) as conn:
+        db.use(*server)
+        with psycopg.connect(db.owner_url(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     return report
 

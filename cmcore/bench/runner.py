@@ -86,14 +86,14 @@ def fresh_database(opts: Options, say: Say) -> tuple[str, dict]:
     """The bench database on the configured server, filled with the demo community (or the one an
     earlier run kept, with --reuse); returns its URL and the load figures."""
     name = opts.database
-    url = db.with_database(db.url(), name)
-    with psycopg.connect(db.url(), autocommit=True) as conn:
+    url, owner = db.urls(name)
+    with psycopg.connect(db.owner_url(), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if exists and not opts.reuse:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         if not exists or not opts.reuse:
             conn.execute(f'CREATE DATABASE "{name}"')
-    db.use(url)
+    db.use(url, owner)
     migrate.apply()
     frames.clear()
     if opts.reuse and not demo.is_empty():
@@ -106,7 +106,7 @@ def fresh_database(opts: Options, say: Say) -> tuple[str, dict]:
     say(f"loading {rows:,} rows with COPY")
     load_s, _ = timed(lambda: demo.load(spec, CLI, with_users=False, tables=tables))
     say("VACUUM ANALYZE (so the SQL way gets its best plans)")
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(owner, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     return url, {"generate_s": generate_s, "load_s": load_s, "rows": rows, "rows_per_s": rows / load_s}
 
@@ -228,7 +228,7 @@ def agree(ours: Values, theirs: Values) -> list[str]:
 
 def run(opts: Options, say: Say = print) -> dict:
     """The whole benchmark; returns the report (see README, Performance)."""
-    home = db.url()
+    home = db.urls()
     url, load = fresh_database(opts, say)
     try:
         end = data_end()
@@ -267,10 +267,10 @@ def run(opts: Options, say: Say = print) -> dict:
                 "load": load, "import": imported, "after": after,
                 "cmcore_peak_rss_gb": max(ours["peak_rss_gb"], after.get("peak_rss_gb", 0.0)), "pages": pages}
     finally:
-        db.use(home)
+        db.use(*home)
         frames.clear()
         if not opts.keep:
-            with psycopg.connect(home, autocommit=True) as conn:
+            with psycopg.connect(db.owner_url(), autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{opts.database}" WITH (FORCE)')
 
 

@@ -360,26 +360,14 @@ def _bulk(conn: sa.Connection, table: str, incoming: int) -> Iterator[None]:
     and build them again after it: a sorted build per index and one join per key instead of a
     lookup per row. That holds the table, and those its keys refer to, until the import commits,
     so it is done for a first load only: into a table that holds rows, which pages read and other
-    writers' rows refer to, rows go in with the indexes in place and nobody waits for the import."""
+    writers' rows refer to, rows go in with the indexes in place and nobody waits for the import.
+    The owner's functions drop and rebuild (sql/0009: the application role runs no DDL)."""
     if not incoming or conn.execute(sa.text(f"SELECT EXISTS (SELECT 1 FROM {table})")).scalar_one():
         yield
         return
-    indexes = conn.execute(sa.text(
-        "SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid"
-        " WHERE x.indrelid = CAST(:t AS regclass) AND NOT x.indisunique"), {"t": table}).all()
-    keys = conn.execute(sa.text(  # foreign keys, and unique keys that none refers to
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint c WHERE conrelid = CAST(:t AS regclass)"
-        " AND (contype = 'f' OR contype = 'u' AND NOT EXISTS (SELECT 1 FROM pg_constraint r"
-        " WHERE r.contype = 'f' AND r.conindid = c.conindid)) ORDER BY contype DESC"), {"t": table}).all()
-    for name, _ in keys:
-        conn.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
-    for name, _ in indexes:
-        conn.execute(sa.text(f'DROP INDEX "{name}"'))
+    conn.execute(sa.text("SELECT bulk_load_begin(CAST(:t AS regclass))"), {"t": table})
     yield
-    for _, definition in indexes:
-        conn.execute(sa.text(definition))
-    for name, definition in keys:
-        conn.execute(sa.text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
+    conn.execute(sa.text("SELECT bulk_load_end(CAST(:t AS regclass))"), {"t": table})
 
 
 def _votes(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
