@@ -1,4 +1,4 @@
-"""`python -m cmcore …`: migrate, prepare, demo, import, bench, users."""
+"""`python -m cmcore …`: migrate, prepare, demo, import, bench, audit, users."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cmcore import auth, bootstrap, demo, ingest, migrate
+from cmcore import audit, auth, bootstrap, demo, ingest, migrate
 from cmcore.access import CLI, ROLES
 from cmcore.settings import ConfigError
 
@@ -87,6 +87,22 @@ def cmd_bench_imports(args: argparse.Namespace) -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(imports.table(report))
     print(f"written to {args.out}")
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """`audit verify`: recompute the audit log's chain; exit 1 where it breaks."""
+    anchor = None
+    if args.anchor:
+        seq, _, digest = args.anchor.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            raise ValueError("--anchor is SEQ:HASH as an earlier verify printed it")
+        anchor = (int(seq), digest)
+    verdict = audit.verify(anchor)
+    if not verdict.intact:
+        print(f"audit log broken after {verdict.rows} good row(s): {verdict.problem}")
+        return 1
+    print(f"audit log intact: {verdict.rows} rows; keep this anchor outside the database: {verdict.seq}:{verdict.hash}")
+    return 0
 
 
 def print_passwords(passwords: dict[str, str]) -> None:
@@ -168,6 +184,13 @@ def parser() -> argparse.ArgumentParser:
     bi.add_argument("--out", type=Path, default=Path("bench-imports.json"))
     bi.set_defaults(func=cmd_bench_imports)
 
+    a = sub.add_parser("audit", help="the audit log")
+    asub = a.add_subparsers(dest="action", required=True)
+    verify = asub.add_parser("verify", help="recompute the audit log's hash chain and name the first row where it"
+                             " breaks (exit 1)")
+    verify.add_argument("--anchor", help="SEQ:HASH an earlier verify printed: that row must still be there, unchanged")
+    a.set_defaults(func=cmd_audit)
+
     u = sub.add_parser("users", help="manage the app's users")
     usub = u.add_subparsers(dest="action", required=True)
     usub.add_parser("list")
@@ -188,8 +211,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except (auth.UserError, ValueError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return 0

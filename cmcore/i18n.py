@@ -6,6 +6,7 @@ itself. A test checks that every string the interface passes through `t()` has a
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def translate(text: str, lang: str, **values: object) -> str:
     return out.format(**values) if values else out
 
 
-def number(value: float | None, lang: str, decimals: int = 0) -> str:
+def number(value: float | Decimal | None, lang: str, decimals: int = 0) -> str:
     """1234.5 → '1,234.5' (en) or '1 234,5' (fr); None → '–'."""
     if value is None:
         return "–"
@@ -41,8 +42,9 @@ def percent(ratio: float | None, lang: str) -> str:
     return "–" if ratio is None else f"{number(ratio * 100, lang, 1)}\u202f%"
 
 
-def money(minor: float, currency: str, lang: str) -> str:
-    """Minor units → '1 234,56 EUR' (fr) or 'EUR 1,234.56' (en), with the currency's decimals."""
+def money(minor: int | float, currency: str, lang: str) -> str:
+    """Minor units → '1 234,56 EUR' (fr) or 'EUR 1,234.56' (en), with the currency's decimals
+    (exactly: a Decimal, never a float, on the way)."""
     amount = number(currencies.major(minor, currency), lang, currencies.decimals(currency))
     return f"{amount} {currency}" if lang == "fr" else f"{currency} {amount}"
 

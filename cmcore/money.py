@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import sqlalchemy as sa
 
-from cmcore import audit, db, frames
+from cmcore import audit, currencies, db, frames
 from cmcore.access import AccessDenied, Principal, require
-from cmcore.currencies import CURRENCIES
+from cmcore.currencies import CURRENCIES, MAX_MINOR
+from cmcore.ingest.canonical import MAX_COUNT
 from cmcore.kpis import Metric, growth
 from cmcore.kpis import monetisation as m
 from cmcore.reports import Report, Scope
@@ -36,7 +39,7 @@ class MoneyError(ValueError):
 
 def parse_amount(text: str | int, currency: str) -> int:
     """'1 234,56' or '1234.56' in `currency` → minor units (123456); refuses more decimals than
-    the currency has, negatives, and anything not a number."""
+    the currency has, anything not a number, and amounts outside 1 … MAX_MINOR minor units."""
     currency = parse_currency(currency)
     decimals = CURRENCIES[currency]
     raw = str(text).strip().replace("\u202f", "").replace("\u00a0", "").replace(" ", "").replace("'", "")
@@ -49,16 +52,23 @@ def parse_amount(text: str | int, currency: str) -> int:
     whole, fraction = match.group(1), match.group(2) or ""
     if len(fraction) > decimals:
         raise MoneyError(f"amount: {currency} has {decimals} decimal(s), {text!r} has {len(fraction)}")
-    minor = int(whole) * 10 ** decimals + int(fraction.ljust(decimals, "0") or 0)
+    whole = whole.lstrip("0")
+    too_large = MoneyError(f"amount: at most {currencies.text(MAX_MINOR, currency)} {currency}")
+    if len(whole) > 15:  # far beyond the bound (and int() refuses thousands of digits)
+        raise too_large
+    minor = int(whole or 0) * 10 ** decimals + int(fraction.ljust(decimals, "0") or 0)
+    if minor > MAX_MINOR:
+        raise too_large
     if minor <= 0:
         raise MoneyError("amount: must be more than zero")
     return minor
 
 
 def parse_currency(code: str) -> str:
+    """`code` as an ISO 4217 currency the app records money in (upper case), or MoneyError."""
     code = (code or "").strip().upper()
     if code not in CURRENCIES:
-        raise MoneyError(f"currency: {code or '(empty)'} is not one of {', '.join(CURRENCIES)}")
+        raise MoneyError(f"currency: {code or '(empty)'} is not an ISO 4217 currency code (e.g. EUR)")
     return code
 
 
@@ -69,8 +79,9 @@ def _check_deliverables(items: list[dict]) -> list[dict]:
         target, delivered = d.get("target"), d.get("delivered", 0)
         if not label:
             raise MoneyError(f"deliverable {n}: a label is needed")
-        if not isinstance(target, int) or target < 1 or not isinstance(delivered, int) or delivered < 0:
-            raise MoneyError(f"deliverable {n}: target is a whole number ≥ 1 and delivered ≥ 0")
+        if not (isinstance(target, int) and isinstance(delivered, int) and 1 <= target <= MAX_COUNT
+                and 0 <= delivered <= MAX_COUNT):
+            raise MoneyError(f"deliverable {n}: target is a whole number from 1 to {MAX_COUNT}, delivered from 0")
         clean.append({"kind": str(d.get("kind") or "other"), "label": label, "target": target, "delivered": delivered})
     return clean
 
@@ -231,145 +242,172 @@ def sponsor_report(principal: Principal, scope: Scope, sponsor_id: int | None = 
 
 
 # ------------------------------------------------------------------ writes (managers, audited)
+# Each checks the role first, then its input, then reads what it checks against in its own
+# transaction, the row it changes locked, and writes and audits there.
 
 
-def _write(actor: Principal, action: str, entity: str, sql: str, params: dict, returning: str = "id") -> int:
-    """One audited write in one transaction (managers and admins)."""
-    require(actor, *MANAGERS)
+@contextmanager
+def _writing() -> Iterator[sa.Connection]:
+    """A write's transaction; a row the database refuses is a MoneyError naming its rule."""
     try:
         with db.transaction() as conn:
-            new_id = conn.execute(sa.text(f"{sql} RETURNING {returning}"), params).scalar_one_or_none()
-            if new_id is None:
-                raise MoneyError(f"{entity}: no such row")
-            audit.record(conn, actor.username, action, entity, new_id,
-                         **{k: v for k, v in params.items() if k != "id"})
+            yield conn
     except sa.exc.IntegrityError as err:
-        raise MoneyError(f"{entity}: refused by the database ({err.orig.diag.constraint_name})") from None
-    return new_id
+        raise MoneyError(f"refused by the database ({err.orig.diag.constraint_name})") from None
+
+
+def _write(conn: sa.Connection, actor: Principal, action: str, entity: str, sql: str, params: dict,
+           returning: str = "id") -> int:
+    """Run `sql` (a write of one row) in `conn`'s transaction and audit it."""
+    row_id = conn.execute(sa.text(f"{sql} RETURNING {returning}"), params).scalar_one()
+    audit.record(conn, actor.username, action, entity, row_id, **{k: v for k, v in params.items() if k != "id"})
+    return row_id
+
+
+def _locked(conn: sa.Connection, sql: str, row_id: int, missing: str) -> sa.Row:
+    """The row `sql` (parameter :id) reads, locked until the transaction ends; MoneyError `missing`
+    when there is none."""
+    row = conn.execute(sa.text(f"{sql} FOR UPDATE"), {"id": row_id}).first()
+    if row is None:
+        raise MoneyError(missing)
+    return row
+
+
+def _counts(*counts: int) -> None:
+    if min(counts) < 0 or max(counts) > MAX_COUNT:
+        raise MoneyError(f"delivery: counts are whole numbers from 0 to {MAX_COUNT}")
+
+
+def _received(booked_on: date, received_on: date | None) -> None:
+    if received_on is not None and not booked_on <= received_on <= datetime.now(UTC).date():
+        raise MoneyError("received_on: between the booking date and today")
 
 
 def add_sponsor(actor: Principal, name: str, contact_email: str | None = None) -> int:
+    require(actor, *MANAGERS)
     name = name.strip()
     if not name:
         raise MoneyError("name: a sponsor needs a name")
-    with db.engine().connect() as conn:
+    with _writing() as conn:
         if conn.execute(sa.text("SELECT 1 FROM sponsor WHERE lower(name) = lower(:n)"), {"n": name}).first():
             raise MoneyError(f"name: a sponsor named {name!r} exists already")
-    return _write(actor, "sponsor.add", "sponsor", "INSERT INTO sponsor (name, contact_email) VALUES (:n, :e)",
-                  {"n": name, "e": (contact_email or "").strip() or None})
+        return _write(conn, actor, "sponsor.add", "sponsor", "INSERT INTO sponsor (name, contact_email) VALUES (:n, :e)",
+                      {"n": name, "e": (contact_email or "").strip() or None})
 
 
 def add_campaign(actor: Principal, sponsor_id: int, name: str, starts_on: date, ends_on: date,
                  amount: str | int, currency: str, deliverables: list[dict]) -> int:
+    require(actor, *MANAGERS)
     if not name.strip():
         raise MoneyError("name: a campaign needs a name")
     if ends_on < starts_on:
         raise MoneyError("ends_on: a campaign ends on or after the day it starts")
     currency = parse_currency(currency)
-    return _write(actor, "campaign.add", "campaign",
-                  "INSERT INTO campaign (sponsor_id, name, starts_on, ends_on, amount_minor, currency, deliverables)"
-                  " VALUES (:s, :n, :a, :b, :m, :c, CAST(:d AS jsonb))",
-                  {"s": sponsor_id, "n": name.strip(), "a": starts_on, "b": ends_on,
-                   "m": parse_amount(amount, currency), "c": currency,
-                   "d": json.dumps(_check_deliverables(deliverables))})
+    params = {"s": sponsor_id, "n": name.strip(), "a": starts_on, "b": ends_on, "m": parse_amount(amount, currency),
+              "c": currency, "d": json.dumps(_check_deliverables(deliverables))}
+    with _writing() as conn:
+        return _write(conn, actor, "campaign.add", "campaign",
+                      "INSERT INTO campaign (sponsor_id, name, starts_on, ends_on, amount_minor, currency, deliverables)"
+                      " VALUES (:s, :n, :a, :b, :m, :c, CAST(:d AS jsonb))", params)
 
 
 def record_delivery(actor: Principal, campaign_id: int, day: date, impressions: int, clicks: int,
                     engagements: int) -> None:
     """Record (or correct) one day of a campaign's delivery."""
-    if min(impressions, clicks, engagements) < 0 or clicks > impressions:
-        raise MoneyError("delivery: counts are ≥ 0 and clicks ≤ impressions")
-    with db.engine().connect() as conn:
-        span = conn.execute(sa.text("SELECT starts_on, ends_on FROM campaign WHERE id = :id"), {"id": campaign_id}).first()
-    if span is None:
-        raise MoneyError(f"campaign: no campaign {campaign_id}")
-    if not span.starts_on <= day <= span.ends_on:
-        raise MoneyError(f"day: {day} is outside the campaign ({span.starts_on} – {span.ends_on})")
-    _write(actor, "campaign.delivery", "campaign",
-           "INSERT INTO campaign_delivery (campaign_id, day, impressions, clicks, engagements)"
-           " VALUES (:id, :day, :i, :c, :e) ON CONFLICT (campaign_id, day) DO UPDATE SET"
-           " impressions = EXCLUDED.impressions, clicks = EXCLUDED.clicks, engagements = EXCLUDED.engagements",
-           {"id": campaign_id, "day": day, "i": impressions, "c": clicks, "e": engagements}, returning="campaign_id")
+    require(actor, *MANAGERS)
+    _counts(impressions, clicks, engagements)
+    if clicks > impressions:
+        raise MoneyError("delivery: clicks ≤ impressions")
+    with _writing() as conn:
+        span = _locked(conn, "SELECT starts_on, ends_on FROM campaign WHERE id = :id", campaign_id,
+                       f"campaign: no campaign {campaign_id}")
+        if not span.starts_on <= day <= span.ends_on:
+            raise MoneyError(f"day: {day} is outside the campaign ({span.starts_on} – {span.ends_on})")
+        _write(conn, actor, "campaign.delivery", "campaign",
+               "INSERT INTO campaign_delivery (campaign_id, day, impressions, clicks, engagements)"
+               " VALUES (:id, :day, :i, :c, :e) ON CONFLICT (campaign_id, day) DO UPDATE SET"
+               " impressions = EXCLUDED.impressions, clicks = EXCLUDED.clicks, engagements = EXCLUDED.engagements",
+               {"id": campaign_id, "day": day, "i": impressions, "c": clicks, "e": engagements}, returning="campaign_id")
 
 
 def add_revenue(actor: Principal, stream: str, amount: str | int, currency: str, booked_on: date,
                 received_on: date | None = None, sponsor_id: int | None = None, campaign_id: int | None = None,
                 recurring: bool = False, description: str = "") -> int:
     """Record a revenue line. A line of a campaign takes the campaign's sponsor and currency."""
+    require(actor, *MANAGERS)
     if stream not in STREAMS:
         raise MoneyError(f"stream: one of {', '.join(STREAMS)}")
     currency = parse_currency(currency)
-    today = datetime.now(UTC).date()
-    if received_on is not None and (received_on < booked_on or received_on > today):
-        raise MoneyError("received_on: between the booking date and today")
+    minor = parse_amount(amount, currency)
+    _received(booked_on, received_on)
     if recurring and stream != "membership":
         raise MoneyError("recurring: only membership lines recur monthly")
-    if campaign_id is not None:
-        with db.engine().connect() as conn:
-            camp = conn.execute(sa.text("SELECT sponsor_id, currency FROM campaign WHERE id = :id"),
-                                {"id": campaign_id}).first()
-        if camp is None or (sponsor_id is not None and camp.sponsor_id != sponsor_id):
-            raise MoneyError("campaign: not a campaign of this sponsor")
-        if camp.currency != currency:
-            raise MoneyError(f"currency: the campaign is in {camp.currency}")
-        sponsor_id = camp.sponsor_id
-    return _write(actor, "revenue.add", "revenue",
-                  "INSERT INTO revenue (stream, sponsor_id, campaign_id, amount_minor, currency, booked_on,"
-                  " received_on, recurring, description) VALUES (:st, :sp, :ca, :m, :c, :b, :r, :rec, :d)",
-                  {"st": stream, "sp": sponsor_id, "ca": campaign_id, "m": parse_amount(amount, currency),
-                   "c": currency, "b": booked_on, "r": received_on, "rec": recurring,
-                   "d": description.strip() or None})
+    with _writing() as conn:
+        if campaign_id is not None:
+            camp = _locked(conn, "SELECT sponsor_id, currency FROM campaign WHERE id = :id", campaign_id,
+                           "campaign: not a campaign of this sponsor")
+            if sponsor_id is not None and camp.sponsor_id != sponsor_id:
+                raise MoneyError("campaign: not a campaign of this sponsor")
+            if camp.currency != currency:
+                raise MoneyError(f"currency: the campaign is in {camp.currency}")
+            sponsor_id = camp.sponsor_id
+        return _write(conn, actor, "revenue.add", "revenue",
+                      "INSERT INTO revenue (stream, sponsor_id, campaign_id, amount_minor, currency, booked_on,"
+                      " received_on, recurring, description) VALUES (:st, :sp, :ca, :m, :c, :b, :r, :rec, :d)",
+                      {"st": stream, "sp": sponsor_id, "ca": campaign_id, "m": minor, "c": currency, "b": booked_on,
+                       "r": received_on, "rec": recurring, "d": description.strip() or None})
 
 
 def mark_received(actor: Principal, revenue_id: int, received_on: date) -> None:
     """Record the payment of a revenue line (once; a received line keeps its date)."""
-    with db.engine().connect() as conn:
-        line = conn.execute(sa.text("SELECT booked_on, received_on FROM revenue WHERE id = :id"), {"id": revenue_id}).first()
-    if line is None:
-        raise MoneyError(f"revenue: no line {revenue_id}")
-    if line.received_on is not None:
-        raise MoneyError(f"revenue: line {revenue_id} was received on {line.received_on}")
-    if not line.booked_on <= received_on <= datetime.now(UTC).date():
-        raise MoneyError("received_on: between the booking date and today")
-    _write(actor, "revenue.received", "revenue", "UPDATE revenue SET received_on = :r WHERE id = :id"
-           " AND received_on IS NULL", {"id": revenue_id, "r": received_on})
+    require(actor, *MANAGERS)
+    with _writing() as conn:
+        line = _locked(conn, "SELECT booked_on, received_on FROM revenue WHERE id = :id", revenue_id,
+                       f"revenue: no line {revenue_id}")
+        if line.received_on is not None:
+            raise MoneyError(f"revenue: line {revenue_id} was received on {line.received_on}")
+        _received(line.booked_on, received_on)
+        _write(conn, actor, "revenue.received", "revenue", "UPDATE revenue SET received_on = :r WHERE id = :id",
+               {"id": revenue_id, "r": received_on})
 
 
 def update_sponsor(actor: Principal, sponsor_id: int, name: str, contact_email: str | None) -> None:
+    require(actor, *MANAGERS)
     if not name.strip():
         raise MoneyError("name: a sponsor needs a name")
-    _write(actor, "sponsor.edit", "sponsor", "UPDATE sponsor SET name = :n, contact_email = :e WHERE id = :id",
-           {"id": sponsor_id, "n": name.strip(), "e": (contact_email or "").strip() or None})
+    with _writing() as conn:
+        _locked(conn, "SELECT 1 FROM sponsor WHERE id = :id", sponsor_id, f"sponsor: no sponsor {sponsor_id}")
+        _write(conn, actor, "sponsor.edit", "sponsor", "UPDATE sponsor SET name = :n, contact_email = :e WHERE id = :id",
+               {"id": sponsor_id, "n": name.strip(), "e": (contact_email or "").strip() or None})
 
 
 def update_campaign(actor: Principal, campaign_id: int, name: str, starts_on: date, ends_on: date,
                     amount: str | int, deliverables: list[dict]) -> None:
     """Correct a campaign: name, dates, amount (in its currency) and its deliverables' progress."""
+    require(actor, *MANAGERS)
     if not name.strip():
         raise MoneyError("name: a campaign needs a name")
     if ends_on < starts_on:
         raise MoneyError("ends_on: a campaign ends on or after the day it starts")
-    with db.engine().connect() as conn:
-        currency = conn.execute(sa.text("SELECT currency FROM campaign WHERE id = :id"), {"id": campaign_id}).scalar()
-    if currency is None:
-        raise MoneyError(f"campaign: no campaign {campaign_id}")
-    _write(actor, "campaign.edit", "campaign",
-           "UPDATE campaign SET name = :n, starts_on = :a, ends_on = :b, amount_minor = :m,"
-           " deliverables = CAST(:d AS jsonb) WHERE id = :id",
-           {"id": campaign_id, "n": name.strip(), "a": starts_on, "b": ends_on, "m": parse_amount(amount, currency),
-            "d": json.dumps(_check_deliverables(deliverables))})
+    items = json.dumps(_check_deliverables(deliverables))
+    with _writing() as conn:
+        camp = _locked(conn, "SELECT currency FROM campaign WHERE id = :id", campaign_id,
+                       f"campaign: no campaign {campaign_id}")
+        _write(conn, actor, "campaign.edit", "campaign",
+               "UPDATE campaign SET name = :n, starts_on = :a, ends_on = :b, amount_minor = :m,"
+               " deliverables = CAST(:d AS jsonb) WHERE id = :id",
+               {"id": campaign_id, "n": name.strip(), "a": starts_on, "b": ends_on,
+                "m": parse_amount(amount, camp.currency), "d": items})
 
 
 def update_revenue(actor: Principal, revenue_id: int, amount: str | int, booked_on: date,
                    received_on: date | None, description: str) -> None:
     """Correct a revenue line: amount (in its currency), dates and description."""
-    with db.engine().connect() as conn:
-        currency = conn.execute(sa.text("SELECT currency FROM revenue WHERE id = :id"), {"id": revenue_id}).scalar()
-    if currency is None:
-        raise MoneyError(f"revenue: no line {revenue_id}")
-    if received_on is not None and not booked_on <= received_on <= datetime.now(UTC).date():
-        raise MoneyError("received_on: between the booking date and today")
-    _write(actor, "revenue.edit", "revenue",
-           "UPDATE revenue SET amount_minor = :m, booked_on = :b, received_on = :r, description = :d WHERE id = :id",
-           {"id": revenue_id, "m": parse_amount(amount, currency), "b": booked_on, "r": received_on,
-            "d": description.strip() or None})
+    require(actor, *MANAGERS)
+    _received(booked_on, received_on)
+    with _writing() as conn:
+        line = _locked(conn, "SELECT currency FROM revenue WHERE id = :id", revenue_id, f"revenue: no line {revenue_id}")
+        _write(conn, actor, "revenue.edit", "revenue",
+               "UPDATE revenue SET amount_minor = :m, booked_on = :b, received_on = :r, description = :d WHERE id = :id",
+               {"id": revenue_id, "m": parse_amount(amount, line.currency), "b": booked_on, "r": received_on,
+                "d": description.strip() or None})

@@ -9,7 +9,10 @@ reward with the same idempotency key.
 from __future__ import annotations
 
 import json
+import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
 import polars as pl
@@ -20,8 +23,8 @@ from cmcore.access import Principal, require
 from cmcore.kpis import between
 from cmcore.reports import Scope
 from cmcore import currencies
-from cmcore.currencies import CURRENCIES, POINTS
-from cmcore.money import MoneyError, parse_amount
+from cmcore.currencies import MAX_MINOR, POINTS
+from cmcore.money import MoneyError, parse_amount, parse_currency
 from cmcore.periods import Period
 
 STAFF = ("admin", "manager", "staff")
@@ -49,12 +52,25 @@ def recent_months(today: date, count: int = 12) -> list[str]:
     return [f"{(index - k) // 12}-{(index - k) % 12 + 1:02d}" for k in range(count)]
 
 
+@contextmanager
+def _step() -> Iterator[sa.Connection]:
+    """A step's transaction; a rule of the database it would break (sql/0010, 0011: an approver
+    deactivated meanwhile…) is a RewardError saying which."""
+    try:
+        with db.transaction() as conn:
+            yield conn
+    except sa.exc.IntegrityError as err:
+        raise RewardError(f"refused by the database: {str(err.orig).splitlines()[0]}") from None
+
+
 def _unit(kind: str, currency: str) -> str:
-    if kind == "money":
-        if currency not in CURRENCIES:
-            raise RewardError(f"currency: money rewards need one of {', '.join(CURRENCIES)}")
-        return currency
-    return POINTS
+    """What a reward of `kind` is counted in: an ISO currency for money, points otherwise."""
+    if kind != "money":
+        return POINTS
+    try:
+        return parse_currency(currency)
+    except MoneyError as err:
+        raise RewardError(str(err)) from None
 
 
 def _shown(minor: int, currency: str) -> str:
@@ -62,14 +78,29 @@ def _shown(minor: int, currency: str) -> str:
     return f"{currencies.text(minor, currency)} {currency}"
 
 
-def _amount(kind: str, amount: str | int, currency: str) -> int:
+def _points(amount: str | int, least: int = 1) -> int:
+    """A whole number of points, from `least` to MAX_MINOR."""
+    text = str(amount).strip().lstrip("0") or "0"
+    if not re.fullmatch(r"\d+", text):
+        raise RewardError("amount: a whole number of points")
+    if len(text) > 15 or int(text) > MAX_MINOR:
+        raise RewardError(f"amount: at most {MAX_MINOR} points")
+    if int(text) < least:
+        raise RewardError("amount: a whole number of points above zero")
+    return int(text)
+
+
+def _amount(kind: str, amount: str | int, unit: str) -> int:
+    """A reward's amount in minor units of `unit` (whole points but for money); a gift or a
+    badge may be worth nothing."""
     if kind in ("gift", "badge") and str(amount).strip() in ("", "0"):
         return 0
-    if kind == "money":
-        return parse_amount(amount, currency)
-    if not str(amount).strip().isdigit() or int(amount) <= 0:
-        raise RewardError("amount: a whole number of points above zero")
-    return int(amount)
+    if kind != "money":
+        return _points(amount)
+    try:
+        return parse_amount(amount, unit)
+    except MoneyError as err:
+        raise RewardError(str(err)) from None
 
 
 # ------------------------------------------------------------------ rules and budgets (managers)
@@ -88,13 +119,14 @@ def add_rule(actor: Principal, code: str, title: str, trigger: str, params: dict
     if key and (not isinstance(params.get(key), int) or params[key] < 1):
         raise RewardError(f"params: {trigger} needs a whole number {key} ≥ 1")
     unit = _unit(kind, currency)
+    minor = _amount(kind, amount, unit)
     try:
         with db.transaction() as conn:
             rule_id = conn.execute(sa.text(
                 "INSERT INTO reward_rule (code, title, trigger, params, reward_kind, amount_minor, currency)"
                 " VALUES (:c, :t, :tr, CAST(:p AS jsonb), :k, :a, :u) RETURNING id"),
                 {"c": code, "t": title, "tr": trigger, "p": json.dumps(params), "k": kind,
-                 "a": _amount(kind, amount, unit), "u": unit}).scalar_one()
+                 "a": minor, "u": unit}).scalar_one()
             audit.record(conn, actor.username, "reward_rule.add", "reward_rule", rule_id, code=code, trigger=trigger,
                          params=params, kind=kind, currency=unit)
     except sa.exc.IntegrityError:
@@ -104,8 +136,10 @@ def add_rule(actor: Principal, code: str, title: str, trigger: str, params: dict
 
 def set_rule_active(actor: Principal, rule_id: int, active: bool) -> None:
     require(actor, *MANAGERS)
-    with db.transaction() as conn:
-        conn.execute(sa.text("UPDATE reward_rule SET active = :a WHERE id = :id"), {"a": active, "id": rule_id})
+    with _step() as conn:
+        if conn.execute(sa.text("UPDATE reward_rule SET active = :a WHERE id = :id RETURNING id"),
+                        {"a": active, "id": rule_id}).first() is None:
+            raise RewardError(f"rule {rule_id}: no such rule")
         audit.record(conn, actor.username, "reward_rule.activate" if active else "reward_rule.deactivate",
                      "reward_rule", rule_id)
 
@@ -115,16 +149,11 @@ def set_budget(actor: Principal, period: str, currency: str, amount: str | int) 
     require(actor, *MANAGERS)
     month_period(period)
     if currency == POINTS:
-        if not str(amount).strip().isdigit():
-            raise RewardError("amount: a whole number of points")
-        unit, minor = POINTS, int(str(amount).strip())
+        unit, minor = POINTS, _points(amount, least=0)
     else:
         unit = _unit("money", currency)
-        try:
-            minor = parse_amount(amount, unit)
-        except MoneyError as err:
-            raise RewardError(str(err)) from None
-    with db.transaction() as conn:
+        minor = _amount("money", amount, unit)
+    with _step() as conn:
         conn.execute(sa.text("INSERT INTO reward_budget VALUES (:p, :c, 0) ON CONFLICT DO NOTHING"),
                      {"p": period, "c": unit})
         conn.execute(sa.text("SELECT 1 FROM reward_budget WHERE period = :p AND currency = :c FOR UPDATE"),
@@ -170,11 +199,8 @@ def propose(actor: Principal, member_id: int, period: str, kind: str, amount: st
     if not reason.strip():
         raise RewardError("reason: say why this member is thanked")
     unit = _unit(kind, currency)
-    try:
-        minor = _amount(kind, amount, unit)
-    except MoneyError as err:
-        raise RewardError(str(err)) from None
-    with db.transaction() as conn:
+    minor = _amount(kind, amount, unit)
+    with _step() as conn:
         return _insert_proposal(conn, actor, member_id, None, period, kind, minor, unit, reason.strip(),
                                 f"manual:{secrets.token_hex(8)}")
 
@@ -210,7 +236,7 @@ def propose_from_rules(actor: Principal, period: str) -> int:
             "SELECT id, code, trigger, params, reward_kind, amount_minor, currency FROM reward_rule WHERE active"
             " ORDER BY id"))]
     new = 0
-    with db.transaction() as conn:
+    with _step() as conn:
         for rule in rules:
             for c in candidates(actor, rule, month).sort("member_id").iter_rows(named=True):
                 new += _insert_proposal(conn, actor, c["member_id"], rule["id"], period, rule["reward_kind"],
@@ -233,7 +259,7 @@ def _locked(conn: sa.Connection, reward_id: int) -> sa.Row:
 def approve(actor: Principal, reward_id: int) -> None:
     """proposed → approved, by someone other than the proposer, within the period's budget."""
     require(actor, *STAFF)
-    with db.transaction() as conn:
+    with _step() as conn:
         r = _locked(conn, reward_id)
         if r.status != "proposed":
             raise RewardError(f"reward {reward_id}: it is {r.status}, not proposed")
@@ -267,7 +293,7 @@ def _close(actor: Principal, reward_id: int, status: str, allowed: tuple[str, ..
     require(actor, *STAFF)
     if not reason.strip():
         raise RewardError("reason: say why")
-    with db.transaction() as conn:
+    with _step() as conn:
         r = _locked(conn, reward_id)
         if r.status not in allowed:
             raise RewardError(f"reward {reward_id}: it is {r.status}")
@@ -285,7 +311,7 @@ def pay(actor: Principal, reward_ids: list[int]) -> tuple[str, bytes]:
     if not ids:
         raise RewardError("batch: choose approved rewards to pay")
     batch = f"PAY-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-    with db.transaction() as conn:
+    with _step() as conn:
         rows = conn.execute(sa.text("SELECT id, status FROM reward WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
                             {"ids": ids}).all()
         not_ready = [f"{r.id} ({r.status})" for r in rows if r.status != "approved"]
@@ -307,7 +333,8 @@ def payout_csv(actor: Principal, batch: str) -> bytes:
         "SELECT r.payout_batch AS batch, r.id AS reward_id, r.member_id, m.display_name AS member, r.reward_kind AS kind,"
         " r.amount_minor, r.currency, r.reason FROM reward r JOIN member m ON m.id = r.member_id"
         " WHERE r.payout_batch = $1 ORDER BY r.id", [batch])
-    return exports.to_csv(lines.with_columns(currencies.major_expr("amount_minor").alias("amount"))
+    return exports.to_csv(lines.with_columns(pl.struct("amount_minor", "currency").map_elements(
+        lambda r: currencies.text(r["amount_minor"], r["currency"]), return_dtype=pl.String).alias("amount"))
                           .drop("amount_minor"))
 
 

@@ -74,7 +74,7 @@ def attempt(action, success: str) -> None:
 with tabs[0], st.form("add_revenue", clear_on_submit=True):
     stream = st.selectbox(t("Stream"), list(STREAMS), format_func=lambda s: t(STREAMS[s]))
     amount = st.text_input(t("Amount (e.g. 1234.56)"))
-    currency = st.selectbox(t("Currency"), list(money.CURRENCIES))
+    currency = widgets.currency(t("Currency"))
     booked = st.date_input(t("Booked on"), value=date.today())
     received = st.date_input(t("Received on (empty if not yet)"), value=None)
     sponsor = st.selectbox(t("Sponsor"), [None, *sponsor_names], format_func=lambda s: sponsor_names.get(s, "—"))
@@ -107,7 +107,7 @@ with tabs[3], st.form("add_campaign", clear_on_submit=True):
     name = st.text_input(t("Name"))
     span = st.date_input(t("From – to (inclusive)"), value=(date.today(), date.today()))
     amount = st.text_input(t("Amount (e.g. 1234.56)"))
-    currency = st.selectbox(t("Currency"), list(money.CURRENCIES))
+    currency = widgets.currency(t("Currency"))
     items = st.data_editor(pl.DataFrame({"label": [t("Sponsored posts")], "target": [4], "delivered": [0]}),
                            num_rows="dynamic", key="deliverables_editor",
                            column_config={"label": t("Deliverable"), "target": t("Target"), "delivered": t("Delivered")})

@@ -123,7 +123,7 @@ with propose_tab:
         member = st.selectbox(t("Member"), list(names), format_func=names.get)
         kind = st.selectbox(t("Kind"), list(REWARD_KINDS), format_func=lambda k: t(REWARD_KINDS[k]))
         amount = st.text_input(t("Amount (points, or money e.g. 25.00)"))
-        currency = st.selectbox(t("Currency (money only)"), list(rewards.CURRENCIES))
+        currency = widgets.currency(t("Currency (money only)"))
         reason = st.text_input(t("Reason"))
         if st.form_submit_button(t("Propose")):
             attempt(lambda: rewards.propose(principal, member, period, kind, amount, currency, reason),
@@ -155,7 +155,7 @@ with rules_tab:
             if st.button(label, key="toggle_rule_button"):
                 attempt(lambda: rewards.set_rule_active(principal, rule, not active[rule]), t("Saved."))
         with st.form("set_budget"):
-            currency = st.selectbox(t("Currency"), [rewards.POINTS, *rewards.CURRENCIES])
+            currency = widgets.currency(t("Currency"), points=True)
             amount = st.text_input(t("Budget of the month"))
             if st.form_submit_button(t("Set the budget")):
                 attempt(lambda: rewards.set_budget(principal, period, currency, amount), t("Saved."))
@@ -166,7 +166,7 @@ with rules_tab:
             number = st.number_input(t("N (top N, or events to attend)"), min_value=1, value=3)
             kind = st.selectbox(t("Kind"), list(REWARD_KINDS), format_func=lambda k: t(REWARD_KINDS[k]), key="rule_kind")
             amount = st.text_input(t("Amount (points, or money e.g. 25.00)"), key="rule_amount")
-            currency = st.selectbox(t("Currency (money only)"), list(rewards.CURRENCIES), key="rule_currency")
+            currency = widgets.currency(t("Currency (money only)"), key="rule_currency")
             if st.form_submit_button(t("Add the rule")):
                 params = {"top_n": {"n": int(number)}, "events_attended": {"count": int(number)}}.get(trigger, {})
                 attempt(lambda: rewards.add_rule(principal, code, title, trigger, params, kind, amount, currency),

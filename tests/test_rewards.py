@@ -47,7 +47,7 @@ def test_the_whole_life_cycle_with_its_audit_trail(programme):
     assert actions(reward) == [("anna", "reward.propose"), ("ben", "reward.approve"), ("ben", "reward.pay")]
     lines = csv.decode("utf-8-sig").splitlines()
     assert lines[0] == "batch,reward_id,member_id,member,kind,currency,reason,amount"
-    assert lines[1] == f"{batch},{reward},{members[0]},m0,money,EUR,Answered 30 questions,40.0"
+    assert lines[1] == f"{batch},{reward},{members[0]},m0,money,EUR,Answered 30 questions,40.00"
     with pytest.raises(sa.exc.DBAPIError, match="permission denied"), db.transaction() as conn:
         conn.execute(sa.text("UPDATE audit_log SET actor = 'someone else' WHERE entity = 'reward'"))
 

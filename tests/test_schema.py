@@ -6,14 +6,16 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from cmcore import db, frames, migrate
+from cmcore import db, frames, migrate, money, rewards
+from cmcore.access import Principal
 from tests.builders import Community, user
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
+MANAGER = Principal("manager", "manager")
 TABLES = {"platform", "member", "member_identity", "activity", "rule", "moderation_case", "event",
           "event_attendance", "mention", "sponsor", "campaign", "campaign_delivery", "revenue",
           "app_user", "reward_rule", "reward_budget", "reward", "audit_log", "app_setting",
-          "change_log", "change_log_horizon", "activity_vote"}
+          "change_log", "change_log_horizon", "activity_vote", "currency", "audit_head", "bulk_load"}
 
 
 def sql(statement: str, **params):
@@ -22,12 +24,13 @@ def sql(statement: str, **params):
         return conn.execute(sa.text(statement), params)
 
 
-def owner_sql(statement: str, **params) -> None:
-    """Run `statement` in a transaction of its own, as the owner of the tables."""
+def owner_sql(statement: str, **params) -> list[sa.Row]:
+    """Run `statement` in a transaction of its own, as the owner of the tables; its rows."""
     engine = sa.create_engine(db.sqlalchemy_url(db.owner_url()), poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as conn:
-            conn.execute(sa.text(statement), params)
+            result = conn.execute(sa.text(statement), params)
+            return result.all() if result.returns_rows else []
     finally:
         engine.dispose()
 
@@ -40,7 +43,7 @@ def test_migrations_build_every_table_on_an_empty_database(pg_server):
     try:
         assert migrate.apply(url) == ["0001_schema", "0002_activity_url", "0003_imports", "0004_version_notify",
                                       "0005_table_versions", "0008_change_log", "0006_real_exports",
-                                      "0009_app_role"]
+                                      "0009_app_role", "0010_money", "0011_ledger", "0012_audit_chain"]
         assert migrate.apply(url) == []  # idempotent
         with psycopg.connect(url) as conn:
             tables = {r[0] for r in conn.execute(
@@ -60,35 +63,78 @@ def test_audit_log_is_append_only(database):
     assert sql("SELECT actor FROM audit_log").scalars().all() == ["a"]
 
 
-def test_reward_states_move_one_step_at_a_time(database):
+def test_reward_states_move_one_step_at_a_time_and_a_step_changes_its_own_columns_only(database):
+    """The reward's guard, tried as the owner: the rules hold against its SQL too."""
     c = Community()
     ann = c.member("ann", T0)
-    user("staff1", "staff")
-    user("staff2", "staff")
+    for name, role in (("staff1", "staff"), ("staff2", "staff"), ("gone", "manager"), ("acme", "sponsor")):
+        user(name, role, sponsor_id=c.sponsor("Acme") if role == "sponsor" else None)
+    sql("UPDATE app_user SET active = false WHERE username = 'gone'")
     insert = ("INSERT INTO reward (member_id, period, reward_kind, amount_minor, currency, reason,"
-              " proposed_by, idempotency_key, status) VALUES (:m, '2026-03', 'money', 500, 'EUR',"
-              " 'thanks', 'staff1', :k, :s) RETURNING id")
+              " proposed_by, idempotency_key, status, proposed_at) VALUES (:m, '2026-03', 'money', 500, 'EUR',"
+              " 'thanks', :by, :k, :s, '2000-01-01') RETURNING id")
     with pytest.raises(sa.exc.DBAPIError, match="must be created as proposed"):
-        sql(insert, m=ann, k="k0", s="paid")
-    rid = sql(insert, m=ann, k="k1", s="proposed").scalar_one()
-    with pytest.raises(sa.exc.DBAPIError, match="cannot go from proposed to paid"):
-        sql("UPDATE reward SET status = 'paid', paid_by = 'staff2', paid_at = now(),"
-            " payout_batch = 'b' WHERE id = :id", id=rid)
-    with pytest.raises(sa.exc.IntegrityError, match="reward_check"):  # approver = proposer
-        sql("UPDATE reward SET status = 'approved', approved_by = 'staff1', approved_at = now()"
-            " WHERE id = :id", id=rid)
-    sql("UPDATE reward SET status = 'approved', approved_by = 'staff2', approved_at = now() WHERE id = :id", id=rid)
-    with pytest.raises(sa.exc.DBAPIError, match="fixed once proposed"):
-        sql("UPDATE reward SET status = 'paid', amount_minor = 9999, paid_by = 'staff2', paid_at = now(),"
-            " payout_batch = 'b' WHERE id = :id", id=rid)
-    sql("UPDATE reward SET status = 'paid', paid_by = 'staff2', paid_at = now(), payout_batch = 'b1'"
-        " WHERE id = :id", id=rid)
+        owner_sql(insert, m=ann, by="staff1", k="k0", s="paid")
+    with pytest.raises(sa.exc.DBAPIError, match="proposer of a reward is an active staff, manager or admin user"):
+        owner_sql(insert, m=ann, by="acme", k="k0", s="proposed")
+    rid = owner_sql(insert, m=ann, by="staff1", k="k1", s="proposed")[0].id
+    step = "UPDATE reward SET status = :s, approved_by = :by, approved_at = '2000-01-01' WHERE id = :id"
+    refused = [
+        ("UPDATE reward SET status = 'paid', paid_by = 'staff2', paid_at = now(), payout_batch = 'b' WHERE id = :id",
+         {}, "cannot go from proposed to paid"),
+        (step, {"s": "approved", "by": "staff1"}, "reward_check"),  # the proposer
+        (step, {"s": "approved", "by": "acme"}, "approver of a reward is an active staff"),  # a sponsor
+        (step, {"s": "approved", "by": "gone"}, "approver of a reward is an active staff"),  # deactivated
+        ("UPDATE reward SET status = 'approved', approved_by = 'staff2', reason = 'more' WHERE id = :id", {},
+         "a reward going approved changes its status and approved_by, approved_at only"),
+        ("UPDATE reward SET status = 'approved', approved_by = 'staff2', reward_kind = 'gift', currency = 'PTS'"
+         " WHERE id = :id", {}, "changes its status and approved_by, approved_at only"),
+        ("UPDATE reward SET status = 'rejected', rule_id = NULL, member_id = member_id + 0, amount_minor = 1"
+         " WHERE id = :id", {}, "a reward going rejected changes its status and closed_at only"),
+        ("UPDATE reward SET reason = 'edited' WHERE id = :id", {}, "cannot go from proposed to proposed"),
+    ]
+    for statement, params, message in refused:
+        with pytest.raises(sa.exc.DBAPIError, match=message):
+            owner_sql(statement, id=rid, **params)
+    owner_sql(step, s="approved", by="staff2", id=rid)
+    with pytest.raises(sa.exc.DBAPIError, match="paid_by, paid_at, payout_batch only"):
+        owner_sql("UPDATE reward SET status = 'paid', amount_minor = 9999, paid_by = 'staff2', payout_batch = 'b'"
+                  " WHERE id = :id", id=rid)
+    with pytest.raises(sa.exc.DBAPIError, match="payer of a reward is an active staff"):
+        owner_sql("UPDATE reward SET status = 'paid', paid_by = 'acme', payout_batch = 'b' WHERE id = :id", id=rid)
+    owner_sql("UPDATE reward SET status = 'paid', paid_by = 'staff1', paid_at = '2000-01-01', payout_batch = 'b1'"
+              " WHERE id = :id", id=rid)
     with pytest.raises(sa.exc.DBAPIError, match="cannot go from paid to paid"):
-        sql("UPDATE reward SET payout_batch = 'b2' WHERE id = :id", id=rid)
-    with pytest.raises(sa.exc.DBAPIError, match="never deleted"):
-        owner_sql("DELETE FROM reward")
+        owner_sql("UPDATE reward SET payout_batch = 'b2' WHERE id = :id", id=rid)
+    (row,) = owner_sql("SELECT status, amount_minor, reason, approved_by, paid_by, payout_batch,"
+                       " least(proposed_at, approved_at, paid_at) > now() - interval '1 minute' AS times_are_the_db_s"
+                       " FROM reward")
+    assert tuple(row) == ("paid", 500, "thanks", "staff2", "staff1", "b1", True)  # backdated times were not taken
     with pytest.raises(sa.exc.IntegrityError, match="reward_idempotency_key_key"):
-        sql(insert, m=ann, k="k1", s="proposed")
+        owner_sql(insert, m=ann, by="staff1", k="k1", s="proposed")
+
+
+def test_money_rows_are_never_deleted_nor_truncated_even_by_the_owner(database):
+    c = Community()
+    sponsor = c.sponsor("Acme")
+    campaign = money.add_campaign(MANAGER, sponsor, "Spring", date(2026, 3, 1), date(2026, 3, 31), "100", "EUR", [])
+    money.add_revenue(MANAGER, "sponsorship", "100", "EUR", date(2026, 3, 1), campaign_id=campaign)
+    rewards.add_rule(MANAGER, "top1", "Top 1", "top_n", {"n": 1}, "points", 10)
+    rewards.set_budget(MANAGER, "2026-03", "EUR", "100")
+    user("staff", "staff")
+    rewards.propose(Principal("staff", "staff"), c.member("ann", T0), "2026-03", "money", "5", "EUR", "Thanks")
+    assert money_tables() == {"reward", "reward_rule", "reward_budget", "revenue", "campaign"}
+    for table in money_tables():
+        for statement in (f"DELETE FROM {table}", f"TRUNCATE {table} CASCADE"):
+            with pytest.raises(sa.exc.DBAPIError, match=f"{table} rows are never deleted"):
+                owner_sql(statement)
+        assert sql(f"SELECT count(*) FROM {table}").scalar_one() == 1
+
+
+def money_tables() -> set[str]:
+    """The tables with an amount of money (amount_minor)."""
+    return set(sql("SELECT table_name FROM information_schema.columns WHERE table_schema = 'public'"
+                   " AND column_name = 'amount_minor'").scalars())
 
 
 @pytest.mark.parametrize("statement, constraint", [
@@ -96,6 +142,23 @@ def test_reward_states_move_one_step_at_a_time(database):
      "currency_code_check"),
     ("INSERT INTO revenue (stream, amount_minor, currency, booked_on) VALUES ('ads', 0, 'EUR', '2026-01-01')",
      "revenue_amount_minor_check"),
+    ("INSERT INTO revenue (stream, amount_minor, currency, booked_on) VALUES ('ads', 10000000000001, 'EUR',"
+     " '2026-01-01')", "revenue_amount_minor_check"),
+    *[(f"INSERT INTO revenue (stream, amount_minor, currency, booked_on) VALUES ('ads', 1, '{code}', '2026-01-01')",
+       "revenue_currency_fkey") for code in ("XXX", "XTS", "XAU", "ABC", "PTS")],
+    ("INSERT INTO sponsor (id, name) VALUES (1, 'A'); INSERT INTO campaign (sponsor_id, name, starts_on, ends_on,"
+     " amount_minor, currency) VALUES (1, 'c', '2026-01-01', '2026-01-02', 10000000000001, 'EUR')",
+     "campaign_amount_minor_check"),
+    ("INSERT INTO sponsor (id, name) VALUES (1, 'A'); INSERT INTO campaign (sponsor_id, name, starts_on, ends_on,"
+     " amount_minor, currency) VALUES (1, 'c', '2026-01-01', '2026-01-02', 1, 'XXX')", "campaign_currency_fkey"),
+    ("INSERT INTO reward_budget VALUES ('2026-03', 'XTS', 1)", "reward_budget_money_currency_fkey"),
+    ("INSERT INTO reward_budget VALUES ('2026-03', 'EUR', 10000000000001)", "reward_budget_amount_minor_check"),
+    ("INSERT INTO reward_rule (code, title, trigger, reward_kind, amount_minor, currency) VALUES"
+     " ('r', 'R', 'top_n', 'money', 100, 'PTS')", "reward_rule_unit_check"),
+    ("INSERT INTO reward_rule (code, title, trigger, reward_kind, amount_minor, currency) VALUES"
+     " ('r', 'R', 'top_n', 'points', 100, 'EUR')", "reward_rule_unit_check"),
+    ("INSERT INTO reward_rule (code, title, trigger, reward_kind, amount_minor, currency) VALUES"
+     " ('r', 'R', 'top_n', 'points', 0, 'PTS')", "reward_rule_amount_minor_check"),
     ("INSERT INTO revenue (stream, amount_minor, currency, booked_on) VALUES ('tips', 1, 'EUR', '2026-01-01')",
      "revenue_stream_check"),
     ("INSERT INTO member (display_name, joined_at) VALUES ('', now())", "member_display_name_check"),

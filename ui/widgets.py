@@ -5,6 +5,7 @@ import polars as pl
 import streamlit as st
 
 from cmcore import exports, i18n
+from cmcore.currencies import CURRENCIES, POINTS
 from cmcore.kpis import Metric
 from ui.text import lang, t
 
@@ -72,3 +73,10 @@ def chart(figure, title: str) -> None:
     figure.update_layout(legend_title_text="", height=340, margin={"t": 30, "b": 10})
     st.subheader(t(title))
     st.plotly_chart(figure, width="stretch")
+
+
+def currency(label: str, key: str | None = None, points: bool = False) -> str:
+    """A currency picker under `label` (translated): the ISO 4217 currencies, EUR chosen first;
+    the rewards' points first (and chosen) with `points`."""
+    options = [POINTS] * points + list(CURRENCIES)
+    return st.selectbox(label, options, index=0 if points else options.index("EUR"), key=key)

@@ -21,9 +21,12 @@ from pathlib import Path
 
 import polars as pl
 
+from cmcore.currencies import CURRENCIES, MAX_MINOR
+
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 QUOTED = 200  # characters of a value a message quotes
 CHUNK = 200_000  # rows validated and staged at a time
+MAX_COUNT = 10**15  # the largest count (impressions, reach…): far from an Int64's limit, so sums stay exact
 PLATFORM_KINDS = ("discord", "discourse", "reddit", "x", "youtube", "stackexchange", "meetup", "other")
 ACTIVITY_KINDS = ("thread", "reply", "comment", "answer", "reaction")
 STREAMS = ("ads", "sponsorship", "membership", "donation", "merch", "other")
@@ -115,7 +118,7 @@ class Col:
     pattern: str | None = None
     hint: str = ""
     minimum: float | None = None
-    maximum: float | None = None
+    maximum: float | None = None  # every int column has one (MAX_COUNT by default): it fits an Int64
     past: bool = False  # a date or time that may not lie in the future
     longest: int | None = None  # characters
     body: bool = False  # a long text: shortened to the body limit, never refused for its length
@@ -139,11 +142,15 @@ def _platform() -> Col:
 
 
 def _currency() -> Col:
-    return Col("currency", required=True, pattern=r"^[A-Z]{3}$", hint="an ISO 4217 code such as EUR")
+    return Col("currency", required=True, choices=tuple(CURRENCIES), hint="an ISO 4217 code such as EUR")
 
 
 def _count(name: str, required: bool = True) -> Col:
-    return Col(name, "int", required=required, minimum=0)
+    return Col(name, "int", required=required, minimum=0, maximum=MAX_COUNT)
+
+
+def _amount() -> Col:
+    return Col("amount_minor", "int", required=True, minimum=1, maximum=MAX_MINOR)
 
 
 def _c(name: str) -> pl.Expr:
@@ -218,7 +225,7 @@ TABLES: dict[str, Table] = {
     "sponsors": Table((Col("name", required=True, longest=200), Col("contact_email")), key=("name",)),
     "campaigns": Table((
         Col("sponsor", required=True), Col("name", required=True), Col("starts_on", "date", required=True),
-        Col("ends_on", "date", required=True), _count("amount_minor"), _currency(), Col("deliverables", "json")),
+        Col("ends_on", "date", required=True), _amount(), _currency(), Col("deliverables", "json")),
         key=("sponsor", "name"),
         rules=((lambda: _c("ends_on") < _c("starts_on"), "ends_on", "is before starts_on"),)),
     "delivery": Table((
@@ -228,7 +235,7 @@ TABLES: dict[str, Table] = {
         rules=((lambda: _c("clicks") > _c("impressions"), "clicks", "is more than impressions"),)),
     "revenue": Table((
         Col("external_id", required=True), Col("stream", required=True, choices=STREAMS), Col("sponsor"),
-        Col("campaign"), Col("amount_minor", "int", required=True, minimum=1), _currency(),
+        Col("campaign"), _amount(), _currency(),
         Col("booked_on", "date", required=True), Col("received_on", "date", past=True), Col("recurring", "bool"),
         Col("description")), key=("external_id",),
         rules=((lambda: _c("campaign").is_not_null() & _c("sponsor").is_null(), "sponsor",
@@ -240,8 +247,8 @@ def describe() -> pl.DataFrame:
     """The canonical format, a row per column: table, column, type, required, allowed values."""
     return pl.DataFrame([
         {"table": name, "column": c.name, "type": c.type, "required": c.required,
-         "allowed": ", ".join(c.choices) or c.hint or (f"{c.minimum:g} to {c.maximum:g}" if c.maximum is not None
-                                                       else f"≥ {c.minimum:g}" if c.minimum is not None else "")}
+         "allowed": c.hint or ", ".join(c.choices) or (f"{_number(c.minimum)} to {_number(c.maximum)}"
+                                                       if c.maximum is not None else "")}
         for name, table in TABLES.items() for c in table.columns])
 
 
@@ -460,9 +467,8 @@ def _coerce(raw: pl.Series, col: Col) -> pl.Series:
     kind, text = col.type, raw.dtype == pl.String
     if kind == "text":
         return raw if text else raw.cast(pl.String)
-    if kind in ("int", "real"):
-        target = pl.Int64 if kind == "int" else pl.Float64
-        return raw.cast(target, strict=False)
+    if kind in ("int", "real"):  # ints as Int128: a value beyond an Int64 is refused as too large
+        return raw.cast(pl.Int128 if kind == "int" else pl.Float64, strict=False)
     if kind == "bool":
         if not text:
             return raw.cast(pl.Boolean, strict=False)
@@ -494,6 +500,11 @@ def _coerce(raw: pl.Series, col: Col) -> pl.Series:
 def _first(mask: pl.Series) -> int | None:
     hits = mask.fill_null(False).arg_true()
     return int(hits[0]) if hits.len() else None
+
+
+def _number(bound: float) -> str:
+    """A bound as a message writes it: 10000000000000, 1, -0.5."""
+    return str(bound) if isinstance(bound, int) else f"{bound:g}"
 
 
 def shown(value: object) -> str:
@@ -552,6 +563,8 @@ def validate(table: str, frame: pl.DataFrame, units: dict[str, str], now: dateti
         if col.required and (i := _first(value.is_null())) is not None:
             raise bad("is required", i, col.name)
         if col.choices and (i := _first(value.is_not_null() & ~value.is_in(col.choices))) is not None:
+            if col.hint:
+                raise bad("{value} is not {expected}", i, col.name, value=repr(value[i]), expected=col.hint)
             raise bad("{value} is not one of {choices}", i, col.name, value=repr(value[i]),
                       choices=", ".join(col.choices))
         if col.pattern and (i := _first(~value.str.contains(col.pattern))) is not None:
@@ -559,9 +572,11 @@ def validate(table: str, frame: pl.DataFrame, units: dict[str, str], now: dateti
         if col.longest and (i := _first(value.str.len_chars() > col.longest)) is not None:
             raise bad("is longer than {longest} characters", i, col.name, longest=col.longest)
         if col.minimum is not None and (i := _first(value < col.minimum)) is not None:
-            raise bad("{value} is below {minimum}", i, col.name, value=value[i], minimum=f"{col.minimum:g}")
+            raise bad("{value} is below {minimum}", i, col.name, value=value[i], minimum=_number(col.minimum))
         if col.maximum is not None and (i := _first(value > col.maximum)) is not None:
-            raise bad("{value} is above {maximum}", i, col.name, value=value[i], maximum=f"{col.maximum:g}")
+            raise bad("{value} is above {maximum}", i, col.name, value=value[i], maximum=_number(col.maximum))
+        if col.type == "int":
+            value = value.cast(pl.Int64)  # within its bounds
         if col.past:
             limit = now if col.type == "datetime" else now.date()
             if (i := _first(value > limit)) is not None:

@@ -1,18 +1,25 @@
 """Monetisation (KPIS.md, Monetisation). Amounts stay in integer minor units, and every total is
-per currency: nothing here ever adds two currencies together."""
+per currency: nothing here ever adds two currencies together. Totals are exact: summed as Int128
+(`total`), where an Int64 sum wraps silently past 9.2 × 10^18 minor units."""
 from __future__ import annotations
 
 from datetime import date
 
 import polars as pl
 
-MONEY = pl.Int64
+MONEY = pl.Int128  # a total of money, in minor units
+
+
+def total(where: pl.Expr | None = None) -> pl.Expr:
+    """The exact sum of `amount_minor` (of the rows `where` selects)."""
+    amounts = pl.col("amount_minor").cast(MONEY)
+    return (amounts if where is None else amounts.filter(where)).sum()
 
 
 def revenue_booked(revenue: pl.DataFrame, start: date, end: date) -> dict[str, int]:
     """Revenue: sum of `amount_minor` booked in [start, end), per currency (never mixed)."""
     totals = (revenue.lazy().filter((pl.col("booked_on") >= start) & (pl.col("booked_on") < end))
-              .group_by("currency").agg(pl.col("amount_minor").sum()).sort("currency").collect())
+              .group_by("currency").agg(total()).sort("currency").collect())
     return dict(totals.iter_rows())
 
 
@@ -25,7 +32,7 @@ def outstanding(revenue: pl.DataFrame, end: date) -> dict[str, int]:
     """Outstanding at `end`: booked before it and not received before it, per currency."""
     owed = revenue.filter((pl.col("booked_on") < end)
                           & (pl.col("received_on").is_null() | (pl.col("received_on") >= end)))
-    return dict(owed.group_by("currency").agg(pl.col("amount_minor").sum()).sort("currency").iter_rows())
+    return dict(owed.group_by("currency").agg(total()).sort("currency").iter_rows())
 
 
 def monthly_by_stream(revenue: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
@@ -33,8 +40,8 @@ def monthly_by_stream(revenue: pl.DataFrame, start: date, end: date) -> pl.DataF
     outstanding (not received yet)."""
     return (revenue.filter((pl.col("booked_on") >= start) & (pl.col("booked_on") < end))
             .group_by(pl.col("booked_on").dt.truncate("1mo").alias("month"), "stream", "currency")
-            .agg(pl.col("amount_minor").sum().alias("booked"),
-                 pl.col("amount_minor").filter(pl.col("received_on").is_not_null()).sum().alias("received"))
+            .agg(total().alias("booked"),
+                 total(pl.col("received_on").is_not_null()).alias("received"))
             .with_columns((pl.col("booked") - pl.col("received")).alias("outstanding"))
             .sort("month", "stream", "currency"))
 
@@ -44,7 +51,7 @@ def mrr(revenue: pl.DataFrame, month: date) -> dict[str, int]:
     first = month.replace(day=1)
     lines = revenue.filter(pl.col("recurring") & (pl.col("stream") == "membership")
                            & (pl.col("booked_on").dt.truncate("1mo") == first))
-    return dict(lines.group_by("currency").agg(pl.col("amount_minor").sum()).sort("currency").iter_rows())
+    return dict(lines.group_by("currency").agg(total()).sort("currency").iter_rows())
 
 
 def per_active_member(totals: dict[str, int], mau: int) -> dict[str, float | None]:
@@ -93,12 +100,12 @@ def pipeline(campaigns: pl.DataFrame, revenue: pl.DataFrame, start: date, end: d
             .agg((pl.min_horizontal("delivered", "target").sum() / pl.col("target").sum()).alias("done")))
     lines = revenue.filter(pl.col("campaign_id").is_in(running["id"].implode()))
     contracted = (running.join(done, left_on="id", right_on="campaign_id", how="left")
-                  .group_by("currency").agg(pl.col("amount_minor").sum().alias("contracted"),
+                  .group_by("currency").agg(total().alias("contracted"),
                                             (pl.col("amount_minor") * pl.col("done").fill_null(0)).sum().round()
                                             .cast(MONEY).alias("delivered")))
     paid = (lines.group_by("currency")
-            .agg(pl.col("amount_minor").sum().alias("invoiced"),
-                 pl.col("amount_minor").filter(pl.col("received_on") <= today).sum().alias("received")))
+            .agg(total().alias("invoiced"),
+                 total(pl.col("received_on") <= today).alias("received")))
     return (contracted.join(paid, on="currency", how="full", coalesce=True)
             .with_columns(pl.col("contracted", "delivered", "invoiced", "received").fill_null(0).cast(MONEY))
             .sort("currency"))
