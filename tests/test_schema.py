@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from cmcore import db, frames, migrate, money, rewards
 from cmcore.access import Principal
-from tests.builders import Community, user
+from tests.builders import Community, as_owner, user
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 MANAGER = Principal("manager", "manager")
@@ -26,13 +26,9 @@ def sql(statement: str, **params):
 
 def owner_sql(statement: str, **params) -> list[sa.Row]:
     """Run `statement` in a transaction of its own, as the owner of the tables; its rows."""
-    engine = sa.create_engine(db.sqlalchemy_url(db.owner_url()), poolclass=sa.pool.NullPool)
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(sa.text(statement), params)
-            return result.all() if result.returns_rows else []
-    finally:
-        engine.dispose()
+    with as_owner() as conn:
+        result = conn.execute(sa.text(statement), params)
+        return result.all() if result.returns_rows else []
 
 
 def test_migrations_build_every_table_on_an_empty_database(pg_server):
