@@ -121,6 +121,7 @@ def set_password(actor: Principal, username: str, password: str) -> None:
 
 def change_own_password(actor: Principal, current: str, new: str) -> None:
     """Any signed-in user changes their own password, proving the current one first."""
+    require(actor, *ROLES)
     with db.engine().connect() as conn:
         stored = conn.execute(sa.text("SELECT password_hash FROM app_user WHERE username = :u"),
                               {"u": actor.username}).scalar()

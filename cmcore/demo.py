@@ -15,7 +15,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from cmcore import audit, auth, db
-from cmcore.access import Principal
+from cmcore.access import Principal, require
 from cmcore.progress import Progress
 
 US_PER_HOUR = 3_600_000_000
@@ -408,6 +408,7 @@ def load(spec: DemoSpec, actor: Principal, progress: Progress | None = None,
 
     Returns the demo users' passwords (username → password), to be shown once.
     """
+    require(actor, "admin")
     if not is_empty():
         raise ValueError("the database already holds a community: the demo fills only an empty one")
     report = progress or (lambda _f, _m: None)

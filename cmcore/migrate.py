@@ -5,7 +5,7 @@ import psycopg
 from yoyo import get_backend, read_migrations
 
 from cmcore import db
-from cmcore.settings import PROJECT_DIR
+from cmcore.settings import PROJECT_DIR, ConfigError
 
 SQL_DIR = PROJECT_DIR / "sql"
 
@@ -13,8 +13,13 @@ SQL_DIR = PROJECT_DIR / "sql"
 def apply(url: str | None = None) -> list[str]:
     """Apply pending migrations to `url`, an owner's URL (default: the app's database as its
     owner); return their ids."""
+    url = url or db.owner_url()
+    with psycopg.connect(url) as conn:  # yoyo would wait for a lock it may not take, then call it busy
+        if not conn.execute("SELECT has_schema_privilege('public', 'CREATE')").fetchone()[0]:
+            raise ConfigError(f"migrations run as the database's owner, not as {conn.info.user}: set"
+                              " DATABASE_OWNER_URL (see docs/database.md)")
     migrations = read_migrations(str(SQL_DIR))
-    with get_backend(db.sqlalchemy_url(url or db.owner_url())) as backend, backend.lock():
+    with get_backend(db.sqlalchemy_url(url)) as backend, backend.lock():
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
     return [m.id for m in pending]

@@ -207,6 +207,7 @@ def propose(actor: Principal, member_id: int, period: str, kind: str, amount: st
 
 def candidates(actor: Principal, rule: dict, period: Period) -> pl.DataFrame:
     """Who a rule rewards for a month: member_id, amount_minor and the reason."""
+    require(actor, *STAFF)
     params, amount = rule["params"], rule["amount_minor"]
     scope = Scope(period).resolved()
     start, end = scope.bounds

@@ -158,8 +158,6 @@ def run(source: str, paths: list[Path], actor: Principal, progress: Progress | N
                 seconds = time.perf_counter() - started
                 notes = dict(state.notes)
                 run_id = _record(conn, actor, source, files, "loaded", counts, None, rows / max(seconds, 1e-9), notes)
-                audit.record(conn, actor.username, "import.load", "import_run", run_id, source=source, files=files,
-                             counts=counts, notes=notes)
         except Rejected as err:
             _failed(actor, source, files, "rejected", str(err))
             raise
@@ -185,14 +183,21 @@ def _failed(actor: Principal, source: str, files: list[str], status: str, error:
         _record(conn, actor, source, files, status, {}, error, None, {})
 
 
+_AUDITED = {"loaded": "import.load", "rejected": "import.reject", "failed": "import.fail"}  # run status → action
+
+
 def _record(conn: sa.Connection, actor: Principal, source: str, files: list[str], status: str,
             counts: dict[str, Counts], error: str | None, rows_per_s: float | None, notes: dict[str, int]) -> int:
-    return conn.execute(sa.text(
+    """The run in the import history, audited in the caller's transaction; its id."""
+    run_id = conn.execute(sa.text(
         "INSERT INTO import_run (actor, source, files, status, counts, error, rows_per_s, notes)"
         " VALUES (:actor, :source, :files, :status, CAST(:counts AS jsonb), :error, :rate, CAST(:notes AS jsonb))"
         " RETURNING id"),
         {"actor": actor.username, "source": source, "files": files, "status": status,
          "counts": json.dumps(counts), "error": error, "rate": rows_per_s, "notes": json.dumps(notes)}).scalar_one()
+    audit.record(conn, actor.username, _AUDITED[status], "import_run", run_id, source=source, files=files,
+                 counts=counts, notes=notes, error=error)
+    return run_id
 
 
 def history(actor: Principal, limit: int = 200) -> pl.DataFrame:
