@@ -84,4 +84,4 @@ def test_a_payout_batch_neutralises_member_names_and_reasons(database):
     batch, data = rewards.pay(Principal("ben", "staff"), [reward])
     assert csv_rows(data) == [
         ["batch", "reward_id", "member_id", "member", "kind", "currency", "reason", "amount"],
-        [batch, str(reward), str(member), "'=cmd|' /C calc'!A0", "money", "EUR", "'@thanks", "12.5"]]
+        [batch, str(reward), str(member), "'=cmd|' /C calc'!A0", "money", "EUR", "'@thanks", "12.50"]]

@@ -118,7 +118,7 @@ class Col:
     pattern: str | None = None
     hint: str = ""
     minimum: float | None = None
-    maximum: float | None = None  # every int column has one (MAX_COUNT by default): it fits an Int64
+    maximum: float | None = None  # an int column without one stops at MAX_COUNT (it fits an Int64)
     past: bool = False  # a date or time that may not lie in the future
     longest: int | None = None  # characters
     body: bool = False  # a long text: shortened to the body limit, never refused for its length
@@ -573,8 +573,9 @@ def validate(table: str, frame: pl.DataFrame, units: dict[str, str], now: dateti
             raise bad("is longer than {longest} characters", i, col.name, longest=col.longest)
         if col.minimum is not None and (i := _first(value < col.minimum)) is not None:
             raise bad("{value} is below {minimum}", i, col.name, value=value[i], minimum=_number(col.minimum))
-        if col.maximum is not None and (i := _first(value > col.maximum)) is not None:
-            raise bad("{value} is above {maximum}", i, col.name, value=value[i], maximum=_number(col.maximum))
+        maximum = MAX_COUNT if col.maximum is None and col.type == "int" else col.maximum
+        if maximum is not None and (i := _first(value > maximum)) is not None:
+            raise bad("{value} is above {maximum}", i, col.name, value=value[i], maximum=_number(maximum))
         if col.type == "int":
             value = value.cast(pl.Int64)  # within its bounds
         if col.past:
