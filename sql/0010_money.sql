@@ -188,20 +188,22 @@ ALTER TABLE campaign ADD FOREIGN KEY (currency) REFERENCES currency,
     ADD CONSTRAINT campaign_amount_minor_check CHECK (amount_minor BETWEEN 1 AND 10000000000000);
 
 -- The rewards programme also counts points, gifts and badges in its own unit, PTS; any other unit
--- is an ISO currency (money_currency, NULL for points, refers to the table).
+-- is an ISO currency (money_currency, NULL for points, refers to the table). A budget may be 0; a
+-- rule's or a reward's amount too, for a gift or a badge.
 ALTER TABLE reward_budget
     ADD COLUMN money_currency text GENERATED ALWAYS AS (NULLIF(currency, 'PTS')) STORED REFERENCES currency,
     DROP CONSTRAINT reward_budget_amount_minor_check,
     ADD CONSTRAINT reward_budget_amount_minor_check CHECK (amount_minor BETWEEN 0 AND 10000000000000);
-ALTER TABLE reward_rule
-    ADD COLUMN money_currency text GENERATED ALWAYS AS (NULLIF(currency, 'PTS')) STORED REFERENCES currency,
-    ADD CONSTRAINT reward_rule_unit_check CHECK ((reward_kind = 'money') = (currency <> 'PTS')),
-    DROP CONSTRAINT reward_rule_amount_minor_check,
-    ADD CONSTRAINT reward_rule_amount_minor_check CHECK (amount_minor BETWEEN 0 AND 10000000000000
-                                                         AND (amount_minor >= 1 OR reward_kind IN ('gift', 'badge')));
-ALTER TABLE reward
-    ADD COLUMN money_currency text GENERATED ALWAYS AS (NULLIF(currency, 'PTS')) STORED REFERENCES currency,
-    ADD CONSTRAINT reward_unit_check CHECK ((reward_kind = 'money') = (currency <> 'PTS')),
-    DROP CONSTRAINT reward_amount_minor_check,
-    ADD CONSTRAINT reward_amount_minor_check CHECK (amount_minor BETWEEN 0 AND 10000000000000
-                                                    AND (amount_minor >= 1 OR reward_kind IN ('gift', 'badge')));
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['reward_rule', 'reward'] LOOP
+        EXECUTE format(
+            'ALTER TABLE %1$I ADD COLUMN money_currency text GENERATED ALWAYS AS (NULLIF(currency, ''PTS'')) STORED'
+            '  REFERENCES currency,'
+            ' ADD CONSTRAINT %1$I_unit_check CHECK ((reward_kind = ''money'') = (currency <> ''PTS'')),'
+            ' DROP CONSTRAINT %1$I_amount_minor_check,'
+            ' ADD CONSTRAINT %1$I_amount_minor_check CHECK (amount_minor BETWEEN 0 AND 10000000000000'
+            '  AND (amount_minor >= 1 OR reward_kind IN (''gift'', ''badge'')))', t);
+    END LOOP;
+END $$;
