@@ -16,7 +16,7 @@ from cmcore import db, frames, identities, leaderboard, reports
 from cmcore.access import Principal
 from cmcore.periods import Period
 from cmcore.reports import Scope, overview
-from tests.builders import Community, utc
+from tests.builders import Community, as_owner, utc
 
 MANAGER = Principal("manon", "manager")
 NOW = utc(2026, 6, 1)
@@ -114,7 +114,7 @@ class World:
         leaves = [r[0] for r in self.rows("SELECT id FROM activity a WHERE NOT EXISTS"
                                           " (SELECT 1 FROM activity c WHERE c.parent_id = a.id OR c.thread_id = a.id)")]
         chosen = self.rng.sample(leaves, min(len(leaves), self.rng.randrange(1, 4)))
-        with db.transaction() as conn:
+        with as_owner() as conn:  # the application never deletes an activity
             conn.execute(sa.text("DELETE FROM activity WHERE id = ANY(:ids)"), {"ids": chosen})
         return f"delete {chosen}"
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg
 import sqlalchemy as sa
 
-from cmcore import auth, community, db, demo, ingest, migrate, reports, rewards
+from cmcore import auth, bootstrap, community, db, demo, ingest, reports, rewards
 from cmcore.access import CLI, Principal
 from cmcore.bench import imports
 from cmcore.periods import Period
@@ -47,7 +47,7 @@ def month() -> str:
 
 def prepare(members: int = 300) -> None:
     """The current database with a small community, staff, a manager, a rule and this month's budget."""
-    migrate.apply()
+    bootstrap.schema()
     if demo.is_empty():
         demo.load(demo.DemoSpec(members=members, days=60, seed=5), CLI, with_users=False)
     for name in (*STAFF, MANAGER):
