@@ -1,5 +1,6 @@
 """The demo community: deterministic, and shaped like a real one."""
 from datetime import date
+from urllib.parse import urlsplit
 
 import bcrypt
 import polars as pl
@@ -47,17 +48,19 @@ def test_loaded_rows_are_deterministic(database, pg_server, capsys):
     with pytest.raises(ValueError, match="already holds a community"):
         demo.load(SPEC, CLI)
     assert digests() == first
+    home = db.urls()
     for seed, same in ((3, True), (4, False)):
-        other = f"{database.rsplit('/', 1)[1]}_seed{seed}"
+        other = f"{urlsplit(database).path.lstrip('/')}_seed{seed}"
         with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{other}"')
+            conn.execute(f'CREATE DATABASE "{other}" OWNER {db.OWNER_ROLE}')
         try:
-            db.use(db.with_database(pg_server, other))
+            server = db.with_database(pg_server, other)
+            db.use(db.with_user(server, db.APP_ROLE), db.with_user(server, db.OWNER_ROLE))
             migrate.apply()
             demo.load(demo.DemoSpec(members=300, days=60, seed=seed, end=date(2026, 6, 1)), CLI, with_users=False)
             again = digests()
         finally:
-            db.use(database)
+            db.use(*home)
             with psycopg.connect(pg_server, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
         assert (again == first) is same

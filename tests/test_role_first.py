@@ -158,10 +158,10 @@ def principal_functions() -> set[str]:
         for name, fn in vars(module).items():
             if name.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != module.__name__:
                 continue
-            params = inspect.signature(fn, follow_wrapped=False).parameters
-            if "principal" in params or any(str(p.annotation) in ("Principal", "Principal | None")
-                                            for p in params.values()):
-                found.add(f"{module.__name__.removeprefix('cmcore.')}.{name}")
+            for params in (inspect.signature(fn).parameters, inspect.signature(fn, follow_wrapped=False).parameters):
+                if "principal" in params or any(str(p.annotation) in ("Principal", "Principal | None")
+                                                for p in params.values()):  # a wrapper's or what it wraps
+                    found.add(f"{module.__name__.removeprefix('cmcore.')}.{name}")
     return found - HELPERS
 
 
