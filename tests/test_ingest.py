@@ -2,6 +2,7 @@
 rejected with the exact message and change nothing; re-imports change nothing; merges undo."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 
 from cmcore import db, frames, identities, ingest
 from cmcore.access import CLI, AccessDenied, Principal
-from cmcore.ingest import canonical, stackexchange
+from cmcore.ingest import canonical, discourse, stackexchange
 from cmcore.ingest.canonical import Rejected
 from tests.builders import utc
 
@@ -208,16 +209,40 @@ def test_stack_exchange_dump_inside_a_7z_archive(database, tmp_path):
 
 
 def test_discourse_api_pages(database):
+    """Every file of a Discourse admin's API export: topic list, topic pages (one a private
+    message), /posts.json, directory items, the admin users list, categories, and two tag files."""
     result = ingest.run("discourse", fixture("discourse"), CLI)
-    assert result.counts == {"members": counts(3), "activities": counts(4)}
+    assert result.counts == {"members": counts(7), "activities": counts(7), "votes": counts(3)}
+    assert result.notes == {
+        "small actions: pinned, closed… (post type 3)": 1, "whispers (post type 4)": 1,
+        "moderator actions (post type 2)": 1,  # 504, 505, 506 in t-50.json
+        discourse.REPEATED: 1,  # 503, in t-50.json and posts.json
+        discourse.PRIVATE: 2,  # t-60.json
+        discourse.NO_TOPIC: 1,  # 531: topic 53 is in no file
+        discourse.UNDATED: 1,  # lurker: in the directory only, no date, no post
+        discourse.IGNORED: 2}  # tags.json, tag-names.json
     assert activities("discourse") == [
-        ("topic-50", "Léa Roux", "thread", None, None, True, False, 0),  # solved: a question
-        ("502", "Marc Petit", "answer", "topic-50", "topic-50", False, True, 0),
+        ("topic-50", "Léa Roux", "thread", None, None, True, False, 2),  # solved: a question; 2 likes
+        ("502", "Marc Petit", "answer", "topic-50", "topic-50", False, True, 3),
         ("503", "Léa Roux", "reply", "502", "topic-50", False, False, 0),  # reply_to_post_number 2
-        ("topic-51", "sam", "thread", None, None, False, False, 0)]
-    assert members("discourse") == [
-        ("7", "lea", "Léa Roux", utc(2025, 4, 20, 8)), ("8", "marc", "Marc Petit", utc(2025, 3, 1, 8)),
-        ("9", "sam", "sam", utc(2025, 5, 2, 14))]  # not in the users page: joined at the first post
+        ("topic-51", "system", "thread", None, None, False, False, 0),
+        ("512", "sam", "reply", "topic-51", "topic-51", False, False, 1),
+        ("topic-52", "Zoé", "thread", None, None, False, False, 0),  # from the topic list: its first post is in no file
+        ("521", "Léa Roux", "reply", "topic-52", "topic-52", False, False, 0)]
+    assert rows("SELECT external_id, title, tags FROM activity WHERE kind = 'thread' ORDER BY 1") == [
+        ("topic-50", "Export bloqué ?", ["export", "Support"]), ("topic-51", "Welcome to the forum", ["meta", "General"]),
+        ("topic-52", "Release notes", ["General"])]  # the category's name from categories.json
+    assert rows("SELECT i.external_id, i.handle, m.display_name, m.joined_at, m.is_staff, m.is_bot FROM member_identity i"
+                " JOIN member m ON m.id = i.member_id ORDER BY m.joined_at") == [
+        ("-2", "discobot", "discobot", utc(2025, 1, 1), False, True),
+        ("12", "quiet", "Quiet Reader", utc(2025, 1, 15, 10), False, False),  # listed, never posted
+        ("8", "marc", "Marc Petit", utc(2025, 3, 1, 8), True, False),  # a moderator
+        ("7", "lea", "Léa Roux", utc(2025, 4, 20, 8), False, False),
+        ("9", "sam", "sam", utc(2025, 5, 2, 13), False, False),  # user_created_at of its post
+        ("-1", "system", "system", utc(2025, 5, 2, 14), True, True),  # at its first post kept
+        ("10", "zoe", "Zoé", utc(2025, 5, 3, 8), False, False)]  # its topic's creation
+    again = ingest.run("discourse", fixture("discourse"), CLI)
+    assert again.counts == {"members": counts(skipped=7), "activities": counts(skipped=7), "votes": counts(skipped=3)}
 
 
 def test_discourse_data_explorer_csv(database, tmp_path):
@@ -229,16 +254,79 @@ def test_discourse_data_explorer_csv(database, tmp_path):
                                        ("2", "yan", "reply", "topic-5", "topic-5", False, False, 0)]
 
 
+def test_discourse_data_explorer_csvs_with_post_types_likes_categories_and_users(database, tmp_path):
+    (tmp_path / "posts.csv").write_text(
+        "post_id,topic_id,post_number,user_id,username,created_at,topic_title,post_type,user_created_at,like_count,"
+        "category\n"
+        "1,5,1,3,zoe,2025-05-01 10:00:00,Hello,1,2025-04-01 08:00:00,4,Support\n"
+        "2,5,2,4,yan,2025-05-01 11:00:00,Hello,1,2025-04-02 08:00:00,0,Support\n"
+        "3,5,3,3,zoe,2025-05-01 11:30:00,Hello,3,2025-04-01 08:00:00,0,Support\n"
+        "4,6,1,-1,system,2025-05-02 09:00:00,About Support,1,,0,Support\n")
+    (tmp_path / "users.csv").write_text("user_id,username,name,created_at,admin,moderator\n"
+                                        "3,zoe,Zoé Roy,2025-03-01 08:00:00,false,true\n"
+                                        "-1,system,system,2025-01-01 00:00:00,true,true\n")
+    result = ingest.run("discourse", [tmp_path / "posts.csv", tmp_path / "users.csv"], CLI)
+    assert result.counts == {"members": counts(3), "activities": counts(3), "votes": counts(1)}
+    assert result.notes == {"small actions: pinned, closed… (post type 3)": 1}
+    assert activities("discourse") == [("topic-5", "Zoé Roy", "thread", None, None, False, False, 4),
+                                       ("2", "yan", "reply", "topic-5", "topic-5", False, False, 0),
+                                       ("topic-6", "system", "thread", None, None, False, False, 0)]
+    assert rows("SELECT tags FROM activity WHERE external_id = 'topic-5'") == [(["Support"],)]
+    assert rows("SELECT m.display_name, m.joined_at, m.is_staff, m.is_bot FROM member m ORDER BY m.joined_at") == [
+        ("system", utc(2025, 1, 1), True, True), ("Zoé Roy", utc(2025, 3, 1, 8), True, False),
+        ("yan", utc(2025, 4, 2, 8), False, False)]  # the users file first, then user_created_at
+
+
+def test_discourse_validates_once_per_import_not_once_per_file(database, tmp_path, monkeypatch):
+    seen = []
+    validate = canonical.validate
+    monkeypatch.setattr(canonical, "validate", lambda table, frame, *a: seen.append(table) or validate(table, frame, *a))
+    for topic in range(40):
+        (tmp_path / f"t-{topic}.json").write_text(json.dumps({"id": topic, "title": f"Topic {topic}", "post_stream": {
+            "posts": [{"id": topic * 10 + n, "topic_id": topic, "post_number": n + 1, "post_type": 1, "user_id": n,
+                       "username": f"u{n}", "created_at": f"2025-05-01T10:0{n}:00.000Z"} for n in range(3)]}}))
+    result = ingest.run("discourse", sorted(tmp_path.iterdir()), CLI)
+    assert result.counts == {"members": counts(3), "activities": counts(120)}
+    assert sorted(seen) == ["activities", "members"]
+
+
+@pytest.mark.parametrize(("name", "data", "message"), [
+    ("latest.json", '{"users": [], "topic_list": {"topics": []}}',
+     "latest.json: holds no posts: add /posts.json pages, topic pages or a Data Explorer posts CSV"),
+    ("tags.json", '["a", "b"]', "tags.json: holds no posts: add /posts.json pages, topic pages or a Data Explorer"
+                                " posts CSV"),
+    ("general.json", '{"guild": {}, "messages": []}', "general.json: is not a Discourse export we know: expected posts"
+     " (latest_posts, post_stream), topics (topic_list), users (directory_items, user, users) or categories"),
+    ("posts.json", "42", "posts.json: is not a Discourse export: a JSON object or list was expected"),
+    ("posts.json", '{"latest_posts": ["a"]}', "posts.json: is not a Discourse export: its posts are not a list of"
+                                              " objects"),
+    ("t-1.json", '{"post_stream": {"posts": ' + "[" * 100_000 + "]" * 100_000 + "}}",
+     "t-1.json, line 1: is not a data export: its JSON nests arrays or objects too deeply"),
+    ("posts.csv", "topic_id,post_number,user_id\n1,1,1\n",
+     "posts.csv: missing column 'id' of a Data Explorer posts export"),
+])
+def test_discourse_files_that_cannot_be_imported_say_why(database, tmp_path, name, data, message):
+    (tmp_path / name).write_text(data)
+    with pytest.raises(Rejected) as err:
+        ingest.run("discourse", [tmp_path / name], CLI)
+    assert str(err.value) == message
+    assert rows("SELECT status, error FROM import_run") == [("rejected", message)]
+    assert set(table_sizes().values()) == {0}
+
+
 def test_discord_chat_export(database):
     result = ingest.run("discord", fixture("discord"), CLI)
-    assert result.counts == {"members": counts(2), "activities": counts(4), "votes": counts(1)}
+    assert result.counts == {"members": counts(3), "activities": counts(5), "votes": counts(1)}
     assert activities("discord") == [
         ("1002", "Nina", "thread", None, None, True, False, 2),  # 3 👍, one by a listed user
         ("1002/👍/u2", "omar", "reaction", "1002", "1002", False, False, 0),
         ("1003", "omar", "reply", "1002", "1002", False, False, 0),
-        ("1004", "Nina", "reply", "1003", "1002", False, False, 0)]  # the bot and the pin are not talk
-    assert members("discord") == [("u1", "nina", "Nina", utc(2025, 6, 1, 8)),  # the join message
+        ("1004", "Nina", "reply", "1003", "1002", False, False, 0),
+        ("1005", "helper-bot", "thread", None, None, False, False, 0)]  # a bot's message; the pin is not talk
+    assert members("discord") == [("b1", "helper-bot", "helper-bot", utc(2025, 6, 1, 9, 31)),
+                                  ("u1", "nina", "Nina", utc(2025, 6, 1, 8)),  # the join message
                                   ("u2", "omar", "omar", utc(2025, 6, 1, 9, 0, 0, 123000))]
+    assert rows("SELECT display_name FROM member WHERE is_bot") == [("helper-bot",)]
 
 
 def test_social_listening_mentions_are_scored_once_at_import(database):

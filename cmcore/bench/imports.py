@@ -123,6 +123,45 @@ def write_discourse(folder: Path, members: int, activities: int) -> list[Path]:
     return [path]
 
 
+PAGES = 10_000  # Discourse topic pages, whatever the activities asked
+
+
+def write_discourse_pages(folder: Path, members: int, pages: int = PAGES, posts: int = 5) -> list[Path]:
+    """`pages` topic pages as `/t/{id}.json` returns them (every field of a post, cooked HTML
+    included), `posts` posts each: the first opens the topic, the others reply, some to a post."""
+    rng = np.random.default_rng(11)
+    authors = rng.integers(1, members + 1, pages * posts)
+    paths = []
+    for topic in range(1, pages + 1):
+        at = START + timedelta(minutes=topic)
+        stream = []
+        for n in range(1, posts + 1):
+            author = int(authors[(topic - 1) * posts + n - 1])
+            stamp = (at + timedelta(minutes=n)).isoformat().replace("+00:00", ".000Z")
+            stream.append({
+                "id": topic * 100 + n, "name": f"Member {author}", "username": f"member{author}",
+                "avatar_template": f"/user_avatar/forum.example.org/member{author}/{{size}}/{author}_2.png",
+                "created_at": stamp, "cooked": f"<p>{' '.join(WORDS)}</p>", "post_number": n, "post_type": 1,
+                "updated_at": stamp, "reply_count": 0, "reply_to_post_number": n - 1 if n > 2 and n % 2 else None,
+                "quote_count": 0, "incoming_link_count": 0, "reads": 3, "readers_count": 2, "score": 0.4,
+                "yours": False, "topic_id": topic, "topic_slug": f"topic-{topic}", "display_username": f"Member {author}",
+                "primary_group_name": None, "flair_name": None, "version": 1, "can_edit": False, "can_delete": False,
+                "can_recover": False, "can_wiki": False, "read": True, "user_title": None, "bookmarked": False,
+                "raw": " ".join(WORDS), "actions_summary": [{"id": 2, "count": n % 3}] if n % 3 else [],
+                "moderator": False, "admin": False, "staff": False, "user_id": author, "hidden": False,
+                "trust_level": 1, "deleted_at": None, "user_deleted": False, "edit_reason": None,
+                "can_view_edit_history": True, "wiki": False, "user_created_at": START.isoformat()})
+        path = folder / f"t-{topic}.json"
+        path.write_text(json.dumps({
+            "post_stream": {"posts": stream, "stream": [p["id"] for p in stream]}, "id": topic,
+            "title": f"Topic {topic}", "fancy_title": f"Topic {topic}", "posts_count": posts,
+            "created_at": stream[0]["created_at"], "views": 10, "reply_count": posts - 1, "like_count": 0,
+            "archetype": "regular", "slug": f"topic-{topic}", "category_id": 1 + topic % 4, "tags": ["help"],
+            "user_id": stream[0]["user_id"], "details": {"created_by": {"id": stream[0]["user_id"]}}}))
+        paths.append(path)
+    return paths
+
+
 def write_mentions(folder: Path, _members: int, rows: int) -> list[Path]:
     """A social-listening export of `rows` mentions in French and English."""
     rng = np.random.default_rng(3)
@@ -143,6 +182,7 @@ WRITERS: dict[str, Callable[[Path, int, int], list[Path]]] = {
     "canonical-jsonl": lambda f, m, a: write_canonical(f, m, a, "jsonl"),
     "stackexchange": write_stackexchange,
     "discourse": write_discourse,
+    "discourse-pages": lambda f, m, _a: write_discourse_pages(f, m),
     "discord": write_discord,
     "mentions": write_mentions,
 }

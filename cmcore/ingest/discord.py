@@ -2,9 +2,10 @@
 
 A message that replies to another message of the import is a reply to it; any other message
 opens a thread (a question when it asks one: it contains "?"). Reactions whose users the export
-lists become reactions of those members; the rest are counted on the message. Members are the
-authors and reacting users, bots left out; a member joined at their join message, or else at
-their first message or reaction in the import. System messages (pins, calls…) are not talk.
+lists become reactions of those members; the rest are anonymous reactions received on the
+message's day. Members are the authors and reacting users (bots, `isBot`, marked so: they are not
+counted as members, their messages are still content); a member joined at their join message, or
+else at their first message or reaction in the import. System messages (pins, calls…) are not talk.
 """
 from __future__ import annotations
 
@@ -34,20 +35,18 @@ def convert(paths: list[Path], platform: str, progress: Progress,
         for index, msg in enumerate(_load(path)["messages"], start=1):
             try:
                 author, kind, at = msg["author"], msg.get("type", "Default"), msg["timestamp"]
-                if author.get("isBot"):
-                    continue
-                people.append((author["id"], author.get("nickname") or author["name"], author["name"], at, path.name,
-                               index))
+                people.append((author["id"], author.get("nickname") or author["name"], author["name"],
+                               bool(author.get("isBot")), at, path.name, index))
                 if kind not in _TALK:
                     continue
                 parent = (msg.get("reference") or {}).get("messageId")
                 counted = 0
                 for reaction in msg.get("reactions") or []:
                     emoji = reaction["emoji"].get("id") or reaction["emoji"]["name"]
-                    users = [u for u in reaction.get("users") or [] if not u.get("isBot")]
+                    users = reaction.get("users") or []
                     for user in users:
-                        people.append((user["id"], user.get("nickname") or user["name"], user["name"], at, path.name,
-                                       index))
+                        people.append((user["id"], user.get("nickname") or user["name"], user["name"],
+                                       bool(user.get("isBot")), at, path.name, index))
                         reactions.append((f"{msg['id']}/{emoji}/{user['id']}", user["id"], msg["id"], at, index,
                                           path.name))
                     counted += max(0, int(reaction.get("count", 0)) - len(reaction.get("users") or []))
@@ -77,12 +76,12 @@ def _parts(platform: str, messages: list, reactions: list, people: list) -> list
         "_line": pl.Int64, "_file": pl.String}).with_columns(pl.lit(platform).alias("platform"),
                                                             pl.lit("reaction").alias("kind"))
     who = pl.DataFrame(people, orient="row", schema={
-        "external_id": pl.String, "display_name": pl.String, "handle": pl.String, "joined_at": pl.String,
-        "_file": pl.String, "_line": pl.Int64})
+        "external_id": pl.String, "display_name": pl.String, "handle": pl.String, "is_bot": pl.Boolean,
+        "joined_at": pl.String, "_file": pl.String, "_line": pl.Int64})
     members = (who.with_columns(to_datetime(who["joined_at"]).alias("_at"))
                .sort("_at").group_by("external_id", maintain_order=True)
-               .agg(pl.col("display_name").last(), pl.col("handle").last(), pl.col("joined_at").first(), pl.col("_file").first(),
-                    pl.col("_line").first())
+               .agg(pl.col("display_name").last(), pl.col("handle").last(), pl.col("is_bot").any().cast(pl.String),
+                    pl.col("joined_at").first(), pl.col("_file").first(), pl.col("_line").first())
                .with_columns(pl.lit(platform).alias("platform")))
     parts = [Part("members", file, members.filter(pl.col("_file") == file).drop("_file"), unit="message")
              for file in members["_file"].unique(maintain_order=True)]
