@@ -43,7 +43,8 @@ class Source(NamedTuple):
 TABLES: dict[str, Source] = {
     "platforms": Source("SELECT id AS platform_id, slug, name, kind FROM platform ORDER BY id", ("platform",)),
     "members": Source(  # in id order: a table's few names are found by binary search
-        "SELECT id AS member_id, display_name, joined_at, is_staff FROM member WHERE merged_into IS NULL ORDER BY id",
+        "SELECT id AS member_id, display_name, joined_at, is_staff, is_bot FROM member WHERE merged_into IS NULL"
+        " ORDER BY id",
         ("member",)),
     "identities": Source("SELECT member_id, platform_id, joined_at FROM member_identity", ("member_identity",)),
     "activity": Source(
@@ -51,6 +52,7 @@ TABLES: dict[str, Source] = {
         " is_question, accepted FROM activity", ("activity",), key="id"),
     "threads": Source("SELECT id AS thread_id, title, url, tags FROM activity WHERE kind = 'thread'",
                       ("activity",), key="thread_id"),
+    "votes": Source("SELECT activity_id, day, up FROM activity_vote WHERE up > 0", ("activity_vote",)),
     "moderation": Source(  # in report order: a period's cases are a slice
         "SELECT c.id, c.platform_id, c.member_id, c.rule_id, r.code AS rule, c.reported_at,"
         " c.first_action_at, c.resolved_at, c.outcome FROM moderation_case c JOIN rule r ON r.id = c.rule_id"

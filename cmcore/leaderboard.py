@@ -7,6 +7,7 @@ local day for a set of platforms; a period's leaderboard only slices, caps and s
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
@@ -17,7 +18,8 @@ import polars as pl
 
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
-from cmcore.kpis import between, instant, local_day, on_local_days, on_platforms, sorted_unique
+from cmcore.kpis import (between, bots_of, by_people, content, instant, local_day, on_local_days, on_platforms,
+                         sorted_unique)
 from cmcore.reports import Scope
 from cmcore.periods import Period
 
@@ -165,9 +167,13 @@ class Rollups:
     - `reached`: who was reached by whom (`member_id` by `counterpart`), once per pair, day and
       platform, sorted by pair then day, with `prev_day`, the pair's previous row's day on any
       platform (a window then counts a pair once without a distinct count: the rows in it
-      whose previous day falls before it).
+      whose previous day falls before it);
+    - `anonymous`: the up-votes and likes whose givers the source does not name, received per
+      author (`member_id`), day of the vote and platform (`up`): reactions received with no giver,
+      so no reach.
 
-    Replies and reactions to oneself are left out.
+    Replies and reactions to oneself are left out, and so are bots: what they did does not score,
+    and their reactions are no one's.
     """
 
     written: pl.DataFrame
@@ -175,12 +181,20 @@ class Rollups:
     attended: pl.DataFrame
     reached: pl.DataFrame
     codes: Codes
+    anonymous: pl.DataFrame
 
     def about(self, member_id: int) -> Rollups:
         """The rows that count for one member's score."""
         mine = pl.col("member_id") == member_id
         return replace(self, written=self.written.filter(mine), attended=self.attended.filter(mine),
-                       reactions=self.reactions.filter(mine | (pl.col("author") == member_id)))
+                       reactions=self.reactions.filter(mine | (pl.col("author") == member_id)),
+                       anonymous=self.anonymous.filter(mine))
+
+    def on_days(self, days: pl.Series) -> Rollups:
+        """The rows of the local `days` (the items that count on them)."""
+        in_days = pl.col("day").is_in(days.implode())
+        return replace(self, written=self.written.filter(in_days), reactions=self.reactions.filter(in_days),
+                       attended=self.attended.filter(in_days), anonymous=self.anonymous.filter(in_days))
 
 
 def _parent_authors(rows: pl.DataFrame, activity: pl.DataFrame) -> pl.Series:
@@ -199,17 +213,30 @@ def _parent_authors(rows: pl.DataFrame, activity: pl.DataFrame) -> pl.Series:
     return rows.select("parent_id").join(parents, on="parent_id", how="left", maintain_order="left")["author"]
 
 
-def _acts(rows: pl.DataFrame, activity: pl.DataFrame, tz: str) -> pl.DataFrame:
+def _acts(rows: pl.DataFrame, activity: pl.DataFrame, tz: str, bots: pl.Series | None) -> pl.DataFrame:
     """`rows` of `activity` with their local day and their parent's author, replies and reactions
-    to oneself left out."""
-    return (rows.select("member_id", "kind", "platform_id", "accepted", local_day("created_at", tz).alias("day"),
-                        _parent_authors(rows, activity))
-            .filter(pl.col("author").is_null() | (pl.col("author") != pl.col("member_id"))))
+    to oneself and what `bots` did left out."""
+    return by_people(rows.lazy().select(
+        "member_id", "kind", "platform_id", "accepted", local_day("created_at", tz).alias("day"),
+        _parent_authors(rows, activity)).filter(pl.col("author").is_null() | (pl.col("author") != pl.col("member_id"))),
+        bots).collect()
 
 
-def _attended(events: pl.DataFrame, attendance: pl.DataFrame, tz: str) -> pl.DataFrame:
-    return (attendance.lazy().filter("attended").join(events.lazy(), on="event_id")
-            .select("member_id", local_day("starts_at", tz).alias("day")).collect())
+def _attended(events: pl.DataFrame, attendance: pl.DataFrame, tz: str, bots: pl.Series | None) -> pl.DataFrame:
+    return by_people(attendance.lazy().filter("attended").join(events.lazy(), on="event_id")
+                     .select("member_id", local_day("starts_at", tz).alias("day")), bots).collect()
+
+
+def _anonymous(activity: pl.DataFrame, votes: pl.DataFrame | None, bots: pl.Series | None) -> pl.DataFrame:
+    """The `anonymous` of `Rollups`: `votes` (activity_id, day, up) by their activity's author and
+    platform (votes name no giver, and their day is the source's: no time zone)."""
+    schema = {"member_id": pl.Int64, "day": pl.Date, "platform_id": pl.Int16, "up": pl.Int64}
+    if votes is None or votes.is_empty():
+        return pl.DataFrame(schema=schema)
+    authors = activity.lazy().filter(pl.col("id").is_in(votes["activity_id"].implode())).select(
+        pl.col("id").alias("activity_id"), "member_id", "platform_id")
+    return by_people(votes.lazy().join(authors, on="activity_id").group_by("member_id", "day", "platform_id")
+                     .agg(pl.col("up").sum().cast(pl.Int64)), bots).collect().cast(schema)
 
 
 def _codes(written: pl.DataFrame, reactions: pl.DataFrame, attended: pl.DataFrame) -> Codes:
@@ -242,11 +269,14 @@ def _with_prev_day(reached: pl.DataFrame) -> pl.DataFrame:
     return reached.with_columns(pl.when(same_pair).then(pl.col("day").shift(1)).alias("prev_day"))
 
 
-def rollups(activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFrame, tz: str) -> Rollups:
-    """The `Rollups` of the activity, events and attendance in time zone `tz`."""
-    written, reactions, reached = _met(_acts(activity, activity, tz))
-    attended = _attended(events, attendance, tz)
-    return Rollups(written, reactions, attended, reached, _codes(written, reactions, attended))
+def rollups(activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFrame, tz: str,
+            bots: pl.Series | None = None, votes: pl.DataFrame | None = None) -> Rollups:
+    """The `Rollups` of the activity, events, attendance and anonymous `votes` (activity_id, day,
+    up) in time zone `tz`, members who are `bots` left out."""
+    written, reactions, reached = _met(_acts(activity, activity, tz, bots))
+    attended = _attended(events, attendance, tz, bots)
+    return Rollups(written, reactions, attended, reached, _codes(written, reactions, attended),
+                   _anonymous(activity, votes, bots))
 
 
 def touched_days(activity: pl.DataFrame, removed: pl.DataFrame, added: pl.DataFrame, tz: str) -> pl.Series:
@@ -269,20 +299,22 @@ def _pairs(frame: pl.DataFrame) -> pl.Series:
 
 
 def rollups_after(rolled: Rollups, activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFrame,
-                  days: pl.Series, tz: str) -> Rollups:
-    """`rolled` with the local `days` made again from `activity` as it is now (see `touched_days`),
-    and the attendance from `events` and `attendance`. Who reached whom is walked again for the
-    pairs of members those days hold, from the first of them on."""
-    attended = _attended(events, attendance, tz)
+                  days: pl.Series, tz: str, bots: pl.Series | None = None, votes: pl.DataFrame | None = None) -> Rollups:
+    """`rolled` (made with the same `bots`) with the local `days` made again from `activity` as it
+    is now (see `touched_days`), and the attendance and anonymous votes from `events`, `attendance`
+    and `votes`. Who reached whom is walked again for the pairs of members those days hold, from
+    the first of them on."""
+    attended, anonymous = _attended(events, attendance, tz, bots), _anonymous(activity, votes, bots)
     if days.is_empty():
-        return replace(rolled, attended=attended, codes=_codes(rolled.written, rolled.reactions, attended))
+        return replace(rolled, attended=attended, codes=_codes(rolled.written, rolled.reactions, attended),
+                       anonymous=anonymous)
     in_days = pl.col("day").is_in(days.implode())
     fresh_written, fresh_reactions, fresh_reached = _met(
-        _acts(activity.filter(on_local_days("created_at", days, tz)), activity, tz))
+        _acts(activity.filter(on_local_days("created_at", days, tz)), activity, tz, bots))
     written = pl.concat([rolled.written.filter(~in_days), fresh_written])
     reactions = pl.concat([rolled.reactions.filter(~in_days), fresh_reactions])
     reached = _reached_after(rolled.reached, fresh_reached, days, in_days)
-    return Rollups(written, reactions, attended, reached, _codes(written, reactions, attended))
+    return Rollups(written, reactions, attended, reached, _codes(written, reactions, attended), anonymous)
 
 
 def _reached_after(reached: pl.DataFrame, fresh: pl.DataFrame, days: pl.Series, in_days: pl.Expr) -> pl.DataFrame:
@@ -330,7 +362,14 @@ def day_counts(rolled: Rollups, platforms: list[int] | None = None) -> pl.DataFr
         part, zeros = by_kind.get((kind,)), pl.zeros(slots.height, pl.Int64, eager=True)
         return zeros if part is None else zeros.scatter(part["row"], part["len"])
 
-    return slots.with_columns(counts(i).alias(k) for i, k in enumerate(KINDS))
+    out = slots.with_columns(counts(i).alias(k) for i, k in enumerate(KINDS))
+    anonymous = _on(rolled.anonymous, platforms).group_by("member_id", "day").agg(pl.col("up").sum()).collect()
+    if anonymous.is_empty():
+        return out
+    return (out.join(anonymous, on=["day", "member_id"], how="full", coalesce=True)
+            .with_columns(pl.col(KINDS).fill_null(0))
+            .with_columns((pl.col("reaction_received") + pl.col("up").fill_null(0)).alias("reaction_received"))
+            .drop("up").sort("day", "member_id"))
 
 
 def _days(frame: pl.DataFrame, first: date, end: date, column: str = "day") -> pl.LazyFrame:
@@ -370,10 +409,8 @@ def monthly(daily: pl.DataFrame, only: pl.Series | None = None) -> pl.DataFrame:
 def points_after(points: pl.DataFrame, rolled: Rollups, days: pl.Series, rules: Scoring,
                  platforms: list[int] | None = None) -> pl.DataFrame:
     """The `wide` points of `rolled` as they were in `points`, with the local `days` counted again."""
-    in_days = pl.col("day").is_in(days.implode())
-    part = replace(rolled, written=rolled.written.filter(in_days), reactions=rolled.reactions.filter(in_days),
-                   attended=rolled.attended.filter(in_days))
-    return points.filter(~in_days).merge_sorted(wide(day_counts(part, platforms), rules), "day")
+    return (points.filter(~pl.col("day").is_in(days.implode()))
+            .merge_sorted(wide(day_counts(rolled.on_days(days), platforms), rules), "day"))
 
 
 def monthly_after(months: pl.DataFrame, points: pl.DataFrame, days: pl.Series) -> pl.DataFrame:
@@ -494,15 +531,26 @@ def explanation(rolled: Rollups, member_id: int, period: Period, rules: Scoring,
 # ------------------------------------------------------------------ services
 
 
+def _bots() -> tuple[pl.Series, str]:
+    """The members who are bots, and a short key naming that set: what is rolled up without them is
+    kept per set, so a member who becomes a bot is left out of every day again."""
+    bots = bots_of(frames.table("members")).sort()
+    return bots, hashlib.sha1(bots.to_numpy().tobytes()).hexdigest()[:12] if bots.len() else "none"
+
+
 def _rollups(tz: str) -> Rollups:
-    """The `rollups` of the current activity, events and attendance in time zone `tz`, made again
-    only for the days a change of activity touches."""
+    """The `rollups` of the current activity, events, attendance and votes in time zone `tz`, bots
+    left out, made again only for the days a change of activity touches."""
+    bots, key = _bots()
+
     def after(rolled: Rollups, changes: frames.Changes) -> Rollups | None:
         days = _touched_days(changes, tz)
         return None if days is None else rollups_after(
-            rolled, frames.table("activity"), frames.table("events"), frames.table("attendance"), days, tz)
-    return frames.derived(f"leaderboard_rollups:{tz}", lambda: rollups(
-        frames.table("activity"), frames.table("events"), frames.table("attendance"), tz), update=after)
+            rolled, frames.table("activity"), frames.table("events"), frames.table("attendance"), days, tz, bots,
+            frames.table("votes"))
+    return frames.derived(f"leaderboard_rollups:{tz}:{key}", lambda: rollups(
+        frames.table("activity"), frames.table("events"), frames.table("attendance"), tz, bots,
+        frames.table("votes")), update=after)
 
 
 def _touched_days(changes: frames.Changes, tz: str) -> pl.Series | None:
@@ -513,22 +561,32 @@ def _touched_days(changes: frames.Changes, tz: str) -> pl.Series | None:
 
 
 class _Counted(NamedTuple):
-    """Points (daily or monthly) and the attendance they counted: a later change of attendance is
-    found by comparing it with the current one."""
+    """Points (daily or monthly) and the attendance and anonymous votes they counted: a later
+    change of either is found by comparing it with the current one."""
 
     frame: pl.DataFrame
     attended: pl.DataFrame
+    anonymous: pl.DataFrame
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame, rolled: Rollups) -> _Counted:
+        return cls(frame, rolled.attended, rolled.anonymous)
+
+
+def _moved(before: pl.DataFrame, now: pl.DataFrame) -> pl.Series:
+    """The days of the rows in one of `before` and `now` but not in the other."""
+    on = before.columns
+    return pl.concat([before.join(now, on=on, how="anti"), now.join(before, on=on, how="anti")])["day"]
 
 
 def _changed_days(changes: frames.Changes, counted: _Counted, rolled: Rollups, tz: str) -> pl.Series | None:
     """The local days to count again in `counted`: those a change of activity touches, and those
-    whose attendance changed since (None: unknown, count everything again)."""
+    whose attendance or anonymous votes changed since (None: unknown, count everything again)."""
     days = _touched_days(changes, tz)
     if days is None:
         return None
-    moved = pl.concat([counted.attended.join(rolled.attended, on=["member_id", "day"], how="anti"),
-                       rolled.attended.join(counted.attended, on=["member_id", "day"], how="anti")])
-    return pl.concat([days, moved["day"]]).unique()
+    return pl.concat([days, _moved(counted.attended, rolled.attended),
+                      _moved(counted.anonymous, rolled.anonymous)]).unique()
 
 
 def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | None]:
@@ -537,14 +595,14 @@ def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | 
     monthly sums when the period or the previous one holds MONTHLY_FROM whole months."""
     rolled = _rollups(scope.tz)
     platforms = None if scope.platforms is None else sorted(scope.platforms)
-    key = f"leaderboard_points:{scope.tz}:{platforms}:{rules.key}"
+    key = f"leaderboard_points:{scope.tz}:{platforms}:{rules.key}:{_bots()[1]}"
 
     def points_after_change(points: _Counted, changes: frames.Changes) -> _Counted | None:
         days = _changed_days(changes, points, rolled, scope.tz)
-        return None if days is None else _Counted(points_after(points.frame, rolled, days, rules, platforms),
-                                                  rolled.attended)
+        return None if days is None else _Counted.of(points_after(points.frame, rolled, days, rules, platforms),
+                                                     rolled)
 
-    points = frames.derived(key, lambda: _Counted(wide(day_counts(rolled, platforms), rules), rolled.attended),
+    points = frames.derived(key, lambda: _Counted.of(wide(day_counts(rolled, platforms), rules), rolled),
                             update=points_after_change).frame
     periods = (scope.period, scope.period.previous())
     if all(_month_count(whole_months(p.start, p.end)) < MONTHLY_FROM for p in periods):
@@ -552,9 +610,9 @@ def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | 
 
     def months_after_change(months: _Counted, changes: frames.Changes) -> _Counted | None:
         days = _changed_days(changes, months, rolled, scope.tz)
-        return None if days is None else _Counted(monthly_after(months.frame, points, days), rolled.attended)
+        return None if days is None else _Counted.of(monthly_after(months.frame, points, days), rolled)
 
-    return points, frames.derived(f"{key}:months", lambda: _Counted(monthly(points), rolled.attended),
+    return points, frames.derived(f"{key}:months", lambda: _Counted.of(monthly(points), rolled),
                                   update=months_after_change).frame
 
 
@@ -572,6 +630,15 @@ def _ranked(scope: Scope, rules: Scoring) -> pl.DataFrame:
     ranked = board(points, _rollups(scope.tz).reached, frames.table("members"), scope.period, rules, scope.platforms, months)
     linked = frames.derived("accounts", lambda: accounts(frames.table("identities"), frames.table("platforms")))
     return ranked.join(linked, on="member_id", how="left", maintain_order="left")
+
+
+def anonymous_platforms(principal: Principal, scope: Scope) -> list[str]:
+    """The names of the scope's platforms whose reactions (votes, likes) come without their givers:
+    they count as reactions received by the author, with no giver and no reach."""
+    require(principal, *READERS)
+    return frames.result(f"anonymous_platforms:{scope.platforms!r}", lambda: content.anonymous_platforms(
+        frames.table("votes"), frames.table("activity"), frames.table("platforms"), scope.platforms)
+        ["platform"].to_list())
 
 
 def accounts(identities: pl.DataFrame, platforms: pl.DataFrame) -> pl.DataFrame:

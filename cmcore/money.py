@@ -19,7 +19,7 @@ from cmcore import audit, currencies, db, frames
 from cmcore.access import AccessDenied, Principal, require
 from cmcore.currencies import CURRENCIES, MAX_MINOR
 from cmcore.ingest.canonical import MAX_COUNT
-from cmcore.kpis import Metric, growth
+from cmcore.kpis import Metric, bots_of, growth
 from cmcore.kpis import monetisation as m
 from cmcore.reports import Report, Scope
 from cmcore.periods import Period
@@ -159,9 +159,9 @@ def _monetisation(principal: Principal, s: Scope) -> Report:
     lines, camps, days = revenue_lines(principal), campaigns(principal), delivery(principal)
     p, q = s.period, s.period.previous()
     booked, booked_before = m.revenue_booked(lines, p.start, p.end), m.revenue_booked(lines, q.start, q.end)
-    activity = frames.table("activity")
+    activity, bots = frames.table("activity"), bots_of(frames.table("members"))
     mau, mau_before = (growth.active_members(activity, *Period(x.end - timedelta(days=30), x.end).bounds(s.tz),
-                                             s.platforms) for x in (p, q))
+                                             s.platforms, bots) for x in (p, q))
     metrics = [
         *per_currency("booked", "Revenue booked", booked, booked_before,
                        definition="Revenue lines booked in the period."),

@@ -13,6 +13,7 @@ report, _ = open_report("content", "Content & events", content_report)
 LABELS = {"tag": "Tag", "platform": "Platform", "author_type": "Author", "threads": "Threads",
           "mean_engagement": "Engagement per thread"}
 by_tag, by_platform = report.frames["by_tag"], report.frames["by_platform"]
+widgets.anonymous_reactions(report.frames["anonymous_platforms"]["platform"].to_list())
 if not widgets.empty(by_tag):
     left, right = st.columns(2)
     with left:

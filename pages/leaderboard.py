@@ -24,6 +24,7 @@ st.title(t("Key members"))
 f = filters()
 scope = Scope(f.period, f.platforms, f.tz)
 board = leaderboard.leaderboard(principal, scope)
+widgets.anonymous_reactions(leaderboard.anonymous_platforms(principal, scope))
 scored = board.filter(pl.col("rank").is_not_null())
 if widgets.empty(scored):
     st.stop()

@@ -60,9 +60,9 @@ class Community:
             self.platforms[slug] = _insert("platform", slug=slug, name=slug.title(), kind=kind)
         return self.platforms[slug]
 
-    def member(self, name: str, joined: datetime, *platforms: str, staff: bool = False,
+    def member(self, name: str, joined: datetime, *platforms: str, staff: bool = False, bot: bool = False,
                platform_joined: dict[str, datetime] | None = None) -> int:
-        member_id = _insert("member", display_name=name, joined_at=joined, is_staff=staff)
+        member_id = _insert("member", display_name=name, joined_at=joined, is_staff=staff, is_bot=bot)
         for slug in platforms or ("discord",):
             _insert("member_identity", returning=None, platform_id=self.platform(slug),
                     external_id=f"{name}@{slug}", handle=name, member_id=member_id,
@@ -83,6 +83,10 @@ class Community:
                          created_at=at, **extra)
         self._platform_of[act_id] = n
         return act_id
+
+    def vote(self, activity: int, day: date, up: int = 0, down: int = 0) -> None:
+        """Anonymous votes `activity` received on `day` (up-votes are reactions its author received)."""
+        _insert("activity_vote", returning=None, activity_id=activity, day=day, up=up, down=down)
 
     def revenue(self, stream: str, amount_minor: int, currency: str, booked: date,
                 received: date | None = None, **extra) -> int:

@@ -133,6 +133,21 @@ class World:
         identities.undo(MANAGER, merge)
         return f"undo {merge}"
 
+    def vote(self) -> str:
+        ids = [r[0] for r in self.rows("SELECT id FROM activity ORDER BY id")]
+        chosen, day = self.rng.choice(ids), self.when().date()
+        with db.transaction() as conn:
+            conn.execute(sa.text("INSERT INTO activity_vote VALUES (:a, :d, :up, 1) ON CONFLICT (activity_id, day)"
+                                 " DO UPDATE SET up = activity_vote.up + EXCLUDED.up"),
+                         {"a": chosen, "d": day, "up": self.rng.randrange(1, 70)})
+        return f"vote {chosen} {day}"
+
+    def bot(self) -> str:
+        member = self.rng.choice(self.members)
+        with db.transaction() as conn:
+            conn.execute(sa.text("UPDATE member SET is_bot = NOT is_bot WHERE id = :m"), {"m": member})
+        return f"bot {member}"
+
     def attend(self) -> str:
         member = self.rng.choice(self.members)
         with db.transaction() as conn:
@@ -149,7 +164,8 @@ def test_every_page_after_random_changes_equals_a_cold_rebuild(database, seed):
         world.append()
     same(pages(), cold(), "start")
     fallbacks = frames.counts["fallback"]
-    steps = [world.append] * 5 + [world.update] * 2 + [world.delete, world.merge, world.undo, world.attend]
+    steps = [world.append] * 5 + [world.update] * 2 + [world.delete, world.merge, world.undo, world.attend, world.vote,
+                                                        world.bot]
     for step in range(14):
         done = world.rng.choice(steps)()
         same(pages(), cold(), f"step {step}: {done}")

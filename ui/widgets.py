@@ -1,6 +1,8 @@
 """Shared page pieces: headline metrics, tables with downloads, empty states."""
 from __future__ import annotations
 
+import re
+
 import polars as pl
 import streamlit as st
 
@@ -8,6 +10,19 @@ from cmcore import exports, i18n
 from cmcore.currencies import CURRENCIES, POINTS
 from cmcore.kpis import Metric
 from ui.text import lang, t
+
+
+def plain(text: str) -> str:
+    """`text` with Markdown's special characters escaped: shown as written by st.caption and kin."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+
+
+def anonymous_reactions(platforms: list[str]) -> None:
+    """Say on which platforms reactions come without their givers (`leaderboard.anonymous_platforms`)."""
+    if platforms:
+        st.caption(t("On {platforms}, reactions are anonymous (votes, likes, reactions whose users the export does "
+                     "not list): they count as reactions the author received, with no giver and no reach.",
+                     platforms=", ".join(plain(p) for p in platforms)))
 
 
 def _format(metric: Metric, value: float | None) -> str:

@@ -34,6 +34,18 @@ class Metric:
         return self.value - self.previous
 
 
+def bots_of(members: pl.DataFrame) -> pl.Series:
+    """The ids of the members who are not people: bots, system accounts, the deleted-user
+    placeholder (`is_bot`). They are never counted as members, active members, contributors,
+    responders or key members; their activities still count as content (threads, responses)."""
+    return members.filter("is_bot")["member_id"]
+
+
+def by_people(frame: pl.LazyFrame, bots: pl.Series | None, column: str = "member_id") -> pl.LazyFrame:
+    """The rows of `frame` whose `column` is a person, not one of `bots` (all when there is none)."""
+    return frame if bots is None or bots.is_empty() else frame.filter(~pl.col(column).is_in(bots.implode()))
+
+
 def on_platforms(frame: pl.LazyFrame, platforms: list[int] | None) -> pl.LazyFrame:
     """Keep the rows of the chosen platforms (all when `platforms` is None)."""
     return frame if platforms is None else frame.filter(pl.col("platform_id").is_in(platforms))

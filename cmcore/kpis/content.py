@@ -13,20 +13,30 @@ LIFT_WINDOW = timedelta(days=30)
 
 def thread_engagement(activity: pl.DataFrame, threads: pl.DataFrame, members: pl.DataFrame,
                       start: datetime, end: datetime, tz: str,
-                      platforms: list[int] | None = None) -> pl.DataFrame:
+                      platforms: list[int] | None = None, votes: pl.DataFrame | None = None) -> pl.DataFrame:
     """Engagement per thread created in [start, end): replies, comments, answers and reactions
-    received from other members within 7 days of creation; with its tags, platform, author type
-    (staff/member) and local weekday (1 = Monday) and hour of creation."""
+    received from other members within 7 days of creation, and the anonymous up-votes (`votes`:
+    activity_id, day, up) its activities received on the days in that window; with its tags,
+    platform, author type (staff/member) and local weekday (1 = Monday) and hour of creation."""
     acts = activity.lazy()
     made = (on_platforms(acts, platforms).filter((pl.col("kind") == "thread") & between("created_at", start, end))
             .select(pl.col("id").alias("thread_id"), "platform_id", pl.col("member_id").alias("author_id"),
                     "created_at"))
-    received = (acts.filter(pl.col("thread_id").is_not_null())
-                .select("thread_id", "member_id", pl.col("created_at").alias("at"))
-                .join(made, on="thread_id")
-                .filter((pl.col("member_id") != pl.col("author_id"))
-                        & (pl.col("at") < pl.col("created_at") + ENGAGEMENT_WINDOW))
-                .group_by("thread_id").agg(pl.len().alias("engagement")))
+    within = pl.col("at") < pl.col("created_at") + ENGAGEMENT_WINDOW
+    written = (acts.filter(pl.col("thread_id").is_not_null())
+               .select("thread_id", "member_id", pl.col("created_at").alias("at"))
+               .join(made, on="thread_id")
+               .filter((pl.col("member_id") != pl.col("author_id")) & within)
+               .select("thread_id", pl.lit(1, pl.Int64).alias("n")))
+    received = written
+    if votes is not None and votes.height:
+        in_thread = acts.select("id", pl.coalesce("thread_id", "id").alias("thread_id"))
+        voted = (votes.lazy().join(in_thread, left_on="activity_id", right_on="id")
+                 .join(made, on="thread_id")
+                 .filter(pl.col("day").cast(pl.Datetime("us", "UTC")) < pl.col("created_at") + ENGAGEMENT_WINDOW)
+                 .select("thread_id", pl.col("up").cast(pl.Int64).alias("n")))
+        received = pl.concat([written, voted])
+    received = received.group_by("thread_id").agg(pl.col("n").sum().alias("engagement"))
     local = pl.col("created_at").dt.convert_time_zone(tz)
     return (made.join(received, on="thread_id", how="left")
             .join(threads.lazy().select("thread_id", "tags"), on="thread_id", how="left")
@@ -37,6 +47,18 @@ def thread_engagement(activity: pl.DataFrame, threads: pl.DataFrame, members: pl
                           .alias("author_type"),
                           local.dt.weekday().alias("weekday"), local.dt.hour().alias("hour"))
             .drop("is_staff").sort("created_at", "thread_id").collect())
+
+
+def anonymous_platforms(votes: pl.DataFrame, activity: pl.DataFrame, platforms: pl.DataFrame,
+                        chosen: list[int] | None = None) -> pl.DataFrame:
+    """The platforms (of `chosen`, all when None) whose activities received anonymous up-votes or
+    likes (`votes`): their reactions come without givers. Column `platform`, by name."""
+    if votes.is_empty():
+        return pl.DataFrame(schema={"platform": pl.String})
+    voted = activity.lazy().filter(pl.col("id").is_in(votes["activity_id"].unique().implode())).select("platform_id")
+    ids = on_platforms(voted, chosen).unique().collect()["platform_id"]
+    return (platforms.filter(pl.col("platform_id").is_in(ids.implode())).select(pl.col("name").alias("platform"))
+            .sort("platform"))
 
 
 def engagement_by(engagement: pl.DataFrame, by: str) -> pl.DataFrame:

@@ -69,9 +69,12 @@ def backlog(firsts: pl.DataFrame, threads: pl.DataFrame, members: pl.DataFrame,
 
 
 def responders(firsts: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
-    """Who gave the first responses: staff or community, with counts and shares."""
+    """Who gave the first responses: staff or community, with counts and shares. The first
+    responses of bots and of the deleted-user placeholder count in the time to first response but
+    are no one's: they are left out here."""
     answered = firsts.filter(pl.col("responder_id").is_not_null()).join(
-        members.select(pl.col("member_id").alias("responder_id"), "is_staff"), on="responder_id", how="left")
+        members.select(pl.col("member_id").alias("responder_id"), "is_staff", "is_bot"), on="responder_id",
+        how="left").filter(~pl.col("is_bot").fill_null(False))
     counts = (answered.group_by(pl.when(pl.col("is_staff")).then(pl.lit("staff"))
                                 .otherwise(pl.lit("community")).alias("responder"))
               .agg(pl.len().alias("first_responses")))

@@ -13,7 +13,7 @@ import polars as pl
 
 from cmcore import community, frames
 from cmcore.access import Principal, require
-from cmcore.kpis import (Metric, content, growth, moderation, reputation, responsiveness,
+from cmcore.kpis import (Metric, bots_of, content, growth, moderation, reputation, responsiveness,
                          retention)
 from cmcore.periods import Period
 
@@ -86,13 +86,15 @@ def growth_report(s: Scope) -> Report:
     """Growth & engagement: members, new members, DAU/WAU/MAU, stickiness, participation,
     new and inactive contributors."""
     members, identities, activity = frames.table("members"), frames.table("identities"), frames.table("activity")
+    bots = bots_of(members)
     days_active = frames.derived(f"member_days:{s.tz}", lambda: growth.member_days(activity, s.tz),
                                  update=lambda old, changes: _after(changes, growth.member_days_after, old, s.tz))
-    spans = (frames.derived(f"active_days:{s.tz}", lambda: growth.active_days(days_active))
-             if s.platforms is None else growth.active_days(days_active, s.platforms))
+    spans = (frames.derived(f"active_days:{s.tz}", lambda: growth.active_days(days_active, None, bots))
+             if s.platforms is None else growth.active_days(days_active, s.platforms, bots))
     series, before = (growth.active_series(spans, p) for p in (s.period, s.period.previous()))
-    new_c, new_c_before = (growth.new_contributors(activity, *b, s.platforms) for b in (s.bounds, s.previous))
-    gone, gone_before = (growth.inactive_contributors(activity, *b, s.platforms) for b in (s.bounds, s.previous))
+    new_c, new_c_before = (growth.new_contributors(activity, *b, s.platforms, bots) for b in (s.bounds, s.previous))
+    gone, gone_before = (growth.inactive_contributors(activity, *b, s.platforms, bots)
+                         for b in (s.bounds, s.previous))
 
     def last(frame: pl.DataFrame, col: str) -> int | None:
         return frame[col][-1] if frame.height else None
@@ -250,8 +252,8 @@ def content_report(s: Scope) -> Report:
     """Content & events: engagement by tag, platform, author type and hour of week; event
     attendance and lift."""
     activity, members, threads = frames.table("activity"), frames.table("members"), frames.table("threads")
-    events, registrations = frames.table("events"), frames.table("attendance")
-    eng, eng_before = (content.thread_engagement(activity, threads, members, *b, s.tz, s.platforms)
+    events, registrations, votes = frames.table("events"), frames.table("attendance"), frames.table("votes")
+    eng, eng_before = (content.thread_engagement(activity, threads, members, *b, s.tz, s.platforms, votes)
                        for b in (s.bounds, s.previous))
     per_event, before_events = (content.attendance(events, registrations, *b) for b in (s.bounds, s.previous))
     lifts = content.event_lifts(activity, per_event, registrations, s.now)
@@ -259,8 +261,9 @@ def content_report(s: Scope) -> Report:
     metrics = [
         Metric("engagement", "Engagement per thread (mean)", eng["engagement"].mean(),
                eng_before["engagement"].mean(), "number",
-               definition="Replies, comments, answers and reactions from other members within 7 "
-                          "days of a thread's creation, per thread of the period."),
+               definition="Replies, comments, answers and reactions from other members (anonymous "
+                          "votes and likes included) within 7 days of a thread's creation, per thread of "
+                          "the period."),
         Metric("threads", "Threads", eng.height, eng_before.height, "count",
                definition="Threads, topics and questions created in the period."),
         Metric("events", "Events", per_event.height, before_events.height, "count",
@@ -279,5 +282,6 @@ def content_report(s: Scope) -> Report:
                               .select("platform", "threads", "mean_engagement"),
         "by_author_type": content.engagement_by(eng, "author_type"),
         "hour_of_week": content.hour_of_week(eng),
+        "anonymous_platforms": content.anonymous_platforms(votes, activity, frames.table("platforms"), s.platforms),
         "events": per_event.join(lifts.select("event_id", "lift"), on="event_id", how="left", maintain_order="left"),
     })

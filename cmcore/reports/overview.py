@@ -10,7 +10,8 @@ import polars as pl
 
 from cmcore import community, frames, money
 from cmcore.access import Principal, require
-from cmcore.kpis import Metric, between, growth, instant, monetisation, on_platforms, responsiveness
+from cmcore.kpis import (Metric, between, bots_of, by_people, growth, instant, monetisation, on_platforms,
+                         responsiveness)
 from cmcore.periods import Period
 
 READERS = ("admin", "manager")
@@ -47,7 +48,8 @@ def headline(principal: Principal, period: Period, platforms: list[int] | None, 
         Metric("members", "Members", growth.members(members, identities, now[1], platforms),
                growth.members(members, identities, before[1], platforms), "count",
                definition="Members who joined before the end of the period."),
-        Metric("active_members", "Active members", *pair(growth.active_members, activity), "count",
+        Metric("active_members", "Active members",
+               *(growth.active_members(activity, *b, platforms, bots_of(members)) for b in (now, before)), "count",
                definition="Distinct members with at least one activity in the period."),
         Metric("new_members", "New members", *pair(growth.new_members, members, identities), "count",
                definition="Members who joined in the period."),
@@ -76,16 +78,17 @@ def daily(_principal: Principal, period: Period, platforms: list[int] | None, tz
 
 @view
 def by_platform(_principal: Principal, period: Period, platforms: list[int] | None, tz: str) -> pl.DataFrame:
-    """The headline numbers per platform (a member on two platforms counts on each), one
-    group-by per number over the frames read once."""
+    """The headline numbers per platform (a member on two platforms counts on each, a bot on none),
+    one group-by per number over the frames read once."""
     start, end = period.bounds(tz)
+    bots = bots_of(frames.table("members"))
     activity = on_platforms(frames.table("activity").lazy(), platforms)
-    joins = (on_platforms(frames.table("identities").lazy(), platforms)
+    joins = (by_people(on_platforms(frames.table("identities").lazy(), platforms), bots)
              .group_by("platform_id", "member_id").agg(pl.col("joined_at").min()))
     in_period = activity.filter(between("created_at", start, end))
     counts = pl.collect_all([
         joins.filter(pl.col("joined_at") < instant(end)).group_by("platform_id").agg(pl.len().alias("members")),
-        in_period.group_by("platform_id").agg(pl.col("member_id").n_unique().alias("active_members")),
+        by_people(in_period, bots).group_by("platform_id").agg(pl.col("member_id").n_unique().alias("active_members")),
         joins.filter(between("joined_at", start, end)).group_by("platform_id").agg(pl.len().alias("new_members")),
         in_period.filter(pl.col("kind") == "thread").group_by("platform_id").agg(pl.len().alias("threads")),
         responsiveness.first_responses(frames.table("activity"), start, end, platforms).lazy()
