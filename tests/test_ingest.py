@@ -212,7 +212,7 @@ def test_discourse_api_pages(database):
     """Every file of a Discourse admin's API export: topic list, topic pages (one a private
     message), /posts.json, directory items, the admin users list, categories, and two tag files."""
     result = ingest.run("discourse", fixture("discourse"), CLI)
-    assert result.counts == {"members": counts(7), "activities": counts(7), "votes": counts(3)}
+    assert result.counts == {"members": counts(8), "activities": counts(8), "votes": counts(3)}
     assert result.notes == {
         "small actions: pinned, closed… (post type 3)": 1, "whispers (post type 4)": 1,
         "moderator actions (post type 2)": 1,  # 504, 505, 506 in t-50.json
@@ -227,6 +227,7 @@ def test_discourse_api_pages(database):
         ("503", "Léa Roux", "reply", "502", "topic-50", False, False, 0),  # reply_to_post_number 2
         ("topic-51", "system", "thread", None, None, False, False, 0),
         ("512", "sam", "reply", "topic-51", "topic-51", False, False, 1),
+        ("513", "(deleted user)", "reply", "512", "topic-51", False, False, 0),  # no user: the placeholder; no raw
         ("topic-52", "Zoé", "thread", None, None, False, False, 0),  # from the topic list: its first post is in no file
         ("521", "Léa Roux", "reply", "topic-52", "topic-52", False, False, 0)]
     assert rows("SELECT external_id, title, tags FROM activity WHERE kind = 'thread' ORDER BY 1") == [
@@ -240,9 +241,11 @@ def test_discourse_api_pages(database):
         ("7", "lea", "Léa Roux", utc(2025, 4, 20, 8), False, False),
         ("9", "sam", "sam", utc(2025, 5, 2, 13), False, False),  # user_created_at of its post
         ("-1", "system", "system", utc(2025, 5, 2, 14), True, True),  # at its first post kept
+        ("deleted", "(deleted user)", "(deleted user)", utc(2025, 5, 2, 16), False, True),
         ("10", "zoe", "Zoé", utc(2025, 5, 3, 8), False, False)]  # its topic's creation
+    assert rows("SELECT body FROM activity WHERE external_id = '513'") == [("<p>Hello from a deleted account</p>",)]
     again = ingest.run("discourse", fixture("discourse"), CLI)
-    assert again.counts == {"members": counts(skipped=7), "activities": counts(skipped=7), "votes": counts(skipped=3)}
+    assert again.counts == {"members": counts(skipped=8), "activities": counts(skipped=8), "votes": counts(skipped=3)}
 
 
 def test_discourse_data_explorer_csv(database, tmp_path):

@@ -6,7 +6,7 @@ Each file is recognised by its shape:
   post_id), topic_id, post_number, user_id, username, created_at, and optionally topic_title,
   reply_to_post_number, raw, accepted_answer, post_type, user_created_at, like_count, category;
 - topics: topic lists (`/latest.json`, `/top.json`, a category's `/c/{slug}/{id}.json`:
-  `topic_list.topics`, with their `users`), for each topic's title, category, tags and first poster;
+  `topic_list.topics`), for each topic's title, category, tags and first poster;
 - users: `/directory_items.json`, `/admin/users/list/{flag}.json` (a list), `/u/{username}.json`,
   or a Data Explorer CSV with id (or user_id), username, name, created_at;
 - categories: `/categories.json` (`category_list.categories`) or `/site.json`, for their names;
@@ -15,7 +15,8 @@ Each file is recognised by its shape:
 
 A topic's first post is its thread (`topic-<id>`), tagged with the topic's tags and its category's
 name (`category-<id>` when no categories file names it); a question when it is solved or its title
-ends with "?". Only regular posts (post_type 1) are replies: small actions (pinned, closed…),
+ends with "?"; a post's body is its raw text, else its cooked HTML. Only regular posts (post_type 1)
+are replies: small actions (pinned, closed…),
 moderator actions and whispers are left out, as are deleted posts and private messages, each
 counted in the summary. A post replying to another post of the topic is a reply to it, any other
 a reply to the thread; the solution (`accepted_answer`) is an accepted answer. A topic whose first
@@ -24,7 +25,8 @@ it; its posts are left out otherwise (counted). Likes (`actions_summary` id 2, o
 are anonymous reactions the post's author received, on the post's day. Members are the users and
 the authors, joined at their account's creation (`created_at` of a users file, else the posts'
 `user_created_at`), else at their first post; negative ids (system, discobot) and the names
-system and discobot are bots; admins and moderators are staff.
+system and discobot are bots; admins and moderators are staff. Posts whose author was deleted go to
+one "(deleted user)" member (a placeholder: not counted as a member).
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from cmcore.ingest.canonical import Part, Rejected, note, read_csv, read_json
 from cmcore.progress import Progress
 
 BOT_NAMES = ("system", "discobot")
+UNKNOWN_USER = "deleted"  # posts whose author was deleted (no user_id, no username): one member stands for them
 _LIKE = 2  # PostActionType like
 MODERATOR_ACTIONS = "moderator actions (post type 2)"
 SMALL_ACTIONS = "small actions: pinned, closed… (post type 3)"
@@ -47,8 +50,8 @@ REPEATED = "posts found in more than one file (counted once)"
 NO_TOPIC = "posts whose topic is not in the files (add its /t/{id}.json page)"
 UNDATED = "users with no date of joining and no post (a users file without created_at)"
 _POST_FIELDS = ("id", "topic_id", "post_number", "user_id", "username", "name", "created_at", "topic_title",
-                "reply_to_post_number", "raw", "accepted_answer", "post_type", "user_created_at", "likes", "staff",
-                "deleted_at", "category_id", "category_name", "archetype")
+                "reply_to_post_number", "raw", "cooked", "accepted_answer", "post_type", "user_created_at", "likes",
+                "staff", "deleted_at", "category_id", "category_name", "archetype")
 _USER_FIELDS = ("id", "username", "name", "created_at", "staff")
 _TOPIC_FIELDS = ("topic_id", "title", "created_at", "user_id", "category_id", "tags", "archetype", "solved")
 
@@ -225,6 +228,7 @@ def _kept_posts(posts: pl.DataFrame, topics: pl.DataFrame) -> pl.DataFrame:
 
 
 def _parts(platform: str, files: _Files, posts: pl.DataFrame) -> list[Part]:
+    posts = posts.with_columns(pl.coalesce("user_id", "username", pl.lit(UNKNOWN_USER)).alias("user_id"))
     topics = files.table("topics")
     topics = (topics.unique("topic_id", keep="first", maintain_order=True) if topics is not None
               else pl.DataFrame(schema={**{f: pl.String for f in _TOPIC_FIELDS}, "_file": pl.String, "_line": pl.Int64}))
@@ -259,12 +263,12 @@ def _parts(platform: str, files: _Files, posts: pl.DataFrame) -> list[Part]:
                   .select(
         pl.lit(platform).alias("platform"),
         pl.when(first).then(thread_id).otherwise(pl.col("id")).alias("external_id"),
-        pl.coalesce("user_id", "username").alias("author"),
+        pl.col("user_id").alias("author"),
         pl.when(first).then(pl.lit("thread")).when(accepted).then(pl.lit("answer")).otherwise(pl.lit("reply"))
         .alias("kind"),
         pl.when(first).then(None).otherwise(pl.coalesce("_parent_post", thread_id)).alias("parent"),
         pl.when(first).then(None).otherwise(thread_id).alias("thread"),
-        "created_at", pl.when(first).then(title).alias("title"), pl.col("raw").alias("body"),
+        "created_at", pl.when(first).then(title).alias("title"), pl.coalesce("raw", "cooked").alias("body"),
         pl.when(first).then(pl.concat_str(pl.col("_tags"), pl.coalesce(
             "_category_name", "category_name", "category-" + category), separator=";", ignore_nulls=True)).alias("tags"),
         (first & (pl.col("topic_id").is_in(solved) | title.str.strip_chars().str.ends_with("?").fill_null(False)))
@@ -281,7 +285,7 @@ def _parts(platform: str, files: _Files, posts: pl.DataFrame) -> list[Part]:
 def _members(platform: str, posts: pl.DataFrame, users: pl.DataFrame | None) -> pl.DataFrame:
     """The users of the users files, then the authors they do not list, each once: joined at their
     account's creation, else at their first post; bots by id or name; staff by flag."""
-    authors = (posts.with_columns(pl.coalesce("user_id", "username").alias("id"))
+    authors = (posts.with_columns(pl.col("user_id").alias("id"))
                .sort("created_at").group_by("id", maintain_order=True)
                .agg(pl.col("username", "name").drop_nulls().first(), pl.col("user_created_at").drop_nulls().first(),
                     pl.col("created_at").first().alias("_first"), (pl.col("staff") == "true").any().alias("_staff"),
@@ -297,8 +301,9 @@ def _members(platform: str, posts: pl.DataFrame, users: pl.DataFrame | None) -> 
     note(UNDATED, everyone.filter(joined.is_null()).height)
     return everyone.filter(joined.is_not_null()).select(
         pl.lit(platform).alias("platform"), pl.col("id").alias("external_id"),
-        pl.coalesce(name, "username", "id").alias("display_name"), pl.col("username").alias("handle"),
+        pl.when(pl.col("id") == UNKNOWN_USER).then(pl.lit("(deleted user)")).otherwise(pl.coalesce(name, "username", "id"))
+        .alias("display_name"), pl.col("username").alias("handle"),
         joined.alias("joined_at"),
         ((pl.col("staff") == "true") | pl.col("_staff")).fill_null(False).cast(pl.String).alias("is_staff"),
-        ((pl.col("id").cast(pl.Int64, strict=False) < 0) | pl.col("username").is_in(BOT_NAMES))
-        .fill_null(False).cast(pl.String).alias("is_bot"), "_file", "_line")
+        ((pl.col("id").cast(pl.Int64, strict=False) < 0) | pl.col("username").is_in(BOT_NAMES)
+         | (pl.col("id") == UNKNOWN_USER)).fill_null(False).cast(pl.String).alias("is_bot"), "_file", "_line")
