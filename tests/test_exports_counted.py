@@ -11,7 +11,8 @@ from cmcore.reports import overview
 from cmcore.reports import Scope, content_report, growth_report, responsiveness_report
 from cmcore.periods import Period
 from tests.builders import Community, user, utc
-from tests.test_app import as_user, texts
+from tests.pages import as_user
+from tests.test_app import texts
 from tests.test_ingest import FIXTURES, fixture
 
 MANAGER = Principal("manon", "manager")
