@@ -95,6 +95,7 @@ CALLS: dict[str, Callable[[Principal | None, Ids], object]] = {
     "leaderboard.leaderboard": lambda p, x: leaderboard.leaderboard(p, SCOPE),
     "leaderboard.activity_sparklines": lambda p, x: leaderboard.activity_sparklines(p, SCOPE, [x.member]),
     "leaderboard.explain": lambda p, x: leaderboard.explain(p, SCOPE, x.member),
+    "leaderboard.anonymous_platforms": lambda p, x: leaderboard.anonymous_platforms(p, SCOPE),
     "money.sponsor_in_scope": lambda p, x: money.sponsor_in_scope(p, x.sponsor),
     "money.campaigns": lambda p, x: money.campaigns(p, x.sponsor),
     "money.delivery": lambda p, x: money.delivery(p, x.sponsor),
