@@ -6,7 +6,7 @@ import streamlit as st
 from cmcore import access, bootstrap, settings
 from cmcore.cli import print_passwords
 from ui import errors, filters, login
-from ui.text import t
+from ui.text import plain, t
 
 PAGES = {  # key → (file, title, icon); who may open which is cmcore.access.PAGES
     "overview": ("pages/overview.py", "Overview", ":material/monitoring:"),
@@ -53,9 +53,12 @@ def main() -> None:
             st.stop()
 
     login.language_picker()
-    principal = login.gate()
+    session = login.current()
+    principal = session.principal if session else None
     st.session_state["principal"] = principal
     allowed = access.pages_for(principal) if principal else []
+    if session and session.must_change_password:
+        allowed = ["account"]  # an administrator's password: its owner replaces it first
     home = allowed[0] if allowed else "overview"
     # Every page is registered on every run (a reloaded URL keeps its page); the menu lists the
     # role's pages only, and each page checks the role again.
@@ -64,17 +67,19 @@ def main() -> None:
     navigation = st.navigation(list(pages.values()), position="hidden")
     registered = True
     if principal is None:
+        login.form()
         st.stop()
     current = next(key for key, page in pages.items() if page is navigation)
-    login.go_home_if_needed(current, allowed, pages[home])
+    login.go_home_if_needed(current, allowed, pages[home], forced=session.must_change_password)
 
     with st.sidebar:
-        st.caption(t("Signed in as {name} ({role})", name=principal.username, role=t(principal.role)))
+        st.caption(t("Signed in as {name} ({role})", name=plain(principal.username), role=t(principal.role)))
         for key in allowed:
             st.page_link(pages[key])
         st.divider()
-    st.session_state["filters"] = filters.sidebar()
-    login.logout_button()
+    # A sponsor sees its report only: no community filter (no platform names).
+    st.session_state["filters"] = filters.sidebar(platforms=principal.role != "sponsor")
+    login.sign_out_button()
     navigation.run()
 
 

@@ -1,32 +1,47 @@
-"""Users of the app: bcrypt hashes in `app_user`, roles, lockout after failed logins.
+"""Users of the app: roles, bcrypt hashes in `app_user`, and signing in.
 
-The login form itself is streamlit-authenticator's (see ui/login.py); this module is the source of
-truth it is fed from and reports back to, so the widget can be swapped without touching the rules.
+Signing in checks the password (cmcore.passwords), the lockout (five failures in a row lock an
+account for 15 minutes) and two rate limits (per username, whatever it is, and for the whole
+console), then opens a session (cmcore.sessions). Every refusal costs the same bcrypt check and
+says the same thing, so neither the time nor the message tells whether a username exists.
+The form that calls it is ui/login.py.
 """
 from __future__ import annotations
 
-import os
-import secrets
+import hashlib
+import hmac
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-import bcrypt
 import sqlalchemy as sa
 
-from cmcore import audit, db
+from cmcore import audit, db, passwords, sessions
 from cmcore.access import ROLES, Principal, require
 
 MAX_FAILED_LOGINS = 5
 LOCK_MINUTES = 15
-MIN_PASSWORD_LENGTH = 10
-# bcrypt's work factor; the test suite lowers it (CM_BCRYPT_ROUNDS=4) to stay fast.
-BCRYPT_ROUNDS = max(4, int(os.environ.get("CM_BCRYPT_ROUNDS", "12")))
-# Shown to the login widget in place of a locked user's hash: no password matches it.
-_LOCKED_HASH = bcrypt.hashpw(secrets.token_bytes(32), bcrypt.gensalt(rounds=4)).decode()
+# Failed attempts a minute: per typed username (known or not), and for the whole console. A
+# refused attempt is not counted, so a flood is slowed, not turned into a lockout of everyone.
+MAX_FAILURES_PER_USERNAME_PER_MINUTE = 3
+MAX_FAILURES_PER_MINUTE = 30
+ANONYMOUS = "anonymous"  # the audit log's actor of a failed sign-in under an unknown username
+# What a refused sign-in says (templates the form translates).
+WRONG = "Wrong username or password. After {max} failed attempts in a row an account is locked for {minutes} minutes."
+SLOWED_USERNAME = "Too many attempts for this username: wait {seconds} s and try again."
+SLOWED_CONSOLE = "Too many sign-in attempts on the console right now: wait {seconds} s and try again."
 
 
 class UserError(ValueError):
-    """A user operation was refused; the message says why."""
+    """A user operation was refused. `message` is a template filled from `values`, so a page can
+    show it translated."""
+
+    def __init__(self, message: str, **values: object) -> None:
+        self.message, self.values = message, values
+        super().__init__(message.format(**values))
+
+
+class SignInRefused(UserError):
+    """A sign-in was refused: wrong password, unknown, locked or inactive user, or too many tries."""
 
 
 @dataclass(frozen=True)
@@ -39,96 +54,121 @@ class User:
     active: bool
     failed_logins: int
     locked_until: datetime | None
+    must_change_password: bool
 
 
-def hash_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
+def _hashed(password: str, *context: str) -> str:
+    try:
+        return passwords.hashed(password, *context)
+    except passwords.PasswordRefused as err:
+        raise UserError(err.message, **err.values) from None
 
 
-def new_password() -> str:
-    """A random password to hand out once."""
-    return secrets.token_urlsafe(12)
-
-
-def _row_to_user(row: sa.Row) -> User:
-    return User(**row._mapping)
-
-
-_USER_COLUMNS = "username, display_name, email, role, sponsor_id, active, failed_logins, locked_until"
+_USER_COLUMNS = ("username, display_name, email, role, sponsor_id, active, failed_logins, locked_until,"
+                 " must_change_password")
 
 
 def get_user(username: str) -> User | None:
     with db.engine().connect() as conn:
         row = conn.execute(sa.text(f"SELECT {_USER_COLUMNS} FROM app_user WHERE username = :u"),
                            {"u": username.lower()}).first()
-    return _row_to_user(row) if row else None
+    return User(**row._mapping) if row else None
 
 
 def list_users(actor: Principal) -> list[User]:
     require(actor, "admin")
     with db.engine().connect() as conn:
         rows = conn.execute(sa.text(f"SELECT {_USER_COLUMNS} FROM app_user ORDER BY username"))
-        return [_row_to_user(r) for r in rows]
+        return [User(**r._mapping) for r in rows]
 
 
 def add_user(actor: Principal, username: str, display_name: str, role: str, password: str,
              sponsor_id: int | None = None, email: str | None = None) -> User:
-    """Create a user (admins only); the password is stored as a bcrypt hash."""
+    """Create a user (admins only); the password is stored as a bcrypt hash, and its owner changes
+    it at the first sign-in (an administrator has seen it)."""
     require(actor, "admin")
     username = username.strip().lower()
     if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}")
+        raise UserError("role must be one of {roles}", roles=", ".join(ROLES))
     if (role == "sponsor") != (sponsor_id is not None):
         raise UserError("a sponsor user needs its sponsor; other roles take none")
-    params = {"u": username, "n": display_name.strip() or username, "e": email or None,
-              "h": hash_password(password), "r": role, "s": sponsor_id}
+    display_name = display_name.strip() or username
+    params = {"u": username, "n": display_name, "e": email or None,
+              "h": _hashed(password, username, display_name), "r": role, "s": sponsor_id}
     try:
         with db.transaction() as conn:
             conn.execute(sa.text(
-                "INSERT INTO app_user (username, display_name, email, password_hash, role, sponsor_id)"
-                " VALUES (:u, :n, :e, :h, :r, :s)"), params)
+                "INSERT INTO app_user (username, display_name, email, password_hash, role, sponsor_id,"
+                " must_change_password) VALUES (:u, :n, :e, :h, :r, :s, true)"), params)
             audit.record(conn, actor.username, "user.add", "app_user", username, role=role,
                          sponsor_id=sponsor_id)
     except sa.exc.IntegrityError as err:
         constraint = err.orig.diag.constraint_name
         if constraint == "app_user_pkey":
-            raise UserError(f"user {username!r} already exists") from None
+            raise UserError("user {user} already exists", user=username) from None
         if constraint == "app_user_sponsor_id_fkey":
-            raise UserError(f"sponsor {sponsor_id} does not exist") from None
+            raise UserError("sponsor {sponsor} does not exist", sponsor=sponsor_id) from None
         if constraint == "app_user_username_check":
             raise UserError("a username is 3 to 40 characters: lower-case letters, digits, . _ -") from None
         raise
     return get_user(username)
 
 
-def _update(actor: Principal, username: str, action: str, sql: str, **params) -> None:
+def _update(actor: Principal, username: str, action: str, sets: str, end_sessions: bool, **params) -> None:
+    """One audited change of a user (`sets`: the SET clause); `end_sessions` also bumps the user's
+    session generation, which ends every session they have open."""
+    sets = ", ".join(filter(None, (sets, "session_generation = session_generation + 1" * end_sessions)))
     with db.transaction() as conn:
-        done = conn.execute(sa.text(sql + " WHERE username = :u"), {"u": username, **params})
+        done = conn.execute(sa.text(f"UPDATE app_user SET {sets} WHERE username = :u"), {"u": username, **params})
         if done.rowcount != 1:
-            raise UserError(f"no user {username!r}")
+            raise UserError("no user {user}", user=username)
         audit.record(conn, actor.username, action, "app_user", username,
                      **{k: v for k, v in params.items() if k != "h"})
 
 
+def _names(username: str) -> tuple[str, str]:
+    user = get_user(username)
+    return (username, user.display_name) if user else (username, "")
+
+
 def set_password(actor: Principal, username: str, password: str) -> None:
-    """An administrator sets someone's password (and so unlocks the account)."""
+    """An administrator sets someone's password: it unlocks the account, ends its sessions, and its
+    owner changes it at the next sign-in."""
     require(actor, "admin")
-    _update(actor, username, "user.password", "UPDATE app_user SET password_hash = :h,"
-            " failed_logins = 0, locked_until = NULL", h=hash_password(password))
+    _update(actor, username, "user.password", "password_hash = :h, failed_logins = 0,"
+            " locked_until = NULL, must_change_password = true", True,
+            h=_hashed(password, *_names(username)))
 
 
 def change_own_password(actor: Principal, current: str, new: str) -> None:
-    """Any signed-in user changes their own password, proving the current one first."""
+    """Any signed-in user changes their own password, proving the current one first. Every session
+    of theirs ends, this one too: they sign in again with the new password."""
     require(actor, *ROLES)
     with db.engine().connect() as conn:
         stored = conn.execute(sa.text("SELECT password_hash FROM app_user WHERE username = :u"),
                               {"u": actor.username}).scalar()
-    if stored is None or not bcrypt.checkpw(current.encode(), stored.encode()):
+    if not passwords.matches(current, stored):
         raise UserError("the current password is wrong")
-    _update(actor, actor.username, "user.password", "UPDATE app_user SET password_hash = :h",
-            h=hash_password(new))
+    if new == current:
+        raise UserError("the new password must differ from the current one")
+    _update(actor, actor.username, "user.password", "password_hash = :h, must_change_password = false", True, h=_hashed(new, *_names(actor.username)))
+
+
+def sign_out_everywhere(actor: Principal, password: str) -> None:
+    """End every session of the signed-in user, on every device, once the password is proved."""
+    require(actor, *ROLES)
+    with db.engine().connect() as conn:
+        stored = conn.execute(sa.text("SELECT password_hash FROM app_user WHERE username = :u"),
+                              {"u": actor.username}).scalar()
+    if not passwords.matches(password, stored):
+        raise UserError("the current password is wrong")
+    _update(actor, actor.username, "user.sessions_ended", "", True)
+
+
+def end_sessions(actor: Principal, username: str) -> None:
+    """An administrator ends every session of a user (a lost laptop, a shared screen)."""
+    require(actor, "admin")
+    _update(actor, username, "user.sessions_ended", "", True)
 
 
 def set_role(actor: Principal, username: str, role: str, sponsor_id: int | None = None) -> None:
@@ -137,7 +177,7 @@ def set_role(actor: Principal, username: str, role: str, sponsor_id: int | None 
         raise UserError("an administrator cannot change their own role")
     if role not in ROLES or (role == "sponsor") != (sponsor_id is not None):
         raise UserError("choose a role, and a sponsor for the sponsor role only")
-    _update(actor, username, "user.role", "UPDATE app_user SET role = :r, sponsor_id = :s",
+    _update(actor, username, "user.role", "role = :r, sponsor_id = :s", True,
             r=role, s=sponsor_id)
 
 
@@ -146,75 +186,83 @@ def set_active(actor: Principal, username: str, active: bool) -> None:
     if actor.username == username:
         raise UserError("an administrator cannot deactivate their own account")
     _update(actor, username, "user.activate" if active else "user.deactivate",
-            "UPDATE app_user SET active = :a", a=active)
+            "active = :a", not active, a=active)
 
 
 def unlock(actor: Principal, username: str) -> None:
     require(actor, "admin")
-    _update(actor, username, "user.unlock",
-            "UPDATE app_user SET failed_logins = 0, locked_until = NULL")
+    _update(actor, username, "user.unlock", "failed_logins = 0, locked_until = NULL", False)
 
 
-# ------------------------------------------------------------------ login bookkeeping
+# ------------------------------------------------------------------ signing in
 
 
-def credentials() -> dict:
-    """The credentials dict streamlit-authenticator checks logins against (a fresh copy).
-
-    Inactive users are left out; a locked user's hash is replaced by one no password matches.
-    """
-    with db.engine().connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT username, display_name, email, password_hash, role,"
-            " coalesce(locked_until > now(), false) AS locked FROM app_user WHERE active"))
-        return {"usernames": {
-            r.username: {"name": r.display_name, "email": r.email or "", "roles": [r.role],
-                         "password": _LOCKED_HASH if r.locked else r.password_hash,
-                         "failed_login_attempts": 0, "logged_in": False}
-            for r in rows}}
+def _attempt_key(username: str) -> bytes:
+    return hmac.new(sessions.subkey("login-attempt"), username.encode(), hashlib.sha256).digest()
 
 
-def locked_until(username: str) -> datetime | None:
-    """When the account's lock ends, if it is locked now."""
-    with db.engine().connect() as conn:
-        return conn.execute(sa.text(
-            "SELECT locked_until FROM app_user WHERE username = :u AND locked_until > now()"),
-            {"u": username.lower()}).scalar()
-
-
-def record_failed_login(username: str) -> datetime | None:
-    """Count a wrong password; the 5th in a row locks the account for 15 minutes.
-
-    One UPDATE, so concurrent attempts are all counted. Returns the lock's end if locked.
-    A locked account's attempts do not extend the lock.
-    """
+def _reserve_attempt(who: bytes) -> int:
+    """Count this attempt as a failure until it succeeds, then apply the rate limits: over either,
+    the attempt is withdrawn (not counted) and refused with the wait in seconds."""
     with db.transaction() as conn:
+        attempt = conn.execute(sa.text("INSERT INTO login_attempt (who, succeeded) VALUES (:w, false)"
+                                       " RETURNING id"), {"w": who}).scalar_one()
+        conn.execute(sa.text("DELETE FROM login_attempt WHERE at < now() - interval '1 day'"))
+    with db.engine().connect() as conn:
         row = conn.execute(sa.text(
-            "UPDATE app_user SET"
-            "  failed_logins = CASE WHEN locked_until > now() THEN failed_logins ELSE failed_logins + 1 END,"
-            "  locked_until = CASE WHEN locked_until > now() THEN locked_until"
-            "    WHEN failed_logins + 1 >= :max THEN now() + make_interval(mins => :mins) END"
-            " WHERE username = :u RETURNING failed_logins, locked_until"),
-            {"u": username.lower(), "max": MAX_FAILED_LOGINS, "mins": LOCK_MINUTES}).first()
-        if row is None:
-            return None
-        audit.record(conn, username.lower(), "login.failed", "app_user", username.lower(),
-                     failed_logins=row.failed_logins)
-        return row.locked_until
+            "SELECT count(*) FILTER (WHERE who = :w) AS mine, count(*) AS everyone,"
+            "  ceil(extract(epoch FROM min(at) FILTER (WHERE who = :w) + interval '1 minute' - clock_timestamp()))"
+            "    AS mine_wait,"
+            "  ceil(extract(epoch FROM min(at) + interval '1 minute' - clock_timestamp())) AS everyone_wait"
+            " FROM login_attempt WHERE NOT succeeded AND at > clock_timestamp() - interval '1 minute'"),
+            {"w": who}).one()
+    refusal = None
+    if row.mine > MAX_FAILURES_PER_USERNAME_PER_MINUTE:
+        refusal = (SLOWED_USERNAME, row.mine_wait)
+    elif row.everyone > MAX_FAILURES_PER_MINUTE:
+        refusal = (SLOWED_CONSOLE, row.everyone_wait)
+    if refusal:
+        with db.transaction() as conn:
+            conn.execute(sa.text("DELETE FROM login_attempt WHERE id = :id"), {"id": attempt})
+        raise SignInRefused(refusal[0], seconds=max(1, int(refusal[1] or 1)))
+    return attempt
 
 
-def record_login(username: str) -> Principal | None:
-    """A successful sign-in: reset the failure count, audit it, return the principal."""
+def sign_in(username: str, password: str, lifetime: timedelta) -> sessions.Session:
+    """Check a typed username and password (the password exactly as typed) and open a session.
+
+    Refused with SignInRefused: over a rate limit (the wait is said), or with one message for a
+    wrong password, an unknown, locked or inactive user, which all cost one bcrypt check and one
+    small write (a locked account's attempts do not extend its lock).
+    """
+    username = username.strip().lower()
+    attempt = _reserve_attempt(_attempt_key(username))
+    with db.engine().connect() as conn:
+        user = conn.execute(sa.text(
+            "SELECT password_hash, active, coalesce(locked_until > now(), false) AS locked"
+            " FROM app_user WHERE username = :u"), {"u": username}).first()
+    right = passwords.matches(password, user.password_hash if user else None)
     with db.transaction() as conn:
-        conn.execute(sa.text("UPDATE app_user SET failed_logins = 0, locked_until = NULL"
-                             " WHERE username = :u AND active"), {"u": username})
-        audit.record(conn, username, "login", "app_user", username)
-    return principal(username)
-
-
-def principal(username: str) -> Principal | None:
-    """The principal of an active user, read afresh (a role or sponsor change applies at once)."""
-    user = get_user(username)
-    if user is None or not user.active:
-        return None
-    return Principal(user.username, user.role, user.sponsor_id)
+        if user is not None and right and user.active and not user.locked:
+            conn.execute(sa.text("UPDATE login_attempt SET succeeded = true WHERE id = :id"), {"id": attempt})
+            conn.execute(sa.text("UPDATE app_user SET failed_logins = 0, locked_until = NULL WHERE username = :u"),
+                         {"u": username})
+            audit.record(conn, username, "login", "app_user", username)
+            token = sessions.start(conn, username, lifetime)
+        else:
+            failed = conn.execute(sa.text(
+                "UPDATE app_user SET"
+                "  failed_logins = CASE WHEN locked_until > now() THEN failed_logins ELSE failed_logins + 1 END,"
+                "  locked_until = CASE WHEN locked_until > now() THEN locked_until"
+                "    WHEN failed_logins + 1 >= :max THEN now() + make_interval(mins => :mins) END"
+                " WHERE username = :u RETURNING failed_logins, locked_until"),
+                {"u": username, "max": MAX_FAILED_LOGINS, "mins": LOCK_MINUTES}).first()
+            if failed is None:
+                audit.record(conn, ANONYMOUS, "login.failed", "app_user", None)
+            else:
+                audit.record(conn, username, "login.failed", "app_user", username,
+                             failed_logins=failed.failed_logins, locked=failed.locked_until is not None)
+            token = None
+    if token is None:
+        raise SignInRefused(WRONG, max=MAX_FAILED_LOGINS, minutes=LOCK_MINUTES)
+    return sessions.resume(token)

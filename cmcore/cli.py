@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cmcore import audit, auth, bootstrap, demo, ingest, migrate
+from cmcore import audit, auth, bootstrap, demo, ingest, migrate, passwords
 from cmcore.access import CLI, ROLES
 from cmcore.settings import ConfigError
 
@@ -32,6 +32,10 @@ def _read_password(args: argparse.Namespace) -> str:
     if first != getpass.getpass("Again: "):
         raise auth.UserError("the two passwords differ")
     return first
+
+
+def cmd_secret(_args: argparse.Namespace) -> None:
+    print(passwords.new_secret())
 
 
 def cmd_migrate(_args: argparse.Namespace) -> None:
@@ -108,7 +112,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def print_passwords(passwords: dict[str, str]) -> None:
     """Show the demo users' passwords, once: they are stored only as hashes."""
     if passwords:
-        print("Demo users (shown once, stored only as bcrypt hashes):")
+        print("Demo users (shown once, stored only as bcrypt hashes; each replaces it at the first sign-in):")
         for username, password in passwords.items():
             print(f"  {username:<10} {password}")
 
@@ -123,10 +127,10 @@ def cmd_users(args: argparse.Namespace) -> None:
     elif args.action == "add":
         user = auth.add_user(CLI, args.username, args.name or args.username, args.role,
                              _read_password(args), sponsor_id=args.sponsor, email=args.email)
-        print(f"added {user.username} ({user.role})")
+        print(f"added {user.username} ({user.role}); the password is changed at the first sign-in")
     elif args.action == "passwd":
         auth.set_password(CLI, args.username, _read_password(args))
-        print(f"password of {args.username} changed")
+        print(f"password of {args.username} changed; its sessions are ended, and it is changed at the next sign-in")
     elif args.action == "unlock":
         auth.unlock(CLI, args.username)
         print(f"{args.username} unlocked")
@@ -136,6 +140,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m cmcore", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply pending SQL migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("secret", help="print a new random cookie key (CM_COOKIE_KEY)").set_defaults(func=cmd_secret)
     sub.add_parser("prepare", help="migrate, and seed a starter demo into an empty database"
                    ).set_defaults(func=cmd_prepare)
 

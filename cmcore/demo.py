@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from cmcore import audit, auth, db
 from cmcore.access import Principal, require
+from cmcore.passwords import new_password
 from cmcore.progress import Progress
 
 US_PER_HOUR = 3_600_000_000
@@ -431,7 +432,7 @@ def load(spec: DemoSpec, actor: Principal, progress: Progress | None = None,
     if with_users:
         for username, display_name, role in DEMO_USERS:
             if auth.get_user(username) is None:
-                passwords[username] = auth.new_password()
+                passwords[username] = new_password()
                 auth.add_user(actor, username, display_name, role, passwords[username],
                               sponsor_id=1 if role == "sponsor" else None)
     report(1.0, "done")

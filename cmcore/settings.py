@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import os
-import secrets
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from cmcore import passwords
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-MIN_COOKIE_KEY_LENGTH = 32
+MIN_COOKIE_KEY_BITS = 128  # estimated by cmcore.passwords.estimated_bits
 
 
 class ConfigError(RuntimeError):
@@ -23,7 +24,7 @@ class Settings:
     database_owner_url: str | None  # the owner role's, for migrations (with database_url)
     data_dir: Path
     cookie_key: str
-    cookie_expiry_days: float
+    session_hours: float  # a session's whole life (no renewal): then its user signs in again
     demo_on_empty: bool  # the app seeds a small demo community into an empty database
 
     @property
@@ -41,13 +42,13 @@ def _dev_cookie_key(data_dir: Path) -> str:
     path = data_dir / "cookie_key"
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
+        path.write_text(passwords.new_secret())
         path.chmod(0o600)
     return path.read_text().strip()
 
 
 def load() -> Settings:
-    """Read the settings; in production a missing or short cookie key is refused."""
+    """Read the settings; in production a missing or weak cookie key is refused."""
     conf = _secrets()
     get = lambda name, default=None: os.environ.get(f"CM_{name.upper()}") or conf.get(name, default)  # noqa: E731
     env = get("env", "development")
@@ -55,19 +56,21 @@ def load() -> Settings:
         raise ConfigError(f"CM_ENV must be 'development' or 'production', not {env!r}")
     data_dir = Path(get("data_dir", PROJECT_DIR / ".data")).resolve()
     key = get("cookie_key")
-    if env == "production" and (not key or len(key) < MIN_COOKIE_KEY_LENGTH):
+    if env == "production" and passwords.estimated_bits(key or "") < MIN_COOKIE_KEY_BITS:
+        why = "it is missing" if not key else "this one is guessable: a repetition, words or a pattern"
         raise ConfigError(
-            f"production mode needs CM_COOKIE_KEY (or cookie_key in .streamlit/secrets.toml): "
-            f"a random secret of at least {MIN_COOKIE_KEY_LENGTH} characters, "
-            "e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"
-        )
+            "production mode needs CM_COOKIE_KEY (or cookie_key in .streamlit/secrets.toml): a random secret"
+            f" of at least {MIN_COOKIE_KEY_BITS} bits ({why}); `./dev cli secret` prints one")
+    hours = float(get("session_hours", 12))
+    if not 0 < hours <= 24 * 30:
+        raise ConfigError(f"CM_SESSION_HOURS must be more than 0 and at most 720 (30 days), not {hours}")
     return Settings(
         env=env,
         database_url=os.environ.get("DATABASE_URL") or conf.get("database_url"),
         database_owner_url=os.environ.get("DATABASE_OWNER_URL") or conf.get("database_owner_url"),
         data_dir=data_dir,
         cookie_key=key or _dev_cookie_key(data_dir),
-        cookie_expiry_days=float(get("cookie_expiry_days", 0.5)),
+        session_hours=hours,
         demo_on_empty=str(get("demo_on_empty", "1")).lower() not in ("0", "false", "no"),
     )
 

@@ -9,7 +9,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import polars as pl
 
-from cmcore import i18n
+from cmcore import figures, i18n
 from cmcore.money import SponsorReport
 from cmcore.periods import Period
 
@@ -46,7 +46,7 @@ def render(report: SponsorReport, period: Period, lang: str) -> str:
     checklist = "".join(
         f"<li>{'✅' if d['delivered'] >= d['target'] else '⬜'} {escape(d['campaign'])} — {escape(d['label'])}: "
         f"{d['delivered']} / {d['target']}</li>" for d in report.deliverables.iter_rows(named=True))
-    chart = (delivery_figure(report.daily, lang).to_html(include_plotlyjs=True, full_html=False)
+    chart = (figures.escaped(delivery_figure(report.daily, lang)).to_html(include_plotlyjs=True, full_html=False)
              if report.daily.height else f"<p>{escape(t('No delivery recorded in this period.'))}</p>")
     title = t("Sponsor report: {sponsor}", sponsor=report.sponsor["name"])
     return f"""<!doctype html>

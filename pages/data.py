@@ -10,7 +10,7 @@ from cmcore.ingest import canonical
 from cmcore.ingest.canonical import PLATFORM_KINDS, Rejected
 from ui import widgets
 from ui.page import open_page
-from ui.text import rejected, t
+from ui.text import plain, refusal, rejected, t
 
 principal = open_page("data")
 st.title(t("Data"))
@@ -62,8 +62,8 @@ def import_files() -> None:
         except ValueError as err:
             bar.empty()
             reason = (rejected(err) if isinstance(err, Rejected) else
-                      t("the import failed: {reason}", reason=err.reason) if isinstance(err, ingest.ImportFailed)
-                      else str(err))
+                      t("the import failed: {reason}", reason=plain(err.reason)) if isinstance(err, ingest.ImportFailed)
+                      else refusal(err))
             st.error(t("Nothing was imported: {reason}", reason=reason))
             return
     st.session_state["last_import"] = result
@@ -95,7 +95,7 @@ def manage_platforms() -> None:
             try:
                 platforms.save(principal, slug, name, kind)
             except ValueError as err:
-                st.error(t("Refused: {reason}", reason=str(err)))
+                st.error(t("Refused: {reason}", reason=refusal(err)))
             else:
                 st.rerun()
 
@@ -126,7 +126,7 @@ def merge_people() -> None:
         try:
             identities.merge(principal, source, target)
         except identities.MergeError as err:
-            st.error(t("Refused: {reason}", reason=str(err)))
+            st.error(t("Refused: {reason}", reason=refusal(err)))
         else:
             st.rerun()
     done = identities.merges(principal)
@@ -145,7 +145,7 @@ def merge_people() -> None:
             try:
                 identities.undo(principal, choice)
             except identities.MergeError as err:
-                st.error(t("Refused: {reason}", reason=str(err)))
+                st.error(t("Refused: {reason}", reason=refusal(err)))
             else:
                 st.rerun()
 

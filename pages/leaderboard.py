@@ -7,7 +7,7 @@ from cmcore import leaderboard
 from cmcore.reports import Scope
 from ui import widgets
 from ui.page import filters, open_page
-from ui.text import t
+from ui.text import refusal, t
 
 KINDS = {"thread": "Threads", "answer": "Answers", "reply": "Replies", "comment": "Comments",
          "accepted": "Accepted answers", "reaction_received": "Reactions received",
@@ -74,7 +74,7 @@ if principal.role in leaderboard.EDITORS:
                     caps={k: int(v) for k, v in zip(frame["kind"], frame["daily_cap"], strict=True)},
                     half_life_days=half_life))
             except ValueError as err:
-                st.error(t("Not saved: {reason}", reason=str(err)))
+                st.error(t("Not saved: {reason}", reason=refusal(err)))
             else:
                 st.toast(t("Saved."))
                 st.rerun()

@@ -10,7 +10,7 @@ from cmcore import currencies, i18n, money
 from cmcore.reports import Scope
 from ui import widgets
 from ui.page import filters, open_page
-from ui.text import lang, t
+from ui.text import lang, refusal, t
 
 STREAMS = {"ads": "Ads", "sponsorship": "Sponsorship", "membership": "Membership", "donation": "Donation",
            "merch": "Merch", "other": "Other"}
@@ -66,7 +66,7 @@ def attempt(action, success: str) -> None:
     try:
         action()
     except money.MoneyError as err:
-        st.error(t("Refused: {reason}", reason=str(err)))
+        st.error(t("Refused: {reason}", reason=refusal(err)))
     else:
         st.success(success)
 

@@ -10,7 +10,7 @@ from cmcore import i18n, leaderboard, rewards
 from cmcore.reports import Scope
 from ui import widgets
 from ui.page import open_page
-from ui.text import lang, t
+from ui.text import lang, refusal, t
 
 STATUSES = {"proposed": "Proposed", "approved": "Approved", "paid": "Paid", "rejected": "Rejected",
             "cancelled": "Cancelled"}
@@ -40,7 +40,7 @@ def attempt(action, success: str) -> None:
     try:
         action()
     except (rewards.RewardError, ValueError) as err:
-        st.error(t("Refused: {reason}", reason=str(err)))
+        st.error(t("Refused: {reason}", reason=refusal(err)))
         return
     st.session_state.setdefault("rewards_done", []).append(success)
     st.rerun()
@@ -93,7 +93,7 @@ with queue_tab:
                     step[0](reward_id)
                     done.append(step[1].format(id=reward_id))
                 except rewards.RewardError as err:
-                    st.error(t("Refused: {reason}", reason=str(err)))
+                    st.error(t("Refused: {reason}", reason=refusal(err)))
             if done:
                 st.session_state.setdefault("rewards_done", []).extend(done)
                 st.rerun()

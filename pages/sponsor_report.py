@@ -6,7 +6,7 @@ from cmcore import money, sponsor_html
 from cmcore.reports import Scope
 from ui import widgets
 from ui.page import filters, open_page
-from ui.text import lang, t
+from ui.text import lang, plain, t
 
 principal = open_page("sponsor_report")
 f = filters()
@@ -18,7 +18,7 @@ if principal.role != "sponsor":
     names = dict(zip(choices["sponsor_id"], choices["name"], strict=True))
     chosen = st.selectbox(t("Sponsor"), list(names), format_func=names.get, key="report_sponsor")
 report = money.sponsor_report(principal, Scope(f.period, None, f.tz), chosen)
-st.title(t("Sponsor report: {sponsor}", sponsor=report.sponsor["name"]))
+st.title(t("Sponsor report: {sponsor}", sponsor=plain(report.sponsor["name"])))
 st.caption(t("Your campaigns running in the period, what they delivered and the audience reached."))
 widgets.headline(report.metrics)
 st.download_button(t("Download the report (HTML, opens offline)"),

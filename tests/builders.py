@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from cmcore import auth, db, ingest, money
+from cmcore import auth, db, ingest, money, sessions
 from cmcore.access import CLI, Principal
 
 
@@ -121,7 +121,12 @@ class Community:
 
 
 def user(username: str, role: str, password: str = "correct horse battery", sponsor_id: int | None = None):
-    return auth.add_user(CLI, username, username.title(), role, password, sponsor_id=sponsor_id)
+    """A user who has already replaced the password an administrator gave them by `password`."""
+    added = auth.add_user(CLI, username, username.title(), role, password, sponsor_id=sponsor_id)
+    with db.transaction() as conn:
+        conn.execute(sa.text("UPDATE app_user SET must_change_password = false WHERE username = :u"),
+                     {"u": added.username})
+    return auth.get_user(added.username)
 
 
 # The town: a small community imported as canonical files, like any import. On the forum, Ann
@@ -172,3 +177,16 @@ def town(folder: Path) -> dict:
     money.record_delivery(TOWN_MANAGER, spring, date(2026, 3, 2), 1000, 10, 5)
     money.add_revenue(TOWN_MANAGER, "sponsorship", "1000", "EUR", date(2026, 3, 2), campaign_id=spring)
     return {"tmp": folder, "acme": acme, "spring": spring, "sponsor": Principal("acme", "sponsor", acme)}
+
+
+def session(username: str, hours: float = 1) -> sessions.Session:
+    """A live session of `username`, as signing in opens one (AppTest cannot carry the cookie)."""
+    with db.transaction() as conn:
+        token = sessions.start(conn, username, timedelta(hours=hours))
+    return sessions.resume(token)
+
+
+def a_minute_passes() -> None:
+    """Every sign-in attempt so far is more than a minute old: the rate limits no longer count them."""
+    with db.transaction() as conn:
+        conn.execute(sa.text("UPDATE login_attempt SET at = at - interval '61 seconds'"))

@@ -9,6 +9,8 @@ from datetime import date
 from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
+from tests.builders import session
+
 STORES: list[MemoryMediaFileStorage] = []  # the media stores of the AppTest runs of the current test
 
 
@@ -21,9 +23,8 @@ class RecordedStorage(MemoryMediaFileStorage):
 
 
 def as_user(at, username):
-    """Seed the signed-in user (AppTest cannot carry the login cookie)."""
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = username
+    """Seed a signed-in session (AppTest cannot carry the login cookie)."""
+    at.session_state["session"] = session(username)
     return at.run()
 
 

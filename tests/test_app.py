@@ -1,18 +1,20 @@
-"""The app under streamlit.testing: login, lockout, the menu per role, the pages' refusals, and
-each report page's numbers on the town (tests/builders.py), counted by hand."""
+"""The app under streamlit.testing: signing in, lockout, sessions ended from elsewhere, the menu
+per role, the pages' refusals, user text shown as typed, and each report page's numbers on the
+town (tests/builders.py), counted by hand."""
+import re
 from datetime import date, timedelta
 
-import bcrypt
 import polars as pl
 import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from cmcore import auth, db, demo, ingest, leaderboard, money, platforms, rewards
+from cmcore import auth, db, demo, ingest, leaderboard, money, platforms, rewards, sessions
 from cmcore.access import CLI, Principal
 from cmcore.community import get_settings as community_settings
-from tests.builders import TOWN_MANAGER, Community, import_files, user
+from tests.builders import TOWN_MANAGER, Community, a_minute_passes, import_files, user
 from tests.pages import as_user, choose_period
+from ui.text import plain
 
 PASSWORD = "correct horse battery"
 
@@ -35,8 +37,27 @@ def sign_in(at, username, password=PASSWORD):
     return at.run()
 
 
+WRONG = ("Identifiant ou mot de passe incorrect. Après 5 échecs de suite, un compte est bloqué"
+         " pendant 15 minutes.")
+
+
 def texts(elements):
     return [e.value for e in elements]
+
+
+def everything_shown(at) -> str:
+    """The text of every element of the page and the sidebar: tables' cells, charts' data, labels."""
+    parts = []
+
+    def walk(node) -> None:
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+        if getattr(node, "type", None) == "arrow_data_frame":
+            parts.append(node.value.to_string())
+        elif hasattr(node, "proto"):
+            parts.append(str(node.proto))
+    walk(at._tree)
+    return "\n".join(parts)
 
 
 def test_the_login_form_signs_a_manager_in_with_the_right_password(app, community):
@@ -48,19 +69,68 @@ def test_the_login_form_signs_a_manager_in_with_the_right_password(app, communit
 
 def test_a_wrong_password_is_refused_and_counted(app, community):
     at = sign_in(app, "manager", "not the password")
-    assert texts(at.error) == ["Identifiant ou mot de passe incorrect."]
+    assert texts(at.error) == [WRONG]
     assert not at.title
     assert auth.get_user("manager").failed_logins == 1
 
 
 def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(app, community):
-    for _ in range(4):
-        sign_in(app, "manager", "not the password")
-    at = sign_in(app, "manager", "not the password")
-    assert "bloqué" in texts(at.error)[0]
-    at = sign_in(app, "manager")  # the right password, while locked
-    assert "bloqué" in texts(at.error)[0] and not at.title
-    assert auth.locked_until("manager") is not None
+    for _ in range(5):
+        at = sign_in(app, "manager", "not the password")
+        a_minute_passes()
+    assert texts(at.error) == [WRONG]
+    at = sign_in(app, "manager")  # the right password, while locked: the same words
+    assert texts(at.error) == [WRONG] and not at.title
+    assert auth.get_user("manager").locked_until is not None
+
+
+def test_a_fourth_try_within_a_minute_is_slowed(app, community):
+    for _ in range(3):
+        sign_in(app, "nobody", "not the password")
+    at = sign_in(app, "nobody", "not the password")
+    assert texts(at.error)[0].startswith("Trop d'essais pour cet identifiant : attendez ")
+
+
+def test_a_session_ended_elsewhere_sends_back_to_the_sign_in_form(app, community):
+    at = as_user(app, "manager")
+    assert texts(at.title) == ["Vue d'ensemble"]
+    auth.set_password(CLI, "manager", "a fresh password, reset")  # by an administrator, elsewhere
+    at.run()
+    assert not at.exception and not at.title and not at.metric
+    assert texts(at.info) == ["Votre session a pris fin : reconnectez-vous."]
+    assert [w.label for w in at.text_input] == ["Identifiant", "Mot de passe"]
+    assert at.session_state["cookie"] == "delete" and "filters" not in at.session_state
+
+
+def test_signing_out_ends_the_session_and_forgets_the_pages_state(app, community):
+    at = as_user(app, "manager")
+    token = at.session_state["session"].token
+    at.session_state["last_batch"] = ("PAY-1", b"csv")  # what a page kept
+    [b for b in at.sidebar.button if b.label == "Se déconnecter"][0].click()
+    at.run()
+    assert texts(at.info) == ["Vous êtes déconnecté."] and not at.title
+    assert sessions.resume(token) is None and "last_batch" not in at.session_state
+    assert at.session_state["lang"] == "fr"
+
+
+def test_an_administrators_password_is_replaced_before_anything_else(app, community):
+    auth.add_user(CLI, "nadia", "Nadia", "manager", PASSWORD)
+    at = as_user(app, "nadia")
+    assert texts(at.title) == ["Mon compte"]
+    assert [link.label for link in at.sidebar.get("page_link")] == ["Mon compte"]
+    assert "mot de passe" in texts(at.warning)[0]
+    at.switch_page("pages/overview.py").run()
+    assert texts(at.title) == ["Mon compte"] and not at.metric
+    at.switch_page("pages/account.py").run()  # where the browser now is
+    fields = {w.label: w for w in at.text_input}
+    fields["Mot de passe actuel"].input(PASSWORD)
+    fields["Nouveau mot de passe (12 caractères ou plus)"].input("my own chosen secret")
+    fields["Nouveau mot de passe, à nouveau"].input("my own chosen secret")
+    [b for b in at.button if b.label == "Changer mon mot de passe"][0].click()
+    at.run()
+    assert texts(at.info) == ["Votre mot de passe a été changé : connectez-vous avec le nouveau."]
+    at = sign_in(AppTest.from_file(at._script_path, default_timeout=60), "nadia", "my own chosen secret")
+    assert texts(at.title) == ["Vue d'ensemble"]
 
 
 MARCH_SHOWN = {  # the town in 1–10 March, in French (tests/builders.py)
@@ -168,11 +238,9 @@ def test_an_admin_adds_a_user_and_sees_the_password_once(app, community):
     [b for b in at.button if b.label == "Ajouter"][0].click()
     at.run()
     assert not at.exception
-    message = texts(at.success)[0]
-    assert message.startswith("Mot de passe de nadia : ")
-    password = message.split(" : ")[1].split(" — ")[0]
-    assert auth.principal("nadia") == Principal("nadia", "staff")
-    assert bcrypt.checkpw(password.encode(), auth.credentials()["usernames"]["nadia"]["password"].encode())
+    assert texts(at.success)[0].startswith("Mot de passe de nadia, affiché une seule fois")
+    password = at.code[0].value
+    assert auth.sign_in("nadia", password, timedelta(hours=1)).principal == Principal("nadia", "staff")
 
 
 def test_a_user_changes_their_password_on_the_account_page(app, community):
@@ -180,11 +248,12 @@ def test_a_user_changes_their_password_on_the_account_page(app, community):
     at.switch_page("pages/account.py").run()
     fields = {w.label: w for w in at.text_input}
     fields["Mot de passe actuel"].input(PASSWORD)
-    fields["Nouveau mot de passe (10 caractères ou plus)"].input("a whole new secret")
+    fields["Nouveau mot de passe (12 caractères ou plus)"].input("a whole new secret")
     fields["Nouveau mot de passe, à nouveau"].input("a whole new secret")
     [b for b in at.button if b.label == "Changer mon mot de passe"][0].click()
     at.run()
-    assert texts(at.success) == ["Votre mot de passe a été changé."]
+    assert texts(at.info) == ["Votre mot de passe a été changé : connectez-vous avec le nouveau."]
+    assert not at.title  # every session of theirs ended, this one too
     with db.engine().connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM audit_log WHERE action = 'user.password'"
                                     " AND actor = 'staff'")).scalar_one() == 1
@@ -316,6 +385,27 @@ def test_a_sponsor_sees_its_own_report_whatever_it_tries(app, town):
     # 2,000 + 1,000 impressions, 20 + 10 clicks (1 %), 5 + 5 engagements, one campaign
     assert [m.value for m in at.metric] == ["3\u202f000", "30", "1,0\u202f%", "10", "1"]
     assert at.dataframe[0].value["Campagne"].tolist() == ["Spring"]
+
+
+def test_a_sponsor_sees_nothing_of_the_community(app, community):
+    at = as_user(app, "sponsor")
+    assert not at.exception and not at.sidebar.multiselect  # no platform filter
+    shown = everything_shown(at)
+    with db.engine().connect() as conn:
+        platforms = conn.execute(sa.text("SELECT name FROM platform")).scalars().all()
+        others = conn.execute(sa.text("SELECT name FROM sponsor WHERE id <> 1")).scalars().all()
+    assert platforms and not [name for name in platforms + others
+                              if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", shown)]
+    assert "Nordlys Cloud" in shown
+
+
+def test_user_text_is_shown_as_typed_in_titles(app, community):
+    name = "**Nordlys** _Cloud_ ![i](http://127.0.0.1:9/pixel.png) <b>x</b> :red[y] $z$"
+    with db.transaction() as conn:
+        conn.execute(sa.text("UPDATE sponsor SET name = :n WHERE id = 1"), {"n": name})
+    at = as_user(app, "sponsor")
+    assert texts(at.title) == ["Rapport sponsor : " + plain(name)]
+    assert "\\*\\*Nordlys\\*\\*" in at.title[0].value and "\\!\\[i\\]" in at.title[0].value
 
 
 def test_a_manager_chooses_the_sponsor_of_the_report(app, community):

@@ -48,7 +48,7 @@ def interface_strings() -> set[str]:
                     found.add(node.args[1].value)
                 found.update(" ".join(_strings(k.value)) if isinstance(k.value, ast.BinOp) else k.value.value
                              for k in node.keywords if k.arg == "definition" and not isinstance(k.value, ast.Name))
-    return {s for s in found if s} | import_messages()
+    return {s for s in found if s} | import_messages() | refusals()
 
 
 # Import rejections are shown translated (ui.text.rejected): their templates, the phrases put into
@@ -76,6 +76,20 @@ def import_messages() -> set[str]:
                     found.update(r.elts[2].value for r in rule)  # (mask, field, message)
             if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "_TYPE_WORDS":
                 found.update(v.value for v in node.value.values)
+    return found
+
+
+def refusals() -> set[str]:
+    """Users' and passwords' refusals, shown translated (ui.text.refusal)."""
+    found: set[str] = set()
+    for path in (ROOT / "cmcore" / "auth.py", ROOT / "cmcore" / "passwords.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("UserError", "PasswordRefused")
+                    and node.args):
+                found.update(_strings(node.args[0]))
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) in (
+                    "WRONG", "SLOWED_USERNAME", "SLOWED_CONSOLE"):
+                found.add(node.value.value)
     return found
 
 

@@ -24,8 +24,9 @@ class Filters:
     tz: str
 
 
-def sidebar() -> Filters:
-    """Draw the filters and return their values."""
+def sidebar(platforms: bool = True) -> Filters:
+    """Draw the filters and return their values; without `platforms`, no platform filter (every
+    platform, and no platform name shown)."""
     tz = community.timezone()
     today = datetime.now(ZoneInfo(tz)).date()
     bar = st.sidebar
@@ -35,10 +36,12 @@ def sidebar() -> Filters:
     if st.session_state.get("period_preset") == "custom":
         custom = bar.date_input(t("From – to (inclusive)"), key="period_custom",
                                 value=(today - timedelta(days=29), today - timedelta(days=1)))
-    platforms = frames.table("platforms")
-    names = dict(zip(platforms["platform_id"], platforms["name"], strict=True))
-    chosen = bar.multiselect(t("Platforms"), list(names), key="platforms", format_func=names.get,
-                             placeholder=t("All platforms"))
+    chosen = []
+    if platforms:
+        listed = frames.table("platforms")
+        names = dict(zip(listed["platform_id"], listed["name"], strict=True))
+        chosen = bar.multiselect(t("Platforms"), list(names), key="platforms", format_func=names.get,
+                                 placeholder=t("All platforms"))
     custom = tuple(custom) if custom and len(custom) == 2 else (today - timedelta(days=29), today)
     period = periods.preset(st.session_state.get("period_preset", "last_30"), today, custom)
     bar.caption(t("{start} to {end} ({tz})", start=period.start,

@@ -1,94 +1,140 @@
-"""The login gate: streamlit-authenticator's form and cookie, fed from and reporting to cmcore.auth.
+"""The sign-in gate: the form, the session cookie, signing out. What is checked is cmcore's
+(auth.sign_in, sessions.resume); this module draws the form and carries the cookie.
 
-One Authenticate object per session; its credentials dict is refreshed from `app_user` on every
-run (the package mutates it, so the database stays the source of truth). Failed attempts are
-counted in the database, which locks an account after five in a row. The package's 0.7 s pause
-before drawing the form is turned off: the cookie component's first message arrived during it
-and overtook the run that carried the submitted form, so a first login silently did nothing.
+A Streamlit app sends no response of its own to set a cookie: the cookie is written by a script
+in a zero-height iframe of the page (so it cannot be HttpOnly), read from the browser's request
+when a page opens (`st.context.cookies`), and the session it names is checked again on every run.
+The iframe is drawn on every run at the same place, so that a rerun or a page switch right after
+signing in never drops it before its script ran.
 """
 from __future__ import annotations
 
+from datetime import UTC, timedelta
+
 import streamlit as st
-import streamlit_authenticator as stauth
-from streamlit_authenticator.utilities import LoginError
 
-from cmcore import auth, i18n, settings
-from cmcore.access import Principal
-from ui.text import t
+from cmcore import auth, i18n, sessions, settings
+from cmcore.sessions import Session
+from ui.text import refusal, t
 
-COOKIE_NAME = "cm_session"
+COOKIE = "cm_session"
+_KEPT = ("lang",)  # what a session's end leaves in the browser tab's state
 
 
-def _authenticator() -> stauth.Authenticate:
-    fresh = auth.credentials()
-    if "authenticator" not in st.session_state:
-        conf = settings.current()
-        st.session_state["credentials"] = fresh
-        st.session_state["authenticator"] = stauth.Authenticate(
-            fresh, cookie_name=COOKIE_NAME, cookie_key=conf.cookie_key,
-            cookie_expiry_days=conf.cookie_expiry_days, auto_hash=False, login_sleep_time=0)
+def _https() -> bool:
+    return (st.context.url or "").startswith("https://")
+
+
+def _cookie_name() -> str:
+    """Over HTTPS the `__Host-` prefix makes the browser refuse the cookie unless it is Secure,
+    host-only and for path /."""
+    return f"__Host-{COOKIE}" if _https() else COOKIE
+
+
+def _cookie_script() -> str | None:
+    """The script that writes the browser's cookie for this tab's state, if any."""
+    op = st.session_state.get("cookie")
+    if op is None:
+        return None
+    flags = "; Path=/; SameSite=Strict" + ("; Secure" if _https() else "")
+    if op == "delete":
+        value = f"{_cookie_name()}=; Max-Age=0{flags}"
     else:
-        st.session_state["credentials"]["usernames"] = fresh["usernames"]
-    return st.session_state["authenticator"]
+        token, expires = op
+        value = f"{_cookie_name()}={token}; Expires={expires.astimezone(UTC):%a, %d %b %Y %H:%M:%S} GMT{flags}"
+    return f"<script>document.cookie = {value!r};</script>"
 
 
-def gate() -> Principal | None:
-    """Show the login form until someone signs in; return the signed-in principal."""
-    authenticator = _authenticator()
-    was_signed_in = st.session_state.get("authentication_status") is True
-    try:
-        authenticator.login(fields={"Form name": t("Sign in"), "Username": t("Username"),
-                                    "Password": t("Password"), "Login": t("Sign in")},
-                            callback=lambda _: st.session_state.update(signed_in_by_form=True))
-    except LoginError:
-        authenticator.logout(location="unrendered")
-        st.error(t("Your session has ended: sign in again."))
-        return None
-    users = st.session_state["credentials"]["usernames"]
-    for username in [u for u, c in users.items() if c.get("failed_login_attempts")]:
-        users[username]["failed_login_attempts"] = 0
-        until = auth.record_failed_login(username)
-        if until is not None:
-            st.error(t("Too many failed attempts: this account is locked until {time} (UTC).",
-                       time=f"{until:%H:%M}"))
-            return None
-    status = st.session_state.get("authentication_status")
-    if status is False:
-        st.error(t("Wrong username or password."))
-    if status is not True:
-        st.caption(t("First run? The demo users and their passwords were printed once in the "
-                     "terminal that started the app."))
-        return None
-    username = st.session_state["username"]
-    if was_signed_in:
-        principal = auth.principal(username)
-    else:
-        principal = auth.record_login(username)
-        st.session_state["just_signed_in"] = True
-    if principal is None:  # deactivated since signing in
-        authenticator.logout(location="unrendered")
-        return None
-    return principal
+def _begin(session: Session) -> None:
+    st.session_state["session"] = session
+    st.session_state["cookie"] = (session.token, session.expires_at)
+    st.session_state["just_signed_in"] = True
 
 
-def go_home_if_needed(current: str, allowed: list[str], home: st.Page) -> None:
-    """After signing in on a page the role does not open (the page in the address bar), go to the
-    role's home page. A form login's run is what stores the login cookie, and switching page in it
-    would drop that component: then the switch waits for the next run, which the cookie component
-    itself triggers (with a link meanwhile)."""
-    if current in allowed:
-        st.session_state.pop("just_signed_in", None)
-        st.session_state.pop("signed_in_by_form", None)
-        return
-    if st.session_state.pop("signed_in_by_form", False):
-        st.page_link(home, label=t("Continue"))
-        st.stop()
-    if st.session_state.pop("just_signed_in", False):
+def _end(notice: str) -> None:
+    """Forget everything this tab held for the session (its pages' state too), delete the cookie,
+    and say why on the sign-in form (`notice`, translated)."""
+    for key in [k for k in st.session_state if k not in _KEPT]:
+        del st.session_state[key]
+    st.session_state.update(session=None, cookie="delete", notice=notice)
+
+
+def _current() -> Session | None:
+    """The tab's session, checked again now: from the cookie the first time, then from the state."""
+    state = st.session_state
+    if "session" not in state:  # the tab's first run: the cookie the browser sent, if any
+        state["session"] = None
+        token = st.context.cookies.get(_cookie_name())
+        if token:
+            found = sessions.resume(token)
+            if found is None:
+                _end(t("Your session has ended: sign in again."))
+            else:
+                _begin(found)
+        return state["session"]
+    if state["session"] is not None:
+        fresh = sessions.resume(state["session"].token)
+        if fresh is None:
+            _end(t("Your session has ended: sign in again."))
+        else:
+            state["session"] = fresh
+    return state["session"]
+
+
+def _form() -> Session | None:
+    holder = st.empty()
+    with holder.form("sign_in"):
+        st.subheader(t("Sign in"))
+        if notice := st.session_state.get("notice"):
+            st.info(notice)
+        username = st.text_input(t("Username"), autocomplete="username", max_chars=40)
+        password = st.text_input(t("Password"), type="password", autocomplete="current-password",
+                                 max_chars=256)
+        submitted = st.form_submit_button(t("Sign in"))
+    if submitted:
+        try:
+            session = auth.sign_in(username, password, timedelta(hours=settings.current().session_hours))
+        except auth.SignInRefused as err:
+            st.error(refusal(err))
+        else:
+            holder.empty()
+            st.session_state.pop("notice", None)
+            _begin(session)
+            return session
+    st.caption(t("First run? The demo users and their passwords were printed once in the "
+                 "terminal that started the app."))
+    return None
+
+
+def gate() -> Session | None:
+    """The tab's live session; without one, the sign-in form (and None until someone signs in)."""
+    session = _current() or _form()
+    if script := _cookie_script():
+        with st.sidebar:
+            st.iframe(script, height="content", alt=t("Session cookie"))
+    return session
+
+
+def go_home_if_needed(current: str, allowed: list[str], home: st.Page, forced: bool) -> None:
+    """On a page the role does not open (the page in the address bar), go to the role's home page:
+    right after signing in (by the form or the cookie), or always when `forced`."""
+    just_signed_in = st.session_state.pop("just_signed_in", False)
+    if current not in allowed and (just_signed_in or forced):
         st.switch_page(home)
 
 
-def logout_button() -> None:
-    st.session_state["authenticator"].logout(t("Sign out"), location="sidebar")
+def sign_out_button() -> None:
+    if st.sidebar.button(t("Sign out"), key="sign_out"):
+        sessions.end(st.session_state["session"].token)
+        _end(t("You are signed out."))
+        st.rerun()
+
+
+def end_now(notice: str) -> None:
+    """This tab's session is over (its password changed, say): back to the sign-in form, which
+    shows `notice` (translated)."""
+    _end(notice)
+    st.rerun()
 
 
 def language_picker() -> None:

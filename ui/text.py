@@ -1,5 +1,8 @@
-"""The interface language, chosen in the sidebar and kept in the session."""
+"""The interface language, chosen in the sidebar and kept in the session, and user text shown
+as typed."""
 from __future__ import annotations
+
+import string
 
 import streamlit as st
 
@@ -17,11 +20,33 @@ def t(text: str, **values: object) -> str:
 
 
 def rejected(err: Rejected) -> str:
-    """An import's rejection in the interface language: file, line, field, then what is wrong."""
-    where = [err.file]
+    """An import's rejection in the interface language: file, line, field, then what is wrong (the
+    file's name and values quoted from it shown as typed)."""
+    where = [plain(err.file)]
     if err.line is not None:
         where.append(t("{unit} {line}", unit=t(err.unit), line=err.line))
     if err.field:
-        where.append(t("field {field}", field=err.field))
-    values = {k: t(v) if k in Rejected.PHRASES else v for k, v in err.values.items()}
+        where.append(t("field {field}", field=plain(err.field)))
+    values = {k: t(v) if k in Rejected.PHRASES else plain(v) for k, v in err.values.items()}
     return ", ".join(where) + t(": ") + t(err.message, **values)
+
+
+_MARKDOWN = str.maketrans({c: "\\" + c for c in string.punctuation} | {"\n": " ", "\r": " "})
+
+
+def plain(text: object) -> str:
+    """User text (a member's, sponsor's, campaign's name, a thread title, a typed value…) for
+    anything Streamlit reads as Markdown: titles, headers, captions, messages, metric and widget
+    labels, help. Every ASCII punctuation mark is backslash-escaped, so no Markdown, HTML, link,
+    image, `:color[…]` directive or `$math$` is made from it, and line breaks become spaces: it
+    shows exactly as typed, on one line."""
+    return str(text).translate(_MARKDOWN)
+
+
+def refusal(err: Exception) -> str:
+    """A refusal from cmcore in the interface language, with the values it quotes shown as typed.
+    Errors carrying a template (`message`, `values`) are translated; others are shown escaped."""
+    message = getattr(err, "message", None)
+    if message is None:
+        return plain(err)
+    return t(message, **{k: plain(v) for k, v in getattr(err, "values", {}).items()})

@@ -6,7 +6,7 @@ import re
 import polars as pl
 import streamlit as st
 
-from cmcore import exports, i18n
+from cmcore import exports, figures, i18n
 from cmcore.currencies import CURRENCIES, POINTS
 from cmcore.kpis import Metric
 from ui.text import lang, t
@@ -52,8 +52,9 @@ def table(frame: pl.DataFrame, name: str, labels: dict[str, str] | None = None,
     """The table, then CSV and Excel downloads of exactly what is shown. Columns not in `labels`
     are left out; times are shown in the community's time zone; text is shown as text, `links`
     columns as links, `percents` columns (ratios 0–1) as percentages and `sparklines` columns
-    (lists of numbers) as small line charts."""
+    (lists of numbers) as small line charts. A link that is not http(s) is not shown."""
     labels = labels or {c: c for c in frame.columns}
+    frame = frame.with_columns(pl.when(pl.col(c).str.contains("^https?://")).then(pl.col(c)) for c in links)
     filters = st.session_state.get("filters")
     local = frame.select([c for c in labels if c in frame.columns]).with_columns(
         pl.col(c).dt.convert_time_zone(filters.tz).dt.replace_time_zone(None)
@@ -84,8 +85,9 @@ def empty(frame: pl.DataFrame, message: str = NOTHING) -> bool:
 
 
 def chart(figure, title: str) -> None:
-    """A Plotly chart under its subheader, in the app's compact layout."""
-    figure.update_layout(legend_title_text="", height=340, margin={"t": 30, "b": 10})
+    """A Plotly chart under its subheader, in the app's compact layout; the data's text is shown
+    as typed (cmcore.figures)."""
+    figures.escaped(figure).update_layout(legend_title_text="", height=340, margin={"t": 30, "b": 10})
     st.subheader(t(title))
     st.plotly_chart(figure, width="stretch")
 
