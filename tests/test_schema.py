@@ -15,7 +15,8 @@ MANAGER = Principal("manager", "manager")
 TABLES = {"platform", "member", "member_identity", "activity", "rule", "moderation_case", "event",
           "event_attendance", "mention", "sponsor", "campaign", "campaign_delivery", "revenue",
           "app_user", "reward_rule", "reward_budget", "reward", "audit_log", "app_setting",
-          "change_log", "change_log_horizon", "activity_vote", "currency", "audit_head", "bulk_load"}
+          "change_log", "change_log_horizon", "activity_vote", "currency", "audit_head", "bulk_load",
+          "app_session", "login_attempt"}
 
 
 def sql(statement: str, **params):
@@ -39,7 +40,8 @@ def test_migrations_build_every_table_on_an_empty_database(pg_server):
     try:
         assert migrate.apply(url) == ["0001_schema", "0002_activity_url", "0003_imports", "0004_version_notify",
                                       "0005_table_versions", "0008_change_log", "0006_real_exports",
-                                      "0009_app_role", "0010_money", "0011_ledger", "0012_audit_chain"]
+                                      "0009_app_role", "0010_money", "0011_ledger", "0012_audit_chain",
+                                      "0013_sessions"]
         assert migrate.apply(url) == []  # idempotent
         with psycopg.connect(url) as conn:
             tables = {r[0] for r in conn.execute(

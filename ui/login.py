@@ -81,9 +81,11 @@ def _current() -> Session | None:
     return state["session"]
 
 
-def _form() -> Session | None:
-    holder = st.empty()
-    with holder.form("sign_in"):
+def form() -> None:
+    """The sign-in form; a sign-in reruns the app signed in. Drawn after `st.navigation`: a widget
+    drawn before it in a tab's first run gets another identity than in the next runs, and the
+    first click on it would be lost."""
+    with st.form("sign_in"):
         st.subheader(t("Sign in"))
         if notice := st.session_state.get("notice"):
             st.info(notice)
@@ -97,18 +99,17 @@ def _form() -> Session | None:
         except auth.SignInRefused as err:
             st.error(refusal(err))
         else:
-            holder.empty()
             st.session_state.pop("notice", None)
             _begin(session)
-            return session
+            st.rerun()
     st.caption(t("First run? The demo users and their passwords were printed once in the "
                  "terminal that started the app."))
-    return None
 
 
-def gate() -> Session | None:
-    """The tab's live session; without one, the sign-in form (and None until someone signs in)."""
-    session = _current() or _form()
+def current() -> Session | None:
+    """The tab's live session, checked now (None: the sign-in form follows), and the browser's
+    cookie written to match."""
+    session = _current()
     if script := _cookie_script():
         with st.sidebar:
             st.iframe(script, height="content", alt=t("Session cookie"))
