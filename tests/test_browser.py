@@ -4,6 +4,8 @@ Skipped with the reason when Chromium is missing, unless CM_REQUIRE_BROWSER=1 (a
 """
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import secrets
@@ -11,9 +13,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,7 +25,7 @@ import pytest
 
 import sqlalchemy as sa
 
-from cmcore import community, db, demo, i18n, rewards
+from cmcore import access, auth, community, db, demo, i18n, rewards
 from cmcore.access import CLI, Principal
 from cmcore.reports import overview
 from cmcore.periods import Period
@@ -219,3 +223,183 @@ def test_an_administrator_uploads_files_and_a_bad_one_changes_nothing(server, pa
                             " dans le futur")).to_be_visible()  # the message in the interface's language
     with db.engine().connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM member WHERE display_name = 'Zed'")).scalar_one() == 0
+
+
+# ------------------------------------------------------------------ sessions and cookies
+
+SIGN_IN_FORM = "Identifiant"
+ENDED = "Votre session a pris fin : reconnectez-vous."
+
+
+def session_cookie(context) -> dict | None:
+    return next((c for c in context.cookies() if c["name"] == "cm_session"), None)
+
+
+def shows_the_sign_in_form(page: Page, notice: str | None) -> None:
+    expect(page.get_by_label(SIGN_IN_FORM)).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    if notice:
+        expect(page.get_by_text(notice)).to_be_visible()
+
+
+def test_the_session_cookie_its_flags_and_what_ends_it(server, browser):
+    first = new_tab(browser)
+    sign_in(first, server, "manager")
+    cookie = session_cookie(first.context)
+    # Written by the page's script: Path=/, SameSite=Strict, not HttpOnly (a script wrote it), not
+    # Secure over plain HTTP (over HTTPS: Secure and the __Host- prefix), expires with the session.
+    assert (cookie["path"], cookie["sameSite"], cookie["httpOnly"], cookie["secure"]) == ("/", "Strict", False, False)
+    hours = (datetime.fromtimestamp(cookie["expires"], UTC) - datetime.now(UTC)).total_seconds() / 3600
+    assert 11.9 < hours <= 12
+    # A second tab of the same browser is signed in by the cookie.
+    second = first.context.new_page()
+    second.goto(f"{server}/growth")
+    settle(second)
+    expect(second.get_by_role("heading", name="Croissance et engagement")).to_be_visible()
+    # An administrator resets the password elsewhere: a reload (the cookie) and the other open
+    # tab's next click both land on the sign-in form with a short message, never an exception;
+    # the cookie is deleted.
+    auth.set_password(CLI, "manager", "reset by the administrator")
+    second.reload()
+    settle(second)
+    shows_the_sign_in_form(second, ENDED)
+    assert session_cookie(first.context) is None
+    first.get_by_role("link", name="Rétention").click()
+    settle(first)
+    shows_the_sign_in_form(first, ENDED)
+
+
+def test_signing_out_revokes_even_a_copy_of_the_cookie(server, browser):
+    tab = new_tab(browser)
+    sign_in(tab, server, "staff")
+    copied = session_cookie(tab.context)
+    tab.get_by_role("button", name="Se déconnecter").click()
+    settle(tab)
+    shows_the_sign_in_form(tab, "Vous êtes déconnecté.")
+    thief = browser.new_context(viewport={"width": 1400, "height": 1000})
+    thief.add_cookies([{k: copied[k] for k in ("name", "value", "domain", "path", "expires", "sameSite")}])
+    stolen = thief.new_page()
+    stolen.goto(f"{server}/leaderboard")
+    settle(stolen)
+    shows_the_sign_in_form(stolen, ENDED)
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("value", [
+    _b64({"alg": "none", "typ": "JWT"}) + "." + _b64({"sub": "admin", "sid": "AAAA", "gen": 1, "iat": 1,
+                                                       "exp": 4102444800}) + ".",
+    _b64({"alg": "HS256", "typ": "JWT"}) + "." + _b64({"username": "admin"}) + ".c2lnbmF0dXJl",  # no exp_date
+    "not-a-token", "a.b.c",
+], ids=["alg-none", "no-expiry", "garbage", "three-dots"])
+def test_a_forged_or_malformed_cookie_leads_to_the_sign_in_form(server, browser, value):
+    """On a page's address, as the first tab of a fresh server (Streamlit's legacy pages/ mode)."""
+    host = server.split("//")[1].split(":")[0]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_cookies([{"name": "cm_session", "value": value, "domain": host, "path": "/"}])
+    tab = context.new_page()
+    tab.goto(f"{server}/users")
+    settle(tab)
+    shows_the_sign_in_form(tab, ENDED)
+    expect(tab.get_by_role("heading", name="Utilisateurs")).to_have_count(0)
+
+
+# ------------------------------------------------------------------ user text is never interpreted
+
+
+class _Trap(BaseHTTPRequestHandler):
+    """The address the payloads point at: it counts what the browser asks of it."""
+
+    hits: list[str] = []
+
+    def do_GET(self):  # noqa: N802
+        _Trap.hits.append(self.path)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def trap():
+    _Trap.hits = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Trap)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+_SKIPPED = {"app_user": {"username", "password_hash", "role"}, "audit_log": None, "table_version": None,
+            "app_setting": None, "member_merge": None, "import_run": {"status", "source", "actor"},
+            "reward": {"status", "period", "idempotency_key", "proposed_by", "approved_by", "paid_by", "payout_batch"}}
+
+
+def fill_every_user_text(payloads: tuple[str, str]) -> list[str]:
+    """Every text column of the community's tables (and names in arrays and JSON) holds a payload
+    (the short one where a column allows fewer characters); returns the columns filled."""
+    filled = []
+    with db.engine().connect() as conn:
+        columns = conn.execute(sa.text(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns c"
+            " JOIN information_schema.tables t USING (table_schema, table_name)"
+            " WHERE table_schema = 'public' AND t.table_type = 'BASE TABLE' AND table_name NOT LIKE '%yoyo%'"
+            "   AND data_type IN ('text', 'ARRAY') ORDER BY 1, 2")).all()
+    for table, column, kind in columns:
+        if table in _SKIPPED and (_SKIPPED[table] is None or column in _SKIPPED[table]):
+            continue
+        for payload in payloads:
+            value = "ARRAY[:p]" if kind == "ARRAY" else ":p"
+            try:
+                with db.transaction() as conn:
+                    conn.execute(sa.text(f'UPDATE "{table}" SET "{column}" = {value}'), {"p": payload})
+            except sa.exc.DBAPIError:
+                try:  # a unique column: one payload per row
+                    with db.transaction() as conn:
+                        conn.execute(sa.text(f'UPDATE "{table}" SET "{column}" = :p || \' \' || ctid::text'),
+                                     {"p": payload})
+                except sa.exc.DBAPIError:
+                    continue
+            filled.append(f"{table}.{column}")
+            break
+    with db.transaction() as conn:  # the deliverables' labels, in JSON
+        conn.execute(sa.text("UPDATE campaign SET deliverables = (SELECT jsonb_agg(d || jsonb_build_object('label', CAST(:p AS text)))"
+                             " FROM jsonb_array_elements(deliverables) d) WHERE jsonb_array_length(deliverables) > 0"),
+                     {"p": payloads[0]})
+    return filled + ["campaign.deliverables"]
+
+
+def test_no_user_text_is_interpreted_on_any_page(server, browser, trap):
+    long_payload = (f"![Q5](http://{trap}/i.png) [Q4](http://{trap}/l) **Q1** _Q2_ <b>Q3</b>"
+                    f" <img src=http://{trap}/h.png> `Q6` :red[Q7] $Q8$")
+    short = long_payload[:long_payload.index(" <b>")]
+    assert len(short) <= 80  # a platform's name
+    filled = fill_every_user_text((long_payload, short))
+    for field in ("member.display_name", "sponsor.name", "campaign.name", "rule.title", "activity.title",
+                  "platform.name", "event.title", "mention.body", "mention.source", "activity.tags",
+                  "reward_rule.title", "app_user.display_name", "campaign.deliverables"):
+        assert field in filled, field
+    seen: list[str] = []
+    made = (f"[src*='{trap}'], [*|href*='{trap}'], strong:text-is('Q1'), em:text-is('Q2'), b:text-is('Q3'),"
+            " code:text-is('Q6'), .katex, tspan[style*='bold'], tspan[style*='italic']")
+    for username, keys in (("admin", list(access.PAGES)), ("sponsor", ["account", "sponsor_report"])):
+        home = keys[0] if username == "admin" else "sponsor_report"  # the role's first page is at /
+        tab = new_tab(browser)
+        tab.on("request", lambda request: seen.append(request.url) if trap in request.url else None)
+        sign_in(tab, server, username)
+        for key in keys:
+            tab.goto(f"{server}/{'' if key == home else key}")
+            settle(tab)
+            expect(tab.get_by_test_id("stException")).to_have_count(0)
+            assert tab.locator(made).count() == 0, (username, key, tab.locator(made).first.evaluate("e => e.outerHTML"))
+            for frame in tab.frames[1:]:
+                assert frame.locator(made).count() == 0, (username, key)
+        if username == "sponsor":  # the payload is there, shown as typed
+            expect(tab.get_by_role("heading", name=re.compile(re.escape("**Q1**")))).to_be_visible()
+            with tab.expect_download() as download:
+                tab.get_by_role("button", name="Télécharger le rapport (HTML, s'ouvre hors ligne)").click()
+            html = Path(download.value.path()).read_text(encoding="utf-8")
+            assert "<b>Q3</b>" not in html and f"<img src=http://{trap}" not in html and "**Q1**" in html
+    assert seen == [] and _Trap.hits == []

@@ -2,6 +2,7 @@
 as typed."""
 from __future__ import annotations
 
+import re
 import string
 
 import streamlit as st
@@ -32,15 +33,18 @@ def rejected(err: Rejected) -> str:
 
 
 _MARKDOWN = str.maketrans({c: "\\" + c for c in string.punctuation} | {"\n": " ", "\r": " "})
+# Streamlit's Markdown turns addresses in plain text into links (GitHub's autolinks), escaped or
+# not: an invisible word joiner after `:`, `@` and `www` keeps them text.
+_AUTOLINK = re.compile(r"(?<=:)(?=\\/)|(?<=@)|(?<=www)(?=\\\.)", re.IGNORECASE)
 
 
 def plain(text: object) -> str:
     """User text (a member's, sponsor's, campaign's name, a thread title, a typed value…) for
     anything Streamlit reads as Markdown: titles, headers, captions, messages, metric and widget
     labels, help. Every ASCII punctuation mark is backslash-escaped, so no Markdown, HTML, link,
-    image, `:color[…]` directive or `$math$` is made from it, and line breaks become spaces: it
-    shows exactly as typed, on one line."""
-    return str(text).translate(_MARKDOWN)
+    image, `:color[…]` directive or `$math$` is made from it, addresses are kept from becoming
+    links, and line breaks become spaces: it shows as typed, on one line."""
+    return _AUTOLINK.sub("\u2060", str(text).translate(_MARKDOWN))
 
 
 def refusal(err: Exception) -> str:
