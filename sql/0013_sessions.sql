@@ -1,6 +1,6 @@
--- depends: 0008_change_log
--- Sessions the server can revoke, and the sign-in rate. None of these tables bumps the data
--- version: signing in never makes a report read its data again.
+-- depends: 0006_real_exports
+-- Sessions the server can revoke, and the sign-in rate. None of these tables is in the change
+-- log: signing in never makes a report read its data again.
 
 -- Every signed cookie carries its user's generation; bumping it (a password change or reset, a
 -- deactivation, a role change, "sign out everywhere") ends every session at once.
