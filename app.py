@@ -33,7 +33,7 @@ def start_database() -> None:
     print_passwords(bootstrap.prepare())
 
 
-st.set_page_config(page_title="Community console", page_icon=":material/forum:", layout="wide")
+st.set_page_config(page_title="Community console", page_icon="💬", layout="wide")
 try:
     settings.current()
 except settings.ConfigError as err:
