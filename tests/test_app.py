@@ -45,6 +45,17 @@ def texts(elements):
     return [e.value for e in elements]
 
 
+def change_password(at, new: str):
+    """On the account page, change the password from PASSWORD to `new`."""
+    at.switch_page("pages/account.py").run()
+    fields = {w.label: w for w in at.text_input}
+    fields["Mot de passe actuel"].input(PASSWORD)
+    fields["Nouveau mot de passe (12 caractères ou plus)"].input(new)
+    fields["Nouveau mot de passe, à nouveau"].input(new)
+    [b for b in at.button if b.label == "Changer mon mot de passe"][0].click()
+    return at.run()
+
+
 def everything_shown(at) -> str:
     """The text of every element of the page and the sidebar: tables' cells, charts' data, labels."""
     parts = []
@@ -121,13 +132,7 @@ def test_an_administrators_password_is_replaced_before_anything_else(app, commun
     assert "mot de passe" in texts(at.warning)[0]
     at.switch_page("pages/overview.py").run()
     assert texts(at.title) == ["Mon compte"] and not at.metric
-    at.switch_page("pages/account.py").run()  # where the browser now is
-    fields = {w.label: w for w in at.text_input}
-    fields["Mot de passe actuel"].input(PASSWORD)
-    fields["Nouveau mot de passe (12 caractères ou plus)"].input("my own chosen secret")
-    fields["Nouveau mot de passe, à nouveau"].input("my own chosen secret")
-    [b for b in at.button if b.label == "Changer mon mot de passe"][0].click()
-    at.run()
+    at = change_password(at, "my own chosen secret")  # on the account page, where the browser now is
     assert texts(at.info) == ["Votre mot de passe a été changé : connectez-vous avec le nouveau."]
     at = sign_in(AppTest.from_file(at._script_path, default_timeout=60), "nadia", "my own chosen secret")
     assert texts(at.title) == ["Vue d'ensemble"]
@@ -244,14 +249,7 @@ def test_an_admin_adds_a_user_and_sees_the_password_once(app, community):
 
 
 def test_a_user_changes_their_password_on_the_account_page(app, community):
-    at = as_user(app, "staff")
-    at.switch_page("pages/account.py").run()
-    fields = {w.label: w for w in at.text_input}
-    fields["Mot de passe actuel"].input(PASSWORD)
-    fields["Nouveau mot de passe (12 caractères ou plus)"].input("a whole new secret")
-    fields["Nouveau mot de passe, à nouveau"].input("a whole new secret")
-    [b for b in at.button if b.label == "Changer mon mot de passe"][0].click()
-    at.run()
+    at = change_password(as_user(app, "staff"), "a whole new secret")
     assert texts(at.info) == ["Votre mot de passe a été changé : connectez-vous avec le nouveau."]
     assert not at.title  # every session of theirs ended, this one too
     with db.engine().connect() as conn:

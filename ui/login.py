@@ -9,6 +9,7 @@ signing in never drops it before its script ran.
 """
 from __future__ import annotations
 
+import json
 from datetime import UTC, timedelta
 
 import streamlit as st
@@ -42,7 +43,7 @@ def _cookie_script() -> str | None:
     else:
         token, expires = op
         value = f"{_cookie_name()}={token}; Expires={expires.astimezone(UTC):%a, %d %b %Y %H:%M:%S} GMT{flags}"
-    return f"<script>document.cookie = {value!r};</script>"
+    return f"<script>document.cookie = {json.dumps(value)};</script>"
 
 
 def _begin(session: Session) -> None:
