@@ -23,7 +23,7 @@ from cmcore import db, settings
 from cmcore.access import Principal
 
 _ALGORITHM = "HS256"
-_CLAIMS = ("sub", "sid", "gen", "iat", "exp")
+_CLAIMS = ("sub", "sid", "gen", "exp")  # when it started is the database's (app_session)
 KEEP_ENDED_DAYS = 30  # ended and expired rows are kept this long (the account page lists live ones)
 
 
@@ -50,12 +50,12 @@ def start(conn: sa.Connection, username: str, lifetime: timedelta) -> str:
     row = conn.execute(sa.text(
         "INSERT INTO app_session (id, username, generation, expires_at)"
         " SELECT :id, username, session_generation, now() + make_interval(secs => :secs)"
-        " FROM app_user WHERE username = :u RETURNING generation, started_at, expires_at"),
+        " FROM app_user WHERE username = :u RETURNING generation, expires_at"),
         {"id": _row_id(sid), "u": username, "secs": lifetime.total_seconds()}).one()
     conn.execute(sa.text("DELETE FROM app_session WHERE coalesce(ended_at, expires_at)"
                          " < now() - make_interval(days => :days)"), {"days": KEEP_ENDED_DAYS})
     claims = {"sub": username, "sid": base64.urlsafe_b64encode(sid).decode(), "gen": row.generation,
-              "iat": int(row.started_at.timestamp()), "exp": int(row.expires_at.timestamp())}
+              "exp": int(row.expires_at.timestamp())}
     return jwt.encode(claims, subkey("session"), algorithm=_ALGORITHM)
 
 
