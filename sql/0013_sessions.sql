@@ -1,4 +1,4 @@
--- depends: 0006_real_exports
+-- depends: 0012_audit_chain
 -- Sessions the server can revoke, and the sign-in rate. None of these tables is in the change
 -- log: signing in never makes a report read its data again.
 
@@ -32,3 +32,6 @@ CREATE TABLE login_attempt (
 );
 CREATE INDEX login_attempt_who ON login_attempt (who, at);
 CREATE INDEX login_attempt_at ON login_attempt (at);
+
+-- The app ends old sessions' rows and forgets old attempts (docs/database.md: DELETE table by table).
+GRANT DELETE ON app_session, login_attempt TO cm_app;
