@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import jwt
 import sqlalchemy as sa
 
-from cmcore import db, settings
+from cmcore import audit, db, settings
 from cmcore.access import Principal
 
 _ALGORITHM = "HS256"
@@ -96,9 +96,11 @@ def end(token: str | None) -> None:
     claims = _claims(token) if token else None
     if claims is not None:
         with db.transaction() as conn:
-            conn.execute(sa.text("UPDATE app_session SET ended_at = now()"
-                                 " WHERE id = :id AND username = :u AND ended_at IS NULL"),
-                         {"id": _row_id(claims["sid"]), "u": claims["sub"]})
+            ended = conn.execute(sa.text("UPDATE app_session SET ended_at = now()"
+                                         " WHERE id = :id AND username = :u AND ended_at IS NULL"),
+                                 {"id": _row_id(claims["sid"]), "u": claims["sub"]}).rowcount
+            if ended:
+                audit.record(conn, claims["sub"], "logout", "app_user", claims["sub"])
 
 
 def live(username: str) -> list[dict]:

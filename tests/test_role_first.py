@@ -82,6 +82,7 @@ CALLS: dict[str, Callable[[Principal | None, Ids], object]] = {
     "auth.set_role": lambda p, x: auth.set_role(p, "globex", "admin"),
     "auth.set_active": lambda p, x: auth.set_active(p, "globex", False),
     "auth.unlock": lambda p, x: auth.unlock(p, "globex"),
+    "auth.end_sessions": lambda p, x: auth.end_sessions(p, "globex"),
     "community.set_setting": lambda p, x: community.set_setting(p, "timezone", "Globex/HQ"),
     "demo.load": lambda p, x: demo.load(demo.DemoSpec(members=5, days=5), p),
     "identities.merge": lambda p, x: identities.merge(p, x.other_member, x.member),
@@ -144,6 +145,7 @@ CALLS: dict[str, Callable[[Principal | None, Ids], object]] = {
 # What a sponsor's user may call (nobody may not): it gets its own rows, or a refusal about its own.
 SPONSOR_MAY: dict[str, Callable[[Principal | None, Ids], object]] = {
     "auth.change_own_password": lambda p, x: auth.change_own_password(p, "not my password", "a new long password"),
+    "auth.sign_out_everywhere": lambda p, x: auth.sign_out_everywhere(p, "not my password"),
     "money.sponsors": lambda p, x: money.sponsors(p),
 }
 HELPERS = {"access.require", "access.can_open", "access.pages_for"}  # the check itself
