@@ -38,6 +38,7 @@ KEYS = {"reward": "id", "reward_rule": "id", "reward_budget": "period || ':' || 
 # The functions given a principal that change nothing (the others are in WRITES below).
 READS = {"auth.list_users", "identities.people", "identities.candidates", "identities.merges", "ingest.history",
          "leaderboard.leaderboard", "leaderboard.activity_sparklines", "leaderboard.explain",
+         "leaderboard.anonymous_platforms",
          "money.sponsor_in_scope", "money.campaigns", "money.delivery", "money.revenue_lines", "money.sponsors",
          "money.monetisation_report", "money.sponsor_report", "platforms.listing", "rewards.candidates",
          "rewards.payout_csv", "rewards.rewards", "rewards.budgets", "rewards.trail", "rewards.rules",
