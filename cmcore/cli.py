@@ -77,7 +77,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
                           runs=args.runs, reuse=args.reuse, keep=args.keep or args.reuse,
                           database=args.database, pages=tuple(args.pages),
                           import_activities=args.import_activities, import_members=args.import_members,
-                          changes=args.changes)
+                          changes=args.changes, alternatives=args.alternatives)
     report = runner.run(opts, lambda line: print(line, flush=True))
     runner.write(report, args.out)
     print(runner.table(report))
@@ -172,6 +172,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--no-changes", dest="changes", action="store_false",
                    help="skip each page's view after 10,000 new, 10,000 changed and merged activities (which change"
                         " the community)")
+    b.add_argument("--only-cmcore", dest="alternatives", action="store_false",
+                   help="skip pandas + read_sql and the SQL aggregations (for runs too large for them)")
     b.add_argument("--pages", nargs="+", default=[], metavar="NAME",
                    help="only the pages whose names start with these (e.g. leaderboard reputation)")
     b.add_argument("--import-activities", type=int, default=1_000_000,

@@ -53,6 +53,18 @@ def test_bench_runs_every_page_three_ways_and_they_agree(database, tmp_path, cap
                             [scratch, f"{scratch}_import"]).fetchone() is None
 
 
+def test_bench_only_cmcore_skips_the_other_ways_and_prints_dashes(database, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert cli.main(["bench", "--members", "50", "--activities", "2000", "--days", "60", "--runs", "1",
+                     "--import-activities", "0", "--no-changes", "--only-cmcore", "--pages", "growth",
+                     "--database", f"cmt_bench_only_{os.getpid()}", "--out", str(out)]) == 0
+    pages = json.loads(out.read_text())["pages"]
+    assert list(pages) == ["growth"]
+    assert pages["growth"]["cold_s"] > 0 and "pandas_s" not in pages["growth"] and "sql_s" not in pages["growth"]
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| growth |"))
+    assert row.endswith("| – | – | – | – | – |")
+
+
 def test_bench_pages_are_chosen_by_the_start_of_their_names():
     pages = dict.fromkeys([*PAGES, *BOARDS])
     assert list(runner.chosen(pages, ("leaderboard", "rep"))) == ["reputation", *BOARDS]

@@ -43,6 +43,7 @@ class Options:
     import_activities: int = 1_000_000  # the import throughput's canonical CSV file (0: not measured)
     import_members: int = 50_000
     changes: bool = True  # each page's next view after new, changed and merged activities (changes the community)
+    alternatives: bool = True  # also pandas + read_sql and SQL aggregations (False: cmcore alone, for large runs)
 
     @property
     def slow_runs(self) -> int:
@@ -238,14 +239,13 @@ def run(opts: Options, say: Say = print) -> dict:
             members = conn.execute(sa.text("SELECT count(*) FROM member")).scalar_one()
         say(f"{activities:,} activities, {members:,} members; cmcore cold and warm, page by page")
         ours = measure_cmcore_apart(url, end, opts)
-        pages: dict[str, dict] = {}
-        for way, module in (("pandas", pandas_way), ("sql", sql_way)):
+        pages = {name: {k: v for k, v in page.items() if k != "values"} for name, page in ours["pages"].items()}
+        for way, module in (("pandas", pandas_way), ("sql", sql_way)) if opts.alternatives else ():
             for name, compute in chosen(alternative_pages(module, window), opts.pages).items():
                 say(f"{way}: {name}")
                 values = compute()  # also warms PostgreSQL's buffers
-                page = pages.setdefault(name, {k: v for k, v in ours["pages"][name].items() if k != "values"})
-                page[f"{way}_s"] = median_time(compute, opts.slow_runs)
-                page[f"{way}_differs"] = agree(ours["pages"][name]["values"], values)
+                pages[name][f"{way}_s"] = median_time(compute, opts.slow_runs)
+                pages[name][f"{way}_differs"] = agree(ours["pages"][name]["values"], values)
         after = {}
         if opts.changes:
             say("cmcore after new, changed and merged activities, page by page")
@@ -256,11 +256,12 @@ def run(opts: Options, say: Say = print) -> dict:
                                 f"{opts.database}_import", say, runs=opts.slow_runs)["formats"]["canonical-csv"]
                     if opts.import_activities else {})
         for page in pages.values():
-            page |= {"cold_vs_arrow": page["cold_s"] / page["arrow_s"],
-                     "pandas_vs_warm": page["pandas_s"] / page["warm_s"],
-                     "sql_vs_warm": page["sql_s"] / page["warm_s"],
-                     "sql_vs_fresh": page["sql_s"] / page["fresh_s"],
-                     "sql_vs_cold": page["sql_s"] / page["cold_s"]}
+            page["cold_vs_arrow"] = page["cold_s"] / page["arrow_s"]
+            if "sql_s" in page:
+                page |= {"pandas_vs_warm": page["pandas_s"] / page["warm_s"],
+                         "sql_vs_warm": page["sql_s"] / page["warm_s"],
+                         "sql_vs_fresh": page["sql_s"] / page["fresh_s"],
+                         "sql_vs_cold": page["sql_s"] / page["cold_s"]}
         return {"when": datetime.now(UTC).isoformat(timespec="seconds"), "options": asdict(opts),
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                 "activities": activities, "members": members, "window_end": end.isoformat(),
@@ -278,13 +279,15 @@ def table(report: dict) -> str:
     """The report as Markdown tables (docs/speed.md's summary): each page cold, warm, on new filters,
     after an unrelated write, against pandas and SQL; then after new, changed and merged activities."""
     ms = lambda p, k: f"{p[k] * 1000:.1f}" if k in p else "–"  # noqa: E731 — older reports lack some columns
+    s = lambda p, k, f: format(p[k], f) if k in p else "–"  # noqa: E731 — and --only-cmcore the alternatives
     lines = ["| page | cold s | Arrow s | cold/Arrow | warm ms | new filters ms | after a write ms | pandas s "
              "| ×pandas | SQL s | ×SQL | ×SQL new filters |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, p in report["pages"].items():
         lines.append(f"| {name} | {p['cold_s']:.2f} | {p['arrow_s']:.3f} | {p['cold_vs_arrow']:.2f} | "
-                     f"{p['warm_s'] * 1000:.2f} | {p['fresh_s'] * 1000:.1f} | {ms(p, 'written_s')} | {p['pandas_s']:.3f} | "
-                     f"{p['pandas_vs_warm']:.0f} | {p['sql_s']:.3f} | {p['sql_vs_warm']:.1f} | {p['sql_vs_fresh']:.1f} |")
+                     f"{p['warm_s'] * 1000:.2f} | {p['fresh_s'] * 1000:.1f} | {ms(p, 'written_s')} | "
+                     f"{s(p, 'pandas_s', '.3f')} | {s(p, 'pandas_vs_warm', '.0f')} | {s(p, 'sql_s', '.3f')} | "
+                     f"{s(p, 'sql_vs_warm', '.1f')} | {s(p, 'sql_vs_fresh', '.1f')} |")
     if after := report.get("after"):
         lines += ["", "| page | new filters ms | after 10,000 new ms | ×new filters | after 10,000 changed ms "
                       "| after a merge ms |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -305,7 +308,8 @@ def table(report: dict) -> str:
                      f" {i['first_rows_per_s']:,.0f} rows/s; again {i['again_s']:.1f} s,"
                      f" {i['again_rows_per_s']:,.0f} rows/s; write floor {i['write_floor_rows_per_s']:,.0f} rows/s.")
     lines.append(f"cmcore peak memory: {report['cmcore_peak_rss_gb']:.2f} GB.")
-    differs = {n: p[f"{w}_differs"] for n, p in report["pages"].items() for w in ("pandas", "sql") if p[f"{w}_differs"]}
+    differs = {n: p[f"{w}_differs"] for n, p in report["pages"].items() for w in ("pandas", "sql")
+               if p.get(f"{w}_differs")}
     if differs:
         lines.append(f"Values that differ from cmcore's: {differs}")
     return "\n".join(lines)
