@@ -82,6 +82,7 @@ def list_users(actor: Principal) -> list[User]:
         return [User(**r._mapping) for r in rows]
 
 
+@db.retried
 def add_user(actor: Principal, username: str, display_name: str, role: str, password: str,
              sponsor_id: int | None = None, email: str | None = None) -> User:
     """Create a user (admins only); the password is stored as a bcrypt hash, and its owner changes
@@ -131,6 +132,7 @@ def _names(username: str) -> tuple[str, str]:
     return (username, user.display_name) if user else (username, "")
 
 
+@db.retried
 def set_password(actor: Principal, username: str, password: str) -> None:
     """An administrator sets someone's password: it unlocks the account, ends its sessions, and its
     owner changes it at the next sign-in."""
@@ -140,6 +142,7 @@ def set_password(actor: Principal, username: str, password: str) -> None:
             h=_hashed(password, *_names(username)))
 
 
+@db.retried
 def change_own_password(actor: Principal, current: str, new: str) -> None:
     """Any signed-in user changes their own password, proving the current one first. Every session
     of theirs ends, this one too: they sign in again with the new password."""
@@ -154,6 +157,7 @@ def change_own_password(actor: Principal, current: str, new: str) -> None:
     _update(actor, actor.username, "user.password", "password_hash = :h, must_change_password = false", True, h=_hashed(new, *_names(actor.username)))
 
 
+@db.retried
 def sign_out_everywhere(actor: Principal, password: str) -> None:
     """End every session of the signed-in user, on every device, once the password is proved."""
     require(actor, *ROLES)
@@ -165,12 +169,14 @@ def sign_out_everywhere(actor: Principal, password: str) -> None:
     _update(actor, actor.username, "user.sessions_ended", "", True)
 
 
+@db.retried
 def end_sessions(actor: Principal, username: str) -> None:
     """An administrator ends every session of a user (a lost laptop, a shared screen)."""
     require(actor, "admin")
     _update(actor, username, "user.sessions_ended", "", True)
 
 
+@db.retried
 def set_role(actor: Principal, username: str, role: str, sponsor_id: int | None = None) -> None:
     require(actor, "admin")
     if actor.username == username:
@@ -181,6 +187,7 @@ def set_role(actor: Principal, username: str, role: str, sponsor_id: int | None 
             r=role, s=sponsor_id)
 
 
+@db.retried
 def set_active(actor: Principal, username: str, active: bool) -> None:
     require(actor, "admin")
     if actor.username == username:
@@ -189,6 +196,7 @@ def set_active(actor: Principal, username: str, active: bool) -> None:
             "active = :a", not active, a=active)
 
 
+@db.retried
 def unlock(actor: Principal, username: str) -> None:
     require(actor, "admin")
     _update(actor, username, "user.unlock", "failed_logins = 0, locked_until = NULL", False)

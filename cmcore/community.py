@@ -54,6 +54,7 @@ def timezone() -> str:
     return str(get_settings()["timezone"])
 
 
+@db.retried
 def set_setting(actor: Principal, key: str, value: object) -> None:
     """Change one setting (managers and admins; the import limits, admins), audited."""
     require(actor, *(("admin",) if key in IMPORT_LIMITS else ("admin", "manager")))

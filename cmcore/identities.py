@@ -38,6 +38,7 @@ def _moved_rows(conn: sa.Connection, source: int, target: int, platforms: list[i
                      {"source": source, "target": target, "platforms": platforms})
 
 
+@db.retried
 def merge(actor: Principal, member_id: int, into_member_id: int) -> int:
     """Merge member `member_id` into `into_member_id`; returns the merge's id."""
     require(actor, *MERGERS)
@@ -88,6 +89,7 @@ def merge(actor: Principal, member_id: int, into_member_id: int) -> int:
     return merge_id
 
 
+@db.retried
 def undo(actor: Principal, merge_id: int) -> None:
     """Give the merged member back their accounts and, platform by platform, their rows."""
     require(actor, *MERGERS)

@@ -69,6 +69,7 @@ def scoring() -> Scoring:
     return Scoring(**saved) if saved else Scoring()
 
 
+@db.retried
 def save_scoring(actor: Principal, new: Scoring) -> None:
     """Managers change the weights, caps and half-life; audited with the old and new values."""
     require(actor, *EDITORS)

@@ -283,6 +283,7 @@ def _received(booked_on: date, received_on: date | None) -> None:
         raise MoneyError("received_on: between the booking date and today")
 
 
+@db.retried
 def add_sponsor(actor: Principal, name: str, contact_email: str | None = None) -> int:
     require(actor, *MANAGERS)
     name = name.strip()
@@ -295,6 +296,7 @@ def add_sponsor(actor: Principal, name: str, contact_email: str | None = None) -
                       {"n": name, "e": (contact_email or "").strip() or None})
 
 
+@db.retried
 def add_campaign(actor: Principal, sponsor_id: int, name: str, starts_on: date, ends_on: date,
                  amount: str | int, currency: str, deliverables: list[dict]) -> int:
     require(actor, *MANAGERS)
@@ -311,6 +313,7 @@ def add_campaign(actor: Principal, sponsor_id: int, name: str, starts_on: date, 
                       " VALUES (:s, :n, :a, :b, :m, :c, CAST(:d AS jsonb))", params)
 
 
+@db.retried
 def record_delivery(actor: Principal, campaign_id: int, day: date, impressions: int, clicks: int,
                     engagements: int) -> None:
     """Record (or correct) one day of a campaign's delivery."""
@@ -330,6 +333,7 @@ def record_delivery(actor: Principal, campaign_id: int, day: date, impressions: 
                {"id": campaign_id, "day": day, "i": impressions, "c": clicks, "e": engagements}, returning="campaign_id")
 
 
+@db.retried
 def add_revenue(actor: Principal, stream: str, amount: str | int, currency: str, booked_on: date,
                 received_on: date | None = None, sponsor_id: int | None = None, campaign_id: int | None = None,
                 recurring: bool = False, description: str = "") -> int:
@@ -358,6 +362,7 @@ def add_revenue(actor: Principal, stream: str, amount: str | int, currency: str,
                        "r": received_on, "rec": recurring, "d": description.strip() or None})
 
 
+@db.retried
 def mark_received(actor: Principal, revenue_id: int, received_on: date) -> None:
     """Record the payment of a revenue line (once; a received line keeps its date)."""
     require(actor, *MANAGERS)
@@ -371,6 +376,7 @@ def mark_received(actor: Principal, revenue_id: int, received_on: date) -> None:
                {"id": revenue_id, "r": received_on})
 
 
+@db.retried
 def update_sponsor(actor: Principal, sponsor_id: int, name: str, contact_email: str | None) -> None:
     require(actor, *MANAGERS)
     if not name.strip():
@@ -381,6 +387,7 @@ def update_sponsor(actor: Principal, sponsor_id: int, name: str, contact_email: 
                {"id": sponsor_id, "n": name.strip(), "e": (contact_email or "").strip() or None})
 
 
+@db.retried
 def update_campaign(actor: Principal, campaign_id: int, name: str, starts_on: date, ends_on: date,
                     amount: str | int, deliverables: list[dict]) -> None:
     """Correct a campaign: name, dates, amount (in its currency) and its deliverables' progress."""
@@ -400,6 +407,7 @@ def update_campaign(actor: Principal, campaign_id: int, name: str, starts_on: da
                 "m": parse_amount(amount, camp.currency), "d": items})
 
 
+@db.retried
 def update_revenue(actor: Principal, revenue_id: int, amount: str | int, booked_on: date,
                    received_on: date | None, description: str) -> None:
     """Correct a revenue line: amount (in its currency), dates and description."""

@@ -20,6 +20,7 @@ def listing(actor: Principal) -> pl.DataFrame:
         " (SELECT count(*) FROM activity a WHERE a.platform_id = p.id) AS activities FROM platform p ORDER BY p.id")
 
 
+@db.retried
 def save(actor: Principal, slug: str, name: str, kind: str) -> None:
     """Add the platform `slug`, or rename it / change its kind if it exists."""
     require(actor, "admin")

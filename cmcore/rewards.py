@@ -106,6 +106,7 @@ def _amount(kind: str, amount: str | int, unit: str) -> int:
 # ------------------------------------------------------------------ rules and budgets (managers)
 
 
+@db.retried
 def add_rule(actor: Principal, code: str, title: str, trigger: str, params: dict, kind: str,
              amount: str | int, currency: str = POINTS) -> int:
     """A rule: top N of the month (params {"n": 3}), per accepted answer, or N events attended
@@ -134,6 +135,7 @@ def add_rule(actor: Principal, code: str, title: str, trigger: str, params: dict
     return rule_id
 
 
+@db.retried
 def set_rule_active(actor: Principal, rule_id: int, active: bool) -> None:
     require(actor, *MANAGERS)
     with _step() as conn:
@@ -144,6 +146,7 @@ def set_rule_active(actor: Principal, rule_id: int, active: bool) -> None:
                      "reward_rule", rule_id)
 
 
+@db.retried
 def set_budget(actor: Principal, period: str, currency: str, amount: str | int) -> None:
     """Set the period's budget in a currency (never below what is already approved or paid)."""
     require(actor, *MANAGERS)
@@ -189,6 +192,7 @@ def _insert_proposal(conn: sa.Connection, actor: Principal, member_id: int, rule
     return reward_id
 
 
+@db.retried
 def propose(actor: Principal, member_id: int, period: str, kind: str, amount: str | int, currency: str,
             reason: str) -> int:
     """A reward proposed by hand, with its reason."""
@@ -227,6 +231,7 @@ def candidates(actor: Principal, rule: dict, period: Period) -> pl.DataFrame:
                        pl.format("{} events attended", pl.col("events")).alias("reason"))
 
 
+@db.retried
 def propose_from_rules(actor: Principal, period: str) -> int:
     """Turn the month's leaderboard and activity into proposals by the active rules, in one
     transaction. Idempotent: one proposal per member, rule and month, ever. Returns how many are new."""
@@ -257,6 +262,7 @@ def _locked(conn: sa.Connection, reward_id: int) -> sa.Row:
     return row
 
 
+@db.retried
 def approve(actor: Principal, reward_id: int) -> None:
     """proposed → approved, by someone other than the proposer, within the period's budget."""
     require(actor, *STAFF)
@@ -280,11 +286,13 @@ def approve(actor: Principal, reward_id: int) -> None:
         audit.record(conn, actor.username, "reward.approve", "reward", reward_id)
 
 
+@db.retried
 def reject(actor: Principal, reward_id: int, reason: str) -> None:
     """proposed → rejected, with a reason."""
     _close(actor, reward_id, "rejected", ("proposed",), reason)
 
 
+@db.retried
 def cancel(actor: Principal, reward_id: int, reason: str) -> None:
     """proposed or approved → cancelled, with a reason (frees its budget)."""
     _close(actor, reward_id, "cancelled", ("proposed", "approved"), reason)
@@ -312,6 +320,13 @@ def pay(actor: Principal, reward_ids: list[int]) -> tuple[str, bytes]:
     if not ids:
         raise RewardError("batch: choose approved rewards to pay")
     batch = f"PAY-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    _paid(actor, ids, batch)
+    return batch, payout_csv(actor, batch)
+
+
+@db.retried
+def _paid(actor: Principal, ids: list[int], batch: str) -> None:
+    """The batch's one transaction: every reward of `ids` locked in id order, all approved or none paid."""
     with _step() as conn:
         rows = conn.execute(sa.text("SELECT id, status FROM reward WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
                             {"ids": ids}).all()
@@ -324,7 +339,6 @@ def pay(actor: Principal, reward_ids: list[int]) -> tuple[str, bytes]:
                              " WHERE id = ANY(:ids) AND status = 'approved'"), {"by": actor.username, "b": batch, "ids": ids})
         for reward_id in ids:
             audit.record(conn, actor.username, "reward.pay", "reward", reward_id, batch=batch)
-    return batch, payout_csv(actor, batch)
 
 
 def payout_csv(actor: Principal, batch: str) -> bytes:

@@ -79,3 +79,22 @@ def test_a_page_whose_database_is_down_says_so_and_no_traceback(app, database):
         db.use(database)
     assert not at.exception
     assert [w.value for w in at.warning] == ["La base de données est indisponible ; nouvel essai toutes les 3 s…"]
+
+
+def test_every_write_service_runs_again_after_a_transient_error():
+    """Every write that a person's click makes (tests/test_role_first's services less the reads
+    test_audited lists) is `db.retried`, but imports and the demo (one long transaction each,
+    whose failure is a run in the import history) and the sign-in (its attempts are counted); a
+    payout retries its transaction, not the reading of its CSV."""
+    from cmcore import auth, community, identities, leaderboard, money, platforms, rewards
+    from tests.test_audited import READS
+    from tests.test_role_first import CALLS, SPONSOR_MAY
+    modules = {m.__name__.rpartition(".")[2]: m for m in (auth, community, identities, leaderboard, money, platforms,
+                                                         rewards)}
+    writes = (set(CALLS) | set(SPONSOR_MAY)) - READS - {"ingest.run", "demo.load", "rewards.pay"}
+    retried = db.retried(lambda: None).__code__
+    wrapped = {name: getattr(modules[name.partition(".")[0]], name.partition(".")[2]).__code__ is retried
+               for name in writes}
+    assert {name for name, yes in wrapped.items() if not yes} == set()
+    assert len(writes) == 29
+    assert rewards._paid.__code__ is retried  # pay's one transaction (its CSV is read after it)
