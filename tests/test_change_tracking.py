@@ -104,6 +104,20 @@ def test_every_writing_statement_is_logged_in_its_own_transaction(database):
     assert rows[4][2:] == (None, None, [first], 1) and rows[5][2:] == (None, None, [first], 1)
 
 
+def test_a_temporary_change_log_of_the_application_role_does_not_catch_its_writes(database):
+    """The log's definer functions search pg_temp last (sql/0018): a session's own temporary
+    `change_log` cannot hide its writes from every cache."""
+    with psycopg.connect(database) as conn:  # the application role, as the app connects
+        conn.execute("CREATE TEMP TABLE change_log (table_name text, op text, first_id bigint, last_id bigint,"
+                     " ids bigint[], row_count bigint)")
+        conn.execute("INSERT INTO platform (slug, name, kind) VALUES ('hidden', 'Hidden', 'other')")
+        assert conn.execute("SELECT count(*) FROM pg_temp.change_log").fetchone() == (0,)
+        conn.commit()
+    with db.engine().connect() as conn:
+        assert conn.execute(sa.text("SELECT table_name, op, row_count FROM public.change_log")).all() == [
+            ("platform", "insert", None)]
+
+
 def test_no_writer_waits_for_another_tables_writer_nor_for_an_insert_into_its_own(database):
     """A long import holds its transaction open: an approval, a setting or another insert into
     activity go through at once (the single row every write used to update made them all wait)."""
