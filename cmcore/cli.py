@@ -93,6 +93,15 @@ def cmd_bench_imports(args: argparse.Namespace) -> None:
     print(f"written to {args.out}")
 
 
+def cmd_bench_workload(args: argparse.Namespace) -> None:
+    from cmcore.bench import workload
+    report = workload.bench(args.database, args.processes, args.seconds, args.import_activities,
+                            lambda line: print(line, flush=True))
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(workload.table(report))
+    print(f"written to {args.out}")
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     """`audit verify`: recompute the audit log's chain; exit 1 where it breaks."""
     anchor = None
@@ -192,6 +201,16 @@ def parser() -> argparse.ArgumentParser:
     bi.add_argument("--database", default="cm_import_bench", help="the scratch database (dropped afterwards)")
     bi.add_argument("--out", type=Path, default=Path("bench-imports.json"))
     bi.set_defaults(func=cmd_bench_imports)
+
+    bw = sub.add_parser("bench-workload", help="staff using the app all day: processes proposing, approving,"
+                        " paying, changing budgets, rules and settings, reading pages and importing, side by side")
+    bw.add_argument("--processes", type=int, default=16)
+    bw.add_argument("--seconds", type=float, default=60.0)
+    bw.add_argument("--import-activities", type=int, default=1_000_000, help="activities per import, imported"
+                    " one after another the whole time")
+    bw.add_argument("--database", default="cm_workload_bench", help="the scratch database (dropped afterwards)")
+    bw.add_argument("--out", type=Path, default=Path("bench-workload.json"))
+    bw.set_defaults(func=cmd_bench_workload)
 
     a = sub.add_parser("audit", help="the audit log")
     asub = a.add_subparsers(dest="action", required=True)

@@ -214,7 +214,7 @@ def write_floor() -> float:
     return seconds
 
 
-def _fresh(name: str) -> None:
+def fresh(name: str) -> None:
     """Database `name`, made anew by the owner, migrated, and used."""
     target = db.urls(name)
     with psycopg.connect(db.owner_url(), autocommit=True) as conn:
@@ -243,7 +243,7 @@ def run(formats: list[str], members: int, activities: int, database: str, say: C
                 first, again, floor = [], [], []
                 for _ in range(runs):
                     db.use(*server)
-                    _fresh(database)
+                    fresh(database)
                     say(f"{fmt}: importing {size / 1e6:,.0f} MB")
                     started = time.perf_counter()
                     result = ingest.run(source, paths, CLI)

@@ -190,6 +190,39 @@ def run(url: str, processes: int = 16, seconds: float = 30.0, import_activities:
     return summary(tallies, time.time() - started) | {"lock_waits": waits.longest}
 
 
+def bench(database: str, processes: int = 16, seconds: float = 60.0, import_activities: int = 1_000_000,
+          say: Callable[[str], None] = print) -> dict:
+    """`run` on scratch database `database`, made anew by the owner and dropped afterwards."""
+    server = db.urls()
+    try:
+        imports.fresh(database)
+        return run(db.url(), processes, seconds, import_activities, say) | {
+            "processes": processes, "import_activities": import_activities}
+    finally:
+        db.use(*server)
+        with psycopg.connect(db.owner_url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def table(report: dict) -> str:
+    """The report as Markdown: per kind of work, then the figures the targets are about."""
+    ms = lambda s: "–" if s is None else f"{s * 1000:.0f}"  # noqa: E731
+    lines = ["| work | processes | operations | refused | errors | retries | median ms | longest ms |",
+             "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: |"]
+    for name, k in report["kinds"].items():
+        lines.append(f"| {name} | {k['processes']} | {k['ops']} | {k['refused']} | {k['errors'] or ''} | "
+                     f"{k['retries'] or ''} | {ms(k['median_s'])} | {ms(k['max_s'])} |")
+    during, checks = report["approvals_during_imports"], report["checks"]
+    waits = sorted(report["lock_waits"].items(), key=lambda kv: -kv[1])[:5]
+    lines += ["", f"{report['seconds']:.0f} s; deadlocks {report['deadlocks']}, retries {report['retries']}; "
+                  f"paid twice {checks['paid_twice']}, budget overruns {checks['budget_overruns']}, "
+                  f"rewards paid {checks['rewards_paid']}.",
+              f"Approvals while an import of {report['import_activities']:,} activities was writing: "
+              f"{during['count']}, median {ms(during['median_s'])} ms, longest {ms(during['max_s'])} ms.",
+              "Longest lock waits: " + (", ".join(f"{k} {v * 1000:.0f} ms" for k, v in waits) or "none") + "."]
+    return "\n".join(lines)
+
+
 def _named(url: str, kind: str) -> str:
     """`url` with the connections named for the kind of work (pg_stat_activity.application_name)."""
     return f"{url}{'&' if '?' in url else '?'}application_name=cm-{kind}"
