@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import psycopg  # noqa: E402
 import pytest  # noqa: E402
 
 from cmcore import db, frames, migrate  # noqa: E402
-from tests import builders, pages  # noqa: E402
+from tests import builders  # noqa: E402
 
 _counter = itertools.count()
 
@@ -49,6 +50,9 @@ def _admin(url: str, sql: str) -> None:
 
 @pytest.fixture(scope="session")
 def template_db(pg_server: str) -> Iterator[str]:
+    if name := os.environ.get("TEST_TEMPLATE_DATABASE"):  # migrated once for many runs (./dev mutate)
+        yield name
+        return
     name = f"cmt_template_{os.getpid()}"
     _admin(pg_server, f'DROP DATABASE IF EXISTS "{name}"')
     _admin(pg_server, f'CREATE DATABASE "{name}" OWNER {db.OWNER_ROLE}')
@@ -81,17 +85,20 @@ def town(database, tmp_path) -> dict:
 
 @pytest.fixture(autouse=True)
 def _clear_streamlit_caches() -> Iterator[None]:
-    """AppTest runs share the process: no cached data or resource leaks from one test to the next."""
-    import streamlit as st
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    """AppTest runs share the process: no cached data or resource leaks from one test to the next
+    (a process that never imported Streamlit has none, and is spared its import)."""
+    if st := sys.modules.get("streamlit"):
+        st.cache_data.clear()
+        st.cache_resource.clear()
     yield
 
 
 @pytest.fixture
 def app(database, monkeypatch):
     """An AppTest of app.py on the test database (a fresh one per test)."""
-    import streamlit.testing.v1.app_test as app_test_module
+    import streamlit.testing.v1.app_test as app_test_module  # Streamlit only where a test runs the app
+
+    from tests import pages
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.testing.v1 import AppTest
 

@@ -1,5 +1,7 @@
 """Who may do what (cmcore.access), role by role, without a database: the checks every page and
 service call makes, and the refusals' words."""
+import dataclasses
+
 import pytest
 
 from cmcore.access import CLI, AccessDenied, Principal, can_open, require
@@ -36,11 +38,21 @@ def test_require_returns_the_principal_or_says_which_role_is_needed():
 
 
 def test_a_principal_has_a_known_role_and_a_sponsor_exactly_when_it_is_a_sponsor():
-    with pytest.raises(ValueError, match="unknown role 'owner'"):
+    with pytest.raises(ValueError, match="^unknown role 'owner'$"):
         Principal("o", "owner")
     for role in ("admin", "manager", "staff"):
-        with pytest.raises(ValueError, match="a sponsor user is tied to exactly one sponsor, other roles to none"):
+        with pytest.raises(ValueError, match="^a sponsor user is tied to exactly one sponsor, other roles to none$"):
             Principal("x", role, 3)
-    with pytest.raises(ValueError, match="tied to exactly one sponsor"):
+    with pytest.raises(ValueError, match="^a sponsor user is tied to exactly one sponsor, other roles to none$"):
         Principal("x", "sponsor")
     assert Principal("x", "sponsor", 0).sponsor_id == 0  # an id, even 0, is a sponsor
+
+
+def test_a_principal_cannot_be_changed_once_checked():
+    """A page holds the principal its sign-in checked: nothing can turn it into another role or
+    another sponsor's user; equal principals are one cache key."""
+    sponsor = Principal("acme", "sponsor", 7)
+    for field, value in (("role", "admin"), ("sponsor_id", 8), ("username", "other")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(sponsor, field, value)
+    assert {sponsor: "acme"}[Principal("acme", "sponsor", 7)] == "acme"

@@ -1,7 +1,9 @@
 """Downloads are safe to open in a spreadsheet: every text cell that starts with = + - @, a tab or a
 carriage return is prefixed with ' (formula injection), in CSV and in Excel, read back cell by cell:
 the exports themselves, a page's downloads and a payout batch."""
+import io
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -44,6 +46,24 @@ def test_every_text_cell_that_a_spreadsheet_would_run_is_neutralised_in_csv_and_
     assert [r[1] for r in sheet[1:]] == tags
     assert [r[2] for r in sheet[1:]] == [-5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     assert not any(unsafe(cell) for row in sheet for cell in row)  # a formula cell reads "=…"
+
+
+def test_downloads_keep_times_zones_structs_and_a_readable_sheet():
+    """CSV is UTF-8 with a BOM (so Excel reads accents), times keep their zone, structs become
+    JSON (a formula inside one stays quoted text, not a cell); an Excel sheet is named after its
+    table within Excel's 31 characters, and its columns are as wide as their text."""
+    frame = pl.DataFrame({"at": [datetime(2026, 3, 1, 10, tzinfo=ZoneInfo("Europe/Paris"))],
+                          "detail": [{"n": 1, "label": "=x"}], "note": ["a note much wider than a column's default"]})
+    data = exports.to_csv(frame)
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert csv_rows(data) == [["at", "detail", "note"], ["2026-03-01 10:00:00.000000+01:00", '{"n":1,"label":"=x"}',
+                                                        "a note much wider than a column's default"]]
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(exports.to_excel(frame, "campaigns of the spring season 2026")))
+    assert book.sheetnames == ["campaigns of the spring season "]  # 31 characters
+    assert book.worksheets[0].column_dimensions["C"].width > 30  # 41 characters; polars writes 13 unfitted
+    assert openpyxl.load_workbook(io.BytesIO(exports.to_excel(frame))).sheetnames == ["data"]
 
 
 def test_a_sponsor_report_download_neutralises_what_came_from_the_data(app, database):
