@@ -1,4 +1,4 @@
-"""`python -m cmcore …`: migrate, prepare, demo, import, bench, audit, users."""
+"""`python -m cmcore …`: migrate, prepare, worker, demo, import, bench, audit, users."""
 from __future__ import annotations
 
 import argparse
@@ -48,6 +48,13 @@ def cmd_prepare(_args: argparse.Namespace) -> None:
     with bar:
         passwords = bootstrap.prepare(report)
     print_passwords(passwords)
+
+
+def cmd_worker(_args: argparse.Namespace) -> None:
+    """Run the worker (alerts, digests) until stopped; the schema must be up to date."""
+    from cmcore import worker
+    bootstrap.schema()
+    worker.run()
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -152,6 +159,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("secret", help="print a new random cookie key (CM_COOKIE_KEY)").set_defaults(func=cmd_secret)
     sub.add_parser("prepare", help="migrate, and seed a starter demo into an empty database"
                    ).set_defaults(func=cmd_prepare)
+    sub.add_parser("worker", help="run the worker: alerts and reports (./dev app starts one beside the app)"
+                   ).set_defaults(func=cmd_worker)
 
     d = sub.add_parser("demo", help="fill an empty database with a synthetic community")
     d.add_argument("--members", type=int, default=2000)

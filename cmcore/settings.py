@@ -26,10 +26,25 @@ class Settings:
     cookie_key: str
     session_hours: float  # a session's whole life (no renewal): then its user signs in again
     demo_on_empty: bool  # the app seeds a small demo community into an empty database
+    smtp: Smtp  # where e-mail goes (no host: files in data_dir/mail)
+    app_url: str  # the console's address, for the links in messages
+    webhook_key: str  # signs the generic JSON webhooks (HMAC-SHA256)
 
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+
+@dataclass(frozen=True)
+class Smtp:
+    """An SMTP server's settings; no host: messages are written to files instead."""
+
+    host: str | None = None
+    port: int = 587
+    tls: str = "starttls"  # "starttls", "ssl" (implicit TLS) or "none"
+    user: str | None = None
+    password: str | None = None
+    sender: str = "Community console <console@localhost>"
 
 
 def _secrets() -> dict:
@@ -37,9 +52,9 @@ def _secrets() -> dict:
     return tomllib.loads(path.read_text()) if path.exists() else {}
 
 
-def _dev_cookie_key(data_dir: Path) -> str:
+def _dev_key(data_dir: Path, name: str = "cookie_key") -> str:
     """A random key kept in the git-ignored data folder: development never runs on a known key."""
-    path = data_dir / "cookie_key"
+    path = data_dir / name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(passwords.new_secret())
@@ -69,10 +84,23 @@ def load() -> Settings:
         database_url=os.environ.get("DATABASE_URL") or conf.get("database_url"),
         database_owner_url=os.environ.get("DATABASE_OWNER_URL") or conf.get("database_owner_url"),
         data_dir=data_dir,
-        cookie_key=key or _dev_cookie_key(data_dir),
+        cookie_key=key or _dev_key(data_dir),
         session_hours=hours,
         demo_on_empty=str(get("demo_on_empty", "1")).lower() not in ("0", "false", "no"),
+        smtp=_smtp(get),
+        app_url=str(get("app_url", "http://localhost:8501")).rstrip("/"),
+        webhook_key=get("webhook_key") or _dev_key(data_dir, "webhook_key"),
     )
+
+
+def _smtp(get) -> Smtp:
+    """CM_SMTP_HOST, _PORT, _TLS, _USER, _PASSWORD, _FROM (or smtp_host… in secrets.toml)."""
+    tls = get("smtp_tls", "starttls")
+    if tls not in ("starttls", "ssl", "none"):
+        raise ConfigError(f"CM_SMTP_TLS must be 'starttls', 'ssl' or 'none', not {tls!r}")
+    default_port = {"starttls": 587, "ssl": 465, "none": 25}[tls]
+    return Smtp(host=get("smtp_host"), port=int(get("smtp_port", default_port)), tls=tls, user=get("smtp_user"),
+                password=get("smtp_password"), sender=get("smtp_from", Smtp.sender))
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from cmcore import (audit, auth, community, db, demo, identities, ingest, leaderboard, money, platforms,
                     rewards, sessions)
 from cmcore.access import CLI, Principal
+from cmcore.alerts import rules as alerts_rules
 from cmcore.ingest.canonical import Rejected
 from tests.test_role_first import CALLS, SPONSOR_MAY
 
@@ -34,9 +35,9 @@ ALSO = {
 # How an audit row names the row it changed, where it names one row of its own table.
 KEYS = {"reward": "id", "reward_rule": "id", "reward_budget": "period || ':' || currency", "sponsor": "id",
         "campaign": "id", "revenue": "id", "app_user": "username", "app_setting": "key", "platform": "slug",
-        "import_run": "id"}
+        "import_run": "id", "alert_rule": "id"}
 # The functions given a principal that change nothing (the others are in WRITES below).
-READS = {"auth.list_users", "identities.people", "identities.candidates", "identities.merges", "ingest.history",
+READS = {"alerts.rules.listing", "auth.list_users", "identities.people", "identities.candidates", "identities.merges", "ingest.history",
          "leaderboard.leaderboard", "leaderboard.activity_sparklines", "leaderboard.explain",
          "leaderboard.anonymous_platforms",
          "money.sponsor_in_scope", "money.campaigns", "money.delivery", "money.revenue_lines", "money.sponsors",
@@ -165,6 +166,11 @@ def test_every_write_is_audited_in_its_own_transaction_and_names_what_it_changed
         "rewards.reject": lambda: rewards.reject(BEN, state["rewards"][2], "Not this month"),
         "rewards.cancel": lambda: rewards.cancel(ANNA, state["rewards"][1], "Twice"),
         "rewards.pay": lambda: rewards.pay(BEN, state["rewards"][:1]),
+        "alerts.rules.save": lambda: (
+            alerts_rules.save(MANAGER, alerts_rules.Rule("import_failed", "Imports", 24, "email", ("anna", "ben"))),
+            alerts_rules.save(MANAGER, alerts_rules.Rule("platform_stale", "Quiet", 48, "webhook",
+                                                         webhook_url="https://hooks.example/x", webhook_format="slack")),
+            alerts_rules.save(MANAGER, alerts_rules.Rule("platform_stale", "Quiet", 72, "app", ("anna",)), 2)),
     }
     assert set(writes) - {"auth.sign_in (refused)", "auth.sign_in", "sessions.end"} == (
         set(CALLS) | set(SPONSOR_MAY)) - READS

@@ -11,9 +11,9 @@ from cmcore.access import ROLES
 
 ROOT = Path(__file__).resolve().parent.parent
 UI_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ui").glob("*.py")),
-            ROOT / "cmcore" / "sponsor_html.py"]
+            ROOT / "cmcore" / "sponsor_html.py", *sorted((ROOT / "cmcore" / "alerts").glob("*.py"))]
 LABEL_CONSTANTS = ("PAGES", "PRESETS", "WEEKDAYS", "LABELS", "NOTHING", "KINDS", "ACTIVITY_KINDS", "STREAMS",
-                   "STATUSES", "REWARD_KINDS", "SOURCES", "COUNTS")  # module constants whose values are shown
+                   "STATUSES", "REWARD_KINDS", "SOURCES", "COUNTS", "OWN")  # module constants whose values are shown
 CORE_FILES = [*sorted((ROOT / "cmcore" / "kpis").glob("*.py")), *sorted((ROOT / "cmcore" / "reports").glob("*.py")),
               ROOT / "cmcore" / "money.py"]
 
@@ -28,7 +28,7 @@ def interface_strings() -> set[str]:
     for path in UI_FILES:
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "t" and node.args:
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("t", "translate") and node.args:
                 if isinstance(node.args[0], ast.Constant):
                     found.add(node.args[0].value)
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in ("chart", "empty"):

@@ -26,6 +26,9 @@ EXCEPTIONS = {
     "event_attendance": {"SELECT", "INSERT", "UPDATE", "DELETE"},
     "app_session": {"SELECT", "INSERT", "UPDATE", "DELETE"},  # old sessions' rows
     "login_attempt": {"SELECT", "INSERT", "UPDATE", "DELETE"},  # old attempts
+    # the worker's queue (sql/0014): finished jobs deleted, stopped or stalled workers removed
+    **{t: {"SELECT", "INSERT", "UPDATE", "DELETE"} for t in ("procrastinate_jobs", "procrastinate_workers",
+                                                         "procrastinate_periodic_defers", "procrastinate_events")},
     "_yoyo_migration": {"SELECT"}, "_yoyo_log": {"SELECT"}, "_yoyo_version": {"SELECT"}, "yoyo_lock": {"SELECT"},
 }
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")

@@ -20,6 +20,7 @@ import cmcore
 from cmcore import (auth, community, demo, frames, identities, ingest, leaderboard, money, platforms, reports,
                     rewards)
 from cmcore.access import AccessDenied, Principal
+from cmcore.alerts import rules as alerts_rules
 from cmcore.periods import Period
 from cmcore.reports import Scope, overview
 from tests.builders import Community, user, utc
@@ -76,6 +77,9 @@ def globex(database, tmp_path) -> Ids:
 
 # Every function given a principal, called as it must refuse `p` with Globex's ids in `x`.
 CALLS: dict[str, Callable[[Principal | None, Ids], object]] = {
+    "alerts.rules.listing": lambda p, x: alerts_rules.listing(p),
+    "alerts.rules.save": lambda p, x: alerts_rules.save(p, alerts_rules.Rule("import_failed", "Globex", 1, "app",
+                                                                             ("globex",))),
     "auth.list_users": lambda p, x: auth.list_users(p),
     "auth.add_user": lambda p, x: auth.add_user(p, "globex", "G", "sponsor", "short", sponsor_id=x.sponsor),
     "auth.set_password": lambda p, x: auth.set_password(p, "globex", "short"),
