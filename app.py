@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cmcore import access, bootstrap, settings
+from cmcore.alerts import inbox
 from cmcore.cli import print_passwords
 from ui import errors, filters, login
 from ui.text import plain, t
@@ -20,6 +21,7 @@ PAGES = {  # key → (file, title, icon); who may open which is cmcore.access.PA
     "rewards": ("pages/rewards.py", "Rewards", ":material/redeem:"),
     "monetisation": ("pages/monetisation.py", "Monetisation", ":material/payments:"),
     "sponsor_report": ("pages/sponsor_report.py", "Sponsor report", ":material/handshake:"),
+    "alerts": ("pages/alerts.py", "Alerts", ":material/notifications:"),
     "settings": ("pages/settings.py", "Settings", ":material/settings:"),
     "data": ("pages/data.py", "Data", ":material/database:"),
     "users": ("pages/users.py", "Users", ":material/group:"),
@@ -74,8 +76,10 @@ def main() -> None:
 
     with st.sidebar:
         st.caption(t("Signed in as {name} ({role})", name=plain(principal.username), role=t(principal.role)))
+        unread = inbox.unread(principal) if "alerts" in allowed else 0
         for key in allowed:
-            st.page_link(pages[key])
+            label = t("{page} ({n} unread)", page=t(PAGES[key][1]), n=unread) if key == "alerts" and unread else None
+            st.page_link(pages[key], label=label)
         st.divider()
     # A sponsor sees its report only: no community filter (no platform names).
     st.session_state["filters"] = filters.sidebar(platforms=principal.role != "sponsor")

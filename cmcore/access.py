@@ -21,6 +21,7 @@ PAGES: dict[str, frozenset[str]] = {
     "rewards": _MANAGERS_AND_STAFF,
     "monetisation": _MANAGERS,
     "sponsor_report": frozenset({"admin", "manager", "sponsor"}),
+    "alerts": _MANAGERS_AND_STAFF,
     "settings": _MANAGERS,
     "data": _MANAGERS_AND_STAFF,
     "users": frozenset({"admin"}),

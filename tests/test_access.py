@@ -11,7 +11,8 @@ OPENS = {
     "overview": "admin manager", "growth": "admin manager", "retention": "admin manager",
     "responsiveness": "admin manager staff", "moderation": "admin manager staff", "reputation": "admin manager",
     "content": "admin manager", "leaderboard": "admin manager staff", "rewards": "admin manager staff",
-    "monetisation": "admin manager", "sponsor_report": "admin manager sponsor", "settings": "admin manager",
+    "monetisation": "admin manager", "sponsor_report": "admin manager sponsor", "alerts": "admin manager staff",
+    "settings": "admin manager",
     "data": "admin manager staff", "users": "admin", "account": "admin manager staff sponsor",
 }
 PEOPLE = {"admin": Principal("ada", "admin"), "manager": Principal("max", "manager"),

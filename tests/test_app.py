@@ -208,11 +208,11 @@ def test_english_interface(app, community):
 @pytest.mark.parametrize("username, menu", [
     ("admin", ["Vue d'ensemble", "Croissance et engagement", "Rétention", "Réactivité", "Modération",
                "Réputation", "Contenus et événements", "Membres clés", "Récompenses", "Monétisation",
-               "Rapport sponsor", "Réglages", "Données", "Utilisateurs", "Mon compte"]),
+               "Rapport sponsor", "Alertes", "Réglages", "Données", "Utilisateurs", "Mon compte"]),
     ("manager", ["Vue d'ensemble", "Croissance et engagement", "Rétention", "Réactivité", "Modération",
                  "Réputation", "Contenus et événements", "Membres clés", "Récompenses", "Monétisation",
-                 "Rapport sponsor", "Réglages", "Données", "Mon compte"]),
-    ("staff", ["Réactivité", "Modération", "Membres clés", "Récompenses", "Données", "Mon compte"]),
+                 "Rapport sponsor", "Alertes", "Réglages", "Données", "Mon compte"]),
+    ("staff", ["Réactivité", "Modération", "Membres clés", "Récompenses", "Alertes", "Données", "Mon compte"]),
     ("sponsor", ["Rapport sponsor", "Mon compte"]),
 ])
 def test_each_role_sees_its_pages_only(app, community, username, menu):

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from cmcore import (audit, auth, community, db, demo, identities, ingest, leaderboard, money, platforms,
                     rewards, sessions)
 from cmcore.access import CLI, Principal
+from cmcore.alerts import inbox
 from cmcore.alerts import rules as alerts_rules
 from cmcore.ingest.canonical import Rejected
 from tests.test_role_first import CALLS, SPONSOR_MAY
@@ -35,9 +36,10 @@ ALSO = {
 # How an audit row names the row it changed, where it names one row of its own table.
 KEYS = {"reward": "id", "reward_rule": "id", "reward_budget": "period || ':' || currency", "sponsor": "id",
         "campaign": "id", "revenue": "id", "app_user": "username", "app_setting": "key", "platform": "slug",
-        "import_run": "id", "alert_rule": "id"}
+        "import_run": "id", "alert_rule": "id", "notify_pref": "username"}
 # The functions given a principal that change nothing (the others are in WRITES below).
-READS = {"alerts.rules.listing", "auth.list_users", "identities.people", "identities.candidates", "identities.merges", "ingest.history",
+READS = {"alerts.rules.listing", "alerts.rules.recipients", "alerts.inbox.notifications", "alerts.inbox.unread",
+         "alerts.inbox.language", "alerts.inbox.deliveries", "alerts.inbox.failing", "auth.list_users", "identities.people", "identities.candidates", "identities.merges", "ingest.history",
          "leaderboard.leaderboard", "leaderboard.activity_sparklines", "leaderboard.explain",
          "leaderboard.anonymous_platforms",
          "money.sponsor_in_scope", "money.campaigns", "money.delivery", "money.revenue_lines", "money.sponsors",
@@ -171,9 +173,14 @@ def test_every_write_is_audited_in_its_own_transaction_and_names_what_it_changed
             alerts_rules.save(MANAGER, alerts_rules.Rule("platform_stale", "Quiet", 48, "webhook",
                                                          webhook_url="https://hooks.example/x", webhook_format="slack")),
             alerts_rules.save(MANAGER, alerts_rules.Rule("platform_stale", "Quiet", 72, "app", ("anna",)), 2)),
+        "alerts.inbox.mark_read": lambda: inbox.mark_read(ANNA),
+        "alerts.inbox.set_language": lambda: inbox.set_language(ANNA, "en"),
     }
     assert set(writes) - {"auth.sign_in (refused)", "auth.sign_in", "sessions.end"} == (
         set(CALLS) | set(SPONSOR_MAY)) - READS
+    with db.transaction() as conn:  # one for Anna to read (the worker writes them: not audited, like a KPI)
+        conn.execute(sa.text("INSERT INTO notification (kind, channel, recipient, period, link, status, sent_at)"
+                             " VALUES ('import_failed', 'app', 'anna', 'import:1', 'data', 'sent', now())"))
     logs = {name: check(name, write) for name, write in writes.items()}
     assert [r.action for r in logs["ingest.run"]] == ["import.load", "import.reject"]
     assert [(r.action, r.entity_id) for r in logs["rewards.approve"]] == [

@@ -20,6 +20,7 @@ import cmcore
 from cmcore import (auth, community, demo, frames, identities, ingest, leaderboard, money, platforms, reports,
                     rewards)
 from cmcore.access import AccessDenied, Principal
+from cmcore.alerts import inbox
 from cmcore.alerts import rules as alerts_rules
 from cmcore.periods import Period
 from cmcore.reports import Scope, overview
@@ -78,6 +79,14 @@ def globex(database, tmp_path) -> Ids:
 # Every function given a principal, called as it must refuse `p` with Globex's ids in `x`.
 CALLS: dict[str, Callable[[Principal | None, Ids], object]] = {
     "alerts.rules.listing": lambda p, x: alerts_rules.listing(p),
+    "alerts.rules.recipients": lambda p, x: alerts_rules.recipients(p),
+    "alerts.inbox.notifications": lambda p, x: inbox.notifications(p),
+    "alerts.inbox.unread": lambda p, x: inbox.unread(p),
+    "alerts.inbox.mark_read": lambda p, x: inbox.mark_read(p, [1]),
+    "alerts.inbox.language": lambda p, x: inbox.language(p),
+    "alerts.inbox.set_language": lambda p, x: inbox.set_language(p, "xx"),
+    "alerts.inbox.deliveries": lambda p, x: inbox.deliveries(p),
+    "alerts.inbox.failing": lambda p, x: inbox.failing(p),
     "alerts.rules.save": lambda p, x: alerts_rules.save(p, alerts_rules.Rule("import_failed", "Globex", 1, "app",
                                                                              ("globex",))),
     "auth.list_users": lambda p, x: auth.list_users(p),

@@ -84,11 +84,11 @@ def test_an_email_alert_is_sent_once_per_recipient_and_episode_in_their_language
     assert french["Subject"] == "[Console de communauté] Un import a échoué — Imports"
     assert french.get_body(("plain",)).get_content().replace("\r\n", "\n") == (
         f"L’import n° {first} (canonical) par admin a échoué : members.csv line 2: joined_at is not a date\n\n"
-        "Voir les preuves : http://localhost:8501/data?tab=imports\n")
+        "Voir les preuves : http://localhost:8501/data\n")
     assert english["Subject"] == "[Community console] An import failed — Imports"
     assert english.get_body(("html",)).get_content().strip().replace("\r\n", "\n") == (
         f"<html><body><p>The import #{first} (canonical) by admin failed: members.csv line 2: joined_at is not a"
-        ' date</p><p><a href="http://localhost:8501/data?tab=imports">See the evidence</a></p></body></html>')
+        ' date</p><p><a href="http://localhost:8501/data">See the evidence</a></p></body></html>')
     assert rows("SELECT status, attempts, count(*) FROM notification GROUP BY 1, 2") == [("sent", 1, 4)]
     assert rows("SELECT ok, count(*) FROM delivery_attempt GROUP BY 1") == [(True, 4)]
     assert second and old
@@ -104,7 +104,7 @@ def test_webhooks_in_slack_discord_and_signed_json(database):
         assert rules.evaluate(NOW) == 3
         assert delivery.send_due() == {"sent": 3}
     received = {path: (headers, body) for path, headers, body in hooks.received}
-    link = "http://localhost:8501/data?tab=imports"
+    link = "http://localhost:8501/data"
     said = f"The import #{run} (canonical) by admin failed: members.csv line 2: joined_at is not a date"
     import json
     slack, discord, generic = (json.loads(received[f"/{f}"][1]) for f in ("slack", "discord", "json"))

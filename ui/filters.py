@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import polars as pl
 import streamlit as st
 
 from cmcore import community, frames, periods
@@ -24,21 +25,45 @@ class Filters:
     tz: str
 
 
+def _default(key: str, **value: object) -> dict[str, object]:
+    """A widget's default, unless the session already holds its value (set from the address)."""
+    return {} if key in st.session_state else value
+
+
+def _from_address(listed: pl.DataFrame | None) -> None:
+    """Filters in the page's address (`?from=YYYY-MM-DD&to=YYYY-MM-DD&platform=slug`, as an alert's
+    link to its evidence has them) replace the session's, once per address."""
+    wanted = tuple(st.query_params.get(k) for k in ("from", "to", "platform"))
+    if not any(wanted) or st.session_state.get("filters_address") == wanted:
+        return
+    st.session_state["filters_address"] = wanted
+    try:
+        first, last = (date.fromisoformat(d) for d in wanted[:2])
+    except (TypeError, ValueError):
+        return
+    if first <= last:
+        st.session_state["period_preset"], st.session_state["period_custom"] = "custom", (first, last)
+    slugs = {} if listed is None else dict(zip(listed["slug"], listed["platform_id"], strict=True))
+    if wanted[2] in slugs:
+        st.session_state["platforms"] = [slugs[wanted[2]]]
+
+
 def sidebar(platforms: bool = True) -> Filters:
     """Draw the filters and return their values; without `platforms`, no platform filter (every
     platform, and no platform name shown)."""
     tz = community.timezone()
     today = datetime.now(ZoneInfo(tz)).date()
+    listed = frames.table("platforms") if platforms else None
+    _from_address(listed)
     bar = st.sidebar
-    bar.selectbox(t("Period"), list(PRESETS), key="period_preset", index=1,
-                  format_func=lambda k: t(PRESETS[k]))
+    bar.selectbox(t("Period"), list(PRESETS), key="period_preset", format_func=lambda k: t(PRESETS[k]),
+                  **_default("period_preset", index=1))
     custom = None
     if st.session_state.get("period_preset") == "custom":
         custom = bar.date_input(t("From – to (inclusive)"), key="period_custom",
-                                value=(today - timedelta(days=29), today - timedelta(days=1)))
+                                **_default("period_custom", value=(today - timedelta(days=29), today - timedelta(days=1))))
     chosen = []
     if platforms:
-        listed = frames.table("platforms")
         names = dict(zip(listed["platform_id"], listed["name"], strict=True))
         chosen = bar.multiselect(t("Platforms"), list(names), key="platforms", format_func=names.get,
                                  placeholder=t("All platforms"))

@@ -3,6 +3,7 @@ one (every value escaped), with the link to the evidence."""
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cmcore import settings
@@ -29,10 +30,11 @@ def title(kind: str, lang: str) -> str:
     return translate(KINDS[kind].title if kind in KINDS else OWN[kind][0], lang)
 
 
-def sentence(kind: str, facts: dict, lang: str) -> str:
-    """What the finding says, translated, its facts filled in."""
+def sentence(kind: str, facts: dict, lang: str, quote: Callable[[object], str] = str) -> str:
+    """What the finding says, translated, its facts filled in (each through `quote`: a page
+    escapes them, and only them, for Markdown)."""
     says = KINDS[kind].says if kind in KINDS else OWN[kind][1]
-    return translate(says, lang, **facts)
+    return translate(says, lang, **{k: quote(v) for k, v in facts.items()})
 
 
 def url(link: str) -> str:

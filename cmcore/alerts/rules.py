@@ -130,3 +130,11 @@ def evaluate(now: datetime) -> int:
         return 0
     with db.transaction() as conn:
         return conn.execute(_NOTIFY, rows).rowcount
+
+
+def recipients(actor: Principal) -> list[str]:
+    """The users a rule may write to: the console's active users, sponsors' aside."""
+    require(actor, *MANAGERS)
+    with db.engine().connect() as conn:
+        return list(conn.execute(sa.text("SELECT username FROM app_user WHERE active AND role <> 'sponsor'"
+                                         " ORDER BY username")).scalars())
