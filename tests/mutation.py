@@ -56,6 +56,8 @@ MODULES: dict[str, tuple[Target, ...]] = {
                                                   "the_period_bounds test_member_names_finds_the_known_ids_once")),
         Target("cmcore/kpis/reputation.py", ("tests/test_kpis.py", "-k", "sentiment or alert or reputation or volume")),
         Target("cmcore/kpis/content.py", _kpis("test_engagement_by_tag_author_and_hour_of_week "
+                                               "test_anonymous_up_votes_within_the_week_are_engagement "
+                                               "test_groups_of_equal_engagement_go_by_name "
                                                "test_engagement_follows_the_time_zone test_event_attendance_and_lift")),
         Target("cmcore/kpis/monetisation.py", ("tests/test_monetisation.py",)),
         Target("cmcore/kpis/__init__.py", ("tests/test_kpis.py", "tests/test_overview.py")),
@@ -91,6 +93,24 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "`before` is a quarter's last month (3, 6, 9, 12): (m - 1) // 3 == (m - 2) // 3 for each",
     ("cmcore/access.py", "sponsor_id: int | None = None", "sponsor_id: int & None = None"):
         "an annotation, never evaluated (`from __future__ import annotations`)",
+    ("cmcore/kpis/growth.py", 'spans_ = spans.lazy().filter((pl.col("day") >= period.start - timedelta(days=29)) & '
+                              '(pl.col("day") < period.end))',
+     'spans_ = spans.lazy().filter((pl.col("day") >= period.start - timedelta(days=30)) & (pl.col("day") < period.end))'):
+        "a span from 30 days before the period ends (at most 30 days later, or at the next active day) by its "
+        "first day: its +1 and -1 both fall before the period's days",
+    ("cmcore/kpis/responsiveness.py", 'how="left").filter(~pl.col("is_bot").fill_null(False))',
+     'how="left").filter(~pl.col("is_bot").fill_null(True))'):
+        "a responder is an activity's member_id, a foreign key of member: the join always finds them",
+    ("cmcore/kpis/monetisation.py", 'frame = pl.DataFrame(rows, schema={"campaign_id": pl.Int64, "kind": pl.String, '
+                                    '"label": pl.String,',
+     'frame = pl.DataFrame(rows, schema={"campaign_id": pl.Int64, "XXkindXX": pl.String, "label": pl.String,'):
+        "a deliverable's kind rides along in the frame, but no page, download or HTML report reads it",
+    ("cmcore/kpis/__init__.py", "if lo is None or (hi - lo) // QUARTER_HOUR_US >= utc.len():",
+     "if lo is None or (hi - lo) / QUARTER_HOUR_US >= utc.len():"):
+        "for a whole number n, floor(x) >= n exactly when x >= n",
+    ("cmcore/kpis/__init__.py", "last_day = (starts + timedelta(microseconds=QUARTER_HOUR_US - 1)).dt.convert_time_zone(tz).dt.date()",
+     "last_day = (starts + timedelta(microseconds=QUARTER_HOUR_US - 2)).dt.convert_time_zone(tz).dt.date()"):
+        "zone offsets are whole seconds: a quarter hour's last two microseconds fall on the same local day",
 }
 
 

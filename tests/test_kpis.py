@@ -8,7 +8,8 @@ import pytest
 
 from cmcore import community
 from cmcore.access import AccessDenied, CLI, Principal
-from cmcore.kpis import between, distinct_sorted, growth, micros, moderation, reputation
+from cmcore.kpis import (between, content, distinct_sorted, growth, member_rollup_after, micros, moderation,
+                         on_local_days, reputation, retention)
 from cmcore import reports
 from cmcore.periods import Period
 from tests.builders import Community, utc
@@ -128,6 +129,9 @@ def test_cohort_retention(retention_community):
         (date(2026, 3, 1), 0): (4, 3),
     }
     assert cohorts.filter(cohorts["k"] == 1)["retention"].to_list() == [0.5]
+    # The heat map's months by default: the 12 up to the one holding the period's last day.
+    assert retention.cohort_span(Period(date(2026, 3, 1), date(2026, 4, 1))) == (date(2025, 4, 1), date(2026, 3, 1))
+    assert retention.cohort_span(Period(date(2026, 1, 1), date(2026, 2, 1)), 3) == (date(2025, 11, 1), date(2026, 1, 1))
 
 
 # ------------------------------------------------------------------ responsiveness
@@ -337,6 +341,16 @@ def test_no_alert_below_the_floor(database):
     assert metrics(reports.reputation_report(MANAGER, scope(utc(2026, 3, 12))))["alerts"] == 0
 
 
+def test_an_alert_at_the_floor_itself(database):
+    c = Community()
+    for k in range(4):  # 5 March: four, under the floor
+        c.mention(utc(2026, 3, 5, 8 + k), -1)
+    for k in range(5):  # 8 March: five, the floor itself; the 28 days before: mean 4/28, std 0.756, 3 sigma 2.41
+        c.mention(utc(2026, 3, 8, 8 + k), -1)
+    alerts = reports.reputation_report(MANAGER, scope(utc(2026, 3, 12))).frames["alerts"]
+    assert alerts.select("day", "negative").rows() == [(date(2026, 3, 8), 5)]
+
+
 def test_daily_volume_is_per_day_and_source_and_alert_mentions_go_by_day_then_reach(database):
     c = Community()
     for day in (3, 4):  # eight negatives on each of 3 and 4 March, after a silent February
@@ -414,6 +428,25 @@ def test_engagement_by_tag_author_and_hour_of_week(content_community):
         (1, 9, 1, 3.0), (2, 14, 2, 0.5)]
 
 
+def test_anonymous_up_votes_within_the_week_are_engagement(database):
+    """Up-votes on a thread or on a reply in it count for the thread (down-votes do not), on the
+    days before the thread is a week old."""
+    c = Community()
+    ann, bob = c.member("ann", utc(2026, 1, 1)), c.member("bob", utc(2026, 1, 1))
+    thread = c.act(ann, "thread", utc(2026, 3, 2, 9), "stackexchange", is_question=True)
+    answer = c.act(bob, "answer", utc(2026, 3, 2, 10), "stackexchange", parent=thread)  # 1
+    c.vote(thread, date(2026, 3, 3), up=2, down=3)  # 2
+    c.vote(answer, date(2026, 3, 4), up=1)  # 1: in the thread
+    c.vote(thread, date(2026, 3, 9), up=4)  # 4: 9 March began before the week's end (9 March, 9:00)
+    c.vote(thread, date(2026, 3, 10), up=8)  # too late
+    assert metrics(reports.content_report(MANAGER, scope(utc(2026, 3, 20))))["engagement"] == 8
+
+
+def test_groups_of_equal_engagement_go_by_name():
+    engagement = pl.DataFrame({"platform_id": [2, 1, 3, 1], "engagement": [1, 1, 5, 1]})
+    assert content.engagement_by(engagement, "platform_id").rows() == [(3, 1, 5.0), (1, 2, 1.0), (2, 1, 1.0)]
+
+
 def test_engagement_follows_the_time_zone(content_community):
     report = reports.content_report(MANAGER, reports.Scope(MARCH, None, "America/New_York", utc(2026, 3, 20)))
     assert report.frames["hour_of_week"].select("weekday", "hour").rows() == [(1, 4), (2, 9)]
@@ -429,7 +462,8 @@ def test_event_attendance_and_lift(database):
     c.act(ann, "reply", utc(2026, 1, 15), parent=t)  # ann: 1 before, 3 after
     for day in (2, 3, 4):
         c.act(ann, "reply", utc(2026, 2, day), parent=t)
-    c.act(bob, "reply", utc(2026, 2, 10), parent=t)  # bob: 0 before, 1 after
+    c.act(bob, "reply", utc(2026, 2, 10), parent=t)  # bob: 0 before, 2 after
+    c.act(bob, "reply", utc(2026, 2, 1, 18), parent=t)  # at the event's start: after
     c.act(cat, "reply", utc(2026, 1, 12), parent=t)  # cat (registered, absent): 2 before, 1 after
     c.act(cat, "reply", utc(2026, 1, 13), parent=t)
     c.act(cat, "reply", utc(2026, 2, 20), parent=t)
@@ -437,9 +471,9 @@ def test_event_attendance_and_lift(database):
     events = report.frames["events"]
     assert events.select("title", "registered", "attended", "attendance_rate").rows() == [
         ("Meetup", 3, 2, pytest.approx(2 / 3))]
-    # attendees: (+2 +1) / 2 = 1.5; comparable non-attendees (cat, dan): (−1 −1) / 2 = −1.
-    assert events["lift"].to_list() == [2.5]
-    assert metrics(report)["lift"] == 2.5
+    # attendees: (+2 +2) / 2 = 2; comparable non-attendees (cat, dan): (−1 −1) / 2 = −1.
+    assert events["lift"].to_list() == [3.0]
+    assert metrics(report)["lift"] == 3.0
 
 
 # ------------------------------------------------------------------ access
@@ -470,3 +504,39 @@ def test_window_bounds_are_exact_to_the_microsecond_in_any_time_zone():
     assert moments.filter(between("t", paris, paris + timedelta(hours=1))).equals(
         moments.filter(pl.col("t").is_between(*(pl.lit(m.astimezone(UTC)) for m in (paris, paris + timedelta(hours=1))),
                                               "left")))
+
+
+def test_microseconds_are_exact_integers_to_the_last_representable_instant():
+    last = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)  # past what a float holds exactly (2^53)
+    assert micros(last) == 253_402_300_799_999_999 and isinstance(micros(last), int)
+    assert micros(datetime(1970, 1, 1, 1, tzinfo=ZoneInfo("Europe/Paris"))) == 0
+
+
+def test_on_local_days_keeps_the_chosen_days_only_and_not_the_days_between():
+    """Days in runs (1–2 March) and apart (4 March), in Paris: each local day from its midnight
+    to the next (23:00 UTC the day before), never the 3rd that lies between the runs."""
+    moments = [utc(2026, 2, 28, 22, 59), utc(2026, 2, 28, 23), utc(2026, 3, 2, 12), utc(2026, 3, 2, 22, 59),
+               utc(2026, 3, 2, 23), utc(2026, 3, 3, 12), utc(2026, 3, 3, 23), utc(2026, 3, 4, 22, 59),
+               utc(2026, 3, 4, 23)]
+    frame = pl.DataFrame({"at": moments}, schema={"at": pl.Datetime("us", "UTC")})
+    days = pl.Series([date(2026, 3, 4), date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 2)])
+    assert frame.filter(on_local_days("at", days, "Europe/Paris"))["at"].to_list() == [
+        utc(2026, 2, 28, 23), utc(2026, 3, 2, 12), utc(2026, 3, 2, 22, 59), utc(2026, 3, 3, 23),
+        utc(2026, 3, 4, 22, 59)]
+    assert frame.filter(on_local_days("at", pl.Series([], dtype=pl.Date), "Europe/Paris")).is_empty()
+
+
+@pytest.mark.parametrize("removed_ids", [[], [2]])
+def test_a_member_rollup_after_a_change_equals_the_rollup_of_the_activities_as_they_are(removed_ids):
+    """What the incremental refresh does to member days: the added rows merged in, or the members a
+    removal touches rolled up again, gives the rollup of the activities as they now are."""
+    before = pl.DataFrame({"id": [1, 2, 3, 4], "member_id": [10, 10, 20, 30],
+                           "day": [date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 1), date(2026, 3, 3)]})
+    added = pl.DataFrame({"id": [5], "member_id": [20], "day": [date(2026, 3, 4)]})
+    now = pl.concat([before.filter(~pl.col("id").is_in(removed_ids)), added])
+    rollup = lambda rows: distinct_sorted(rows, ["member_id", "day"])  # noqa: E731
+    got = member_rollup_after(rollup(before), now, before.filter(pl.col("id").is_in(removed_ids)), added, rollup,
+                              ["member_id", "day"])
+    assert got.rows() == rollup(now).rows() == [
+        (10, date(2026, 3, 1)), *([] if removed_ids else [(10, date(2026, 3, 2))]),
+        (20, date(2026, 3, 1)), (20, date(2026, 3, 4)), (30, date(2026, 3, 3))]

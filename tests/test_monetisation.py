@@ -104,6 +104,9 @@ def test_pipeline_and_campaign_delivery(books):
         ("Alpha spring", 3000, 50, 60, pytest.approx(50 / 3000), 25_000.0, 0.6, "Alpha"),
         ("Beta launch", 5000, 50, 100, 0.01, 10_000.0, 1.0, "Beta"),
     ]
+    # Alpha spring's last day (5 March, included) opens a period: it is still running then.
+    from_its_last_day = money.monetisation_report(MANAGER, scope(Period(date(2026, 3, 5), date(2026, 3, 11))))
+    assert [row[0] for row in from_its_last_day.frames["pipeline"].rows()] == ["EUR", "USD"]
 
 
 def test_a_sponsor_report(books):
