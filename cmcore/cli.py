@@ -71,10 +71,13 @@ def cmd_import(args: argparse.Namespace) -> None:
     bootstrap.schema()
     bar, report = _progress_bar(f"import {args.source}")
     with bar:
-        result = ingest.run(args.source, args.paths, CLI, report, platform=args.platform)
+        result = ingest.run(args.source, args.paths, CLI, report, platform=args.platform,
+                            date_format=args.date_format)
     print(f"{'table':<18}{'inserted':>10}{'updated':>10}{'skipped':>10}")
     for table, counts in result.counts.items():
         print(f"{table:<18}{counts['inserted']:>10}{counts['updated']:>10}{counts['skipped']:>10}")
+    for reason, rows in result.notes.items():
+        print(f"{reason}: {rows}")
     print(f"{result.rows} rows in {result.seconds:.1f} s ({result.rows_per_s:,.0f} rows/s), import #{result.run_id}")
 
 
@@ -174,6 +177,8 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("source", choices=list(ingest.SOURCES))
     i.add_argument("paths", nargs="+", type=Path, help="the files (canonical: named for their table)")
     i.add_argument("--platform", help="the platform slug the rows go to (default: the source's name)")
+    i.add_argument("--date-format", help="mentions: the format of dates the importer does not read by itself"
+                   " (strftime directives, e.g. '%%d/%%m/%%Y %%H:%%M')")
     i.set_defaults(func=cmd_import)
 
     b = sub.add_parser("bench", help="benchmark every page against pandas + read_sql and SQL aggregations"

@@ -349,7 +349,7 @@ BAD = [
     ("members.csv", b"platform,external_id,display_name,joined_at\nforum,u1,Ann,2026-01-01\nforum,u2,Bo,2099-01-01\n",
      "members.csv, line 3, field joined_at: '2099-01-01' is in the future"),
     ("members.csv", b"platform,external_id,display_name,joined_at\nforum,u1,Ann,2026-01-01\nforum,u1,Al,2026-01-02\n",
-     "members.csv, line 3, field external_id: duplicate row: platform 'forum', external_id 'u1' is already on line 2"),
+     "members.csv, line 3, field external_id: duplicate row with other values: platform 'forum', external_id 'u1' is already on line 2"),
     ("members.csv", "platform,external_id,display_name,joined_at\nforum,u1,Zoé,2026-01-01\n".encode("latin-1"),
      "members.csv, line 2: is not UTF-8 text (byte 0xe9): save the file as UTF-8"),
     ("members.csv", b"platform,external_id,display_name,joined_at\nforum,u1," + b"A" * 201 + b",2026-01-01\n",
@@ -575,7 +575,7 @@ def test_a_key_repeated_in_another_file_names_both(database, tmp_path):
     with pytest.raises(Rejected) as err:
         ingest.run("canonical", [FIXTURES / "canonical/platforms.csv", FIXTURES / "canonical/members.csv",
                                  tmp_path / "members.jsonl"], CLI)
-    assert str(err.value) == ("members.jsonl, line 2, field external_id: duplicate row: platform 'forum',"
+    assert str(err.value) == ("members.jsonl, line 2, field external_id: duplicate row with other values: platform 'forum',"
                               " external_id 'u1' is already in members.csv (line 2)")
     assert set(table_sizes().values()) == {0}
 

@@ -120,9 +120,10 @@ def limits() -> Limits:
 
 
 def run(source: str, paths: list[Path], actor: Principal, progress: Progress | None = None,
-        platform: str | None = None) -> Result:
+        platform: str | None = None, date_format: str | None = None) -> Result:
     """Import `paths` from `source` (see SOURCES). `platform` is the slug the platform's rows go to
-    (default: the source's name; created if missing). Raises Rejected (a bad file) or ImportFailed
+    (default: the source's name; created if missing); `date_format` reads the dates of a mentions
+    export that the importer does not know (strftime directives). Raises Rejected (a bad file) or ImportFailed
     (an unexpected error, logged with its traceback), having changed nothing but the import
     history."""
     require(actor, *IMPORTERS)
@@ -133,7 +134,7 @@ def run(source: str, paths: list[Path], actor: Principal, progress: Progress | N
     report = progress or (lambda _f, _m: None)
     files = [p.name for p in paths]
     started = time.perf_counter()
-    with canonical.running(limits()) as state:
+    with canonical.running(limits(), date_format) as state:
         try:
             if not paths:
                 raise Rejected(source, "no files given")

@@ -74,19 +74,21 @@ class Limits:
 
 @dataclass
 class Run:
-    """One import in progress: its limits, and the rows it left out or shortened (reason → rows)."""
+    """One import in progress: its limits, the rows it left out or shortened (reason → rows), and
+    the format of dates the importer does not know (strftime directives, e.g. %d/%m/%Y %H:%M)."""
 
     limits: Limits = field(default_factory=Limits)
     notes: Counter[str] = field(default_factory=Counter)
+    date_format: str | None = None
 
 
 _run: ContextVar[Run] = ContextVar("import_run")
 
 
 @contextmanager
-def running(limits: Limits) -> Iterator[Run]:
+def running(limits: Limits, date_format: str | None = None) -> Iterator[Run]:
     """The import run the readers and converters below report to (`current`)."""
-    token = _run.set(Run(limits))
+    token = _run.set(Run(limits, date_format=date_format))
     try:
         yield _run.get()
     finally:
@@ -296,9 +298,9 @@ def _line_count(data: bytes) -> int:
     return data.count(b"\n") + (not data.endswith(b"\n"))
 
 
-def _csv_lines(text: str) -> list[int]:
+def _csv_lines(text: str, separator: str = ",") -> list[int]:
     """The line each record starts on (records may span lines inside quotes)."""
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text), delimiter=separator)
     starts = []
     previous = 1
     for _ in reader:
@@ -307,32 +309,32 @@ def _csv_lines(text: str) -> list[int]:
     return starts[1:]
 
 
-def _columns(name: str, data: bytes) -> None:
+def _columns(name: str, data: bytes, separator: str = ",") -> None:
     """Refuse a CSV file whose header has more columns than the import's limit, before parsing it
     (a header of 10^6 columns would take gigabytes to parse)."""
     end = data.find(b"\n")
     header = data if end < 0 else data[:end]
     most = current().limits.columns
-    if header.count(b",") < most:
+    if header.count(separator.encode()) < most:
         return
-    first = next(csv.reader(io.StringIO(header.decode("utf-8", "replace"))), [])
+    first = next(csv.reader(io.StringIO(header.decode("utf-8", "replace")), delimiter=separator), [])
     if len(first) > most:
         raise Rejected(name, "has {columns} columns, more than the {most} an import accepts (Settings)", 1,
                        columns=f"{len(first):,}", most=f"{most:,}")
 
 
-def read_csv(name: str, data: bytes) -> pl.DataFrame:
+def read_csv(name: str, data: bytes, separator: str = ",") -> pl.DataFrame:
     """A CSV file as text columns plus `_line`."""
-    _columns(name, data)
+    _columns(name, data, separator)
     text = decode(name, data)
     try:
-        frame = pl.read_csv(data.removeprefix(codecs.BOM_UTF8), infer_schema=False)
+        frame = pl.read_csv(data.removeprefix(codecs.BOM_UTF8), infer_schema=False, separator=separator)
     except pl.exceptions.PolarsError as err:
         raise Rejected(name, "is not a valid CSV file ({reason})", reason=str(err).splitlines()[0]) from None
     if _line_count(data) == frame.height + 1:  # a record per line
         lines = pl.int_range(2, frame.height + 2, eager=True).alias("_line")
     else:  # a quoted field holds a line break, or lines are blank: count them exactly
-        lines = pl.Series("_line", _csv_lines(text)[:frame.height], dtype=pl.Int64)
+        lines = pl.Series("_line", _csv_lines(text, separator)[:frame.height], dtype=pl.Int64)
     return frame.with_columns(lines)
 
 

@@ -1,38 +1,158 @@
-"""Mentions from a social-listening tool's CSV export: one row per mention with its date, source,
-url, author, text and reach. Column names are matched without case and with the usual synonyms;
-other columns the tool adds are left out. Language and sentiment are scored at import (`text`)."""
+"""Mentions from a social-listening tool's or a scraper's CSV export, as published: one row per
+mention. Headers are matched ignoring case, accents, spaces, underscores and camelCase
+(`createdAt`, `Created at` and `created_at` are one name), against the usual names of the common
+tools and scrapers (`FIELDS`); a date and a time in two columns are joined; a missing `source` is
+the URL's site. Other columns are left out (the mapping names them). Language and sentiment are
+scored at import (`text`)."""
 from __future__ import annotations
 
+import re
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from cmcore import community
+from cmcore.ingest import canonical, dates
 from cmcore.ingest.canonical import Part, Rejected, read_csv
 from cmcore.progress import Progress
 
-COLUMNS = {
-    "created_at": ("date", "created_at", "published", "published_at", "datetime", "time"),
-    "source": ("source", "network", "site", "platform", "media"),
-    "url": ("url", "link", "permalink"),
-    "author": ("author", "user", "username", "handle", "screen_name"),
-    "body": ("text", "content", "body", "mention", "message", "snippet"),
-    "reach": ("reach", "audience", "followers", "impressions", "views"),
+# field → header names (normalised: see `normalise`), the most telling first.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "created_at": ("date", "createdat", "published", "publishedat", "publisheddate", "publicationdate", "datepublished",
+                   "createddate", "dateposted", "datetime",
+                   "timestamp", "postedat", "postdate", "created", "datedepublication", "datepublication", "time"),
+    "time": ("time", "heure", "hour", "publicationtime", "timepublished", "heuredepublication"),
+    "source": ("source", "network", "sourcetype", "mediatype", "socialnetwork", "platform", "site", "media",
+               "reseau", "reseausocial", "plateforme", "domain"),
+    "url": ("url", "link", "permalink", "tweeturl", "posturl", "articleurl", "lien", "urlarticle"),
+    "author": ("author", "authorusername", "authorname", "username", "user", "screenname", "handle", "authorhandle",
+               "auteur", "byline", "influencer", "userscreenname"),
+    "body": ("text", "fulltext", "tweet", "tweettext", "content", "body", "message", "mention", "hitsentence",
+             "contenu", "texte", "caption"),
+    "title": ("title", "headline", "titre"),
+    "snippet": ("snippet", "openingtext", "description", "summary", "extract", "extrait", "resume", "chapeau"),
+    "reach": ("reach", "potentialreach", "estimatedreach", "audience", "impressions", "viewcount", "views",
+              "followers", "followerscount", "authorfollowers", "authorfollowerscount", "circulation", "portee",
+              "vues"),
 }
-REQUIRED = ("created_at", "source", "url", "body")
+REQUIRED = ("created_at", "url", "body")  # a body may be a title and a snippet; source comes from the url
+# The name a message shows for a field, and the sites whose mentions are named for their network.
+SHOWN = {"created_at": "date", "body": "text"}
+NETWORKS = {"x.com": "x", "twitter.com": "x", "reddit.com": "reddit", "redd.it": "reddit", "youtube.com": "youtube",
+            "youtu.be": "youtube", "facebook.com": "facebook", "fb.com": "facebook", "instagram.com": "instagram",
+            "linkedin.com": "linkedin", "tiktok.com": "tiktok", "bsky.app": "bluesky", "threads.net": "threads",
+            "news.ycombinator.com": "hackernews", "discord.com": "discord"}
 
 
-def convert(paths: list[Path], _platform: str, progress: Progress,
-            _workdir: Path) -> list[Part]:
+def normalise(header: str) -> str:
+    """A header as it is matched: lower-case letters and digits, accents dropped."""
+    plain = unicodedata.normalize("NFKD", header).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]", "", plain.lower())
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Which column of a file became which field (`used`: field → header), and the columns left out."""
+
+    used: dict[str, str]
+    ignored: tuple[str, ...]
+
+    @property
+    def missing(self) -> list[str]:
+        """The required fields no column gives (a title or a snippet gives a body)."""
+        used = self.used
+        return [f for f in REQUIRED if f not in used and not (f == "body" and ("title" in used or "snippet" in used))]
+
+
+def mapping(columns: list[str]) -> Mapping:
+    """The fields `columns` (a file's header) give: for each field, the first of its names found."""
+    by_name: dict[str, str] = {}
+    for column in columns:
+        by_name.setdefault(normalise(column), column)
+    used: dict[str, str] = {}
+    for field, names in FIELDS.items():
+        taken = set(used.values())
+        found = next((by_name[n] for n in names if n in by_name and by_name[n] not in taken), None)
+        if found is not None:
+            used[field] = found
+    ignored = tuple(c for c in columns if c not in used.values() and c != "_line")
+    return Mapping(used, ignored)
+
+
+def _missing(name: str, missing: list[str]) -> Rejected:
+    fields = ", ".join(SHOWN.get(f, f) for f in missing)
+    names = "; ".join(f"{SHOWN.get(f, f)}: " + ", ".join(FIELDS[f][:4]) for f in missing)
+    return Rejected(name, "the header lacks {fields} (names accepted: {names}…)", 1, fields, fields=fields,
+                    names=names)
+
+
+def _count(text: pl.Expr) -> pl.Expr:
+    """A count as exports write it (`12,345`, `12 345`, `1.2K`, `3M`) as whole-number text."""
+    plain = (text.cast(pl.String).str.strip_chars().str.replace_all(r"[,\s\u00a0\u202f']", "")
+             .replace(["-", "n/a", "N/A", "NA", "na"], None))
+    number = plain.str.extract(r"^(\d+(?:\.\d+)?)[kKmMbB]?$").cast(pl.Float64)
+    scale = (pl.when(plain.str.ends_with("k") | plain.str.ends_with("K")).then(1e3)
+             .when(plain.str.ends_with("m") | plain.str.ends_with("M")).then(1e6)
+             .when(plain.str.ends_with("b") | plain.str.ends_with("B")).then(1e9).otherwise(1.0))
+    return pl.when(number.is_not_null()).then((number * scale).round().cast(pl.Int64).cast(pl.String)).otherwise(plain)
+
+
+def source_of(url: pl.Expr) -> pl.Expr:
+    """The site a mention's URL is on: the network's name for the usual ones (x, reddit…), its
+    host otherwise (`lemonde.fr`)."""
+    host = url.str.to_lowercase().str.extract(r"^https?://(?:www\.|m\.|mobile\.|old\.)?([^/:?#]+)")
+    named = pl.lit(None, pl.String)
+    for domain, network in reversed(NETWORKS.items()):
+        named = pl.when((host == domain) | host.str.ends_with("." + domain)).then(pl.lit(network)).otherwise(named)
+    return pl.coalesce(named, host)
+
+
+def separator(data: bytes) -> str:
+    """The separator of a CSV file's header: `;` (a French spreadsheet's export), a tab or `,`."""
+    end = data.find(b"\n")
+    header = data[:end if end >= 0 else len(data)]
+    counts = {sep: header.count(sep.encode()) for sep in (",", ";", "\t")}
+    return max(counts, key=lambda sep: (counts[sep], sep == ","))
+
+
+def frame_of(name: str, data: bytes, zone: str, date_format: str | None = None) -> tuple[pl.DataFrame, Mapping]:
+    """A mentions export as the canonical `mentions` columns (plus `_line`), and its mapping."""
+    raw = read_csv(name, data, separator(data))
+    found = mapping(raw.columns)
+    if missing := found.missing:
+        raise _missing(name, missing)
+    used = found.used
+    text = {field: pl.col(column).str.strip_chars().replace("", None) for field, column in used.items()}
+    if "time" in used and raw[used["created_at"]].str.contains(":").any():
+        used = {f: c for f, c in used.items() if f != "time"}  # the date holds its time: the other column is not read
+        found = Mapping(used, (*found.ignored, found.used["time"]))
+    when = raw.select(pl.concat_str(text["created_at"], text["time"], separator=" ", ignore_nulls=True)
+                      if "time" in used else text["created_at"]).to_series()
+    created = dates.parse(when, zone, date_format)
+    if (bad := (created.is_null() & when.is_not_null()).arg_true()).len():
+        field = used["created_at"] + (f" + {used['time']}" if "time" in used else "")
+        raise Rejected(name, "{value} is not a date and time the importer reads: give its format with --date-format"
+                       " (e.g. %d/%m/%Y %H:%M)", int(raw["_line"][bad[0]]), field, value=repr(when[bad[0]]))
+    body = text.get("body")
+    if body is None:
+        body = pl.concat_str([text[f] for f in ("title", "snippet") if f in text], separator="\n", ignore_nulls=True)
+    url = text["url"]
+    columns = [url.alias("url"), pl.coalesce(text["source"], source_of(url)) if "source" in text else source_of(url),
+               body.alias("body"), pl.Series("created_at", created)]
+    if "author" in text:
+        columns.append(text["author"].alias("author"))
+    if "reach" in text:
+        columns.append(_count(text["reach"]).alias("reach"))
+    return raw.select(*columns[:1], columns[1].alias("source"), *columns[2:], "_line"), found
+
+
+def convert(paths: list[Path], _platform: str, progress: Progress, _workdir: Path) -> list[Part]:
+    zone, date_format = community.timezone(), canonical.current().date_format
     parts = []
     for number, path in enumerate(paths):
         progress(number / len(paths), path.name)
-        frame = read_csv(path.name, path.read_bytes())
-        lower = {c.strip().lower(): c for c in frame.columns}
-        found = {name: next((lower[s] for s in synonyms if s in lower), None) for name, synonyms in COLUMNS.items()}
-        for name in REQUIRED:
-            if found[name] is None:
-                raise Rejected(path.name, "missing column {column} (or one of {synonyms})",
-                               column=repr(COLUMNS[name][0]), synonyms=", ".join(COLUMNS[name][1:]))
-        parts.append(Part("mentions", path.name, frame.select(
-            [pl.col(column).alias(name) for name, column in found.items() if column] + ["_line"])))
+        frame, _ = frame_of(path.name, path.read_bytes(), zone, date_format)
+        parts.append(Part("mentions", path.name, frame))
     return parts

@@ -14,7 +14,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from cmcore import db, frames, identities
-from cmcore.ingest.canonical import LOAD_ORDER, TABLES, Rejected, shown
+from cmcore.ingest.canonical import LOAD_ORDER, TABLES, Rejected, note, shown
 from cmcore.progress import Progress
 
 Counts = dict[str, int]
@@ -54,16 +54,17 @@ def query(conn: sa.Connection, sql: str, params: list[object], schema: dict[str,
 
 
 class Staging:
-    """Validated rows on their way in (each frame with `_file` and `_line`): COPYed into the
-    temporary table s_<table>, except activities, spooled to Arrow files in `folder` with their
-    staging order `_n`. The key columns of every table are kept in memory (duplicates and, for
-    activities, references are found on them)."""
+    """Validated rows on their way in (each frame with `_file` and `_line`), numbered in staging
+    order (`_n`): COPYed into the temporary table s_<table>, except activities, spooled to Arrow
+    files in `folder`. The key columns of every table are kept in memory with a hash of the row's
+    values (`_h`): duplicates and, for activities, references are found on them."""
 
     def __init__(self, conn: sa.Connection, folder: Path) -> None:
         self.conn, self.folder = conn, folder
         self.rows: dict[str, int] = {}
         self.keys: dict[str, list[pl.DataFrame]] = {}
         self.spool: list[Path] = []
+        self.dropped = pl.Series("_n", [], pl.Int64)  # activities repeated identically in the import
 
     def add(self, table: str, frame: pl.DataFrame) -> None:
         """Stage validated rows; an activity's `anonymous_reactions` become its votes of its own
@@ -71,6 +72,9 @@ class Staging:
         if frame.is_empty():
             return
         done = self.rows.get(table, 0)
+        spec = TABLES[table]
+        frame = frame.with_columns(pl.int_range(done, done + frame.height, dtype=pl.Int64).alias("_n"),
+                                   frame.select(c.name for c in spec.columns).hash_rows(seed=0).alias("_h"))
         if table == "activities":
             votes = frame.filter(pl.col("anonymous_reactions") > 0)
             if votes.height:
@@ -78,20 +82,27 @@ class Staging:
                                                pl.col("created_at").dt.date().alias("day"),
                                                pl.col("anonymous_reactions").alias("up"),
                                                pl.lit(None, pl.Int64).alias("down"), "_file", "_line"))
-            frame = frame.with_columns(pl.int_range(done, done + frame.height, dtype=pl.Int64).alias("_n"))
             self.spool.append(self.folder / f"activities-{len(self.spool)}.arrow")
-            frame.write_ipc(self.spool[-1])
-            keys = frame.select("_n", "_file", "_line", *_ACTIVITY_KEYS)
+            frame.drop("_h").write_ipc(self.spool[-1])
+            keys = frame.select("_n", "_h", "_file", "_line", *_ACTIVITY_KEYS)
         else:
-            spec = TABLES[table]
             columns = ", ".join(f"{c.name} {_PG[c.type]}" for c in spec.columns)
             self.conn.execute(sa.text(f"CREATE TEMP TABLE IF NOT EXISTS s_{table} (_file text, _line bigint,"
-                                      f" {columns}) ON COMMIT DROP"))
-            copy_in(self.conn, f"s_{table}", frame.select("_file", "_line", *[
+                                      f" _n bigint, {columns}) ON COMMIT DROP"))
+            copy_in(self.conn, f"s_{table}", frame.select("_file", "_line", "_n", *[
                 pl.col(c.name).list.join(_TAG_JOIN) if c.type == "tags" else pl.col(c.name) for c in spec.columns]))
-            keys = frame.select("_file", "_line", *spec.key)
+            keys = frame.select("_n", "_h", "_file", "_line", *spec.key)
         self.keys.setdefault(table, []).append(keys)
         self.rows[table] = done + frame.height
+
+    def drop(self, table: str, numbers: pl.Series) -> None:
+        """Unstage the rows `numbers` (their `_n`)."""
+        self.keys[table] = [pl.concat(self.keys[table]).filter(~pl.col("_n").is_in(numbers.implode()))]
+        self.rows[table] -= numbers.len()
+        if table == "activities":
+            self.dropped = pl.concat([self.dropped, numbers])
+            return
+        self.conn.execute(sa.text(f"DELETE FROM s_{table} WHERE _n = ANY(:n)"), {"n": numbers.to_list()})
 
 
 def _reject_first(rows: pl.DataFrame, field: str, message: str, units: dict[str, str], **values: str) -> None:
@@ -103,23 +114,35 @@ def _reject_first(rows: pl.DataFrame, field: str, message: str, units: dict[str,
                        **{name: repr(row[column]) for name, column in values.items()})
 
 
+REPEATED = "identical rows repeated in the import, kept once"
+
+
 def unique(staging: Staging, table: str, units: dict[str, str]) -> None:
-    """Reject the first staged row whose key an earlier row (this file or another) already has."""
+    """Rows whose key an earlier row of the import (this file or another) already has: those
+    identical to it are kept once (counted in the notes: a scrape that repeats a post, overlapping
+    exports of one channel); the first with other values is refused, naming both lines."""
     key = list(TABLES[table].key)
-    rows = pl.concat([chunk.select("_file", "_line", *key) for chunk in staging.keys[table]], rechunk=False)
+    rows = pl.concat(staging.keys[table], rechunk=False)
     if rows.select(key).n_unique() == rows.height:
         return
-    rows = rows.sort("_file", "_line").with_row_index("_i")
-    row = (rows.with_columns(pl.col("_i").first().over(key).alias("_first"))
-           .filter(pl.col("_i") != pl.col("_first")).row(0, named=True))
+    rows = rows.sort("_file", "_line", "_n").with_row_index("_i")
+    repeats = (rows.with_columns(pl.col("_i").first().over(key).alias("_first"),
+                                 pl.col("_h").first().over(key).alias("_first_h"))
+               .filter(pl.col("_i") != pl.col("_first")))
+    other = repeats.filter(pl.col("_h") != pl.col("_first_h"))
+    if other.is_empty():
+        note(REPEATED, repeats.height)
+        staging.drop(table, repeats["_n"])
+        return
+    row = other.row(0, named=True)
     first = rows.row(row["_first"], named=True)
     unit = units.get(row["_file"], "line")
     keys = ", ".join(f"{k} {shown(row[k])}" for k in key)
     if first["_file"] == row["_file"]:
-        raise Rejected(row["_file"], "duplicate row: {keys} is already on {unit_name} {first}", row["_line"], key[-1],
-                       unit, keys=keys, unit_name=unit, first=first["_line"])
-    raise Rejected(row["_file"], "duplicate row: {keys} is already in {other} ({unit_name} {first})", row["_line"],
-                   key[-1], unit, keys=keys, other=first["_file"], unit_name=unit, first=first["_line"])
+        raise Rejected(row["_file"], "duplicate row with other values: {keys} is already on {unit_name} {first}",
+                       row["_line"], key[-1], unit, keys=keys, unit_name=unit, first=first["_line"])
+    raise Rejected(row["_file"], "duplicate row with other values: {keys} is already in {other} ({unit_name} {first})",
+                   row["_line"], key[-1], unit, keys=keys, other=first["_file"], unit_name=unit, first=first["_line"])
 
 
 def _first_missing(conn: sa.Connection, sql: str, field: str, message: str, units: dict[str, str]) -> None:
@@ -336,10 +359,14 @@ def _write_activities(conn: sa.Connection, staging: Staging, resolved: pl.DataFr
     existing = resolved.height - inserted
     if existing:
         conn.execute(sa.text("CREATE TEMP TABLE r_update (LIKE activity) ON COMMIT DROP"))
+    offset = 0  # resolved holds the rows kept, in staging order
     with _bulk(conn, "activity", inserted):
         for path in staging.spool:
             rows = pl.read_ipc(path)
-            rows = pl.concat([rows, resolved.slice(rows["_n"][0], rows.height)], how="horizontal").with_columns(values)
+            if staging.dropped.len():
+                rows = rows.filter(~pl.col("_n").is_in(staging.dropped.implode()))
+            rows = pl.concat([rows, resolved.slice(offset, rows.height)], how="horizontal").with_columns(values)
+            offset += rows.height
             out = rows.select("new", "id", "platform_id", "external_id", *update)
             copy_in(conn, "activity", out.filter("new").drop("new"))
             if existing:

@@ -1,0 +1,166 @@
+"""Mentions exports as tools and scrapers publish them: headers under their own names, dates as
+people write them, a date and a time apart, counts with separators, posts repeated by a scrape; and
+duplicates within one import for every source."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from cmcore import ingest
+from cmcore.access import CLI
+from cmcore.ingest import dates, listening, load
+from cmcore.ingest.canonical import Rejected
+from tests.builders import utc
+from tests.test_ingest import FIXTURES, counts, fixture, rows, table_sizes
+
+EXPORTS = FIXTURES / "exports"
+
+
+def mentions() -> list[tuple]:
+    return rows("SELECT url, source, author, created_at, reach, body FROM mention ORDER BY created_at")
+
+
+def test_an_x_scrape_imports_as_published(database):
+    """createdAt, text, url, viewCount and author/userName under the scraper's names; no source
+    (the URL's site); `March 17, 2026 at 05:47 PM` in the community's time zone (Paris, UTC+1 in
+    March); a post the scrape repeated kept once."""
+    result = ingest.run("mentions", [EXPORTS / "x-scrape.csv"], CLI)
+    assert result.counts == {"mentions": counts(3)}
+    assert result.notes == {load.REPEATED: 1}
+    assert [m[:5] for m in mentions()] == [
+        ("https://x.com/mara_dev/status/1901", "x", "mara_dev", utc(2026, 3, 17, 16, 47), 1204),
+        ("https://x.com/ohsnap_io/status/1902", "x", "ohsnap_io", utc(2026, 3, 18, 8, 5), 15300),
+        ("https://x.com/lucia_mx/status/1903", "x", "lucia_mx", utc(2026, 3, 18, 22, 30), 310)]
+    assert mentions()[0][5] == "Just tried the new release of @quillapp, sync is finally fast. Love it!"
+
+
+def test_a_french_media_export_joins_its_date_and_time_and_titles(database):
+    """`;`-separated, Date + Heure, Média as the source (the URL's site where it is empty), Titre and
+    Extrait as the text, an audience written `1 250 000`."""
+    assert ingest.run("mentions", [EXPORTS / "media-fr.csv"], CLI).counts == {"mentions": counts(3)}
+    assert [m[1:5] for m in mentions()] == [
+        ("Le Parisien", None, utc(2026, 3, 17, 7, 15), 1_250_000),
+        ("Numerama", None, utc(2026, 3, 17, 18, 2), 480_000),
+        ("lemonde.fr", None, utc(2026, 3, 18, 6, 30), 2_100_000)]
+    assert mentions()[1][5] == ("Panne chez Quill : des utilisateurs privés de leurs notes\n"
+                                "Depuis ce matin, l'export ne fonctionne plus")
+
+
+def test_the_mapping_names_what_became_what_and_what_was_left_out():
+    found = listening.mapping(["id", "url", "twitterUrl", "text", "viewCount", "createdAt", "lang",
+                               "author/userName", "author/followers"])
+    assert found.used == {"created_at": "createdAt", "url": "url", "author": "author/userName", "body": "text",
+                          "reach": "viewCount"}
+    assert found.ignored == ("id", "twitterUrl", "lang", "author/followers")
+    assert listening.mapping(["Hit Sentence", "Published Date", "Source Type", "Link"]).used == {
+        "created_at": "Published Date", "source": "Source Type", "url": "Link", "body": "Hit Sentence"}
+
+
+def test_every_missing_column_is_named_at_once(database, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("Author,Likes\nann,3\n")
+    with pytest.raises(Rejected) as err:
+        ingest.run("mentions", [path], CLI)
+    assert str(err.value) == (
+        "export.csv, line 1, field date, url, text: the header lacks date, url, text (names accepted:"
+        " date: date, createdat, published, publishedat; url: url, link, permalink, tweeturl; text: text, fulltext,"
+        " tweet, tweettext…)")
+    assert table_sizes()["mention"] == 0
+
+
+def test_a_date_the_importer_cannot_read_asks_for_its_format(database, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("date,url,text\n2026|03|17 17h47,https://blog.example/a,Nice\n")
+    with pytest.raises(Rejected) as err:
+        ingest.run("mentions", [path], CLI)
+    assert str(err.value) == ("export.csv, line 2, field date: '2026|03|17 17h47' is not a date and time the importer"
+                              " reads: give its format with --date-format (e.g. %d/%m/%Y %H:%M)")
+    ingest.run("mentions", [path], CLI, date_format="%Y|%m|%d %Hh%M")
+    assert mentions() == [("https://blog.example/a", "blog.example", None, utc(2026, 3, 17, 16, 47), 0, "Nice")]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-03-17T17:47:00Z", utc(2026, 3, 17, 17, 47)),
+    ("2026-03-17 17:47:00", utc(2026, 3, 17, 16, 47)),  # no zone: Paris
+    ("Tue Mar 17 17:47:00 +0000 2026", utc(2026, 3, 17, 17, 47)),  # X's API
+    ("March 17, 2026 at 05:47 PM", utc(2026, 3, 17, 16, 47)),
+    ("Mar 17, 2026 5:47 pm", utc(2026, 3, 17, 16, 47)),
+    ("17/03/2026 17:47", utc(2026, 3, 17, 16, 47)),
+    ("le 17 mars 2026 à 17h47", utc(2026, 3, 17, 16, 47)),
+    ("1773769620", utc(2026, 3, 17, 17, 47)),  # Unix seconds
+    ("1773769620000", utc(2026, 3, 17, 17, 47)),  # and milliseconds
+    ("2026-07-01 12:00", utc(2026, 7, 1, 10)),  # summer time
+    ("17 mars", None), ("yesterday", None)])
+def test_dates_as_exports_write_them(text, expected):
+    assert dates.parse(pl.Series([text]), "Europe/Paris").to_list() == [expected]
+
+
+def test_numeric_dates_are_day_first_unless_the_column_says_otherwise():
+    assert dates.parse(pl.Series(["03/04/2026", "05/06/2026"]), "UTC").to_list() == [utc(2026, 4, 3), utc(2026, 6, 5)]
+    assert dates.parse(pl.Series(["03/04/2026", "12/31/2026"]), "UTC").to_list() == [utc(2026, 3, 4), utc(2026, 12, 31)]
+
+
+def test_a_repeated_url_with_other_values_is_refused_naming_both_lines(database, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("date,url,text,views\n2026-03-01,https://x.com/a/status/1,Nice,10\n"
+                    "2026-03-02,https://x.com/b/status/2,Bad,5\n2026-03-01,https://x.com/a/status/1,Nice,12\n")
+    with pytest.raises(Rejected) as err:
+        ingest.run("mentions", [path], CLI)
+    assert str(err.value) == ("export.csv, line 4, field url: duplicate row with other values:"
+                              " url 'https://x.com/a/status/1' is already on line 2")
+    assert table_sizes()["mention"] == 0
+
+
+def test_overlapping_discord_exports_in_one_import_keep_each_message_once(database, tmp_path):
+    """The same channel exported twice (the second export a copy of the first): one import gives
+    what one export gives; every repeated row (members aside, gathered per person) is counted."""
+    alone = fixture("discord")
+    again = tmp_path / "general-again.json"
+    shutil.copy(alone[0], again)
+    result = ingest.run("discord", [*alone, again], CLI)
+    assert result.counts == {"members": counts(3), "activities": counts(5), "votes": counts(1)}
+    assert result.notes == {load.REPEATED: 6}  # 5 activities and 1 day of votes
+    assert rows("SELECT count(*) FROM activity") == [(5,)]
+
+
+def test_a_changed_message_in_an_overlapping_export_is_refused_naming_both(database, tmp_path):
+    doc = json.loads(fixture("discord")[0].read_text())
+    doc["messages"][3]["content"] = "Thanks! (edited)"
+    edited = tmp_path / "general-later.json"
+    edited.write_text(json.dumps(doc))
+    with pytest.raises(Rejected) as err:
+        ingest.run("discord", [*fixture("discord"), edited], CLI)
+    assert str(err.value) == ("general.json, message 4, field external_id: duplicate row with other values:"
+                              " platform 'discord', external_id '1004' is already in general-later.json (message 4)")
+    assert set(table_sizes().values()) == {0}
+
+
+def test_identical_canonical_rows_collapse_and_are_counted(database, tmp_path):
+    canonical_dir = tmp_path / "c"
+    canonical_dir.mkdir()
+    shutil.copy(FIXTURES / "canonical/platforms.csv", canonical_dir)
+    members = (FIXTURES / "canonical/members.csv").read_text()
+    (canonical_dir / "members.csv").write_text(members + members.splitlines()[1] + "\n")
+    result = ingest.run("canonical", sorted(canonical_dir.iterdir()), CLI)
+    assert result.notes == {load.REPEATED: 1}
+    assert result.counts["members"]["inserted"] == len(members.splitlines()) - 1
+
+
+def test_the_source_is_the_networks_name_or_the_site():
+    urls = pl.Series(["https://twitter.com/a/status/1", "https://old.reddit.com/r/x/1", "https://youtu.be/abc",
+                      "https://www.lemonde.fr/a", "http://blog.example:8080/p", "https://m.facebook.com/p/1"])
+    assert pl.select(listening.source_of(pl.lit(urls))).to_series().to_list() == [
+        "x", "reddit", "youtube", "lemonde.fr", "blog.example", "facebook"]
+
+
+def test_counts_as_exports_write_them():
+    got = pl.select(listening._count(pl.lit(pl.Series(["12,345", "1 250 000", "1.2K", "3M", "-", "7", "lots"]))))
+    assert got.to_series().to_list() == ["12345", "1250000", "1200", "3000000", None, "7", "lots"]
+
+
+def test_separators_are_sniffed_from_the_header():
+    assert [listening.separator(h) for h in (b"a,b;c\n", b"a;b;c\n1,2;3", b"a\tb\n", b"a\n")] == [",", ";", "\t", ","]
