@@ -1,4 +1,4 @@
-"""`python -m cmcore …`: migrate, prepare, worker, demo, import, bench, audit, users."""
+"""`python -m cmcore …`: migrate, prepare, worker, demo, import, rescore, bench, audit, users."""
 from __future__ import annotations
 
 import argparse
@@ -79,6 +79,15 @@ def cmd_import(args: argparse.Namespace) -> None:
     for reason, rows in result.notes.items():
         print(f"{reason}: {rows}")
     print(f"{result.rows} rows in {result.seconds:.1f} s ({result.rows_per_s:,.0f} rows/s), import #{result.run_id}")
+
+
+def cmd_rescore(args: argparse.Namespace) -> None:
+    from cmcore.ingest import rescore, text
+    bootstrap.schema()
+    bar, report = _progress_bar("rescore")
+    with bar:
+        counts = rescore.rescore(CLI, report, every=args.all)
+    print(f"{counts['scored']} mentions scored again by {text.MODEL}, {counts['changed']} changed")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -180,6 +189,11 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--date-format", help="mentions: the format of dates the importer does not read by itself"
                    " (strftime directives, e.g. '%%d/%%m/%%Y %%H:%%M')")
     i.set_defaults(func=cmd_import)
+
+    r = sub.add_parser("rescore", help="score the stored mentions' language and sentiment again after a model change")
+    r.add_argument("--all", action="store_true", help="every mention the models scored, not only those scored by"
+                   " other models or versions (the language and sentiment a file gave are kept)")
+    r.set_defaults(func=cmd_rescore)
 
     b = sub.add_parser("bench", help="benchmark every page against pandas + read_sql and SQL aggregations"
                        " on a demo community generated into a fresh database (cm_bench)")

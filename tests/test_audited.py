@@ -14,6 +14,7 @@ from cmcore import (audit, auth, community, db, demo, identities, ingest, leader
 from cmcore.access import CLI, Principal
 from cmcore.alerts import inbox
 from cmcore.alerts import rules as alerts_rules
+from cmcore.ingest import rescore
 from cmcore.ingest.canonical import Rejected
 from tests.test_role_first import CALLS, SPONSOR_MAY
 
@@ -148,6 +149,7 @@ def test_every_write_is_audited_in_its_own_transaction_and_names_what_it_changed
         "identities.merge": merge,
         "identities.undo": lambda: identities.undo(ANNA, state["merge"]),
         "ingest.run": lambda: (ingest.run("canonical", [members], CLI), ingest.run("canonical", [bad], CLI)),
+        "ingest.rescore.rescore": lambda: rescore.rescore(CLI, every=True),
         "money.add_sponsor": sponsor,
         "money.add_campaign": campaign,
         "money.record_delivery": lambda: money.record_delivery(MANAGER, state["campaign"], date(2026, 3, 2), 100, 9, 4),

@@ -54,8 +54,8 @@ def test_the_mapping_names_what_became_what_and_what_was_left_out():
     found = listening.mapping(["id", "url", "twitterUrl", "text", "viewCount", "createdAt", "lang",
                                "author/userName", "author/followers"])
     assert found.used == {"created_at": "createdAt", "url": "url", "author": "author/userName", "body": "text",
-                          "reach": "viewCount"}
-    assert found.ignored == ("id", "twitterUrl", "lang", "author/followers")
+                          "reach": "viewCount", "tool_lang": "lang"}
+    assert found.ignored == ("id", "twitterUrl", "author/followers")
     assert listening.mapping(["Hit Sentence", "Published Date", "Source Type", "Link"]).used == {
         "created_at": "Published Date", "source": "Source Type", "url": "Link", "body": "Hit Sentence"}
 

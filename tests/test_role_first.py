@@ -22,6 +22,7 @@ from cmcore import (auth, community, demo, frames, identities, ingest, leaderboa
 from cmcore.access import AccessDenied, Principal
 from cmcore.alerts import inbox
 from cmcore.alerts import rules as alerts_rules
+from cmcore.ingest import rescore
 from cmcore.periods import Period
 from cmcore.reports import Scope, overview
 from tests.builders import Community, user, utc
@@ -105,6 +106,7 @@ CALLS: dict[str, Callable[[Principal | None, Ids], object]] = {
     "identities.merges": lambda p, x: identities.merges(p),
     "ingest.run": lambda p, x: ingest.run("canonical", [x.import_file], p),
     "ingest.history": lambda p, x: ingest.history(p),
+    "ingest.rescore.rescore": lambda p, x: rescore.rescore(p),
     "leaderboard.save_scoring": lambda p, x: leaderboard.save_scoring(p, leaderboard.Scoring()),
     "leaderboard.leaderboard": lambda p, x: leaderboard.leaderboard(p, SCOPE),
     "leaderboard.activity_sparklines": lambda p, x: leaderboard.activity_sparklines(p, SCOPE, [x.member]),

@@ -73,10 +73,23 @@ class Result:
 
 
 def _score_mentions(frame: pl.DataFrame) -> pl.DataFrame:
-    """Language and sentiment of mentions that lack them, scored once, here."""
-    return frame.with_columns(
-        pl.coalesce("lang", pl.col("body").map_elements(text.language, return_dtype=pl.String)),
-        pl.coalesce("sentiment", pl.col("body").map_elements(text.sentiment, return_dtype=pl.Int64)))
+    """Language and sentiment of mentions that lack them, scored once, here (each distinct text
+    once); `scored_by` names the models where they were asked (NULL: the file gave both)."""
+    asked = pl.col("lang").is_null() | pl.col("sentiment").is_null()
+    todo = frame.filter(asked).select("body", "lang").unique()
+    scored = pl.DataFrame([(body, lang, *_scored(body, lang)) for body, lang in todo.iter_rows()], orient="row",
+                          schema={"body": pl.String, "lang": pl.String, "_lang": pl.String, "_sentiment": pl.Int64})
+    return (frame.join(scored, on=["body", "lang"], how="left", nulls_equal=True, maintain_order="left")
+            .with_columns(pl.when(asked).then(pl.lit(text.MODEL)).alias("scored_by"),
+                          pl.coalesce("lang", "_lang").alias("lang"),
+                          pl.coalesce("sentiment", "_sentiment").alias("sentiment"))
+            .drop("_lang", "_sentiment"))
+
+
+def _scored(body: str, lang: str | None) -> tuple[str | None, int | None]:
+    """A text's language (`lang` when the file gave it) and sentiment by the models."""
+    lang = lang or text.language(body)
+    return lang, text.sentiment(body, lang)
 
 
 def _stage(staging: load.Staging, parts: list[Part], progress: Progress) -> dict[str, str]:

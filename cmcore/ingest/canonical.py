@@ -223,7 +223,9 @@ TABLES: dict[str, Table] = {
         Col("author"), Col("body", required=True, body=True),
         Col("created_at", "datetime", required=True, past=True),
         _count("reach", required=False), Col("lang", pattern=r"^[a-z]{2,3}$", hint="an ISO 639 code such as fr"),
-        Col("sentiment", "int", minimum=-1, maximum=1)), key=("url",)),
+        Col("sentiment", "int", minimum=-1, maximum=1),
+        Col("tool_lang", pattern=r"^[a-z]{2,3}$", hint="an ISO 639 code such as fr"),
+        Col("tool_sentiment", "int", minimum=-1, maximum=1)), key=("url",)),
     "sponsors": Table((Col("name", required=True, longest=200), Col("contact_email")), key=("name",)),
     "campaigns": Table((
         Col("sponsor", required=True), Col("name", required=True), Col("starts_on", "date", required=True),

@@ -36,6 +36,9 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "reach": ("reach", "potentialreach", "estimatedreach", "audience", "impressions", "viewcount", "views",
               "followers", "followerscount", "authorfollowers", "authorfollowerscount", "circulation", "portee",
               "vues"),
+    "tool_lang": ("language", "lang", "langue", "detectedlanguage"),
+    "tool_sentiment": ("sentiment", "sentimenttool", "tonality", "tonalite", "tone", "sentimentlabel", "polarity",
+                       "polarite"),
 }
 REQUIRED = ("created_at", "url", "body")  # a body may be a title and a snippet; source comes from the url
 # The name a message shows for a field, and the sites whose mentions are named for their network.
@@ -99,6 +102,41 @@ def _count(text: pl.Expr) -> pl.Expr:
     return pl.when(number.is_not_null()).then((number * scale).round().cast(pl.Int64).cast(pl.String)).otherwise(plain)
 
 
+# The tool's own labels, as tools write them (normalised).
+TOOL_SENTIMENTS = {"positive": "1", "positif": "1", "pos": "1", "negative": "-1", "negatif": "-1", "neg": "-1",
+                   "neutral": "0", "neutre": "0", "neu": "0"}
+LANGUAGE_NAMES = {"english": "en", "anglais": "en", "french": "fr", "francais": "fr", "spanish": "es",
+                  "espagnol": "es", "espanol": "es", "german": "de", "allemand": "de", "italian": "it",
+                  "italien": "it", "portuguese": "pt", "portugais": "pt", "dutch": "nl", "neerlandais": "nl"}
+NOT_READ = "tool sentiments or languages not read (left empty)"
+
+
+def _tool_labels(frame: pl.DataFrame, used: dict[str, str]) -> list[pl.Series]:
+    """The tool's sentiment (−1, 0, 1) and language (ISO 639-1) where it gave ones this reads;
+    the others are left empty and counted."""
+    out = []
+    for field, read in (("tool_sentiment", _sentiment_label), ("tool_lang", _language_label)):
+        if field in used:
+            raw = frame[used[field]].str.strip_chars().replace("", None)
+            value = raw.map_elements(read, return_dtype=pl.String)
+            canonical.note(NOT_READ, (raw.is_not_null() & value.is_null()).sum())
+            out.append(value.alias(field))
+    return out
+
+
+def _sentiment_label(label: str) -> str | None:
+    try:
+        number = float(label.replace(",", "."))  # a score: its sign
+    except ValueError:
+        return TOOL_SENTIMENTS.get(normalise(label))
+    return str((number > 0) - (number < 0))
+
+
+def _language_label(label: str) -> str | None:
+    code = re.match(r"^([a-z]{2})(?:[-_][a-z]{2})?$", label.strip().lower())
+    return code.group(1) if code else LANGUAGE_NAMES.get(normalise(label))
+
+
 def source_of(url: pl.Expr) -> pl.Expr:
     """The site a mention's URL is on: the network's name for the usual ones (x, reddit…), its
     host otherwise (`lemonde.fr`)."""
@@ -145,7 +183,7 @@ def frame_of(name: str, data: bytes, zone: str, date_format: str | None = None) 
         columns.append(text["author"].alias("author"))
     if "reach" in text:
         columns.append(_count(text["reach"]).alias("reach"))
-    return raw.select(*columns[:1], columns[1].alias("source"), *columns[2:], "_line"), found
+    return raw.select(*columns[:1], columns[1].alias("source"), *columns[2:], *_tool_labels(raw, used), "_line"), found
 
 
 def convert(paths: list[Path], _platform: str, progress: Progress, _workdir: Path) -> list[Part]:

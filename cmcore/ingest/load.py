@@ -23,6 +23,8 @@ _PG = {"text": "text", "int": "bigint", "real": "double precision", "bool": "boo
 _TAG_JOIN = "\x1f"
 _COPY_ROWS = 200_000
 _DATETIME = "%Y-%m-%dT%H:%M:%S%.f%z"
+# Columns a table's rows gain on their way in (not in the canonical format): the models that scored a mention.
+_DERIVED = {"mentions": {"scored_by": "text"}}
 # What resolving an activity needs of it (the rest waits in the spool until it is written).
 _ACTIVITY_KEYS = ("platform", "external_id", "author", "kind", "parent", "thread")
 
@@ -86,11 +88,14 @@ class Staging:
             frame.drop("_h").write_ipc(self.spool[-1])
             keys = frame.select("_n", "_h", "_file", "_line", *_ACTIVITY_KEYS)
         else:
-            columns = ", ".join(f"{c.name} {_PG[c.type]}" for c in spec.columns)
+            derived = _DERIVED.get(table, {})
+            columns = ", ".join([f"{c.name} {_PG[c.type]}" for c in spec.columns]
+                                + [f"{name} {kind}" for name, kind in derived.items()])
             self.conn.execute(sa.text(f"CREATE TEMP TABLE IF NOT EXISTS s_{table} (_file text, _line bigint,"
                                       f" _n bigint, {columns}) ON COMMIT DROP"))
             copy_in(self.conn, f"s_{table}", frame.select("_file", "_line", "_n", *[
-                pl.col(c.name).list.join(_TAG_JOIN) if c.type == "tags" else pl.col(c.name) for c in spec.columns]))
+                pl.col(c.name).list.join(_TAG_JOIN) if c.type == "tags" else pl.col(c.name) for c in spec.columns],
+                *derived))
             keys = frame.select("_n", "_h", "_file", "_line", *spec.key)
         self.keys.setdefault(table, []).append(keys)
         self.rows[table] = done + frame.height
@@ -454,10 +459,11 @@ def _attendance(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
 
 
 def _mentions(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:
-    update = ["source", "author", "body", "created_at", "reach", "lang", "sentiment"]
+    update = ["source", "author", "body", "created_at", "reach", "lang", "sentiment", "scored_by", "tool_lang",
+              "tool_sentiment"]
     return _upsert(conn, "mention", ["url", *update],
-                   "SELECT url, source, author, body, created_at, coalesce(reach, 0), lang, sentiment FROM s_mentions",
-                   "url", update)
+                   "SELECT url, source, author, body, created_at, coalesce(reach, 0), lang, sentiment, scored_by,"
+                   " tool_lang, tool_sentiment FROM s_mentions", "url", update)
 
 
 def _sponsors(conn: sa.Connection, units: dict[str, str]) -> tuple[int, int]:

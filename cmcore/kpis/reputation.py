@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cmcore.kpis import micros
 
@@ -24,6 +25,7 @@ ALERT_SIGMAS = 3.0
 ALERT_FLOOR = 5
 DAY_US = 86_400_000_000
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+UNSCORED = 2
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Mentions:
     table: pa.Table
     times: np.ndarray  # created_at, µs since the epoch
     reach: np.ndarray
-    sentiment: np.ndarray
+    sentiment: np.ndarray  # -1, 0, 1, and UNSCORED for a mention in a language without a sentiment model
 
     @classmethod
     def of(cls, table: pa.Table) -> Mentions:
@@ -41,7 +43,8 @@ class Mentions:
         if created.type != pa.timestamp("us", "UTC"):
             created = created.cast(pa.timestamp("us", "UTC"))
         times = created.to_numpy().view(np.int64)
-        return cls(table, times, table["reach"].to_numpy(), table["sentiment"].to_numpy())
+        sentiment = pc.fill_null(table["sentiment"], UNSCORED).to_numpy()
+        return cls(table, times, table["reach"].to_numpy(), sentiment)
 
     def first_at(self, *moments: datetime) -> list[int]:
         """The index of the first mention at or after each moment."""
@@ -50,12 +53,13 @@ class Mentions:
 
 def tallies(mentions: Mentions, *windows: tuple[datetime, datetime]) -> list[dict[str, float | None]]:
     """Per window [start, end): mentions, reach, the shares of positive, neutral and negative
-    mentions, and net sentiment = (positive − negative) / all (shares None without mentions)."""
+    mentions, and net sentiment = (positive − negative) / all (shares None without mentions). A
+    mention left unscored (a language without a sentiment model) counts among all, in no share."""
     bounds = mentions.first_at(*(moment for window in windows for moment in window))
     out = []
     for lo, hi in zip(bounds[::2], bounds[1::2], strict=True):
         total = hi - lo
-        negative, neutral, positive = np.bincount(mentions.sentiment[lo:hi] + 1, minlength=3).tolist()
+        negative, neutral, positive, _unscored = np.bincount(mentions.sentiment[lo:hi] + 1, minlength=4).tolist()
         shares = {name: n / total if total else None
                   for name, n in (("positive", positive), ("neutral", neutral), ("negative", negative))}
         net = (positive - negative) / total if total else None

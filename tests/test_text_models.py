@@ -1,0 +1,98 @@
+"""The language and sentiment models, measured on the labelled sets of tests/data (their making:
+docs/mentions.md): each test fails when a model drops below the figures measured when it was
+chosen. Then scoring at import, and scoring again after a model change."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from cmcore import db, ingest
+from cmcore.access import CLI, AccessDenied, Principal
+from cmcore.ingest import rescore, text
+from tests.test_ingest import rows
+
+DATA = Path(__file__).parent / "data"
+
+
+def labelled(name: str) -> list[dict[str, str]]:
+    with open(DATA / name, encoding="utf-8") as file:
+        return list(csv.DictReader(file, delimiter="\t"))
+
+
+def figures(gold: list[int], found: list[int | None]) -> dict[str, float]:
+    """Accuracy, macro-F1 over the three classes, and the recall of negatives (a None counts wrong)."""
+    def f1(c: int) -> float:
+        tp = sum(g == c and f == c for g, f in zip(gold, found, strict=True))
+        wrong = sum((g == c) != (f == c) for g, f in zip(gold, found, strict=True))
+        return 2 * tp / (2 * tp + wrong) if tp else 0.0
+    negatives = [f for g, f in zip(gold, found, strict=True) if g == -1]
+    return {"accuracy": round(sum(g == f for g, f in zip(gold, found, strict=True)) / len(gold), 3),
+            "macro_f1": round(sum(f1(c) for c in (-1, 0, 1)) / 3, 3),
+            "negative_recall": round(negatives.count(-1) / len(negatives), 3)}
+
+
+@pytest.mark.parametrize(("lang", "measured"), [
+    ("en", {"accuracy": 0.85, "macro_f1": 0.85, "negative_recall": 0.75}),
+    ("fr", {"accuracy": 0.783, "macro_f1": 0.774, "negative_recall": 0.8})])
+def test_sentiment_holds_its_measured_figures(lang, measured):
+    posts = labelled(f"mentions-{lang}.tsv")
+    assert len(posts) == 60 and sorted({p["sentiment"] for p in posts}) == ["-1", "0", "1"]
+    got = figures([int(p["sentiment"]) for p in posts], [text.sentiment(p["text"], lang) for p in posts])
+    assert got == measured
+
+
+def test_language_tells_french_headlines_english_posts_and_spanish_apart():
+    posts = labelled("languages.tsv")
+    found = [text.language(p["text"]) for p in posts]
+    assert found == [p["lang"] for p in posts]  # 20 French headlines (elisions, "a"), 10 English, 14 Spanish
+
+
+def test_negations_and_elisions_in_french():
+    assert text.sentiment("J'aime beaucoup la nouvelle version", "fr") == 1
+    assert text.sentiment("Je n'aime pas du tout la nouvelle version", "fr") == -1
+    assert text._french("Je n'aime pas l'appli qu'il a faite") == "Je pas aime le appli que il a faite"
+
+
+def test_a_language_without_a_sentiment_model_stays_unscored():
+    assert text.score("La nueva versión de Quill es muy lenta, no me gusta nada") == ("es", None)
+    assert text.score("https://t.co/x 🎉") == (None, None)
+
+
+def test_import_scores_what_the_file_lacks_and_keeps_the_tools_labels(database, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "date,url,text,language,sentiment\n"
+        "2026-03-01T10:00:00Z,https://x.com/a/status/1,The export is broken again and support is slow,en,Negative\n"
+        "2026-03-01T11:00:00Z,https://x.com/a/status/2,Merci pour la correction rapide !,fr-FR,positif\n"
+        "2026-03-01T12:00:00Z,https://x.com/a/status/3,Me encanta la nueva versión,Spanish,mixed\n")
+    result = ingest.run("mentions", [path], CLI)
+    assert result.notes == {"tool sentiments or languages not read (left empty)": 1}
+    assert rows("SELECT lang, sentiment, tool_lang, tool_sentiment, scored_by = :m FROM mention ORDER BY url",
+                m=text.MODEL) == [("en", -1, "en", -1, True), ("fr", 1, "fr", 1, True), ("es", None, "es", None, True)]
+
+
+def test_rescore_scores_again_what_older_models_scored_and_keeps_what_files_gave(database):
+    with db.transaction() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO mention (source, url, body, created_at, lang, sentiment, scored_by) VALUES"
+            " ('x', 'https://x.com/1', 'Panne chez Quill : des utilisateurs privés de leurs notes', now(), 'en', 0,"
+            " 'lexicon 2025'),"
+            " ('x', 'https://x.com/2', 'Love the new widgets, so handy', now(), 'en', 1, 'lexicon 2025'),"
+            " ('x', 'https://x.com/3', 'La nueva versión es muy lenta', now(), 'fr', 0, 'lexicon 2025'),"
+            " ('x', 'https://x.com/4', 'Given by the file', now(), 'en', -1, NULL)"))
+    progress: list[float] = []
+    assert rescore.rescore(CLI, lambda f, _m: progress.append(f)) == {"scored": 3, "changed": 2}
+    assert progress == [0.0, 1.0]
+    assert rows("SELECT url, lang, sentiment, scored_by = :m FROM mention ORDER BY url", m=text.MODEL) == [
+        ("https://x.com/1", "fr", -1, True), ("https://x.com/2", "en", 1, True), ("https://x.com/3", "es", None, True),
+        ("https://x.com/4", "en", -1, None)]
+    assert rescore.rescore(CLI) == {"scored": 0, "changed": 0}  # all scored by these models already
+    assert rescore.rescore(CLI, every=True) == {"scored": 3, "changed": 0}
+    assert rows("SELECT action, detail->>'scored', detail->>'changed' FROM audit_log"
+                " WHERE action = 'mention.rescore' ORDER BY seq") == [
+        ("mention.rescore", "3", "2"), ("mention.rescore", "0", "0"), ("mention.rescore", "3", "0")]
+    with pytest.raises(AccessDenied):
+        rescore.rescore(Principal("manager", "manager"))
