@@ -96,7 +96,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
                           runs=args.runs, reuse=args.reuse, keep=args.keep or args.reuse,
                           database=args.database, pages=tuple(args.pages),
                           import_activities=args.import_activities, import_members=args.import_members,
-                          changes=args.changes, alternatives=args.alternatives)
+                          score_texts=args.score_texts, changes=args.changes, alternatives=args.alternatives)
     report = runner.run(opts, lambda line: print(line, flush=True))
     runner.write(report, args.out)
     print(runner.table(report))
@@ -216,6 +216,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--import-activities", type=int, default=1_000_000,
                    help="activities in the canonical CSV whose import throughput is timed (0: skip)")
     b.add_argument("--import-members", type=int, default=50_000)
+    b.add_argument("--score-texts", type=int, default=20_000,
+                   help="distinct texts whose language and sentiment the models score, timed (0: skip)")
     b.set_defaults(func=cmd_bench)
 
     bi = sub.add_parser("bench-imports", help="import throughput of each format on generated files (rows/s)")

@@ -5,8 +5,8 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from cmcore import identities, ingest, platforms
-from cmcore.ingest import canonical
+from cmcore import community, identities, ingest, platforms
+from cmcore.ingest import canonical, listening
 from cmcore.ingest.canonical import PLATFORM_KINDS, Rejected
 from ui import widgets
 from ui.page import open_page
@@ -23,6 +23,29 @@ SOURCES = {
     "mentions": "Mentions (social-listening CSV)",
 }
 COUNTS = {"table": "Table", "inserted": "Inserted", "updated": "Updated", "skipped": "Unchanged"}
+LABELS = {"created_at": "Date", "time": "Time", "source": "Source", "url": "Link", "author": "Author",
+          "body": "Text", "title": "Title", "snippet": "Snippet", "reach": "Reach", "tool_lang": "Tool's language",
+          "tool_sentiment": "Tool's sentiment", "lang": "Language", "sentiment": "Sentiment"}
+
+
+def preview_mentions(uploads: list, date_format: str | None) -> None:
+    """What importing each mentions export would do: which column became which field, the columns
+    left out, the first rows as they would be imported, or why the file would be refused."""
+    zone = community.timezone()
+    for upload in uploads:
+        seen = listening.preview(upload.name, upload.getvalue(), zone, date_format)
+        with st.expander(t("What the import will do with {file}", file=plain(seen.file)), expanded=True):
+            if seen.error is not None:
+                st.error(t("It would be refused: {reason}", reason=rejected(seen.error)))
+            shown = seen.mapping.with_columns(pl.col("field").replace_strict(LABELS).map_elements(
+                t, return_dtype=pl.String))
+            widgets.table(shown, f"mapping_{upload.name}", {"field": "Field", "column": "Column of the file"})
+            if seen.ignored:
+                st.caption(t("Columns left out: {columns}", columns=plain(", ".join(seen.ignored))))
+            if seen.sample is not None:
+                st.caption(t("{rows} rows, {repeated} repeating another identically (kept once). The first ones,"
+                             " as they would be imported:", rows=seen.rows, repeated=seen.repeated))
+                widgets.table(seen.sample, f"sample_{upload.name}", LABELS, links=("url",))
 
 
 def import_files() -> None:
@@ -38,6 +61,12 @@ def import_files() -> None:
                 "table": "Table", "column": "Column", "type": "Type", "required": "Required", "allowed": "Allowed"})
     round_ = st.session_state.setdefault("upload_round", 0)  # a new uploader, empty, after each import
     uploads = st.file_uploader(t("Files"), accept_multiple_files=True, key=f"upload_{source}_{round_}")
+    date_format = None
+    if source == "mentions":
+        date_format = st.text_input(t("Format of the dates"), placeholder="%d/%m/%Y %H:%M", help=t(
+            "Only for dates the importer does not read by itself (strftime directives)")) or None
+        if uploads:
+            preview_mentions(uploads, date_format)
     if last := st.session_state.get("last_import"):
         st.success(t("Imported {rows} rows in {seconds} s.", rows=last.rows, seconds=f"{last.seconds:.1f}"))
         widgets.table(pl.DataFrame([{"table": name, **counts} for name, counts in last.counts.items()]),
@@ -58,7 +87,7 @@ def import_files() -> None:
             paths.append(path)
         try:
             result = ingest.run(source, paths, principal, lambda f, m: bar.progress(f, text=m),
-                                platform=platform)
+                                platform=platform, date_format=date_format)
         except ValueError as err:
             bar.empty()
             reason = (rejected(err) if isinstance(err, Rejected) else

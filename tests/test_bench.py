@@ -20,13 +20,16 @@ def test_bench_runs_every_page_three_ways_and_they_agree(database, tmp_path, cap
     scratch = f"cmt_bench_{os.getpid()}"
     out = tmp_path / "bench.json"
     assert cli.main(["bench", "--members", "500", "--activities", "50000", "--days", "400", "--runs", "2",
-                     "--import-activities", "400", "--import-members", "30", "--database", scratch,
+                     "--import-activities", "400", "--import-members", "30", "--score-texts", "300",
+                     "--database", scratch,
                      "--out", str(out)]) == 0
     report = json.loads(out.read_text())
 
     imported = report["import"]  # the importer's throughput, on a canonical CSV file of its own
     assert imported["rows"] == 1 + 30 + 400 and imported["counts"]["activities"]["inserted"] == 400
     assert imported["first_s"] > 0 and imported["write_floor_s"] > 0
+    scored = report["scoring"]  # the language and sentiment models' throughput
+    assert (scored["texts"], scored["unscored"]) == (300, 0) and scored["scored_per_s"] > 0
     assert 45_000 <= report["activities"] <= 55_000 and report["members"] == 500
     assert report["load"]["rows"] > report["activities"] and report["load"]["rows_per_s"] > 0
     assert 0.05 < report["cmcore_peak_rss_gb"] < 4
@@ -48,6 +51,7 @@ def test_bench_runs_every_page_three_ways_and_they_agree(database, tmp_path, cap
     assert "| leaderboard (year) |" in printed and f"written to {out}" in printed and "after a write ms" in printed
     assert "after 10,000 new ms" in printed
     assert "Import (canonical CSV, 431 rows, medians)" in printed
+    assert "Scoring (300 distinct texts, py3langid" in printed
     with psycopg.connect(database, autocommit=True) as conn:  # the scratch databases are gone
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname IN (%s, %s)",
                             [scratch, f"{scratch}_import"]).fetchone() is None

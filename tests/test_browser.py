@@ -225,6 +225,27 @@ def test_an_administrator_uploads_files_and_a_bad_one_changes_nothing(server, pa
         assert conn.execute(sa.text("SELECT count(*) FROM member WHERE display_name = 'Zed'")).scalar_one() == 0
 
 
+def test_an_administrator_sees_what_a_mentions_export_will_do_before_importing_it(server, page):
+    sign_in(page, server, "admin")
+    page.goto(f"{server}/data")
+    settle(page)
+    page.get_by_role("combobox", name="Source").click()
+    page.get_by_role("option", name="Mentions (CSV d'un outil d'écoute sociale)").click()
+    settle(page)
+    page.locator("input[type=file]").set_input_files([ROOT / "tests" / "fixtures" / "exports" / "x-scrape.csv"])
+    settle(page)
+    expect(page.get_by_text("Ce que l'import fera de x-scrape.csv")).to_be_visible()
+    expect(page.get_by_text("Colonnes écartées : id, twitterUrl, retweetCount, replyCount, likeCount,"
+                            " author/followers")).to_be_visible()
+    expect(page.get_by_text("4 lignes, dont 1 identiques à une autre")).to_be_visible()
+    with db.engine().connect() as conn:  # nothing written yet
+        assert conn.execute(sa.text("SELECT count(*) FROM mention WHERE url LIKE 'https://x.com/%'")).scalar_one() == 0
+    page.get_by_role("button", name="Importer", exact=True).click()
+    expect(page.get_by_text("3 lignes importées")).to_be_visible()
+    with db.engine().connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM mention WHERE url LIKE 'https://x.com/%'")).scalar_one() == 3
+
+
 # ------------------------------------------------------------------ sessions and cookies
 
 SIGN_IN_FORM = "Identifiant"

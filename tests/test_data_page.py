@@ -40,7 +40,7 @@ def test_an_administrator_sees_past_imports_and_adds_a_platform(app, database):
     at = open_data(app, "admin")
     assert [tab.label for tab in at.tabs] == fr("Import", "Past imports", "Platforms", "People & merges")
     described = at.tabs[0].dataframe[0].value  # the canonical format, column by column
-    assert described[fr("Table")[0]].nunique() == 13 and len(described) == 91
+    assert described[fr("Table")[0]].nunique() == 13 and len(described) == 93
     history = at.tabs[1].dataframe[0].value
     source, status = fr("Source", "Status")
     assert history[source].tolist() == ["canonical"] and history[status].tolist() == ["loaded"]

@@ -164,3 +164,18 @@ def test_counts_as_exports_write_them():
 
 def test_separators_are_sniffed_from_the_header():
     assert [listening.separator(h) for h in (b"a,b;c\n", b"a;b;c\n1,2;3", b"a\tb\n", b"a\n")] == [",", ";", "\t", ","]
+
+
+def test_the_preview_shows_what_an_import_would_do_and_writes_nothing(database):
+    seen = listening.preview("x-scrape.csv", (EXPORTS / "x-scrape.csv").read_bytes(), "Europe/Paris")
+    assert seen.mapping.rows() == [("created_at", "createdAt"), ("url", "url"), ("author", "author/userName"),
+                                   ("body", "text"), ("reach", "viewCount"), ("tool_lang", "lang")]
+    assert seen.ignored == ("id", "twitterUrl", "retweetCount", "replyCount", "likeCount", "author/followers")
+    assert (seen.rows, seen.repeated, seen.error) == (4, 1, None)
+    assert seen.sample.select("source", "created_at", "reach", "lang", "sentiment").rows() == [
+        ("x", utc(2026, 3, 17, 16, 47), "1204", "en", 1), ("x", utc(2026, 3, 18, 8, 5), "15300", "en", -1),
+        ("x", utc(2026, 3, 17, 16, 47), "1204", "en", 1), ("x", utc(2026, 3, 18, 22, 30), "310", "es", None)]
+    refused = listening.preview("export.csv", b"Author,Likes\nann,3\n", "UTC")
+    assert refused.mapping.rows() == [("author", "Author")] and refused.ignored == ("Likes",)
+    assert str(refused.error).startswith("export.csv, line 1, field date, url, text: the header lacks")
+    assert table_sizes()["mention"] == 0

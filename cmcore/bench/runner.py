@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from cmcore import community, db, demo, frames, migrate
 from cmcore.access import CLI
-from cmcore.bench import changes, imports, pandas_way, sql_way
+from cmcore.bench import changes, imports, pandas_way, scoring, sql_way
 from cmcore.bench.pages import Values, Window, alternative_pages, cmcore_pages, reads
 
 Say = Callable[[str], None]
@@ -42,6 +42,7 @@ class Options:
     pages: tuple[str, ...] = ()  # only the pages whose names start with one of these (all when empty)
     import_activities: int = 1_000_000  # the import throughput's canonical CSV file (0: not measured)
     import_members: int = 50_000
+    score_texts: int = 20_000  # distinct texts the language and sentiment models score (0: not measured)
     changes: bool = True  # each page's next view after new, changed and merged activities (changes the community)
     alternatives: bool = True  # also pandas + read_sql and SQL aggregations (False: cmcore alone, for large runs)
 
@@ -255,6 +256,8 @@ def run(opts: Options, say: Say = print) -> dict:
         imported = (imports.run(["canonical-csv"], opts.import_members, opts.import_activities,
                                 f"{opts.database}_import", say, runs=opts.slow_runs)["formats"]["canonical-csv"]
                     if opts.import_activities else {})
+        say("scoring: language and sentiment models")
+        scored = scoring.run(opts.score_texts) if opts.score_texts else {}
         for page in pages.values():
             page["cold_vs_arrow"] = page["cold_s"] / page["arrow_s"]
             if "sql_s" in page:
@@ -265,7 +268,7 @@ def run(opts: Options, say: Say = print) -> dict:
         return {"when": datetime.now(UTC).isoformat(timespec="seconds"), "options": asdict(opts),
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                 "activities": activities, "members": members, "window_end": end.isoformat(),
-                "load": load, "import": imported, "after": after,
+                "load": load, "import": imported, "scoring": scored, "after": after,
                 "cmcore_peak_rss_gb": max(ours["peak_rss_gb"], after.get("peak_rss_gb", 0.0)), "pages": pages}
     finally:
         db.use(*home)
@@ -307,6 +310,8 @@ def table(report: dict) -> str:
         lines.append(f"Import (canonical CSV, {i['rows']:,} rows, medians): first {i['first_s']:.1f} s,"
                      f" {i['first_rows_per_s']:,.0f} rows/s; again {i['again_s']:.1f} s,"
                      f" {i['again_rows_per_s']:,.0f} rows/s; write floor {i['write_floor_rows_per_s']:,.0f} rows/s.")
+    if report.get("scoring"):
+        lines.append(scoring.line(report["scoring"]))
     lines.append(f"cmcore peak memory: {report['cmcore_peak_rss_gb']:.2f} GB.")
     differs = {n: p[f"{w}_differs"] for n, p in report["pages"].items() for w in ("pandas", "sql")
                if p.get(f"{w}_differs")}

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from cmcore import community
-from cmcore.ingest import canonical, dates
+from cmcore.ingest import canonical, dates, text
 from cmcore.ingest.canonical import Part, Rejected, read_csv
 from cmcore.progress import Progress
 
@@ -184,6 +184,47 @@ def frame_of(name: str, data: bytes, zone: str, date_format: str | None = None) 
     if "reach" in text:
         columns.append(_count(text["reach"]).alias("reach"))
     return raw.select(*columns[:1], columns[1].alias("source"), *columns[2:], *_tool_labels(raw, used), "_line"), found
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What importing one mentions export would do, before anything is written: which column
+    becomes which field, the columns left out, the rows and how many repeat another identically,
+    the first rows as they would be imported (with the language and sentiment the models give
+    them), or why the file would be refused."""
+
+    file: str
+    mapping: pl.DataFrame  # field, column
+    ignored: tuple[str, ...]
+    rows: int = 0
+    repeated: int = 0
+    sample: pl.DataFrame | None = None
+    error: Rejected | None = None
+
+
+def preview(name: str, data: bytes, zone: str, date_format: str | None = None, first: int = 5) -> Preview:
+    """The Preview of file `name` (its bytes `data`) read in time zone `zone`."""
+    try:
+        header = read_csv(name, data, separator(data)).columns
+    except Rejected as err:
+        return Preview(name, pl.DataFrame(schema={"field": pl.String, "column": pl.String}), (), error=err)
+    found = mapping(header)
+    try:
+        frame, found = frame_of(name, data, zone, date_format)
+    except Rejected as err:
+        frame, error = None, err
+    else:
+        error = None
+    used = pl.DataFrame({"field": list(found.used), "column": list(found.used.values())}, schema={
+        "field": pl.String, "column": pl.String})
+    if frame is None:
+        return Preview(name, used, found.ignored, error=error)
+    sample = frame.head(first).drop("_line")
+    scores = [text.score(body) if body else (None, None) for body in sample["body"]]
+    sample = sample.with_columns(pl.Series("lang", [lang for lang, _ in scores], pl.String),
+                                 pl.Series("sentiment", [sentiment for _, sentiment in scores], pl.Int64))
+    values = frame.drop("_line")
+    return Preview(name, used, found.ignored, frame.height, values.height - values.n_unique(), sample)
 
 
 def convert(paths: list[Path], _platform: str, progress: Progress, _workdir: Path) -> list[Part]:
