@@ -58,7 +58,8 @@ TABLES: dict[str, Source] = {
         " c.first_action_at, c.resolved_at, c.outcome FROM moderation_case c JOIN rule r ON r.id = c.rule_id"
         " ORDER BY c.reported_at, c.id", ("moderation_case", "rule")),
     "mentions": Source(  # in time order: reputation finds its windows by binary search
-        "SELECT source, url, author, body, created_at, reach, lang, sentiment FROM mention ORDER BY created_at",
+        "SELECT source, url, author, body, created_at, reach, lang, sentiment, tool_sentiment FROM mention"
+        " ORDER BY created_at",
         ("mention",)),
     "events": Source("SELECT id AS event_id, title, format, starts_at FROM event", ("event",)),
     "attendance": Source("SELECT event_id, member_id, registered_at, attended FROM event_attendance",

@@ -24,4 +24,4 @@ else:
                    count=row["negative"], mean=f"{row['trailing_mean']:.1f}", std=f"{row['trailing_std']:.1f}"))
     widgets.table(report.frames["alert_mentions"], "alert_mentions",
                   {"created_at": "Date", "source": "Source", "author": "Author", "body": "Text", "reach": "Reach",
-                   "lang": "Language", "url": "Link"}, links=("url",))
+                   "lang": "Language", "tool_sentiment": "Tool's sentiment", "url": "Link"}, links=("url",))

@@ -108,7 +108,7 @@ class Community:
                     resolved_at=resolved, outcome=outcome)
         return n
 
-    def mention(self, at: datetime, sentiment: int, reach: int = 100, source: str = "x", body: str = "…") -> int:
+    def mention(self, at: datetime, sentiment: int | None, reach: int = 100, source: str = "x", body: str = "…") -> int:
         return _insert("mention", source=source, url=f"https://{source}.example/{at.isoformat()}/{_next()}",
                        author="@someone", body=body, created_at=at, reach=reach, lang="fr", sentiment=sentiment)
 

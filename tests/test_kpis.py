@@ -272,6 +272,14 @@ def test_sentiment_shares_and_net_sentiment(database):
                    "alerts": 0}
 
 
+def test_an_unscored_mention_counts_among_all_and_in_no_share(database):
+    c = Community()
+    for sentiment in (1, 0, -1, None):  # None: a language without a sentiment model
+        c.mention(utc(2026, 3, 4, 12), sentiment)
+    got = metrics(reports.reputation_report(MANAGER, scope(utc(2026, 3, 12))))
+    assert (got["mentions"], got["positive"], got["negative"], got["net_sentiment"]) == (4, 0.25, 0.25, 0.0)
+
+
 def test_a_report_is_computed_once_per_change_and_scope_and_the_role_checked_each_time(database):
     c = Community()
     c.mention(utc(2026, 3, 4, 12), 1, 100)
@@ -368,8 +376,10 @@ def test_daily_volume_is_per_day_and_source_and_alert_mentions_go_by_day_then_re
     assert report.frames["alert_mentions"]["reach"].to_list() == [*range(37, 29, -1), *range(47, 39, -1)]
     behind = report.frames["alert_mentions"]
     assert behind.schema == {"created_at": pl.Datetime("us", "UTC"), "source": pl.String, "author": pl.String,
-                             "body": pl.String, "reach": pl.Int64, "lang": pl.String, "url": pl.String}
-    at, source, author, body, reach, lang, url = behind.row(0)
+                             "body": pl.String, "reach": pl.Int64, "lang": pl.String, "url": pl.String,
+                             "tool_sentiment": pl.Int16}
+    at, source, author, body, reach, lang, url, tool_sentiment = behind.row(0)
+    assert tool_sentiment is None
     assert (at, source, author, body, reach, lang) == (utc(2026, 3, 3, 15), "x", "@someone", "…", 37, "fr")
     assert url.startswith("https://x.example/2026-03-03T15:00:00+00:00/")
 

@@ -148,7 +148,7 @@ def crisis_alerts(mentions: Mentions, days: Days, sigmas: float = ALERT_SIGMAS,
 
 def alert_mentions(mentions: Mentions, days: Days, alerts: pl.DataFrame) -> pl.DataFrame:
     """The negative mentions of the alert days, by day, most reach first: created_at, source,
-    author, body, reach, lang, url."""
+    author, body, reach, lang, url, and the sentiment the exporting tool gave (`tool_sentiment`)."""
     ks = [(d - days.first).days for d in alerts["day"].to_list()]
     rows = np.concatenate([np.arange(days.rows[k], days.rows[k + 1]) for k in ks] or [np.zeros(0, np.int64)])
     rows = rows[mentions.sentiment[rows] == -1]  # still by day: the alert days are in order
@@ -157,7 +157,9 @@ def alert_mentions(mentions: Mentions, days: Days, alerts: pl.DataFrame) -> pl.D
     return pl.DataFrame([pl.Series("created_at", mentions.times[rows]).cast(pl.Datetime("us", "UTC")),
                          *(_texts(mentions.table, c, at) for c in ("source", "author", "body")),
                          pl.Series("reach", mentions.reach[rows]), _texts(mentions.table, "lang", at),
-                         _texts(mentions.table, "url", at)])
+                         _texts(mentions.table, "url", at),
+                         pl.Series("tool_sentiment", [mentions.table["tool_sentiment"][i].as_py() for i in at],
+                                   pl.Int16)])
 
 
 def _texts(table: pa.Table, column: str, rows: list[int]) -> pl.Series:
