@@ -1,6 +1,6 @@
 """The worker beside the web app: procrastinate's job queue on the app's PostgreSQL (its schema is
-sql/0014), running as the application role. Every minute it evaluates the alert rules and sends
-what is due (`cmcore.alerts`); every ten, it puts back in the queue the jobs of a worker that died
+sql/0014), running as the application role. Every minute it evaluates the alert rules and the
+scheduled reports and sends what is due (`cmcore.alerts`); every ten, it puts back in the queue the jobs of a worker that died
 (killed, its machine lost). `./dev app` starts it beside Streamlit, `./dev cli worker` alone."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import procrastinate
 
 from cmcore import db, settings
-from cmcore.alerts import delivery, rules
+from cmcore.alerts import delivery, rules, schedule
 
 log = logging.getLogger("cmcore.worker")
 # The tasks' app; its connector is given when it is used (`connected`): the database is known then.
@@ -24,9 +24,10 @@ STALLED_AFTER = 60  # seconds without a worker's heartbeat before its jobs are r
 @queue.periodic(cron="* * * * *", periodic_id="alerts")
 @queue.task(name="alerts", queueing_lock="alerts")
 def alerts(timestamp: int) -> dict[str, int]:
-    """Evaluate every active rule at the minute `timestamp` (Unix seconds), then send what is due."""
+    """Evaluate every active rule and the scheduled reports at the minute `timestamp` (Unix
+    seconds), then send what is due."""
     now = datetime.fromtimestamp(timestamp, UTC)
-    new = rules.evaluate(now)
+    new = rules.evaluate(now) + schedule.evaluate(now)
     outcomes = delivery.send_due()
     log.info("alerts at %s: %d new notification(s), %s", now.isoformat(timespec="minutes"), new,
              dict(outcomes) or "nothing to send")

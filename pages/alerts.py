@@ -5,7 +5,7 @@ from urllib.parse import parse_qsl
 
 import streamlit as st
 
-from cmcore.alerts import inbox, messages
+from cmcore.alerts import inbox, messages, schedule
 from cmcore.alerts import rules as alert_rules
 from cmcore.alerts.kinds import KINDS
 from cmcore.i18n import LANGUAGES
@@ -16,6 +16,9 @@ from ui.text import lang, plain, refusal, t
 CHANNEL_NAMES = {"email": "E-mail", "webhook": "Webhook", "app": "In the app"}
 FORMAT_NAMES = {"slack": "Slack", "discord": "Discord", "json": "JSON signed with HMAC-SHA256"}
 OUTCOMES = {"sent": "sent", "retried": "failed, tried again", "failed": "failed for good"}
+REPORT_NAMES = {"weekly_digest": "Weekly digest (Mondays, 08:00)",
+                "approvals": "Rewards awaiting approval (daily, 09:00, when some wait)",
+                "sponsor_monthly": "Monthly report to the sponsor's contact (the 1st, 08:00)"}
 
 principal = open_page("alerts")
 st.title(t("Alerts"))
@@ -52,12 +55,56 @@ def my_notifications() -> None:
             if not row["read"] and cols[2].button(t("Mark read"), key=f"read_{row['id']}"):
                 inbox.mark_read(principal, [row["id"]])
                 st.rerun()
+
+
+def my_settings() -> None:
+    """The reports one gets, and the language of one's e-mails."""
+    reports()
     with st.form("my_language"):
         chosen = st.selectbox(t("Language of my e-mails"), list(LANGUAGES), format_func=LANGUAGES.get,
                               index=list(LANGUAGES).index(inbox.language(principal)))
         if st.form_submit_button(t("Save")):
             inbox.set_language(principal, chosen)
             st.success(t("Saved."))
+
+
+def tested(report: str, sponsor_id: int | None = None) -> None:
+    """Send a report to oneself now, and say how it went."""
+    outcome = schedule.send_test(principal, report, sponsor_id)
+    if outcome == "sent":
+        st.success(t("Sent to you."))
+    else:
+        st.error(t("Not sent: see the delivery log."))
+
+
+def reports() -> None:
+    """The scheduled reports one gets: a switch and a test for each."""
+    st.subheader(t("Scheduled reports"))
+    for report, on in schedule.subscriptions(principal).items():
+        left, right = st.columns([3, 1])
+        wanted = left.toggle(t(REPORT_NAMES[report]), value=on, key=f"report_{report}")
+        if wanted != on:
+            schedule.subscribe(principal, report, wanted)
+            st.rerun()
+        if right.button(t("Send a test now"), key=f"test_{report}"):
+            tested(report)
+
+
+def sponsor_reports() -> None:
+    """Managers: which sponsors' contacts get their monthly report; a test of one, sent to oneself."""
+    st.subheader(t(REPORT_NAMES["sponsor_monthly"]))
+    listed = schedule.sponsor_subscriptions(principal)
+    if widgets.empty(listed, "No sponsor has a contact address yet (Monetisation)."):
+        return
+    for row in listed.iter_rows(named=True):
+        left, right = st.columns([3, 1])
+        wanted = left.toggle(f"{plain(row['name'])} ({plain(row['contact_email'])})", value=row["subscribed"],
+                             key=f"sponsor_{row['sponsor_id']}")
+        if wanted != row["subscribed"]:
+            schedule.subscribe(principal, "sponsor_monthly", wanted, row["sponsor_id"])
+            st.rerun()
+        if right.button(t("Send me a test now"), key=f"sponsor_test_{row['sponsor_id']}"):
+            tested("sponsor_monthly", row["sponsor_id"])
 
 
 def rule_form() -> None:
@@ -123,9 +170,12 @@ if principal.role in alert_rules.MANAGERS:
     mine, rules_tab, log_tab = st.tabs([t("My notifications"), t("Rules"), t("Delivery log")])
     with mine:
         my_notifications()
+        my_settings()
     with rules_tab:
         rule_form()
+        sponsor_reports()
     with log_tab:
         delivery_log()
 else:
     my_notifications()
+    my_settings()

@@ -120,3 +120,26 @@ def test_the_delivery_log_says_sent_retried_and_failed(app, database):
     log = at.dataframe[-1].value
     assert list(log["Résultat"]) == ["échec définitif", "échec, nouvel essai"]
     assert list(log["Motif"]) == ["SMTP down", "SMTP busy"]
+
+
+def test_scheduled_reports_are_switched_off_and_tested_from_the_page(app, database, monkeypatch):
+    from cmcore import settings
+    from tests.servers import smtp_server
+    people()
+    with db.transaction() as conn:
+        conn.execute(sa.text("UPDATE app_user SET email = 'staff@example.org' WHERE username = 'staff'"))
+    at = as_user(app, "staff")
+    at.switch_page("pages/alerts.py").run()
+    assert [w.label for w in at.toggle] == ["Récompenses à approuver (chaque jour, 9 h, s’il y en a)"]
+    at.toggle(key="report_approvals").set_value(False).run()
+    assert rows("SELECT recipient, report, subscribed FROM report_pref") == [("staff", "approvals", False)]
+    with smtp_server() as (box, port):
+        for name, value in (("CM_SMTP_HOST", "127.0.0.1"), ("CM_SMTP_PORT", str(port)), ("CM_SMTP_TLS", "none")):
+            monkeypatch.setenv(name, value)
+        settings.current.cache_clear()
+        at.button(key="test_approvals").click().run()
+        mail, = box.wait_for(1)
+    settings.current.cache_clear()
+    assert [s.value for s in at.success] == ["Envoyé à vous-même."]
+    assert mail["To"] == "staff@example.org" and mail["Subject"] == (
+        "[Console de communauté] Des récompenses attendent votre approbation")

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from cmcore import (audit, auth, community, db, demo, identities, ingest, leaderboard, money, platforms,
                     rewards, sessions)
 from cmcore.access import CLI, Principal
-from cmcore.alerts import inbox
+from cmcore.alerts import inbox, schedule
 from cmcore.alerts import rules as alerts_rules
 from cmcore.ingest import rescore
 from cmcore.ingest.canonical import Rejected
@@ -33,14 +33,17 @@ ALSO = {
     "member": {"member_identity", "activity", "moderation_case", "event_attendance", "member_merge"},  # (un)merge
     "import_run": COMMUNITY,
     "community": COMMUNITY,  # the demo
+    "notification": {"delivery_attempt"},  # a test sent now is tried in its own transaction
 }
 # How an audit row names the row it changed, where it names one row of its own table.
 KEYS = {"reward": "id", "reward_rule": "id", "reward_budget": "period || ':' || currency", "sponsor": "id",
         "campaign": "id", "revenue": "id", "app_user": "username", "app_setting": "key", "platform": "slug",
-        "import_run": "id", "alert_rule": "id", "notify_pref": "username"}
+        "import_run": "id", "alert_rule": "id", "notify_pref": "username",
+        "report_pref": "recipient || ':' || report"}
 # The functions given a principal that change nothing (the others are in WRITES below).
 READS = {"alerts.rules.listing", "alerts.rules.recipients", "alerts.inbox.notifications", "alerts.inbox.unread",
-         "alerts.inbox.language", "alerts.inbox.deliveries", "alerts.inbox.failing", "auth.list_users", "identities.people", "identities.candidates", "identities.merges", "ingest.history",
+         "alerts.inbox.language", "alerts.inbox.deliveries", "alerts.inbox.failing", "alerts.schedule.subscriptions",
+         "alerts.schedule.sponsor_subscriptions", "auth.list_users", "identities.people", "identities.candidates", "identities.merges", "ingest.history",
          "leaderboard.leaderboard", "leaderboard.activity_sparklines", "leaderboard.explain",
          "leaderboard.anonymous_platforms",
          "money.sponsor_in_scope", "money.campaigns", "money.delivery", "money.revenue_lines", "money.sponsors",
@@ -177,6 +180,9 @@ def test_every_write_is_audited_in_its_own_transaction_and_names_what_it_changed
             alerts_rules.save(MANAGER, alerts_rules.Rule("platform_stale", "Quiet", 72, "app", ("anna",)), 2)),
         "alerts.inbox.mark_read": lambda: inbox.mark_read(ANNA),
         "alerts.inbox.set_language": lambda: inbox.set_language(ANNA, "en"),
+        "alerts.schedule.subscribe": lambda: (schedule.subscribe(ANNA, "approvals", False),
+                                              schedule.subscribe(MANAGER, "sponsor_monthly", False, state["sponsor"])),
+        "alerts.schedule.send_test": lambda: schedule.send_test(ANNA, "approvals"),
     }
     assert set(writes) - {"auth.sign_in (refused)", "auth.sign_in", "sessions.end"} == (
         set(CALLS) | set(SPONSOR_MAY)) - READS

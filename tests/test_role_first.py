@@ -20,7 +20,7 @@ import cmcore
 from cmcore import (auth, community, demo, frames, identities, ingest, leaderboard, money, platforms, reports,
                     rewards)
 from cmcore.access import AccessDenied, Principal
-from cmcore.alerts import inbox
+from cmcore.alerts import inbox, schedule
 from cmcore.alerts import rules as alerts_rules
 from cmcore.ingest import rescore
 from cmcore.periods import Period
@@ -88,6 +88,10 @@ CALLS: dict[str, Callable[[Principal | None, Ids], object]] = {
     "alerts.inbox.set_language": lambda p, x: inbox.set_language(p, "xx"),
     "alerts.inbox.deliveries": lambda p, x: inbox.deliveries(p),
     "alerts.inbox.failing": lambda p, x: inbox.failing(p),
+    "alerts.schedule.subscriptions": lambda p, x: schedule.subscriptions(p),
+    "alerts.schedule.sponsor_subscriptions": lambda p, x: schedule.sponsor_subscriptions(p),
+    "alerts.schedule.subscribe": lambda p, x: schedule.subscribe(p, "sponsor_monthly", False, x.sponsor),
+    "alerts.schedule.send_test": lambda p, x: schedule.send_test(p, "sponsor_monthly", x.sponsor),
     "alerts.rules.save": lambda p, x: alerts_rules.save(p, alerts_rules.Rule("import_failed", "Globex", 1, "app",
                                                                              ("globex",))),
     "auth.list_users": lambda p, x: auth.list_users(p),

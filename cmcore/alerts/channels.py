@@ -24,15 +24,18 @@ class ChannelError(RuntimeError):
     """The message could not be sent; the text says why."""
 
 
-def email(message: Message, to: str, message_id: str) -> None:
-    """Send `message` to the address `to`. Its Message-ID is fixed by the notification, so a mail
-    client shows once a message that a lost acknowledgement made the worker send twice."""
+def email(message: Message, to: str, message_id: str, attached: list[tuple[str, str]] = ()) -> None:
+    """Send `message` to the address `to`, with HTML files `attached` (name, text). Its Message-ID
+    is fixed by the notification, so a mail client shows once a message that a lost
+    acknowledgement made the worker send twice."""
     conf = settings.current()
     mail = EmailMessage()
     mail["Subject"], mail["From"], mail["To"] = message.subject, conf.smtp.sender, to
     mail["Date"], mail["Message-ID"] = formatdate(localtime=False), message_id
     mail.set_content(message.text)
     mail.add_alternative(message.html, subtype="html")
+    for name, text in attached:
+        mail.add_attachment(text, subtype="html", filename=name)
     if conf.smtp.host is None:
         _to_file(mail, conf.data_dir / "mail", message_id)
         return

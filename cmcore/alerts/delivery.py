@@ -23,12 +23,15 @@ from cmcore.alerts.channels import ChannelError
 MAX_ATTEMPTS = 5
 FIRST_RETRY = timedelta(minutes=1)
 
-_DUE = sa.text(
+_ROW = (
     "SELECT n.id, n.rule_id, n.kind, n.channel, n.recipient, n.period, n.facts, n.link, n.attempts,"
-    " r.name AS rule, r.created_by, r.webhook_url, r.webhook_format, u.email, p.lang"
-    " FROM notification n LEFT JOIN alert_rule r ON r.id = n.rule_id"
+    " r.name AS rule, r.created_by, r.webhook_url, r.webhook_format, coalesce(u.email, s.contact_email) AS email,"
+    " p.lang FROM notification n LEFT JOIN alert_rule r ON r.id = n.rule_id"
     " LEFT JOIN app_user u ON u.username = n.recipient LEFT JOIN notify_pref p ON p.username = n.recipient"
-    " WHERE n.status = 'pending' AND n.next_attempt_at <= now() ORDER BY n.id LIMIT 1 FOR UPDATE OF n SKIP LOCKED")
+    " LEFT JOIN sponsor s ON n.recipient = 'sponsor:' || s.id")
+_DUE = sa.text(f"{_ROW} WHERE n.status = 'pending' AND n.next_attempt_at <= now() ORDER BY n.id LIMIT 1"
+               " FOR UPDATE OF n SKIP LOCKED")
+_ONE = sa.text(f"{_ROW} WHERE n.id = :id AND n.status = 'pending' FOR UPDATE OF n")
 
 
 def message_id(notification: int) -> str:
@@ -43,7 +46,7 @@ def _send(row: sa.Row) -> None:
     if row.channel == "email":
         if not row.email:
             raise ChannelError(f"{row.recipient} has no e-mail address")
-        channels.email(message, row.email, message_id(row.id))
+        channels.email(message, row.email, message_id(row.id), messages.attachments(row.kind, row.facts, lang))
     elif row.channel == "webhook":
         meta = {"id": row.id, "kind": row.kind, "rule": row.rule, "period": row.period, "facts": row.facts}
         channels.webhook(row.webhook_url, row.webhook_format, message, meta)
@@ -73,24 +76,35 @@ def _failed(conn: sa.Connection, row: sa.Row, error: str) -> str:
     return "failed" if final else "retried"
 
 
+def deliver(conn: sa.Connection, row: sa.Row) -> str:
+    """Send the notification `row` (locked in `conn`'s transaction) and record the try: sent,
+    retried (failed, to be tried again) or failed (for good)."""
+    try:
+        _send(row)
+    except ChannelError as err:
+        outcome, error = _failed(conn, row, str(err)), str(err)
+    else:
+        conn.execute(sa.text("UPDATE notification SET status = 'sent', sent_at = now(), attempts = attempts + 1,"
+                             " last_error = NULL WHERE id = :id"), {"id": row.id})
+        outcome, error = "sent", None
+    conn.execute(sa.text("INSERT INTO delivery_attempt (notification_id, ok, error) VALUES (:id, :ok, :e)"),
+                 {"id": row.id, "ok": error is None, "e": error and error[:1000]})
+    return outcome
+
+
+def locked(conn: sa.Connection, notification: int) -> sa.Row:
+    """The pending notification `notification`, locked until `conn`'s transaction ends."""
+    return conn.execute(_ONE, {"id": notification}).one()
+
+
 def send_due(limit: int = 1000) -> Counter[str]:
-    """Send the pending notifications that are due (at most `limit`); count them by outcome:
-    sent, retried (failed, to be tried again) or failed (for good)."""
+    """Send the pending notifications that are due (at most `limit`), each in its own transaction;
+    count them by outcome."""
     outcomes: Counter[str] = Counter()
     for _ in range(limit):
         with db.transaction() as conn:
             row = conn.execute(_DUE).one_or_none()
             if row is None:
                 break
-            try:
-                _send(row)
-            except ChannelError as err:
-                outcome, error = _failed(conn, row, str(err)), str(err)
-            else:
-                conn.execute(sa.text("UPDATE notification SET status = 'sent', sent_at = now(), attempts = attempts + 1,"
-                                     " last_error = NULL WHERE id = :id"), {"id": row.id})
-                outcome, error = "sent", None
-            conn.execute(sa.text("INSERT INTO delivery_attempt (notification_id, ok, error) VALUES (:id, :ok, :e)"),
-                         {"id": row.id, "ok": error is None, "e": error and error[:1000]})
-        outcomes[outcome] += 1
+            outcomes[deliver(conn, row)] += 1
     return outcomes
