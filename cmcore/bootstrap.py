@@ -2,7 +2,10 @@
 community if it is empty."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from cmcore import db, demo, migrate, settings
+from cmcore.alerts import starter
 from cmcore.access import CLI
 from cmcore.progress import Progress
 from cmcore.settings import ConfigError
@@ -23,7 +26,8 @@ def schema() -> None:
 def prepare(progress: Progress | None = None) -> dict[str, str]:
     """Bring the schema up to date; refuse an application role that may do more than it should
     (a superuser, the tables' owner: the database's own rules would not hold against it); seed
-    the starter demo into an empty database (unless disabled).
+    the starter demo into an empty database (unless disabled), with its alert rules and the
+    recent events they find (`alerts.starter`).
 
     Returns the demo users' passwords when it created them (to be shown once), else {}.
     """
@@ -32,5 +36,7 @@ def prepare(progress: Progress | None = None) -> dict[str, str]:
         raise ConfigError(f"the application's database role {' and '.join(problems)}: connect it as a role that"
                           " owns nothing (DATABASE_URL; docs/database.md)")
     if settings.current().demo_on_empty and demo.is_empty():
-        return demo.load(STARTER_DEMO, CLI, progress)
+        passwords = demo.load(STARTER_DEMO, CLI, progress)
+        starter.seed(datetime.now(UTC))
+        return passwords
     return {}

@@ -434,6 +434,6 @@ def load(spec: DemoSpec, actor: Principal, progress: Progress | None = None,
             if auth.get_user(username) is None:
                 passwords[username] = new_password()
                 auth.add_user(actor, username, display_name, role, passwords[username],
-                              sponsor_id=1 if role == "sponsor" else None)
+                              sponsor_id=1 if role == "sponsor" else None, email=f"{username}@example.org")
     report(1.0, "done")
     return passwords

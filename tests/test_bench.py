@@ -10,7 +10,7 @@ import psycopg
 
 from cmcore import cli, ingest
 from cmcore.bench import imports, runner
-from cmcore.bench.pages import PAGES
+from cmcore.bench.pages import ALERTS, PAGES
 
 BOARDS = ["leaderboard (week)", "leaderboard (30 days)", "leaderboard (month)", "leaderboard (quarter)",
           "leaderboard (91 days)", "leaderboard (year)"]
@@ -34,7 +34,9 @@ def test_bench_runs_every_page_three_ways_and_they_agree(database, tmp_path, cap
     assert report["load"]["rows"] > report["activities"] and report["load"]["rows_per_s"] > 0
     assert 0.05 < report["cmcore_peak_rss_gb"] < 4
     pages = report["pages"]
-    assert list(pages) == [*PAGES, *BOARDS]
+    assert list(pages) == [*PAGES, *BOARDS, ALERTS]
+    alerts = pages.pop(ALERTS)  # evaluated by cmcore only
+    assert alerts["warm_s"] > 0 and alerts["cold_s"] > 0 and "pandas_s" not in alerts
     for name, page in pages.items():
         assert page["pandas_differs"] == [] and page["sql_differs"] == [], name
         assert page["reads"] >= 1, name
@@ -43,7 +45,7 @@ def test_bench_runs_every_page_three_ways_and_they_agree(database, tmp_path, cap
         assert all(page[f"after_{e}_s"] > 0 for e in ("append", "change", "merge")), name
     after = report["after"]  # each page's next view after 3 events of each kind, none read whole again
     assert {e: (after[e]["events"], after[e]["fallbacks"]) for e in ("append", "change", "merge")} == {
-        e: (3 * len(pages), 0) for e in ("append", "change", "merge")}
+        e: (3 * (len(pages) + 1), 0) for e in ("append", "change", "merge")}
     assert {e: after[e]["differs_from_cold"] for e in ("append", "change", "merge")} == {
         "append": [], "change": [], "merge": []}  # the refreshed pages show what a cold rebuild shows
 
@@ -70,8 +72,9 @@ def test_bench_only_cmcore_skips_the_other_ways_and_prints_dashes(database, tmp_
 
 
 def test_bench_pages_are_chosen_by_the_start_of_their_names():
-    pages = dict.fromkeys([*PAGES, *BOARDS])
+    pages = dict.fromkeys([*PAGES, *BOARDS, ALERTS])
     assert list(runner.chosen(pages, ("leaderboard", "rep"))) == ["reputation", *BOARDS]
+    assert list(runner.chosen(pages, ("alerts",))) == [ALERTS]
     assert list(runner.chosen(pages, ())) == list(pages)
     assert runner.chosen(pages, ("nothing",)) == {}
 

@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from cmcore import frames, leaderboard, money
 from cmcore.access import CLI
+from cmcore.alerts import rules as alert_rules
+from cmcore.alerts.kinds import KINDS
 from cmcore.kpis import Metric
 from cmcore.reports import overview
 from cmcore import reports
@@ -86,6 +88,12 @@ def cmcore_pages(window: Window) -> dict[str, Callable[[], Values]]:
     def board(period: Period) -> Callable[[], Values]:
         return lambda: {"top": top_scores(leaderboard.leaderboard(CLI, window.scope(period)))}
 
+    def alerts() -> Values:
+        """What the worker does each minute: every kind of alert rule evaluated (its default
+        threshold) at the window's end; the findings of each."""
+        return {kind: sorted(f.period for f in alert_rules.findings(kind, k.default, window.now))
+                for kind, k in KINDS.items()}
+
     return {
         "overview": overview_page,
         "growth": report(reports.growth_report),
@@ -96,9 +104,11 @@ def cmcore_pages(window: Window) -> dict[str, Callable[[], Values]]:
         "content": report(reports.content_report),
         "monetisation": report(money.monetisation_report),
         **{f"leaderboard ({name})": board(p) for name, p in leaderboard_periods(window.end).items()},
+        ALERTS: alerts,
     }
 
 
+ALERTS = "alerts (every rule)"  # cmcore's only: no pandas or SQL way
 PAGES = ("overview", "growth", "retention", "responsiveness", "moderation", "reputation", "content",
          "monetisation")
 
