@@ -471,3 +471,21 @@ def test_the_app_works_under_the_documented_content_security_policy(server, brow
         expect(tab.get_by_test_id("stException")).to_have_count(0)
     assert tab.evaluate("window.__violations") == []
     proxied.close()
+
+
+def test_a_manager_follows_an_alert_to_its_evidence(server, page):
+    """The sidebar counts the unread alert; its link opens the Reputation page on the crisis day."""
+    with db.transaction() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO notification (kind, channel, recipient, period, facts, link, status, sent_at) VALUES"
+            " ('crisis', 'app', 'manager', 'crisis:2026-03-09', '{\"day\": \"2026-03-09\", \"negative\": 35,"
+            " \"usual\": 1.2}', 'reputation?from=2026-03-09&to=2026-03-09', 'sent', now())"))
+    sign_in(page, server, "manager")
+    page.get_by_role("link", name="Alertes (1 non lues)").click()
+    settle(page)
+    expect(page.get_by_text("35 mentions négatives le 2026-03-09, contre 1,2 par jour d’habitude : une crise ?")
+           ).to_be_visible()
+    page.get_by_role("link", name="Voir les preuves").click()
+    settle(page)
+    expect(page.get_by_role("heading", name="Réputation")).to_be_visible()
+    expect(page.get_by_test_id("stSidebar").get_by_text("2026-03-09 au 2026-03-09", exact=False)).to_be_visible()

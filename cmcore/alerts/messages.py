@@ -53,10 +53,11 @@ def title(kind: str, lang: str) -> str:
 
 
 def sentence(kind: str, facts: dict, lang: str, quote: Callable[[object], str] = str) -> str:
-    """What the finding says, translated, its facts filled in (each through `quote`: a page
-    escapes them, and only them, for Markdown)."""
+    """What the finding says, translated, its facts filled in (decimals in the language's way,
+    each through `quote`: a page escapes them, and only them, for Markdown)."""
     says = KINDS[kind].says if kind in KINDS else OWN[kind][1]
-    return translate(says, lang, **{k: quote(v) for k, v in facts.items()})
+    shown = {k: i18n.number(v, lang, 1) if isinstance(v, float) else v for k, v in facts.items()}
+    return translate(says, lang, **{k: quote(v) for k, v in shown.items()})
 
 
 def url(link: str) -> str:
