@@ -9,6 +9,7 @@ import smtplib
 import ssl
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
@@ -24,7 +25,7 @@ class ChannelError(RuntimeError):
     """The message could not be sent; the text says why."""
 
 
-def email(message: Message, to: str, message_id: str, attached: list[tuple[str, str]] = ()) -> None:
+def email(message: Message, to: str, message_id: str, attached: Sequence[tuple[str, str]] = ()) -> None:
     """Send `message` to the address `to`, with HTML files `attached` (name, text). Its Message-ID
     is fixed by the notification, so a mail client shows once a message that a lost
     acknowledgement made the worker send twice."""
