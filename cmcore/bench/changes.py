@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,10 @@ ROWS = 10_000
 
 def append(now: datetime, rows: int = ROWS, seed: int = 0) -> float:
     """Import `rows` new replies, comments and reactions by existing members to threads of the last
-    20 days, spread over the 3 days before `now`, as a canonical file (the path a sync takes)."""
+    20 days, spread over the 3 days before `now` (or before the present, if `now` is later: the
+    importer refuses times to come), as a canonical file (the path a sync takes)."""
     rng = np.random.default_rng(seed)
+    now = min(now, datetime.now(UTC))
     with db.engine().connect() as conn:
         accounts = conn.execute(sa.text(
             "SELECT p.slug, i.external_id FROM member_identity i JOIN platform p ON p.id = i.platform_id"

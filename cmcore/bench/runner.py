@@ -178,7 +178,7 @@ def measure_after_changes(url: str, end: date, runs: int, only: tuple[str, ...] 
         frames.clear()
         differs = [name for name, compute in pages.items() if agree(compute(), seen[name])]
         report[event] = {"events": n, "median_event_s": statistics.median(took), "differs_from_cold": differs,
-                         "fallbacks": changes.fallbacks() - fallbacks}
+                         "fallbacks": changes.fallbacks() - fallbacks, "peak_rss_gb": peak_rss_gb()}
     frames.clear()
     return report | {"peak_rss_gb": peak_rss_gb()}
 
@@ -300,8 +300,10 @@ def table(report: dict) -> str:
                          f"{ms(p, 'after_change_s')} | {ms(p, 'after_merge_s')} |")
         for event in ("append", "change", "merge"):
             e = after[event]
+            peak = f"; peak memory so far {e['peak_rss_gb']:.2f} GB" if "peak_rss_gb" in e else ""
             lines.append(f"\n{event}: {e['events']} events, median {e['median_event_s']:.2f} s each; fallbacks "
-                         f"{e['fallbacks']}; pages that differ from a cold rebuild: {e['differs_from_cold'] or 'none'}.")
+                         f"{e['fallbacks']}; pages that differ from a cold rebuild: {e['differs_from_cold'] or 'none'}"
+                         f"{peak}.")
     load = report["load"]
     if load:
         lines.append(f"\nLoad (COPY, {load['rows']:,} rows): {load['load_s']:.0f} s, {load['rows_per_s']:,.0f} rows/s.")
