@@ -2,6 +2,7 @@
 USD), the validation of the forms, and the isolation of each sponsor's data.
 
 Period 1–10 March 2026 (UTC), previous period 19–28 February, "now" 20 March 2026."""
+import json
 import re
 from datetime import UTC, date, datetime
 
@@ -26,7 +27,6 @@ def scope(period: Period = MARCH) -> Scope:
 
 
 def campaign(sponsor: int, name: str, start: date, end: date, amount: int, currency: str, deliverables: list) -> int:
-    import json
     return _insert("campaign", sponsor_id=sponsor, name=name, starts_on=start, ends_on=end, amount_minor=amount,
                    currency=currency, deliverables=json.dumps(deliverables))
 
@@ -75,6 +75,17 @@ def test_revenue_cash_outstanding_mrr_and_per_member(books):
         "mrr_EUR": (20_000, 0),
         "per_member_EUR": (127_000 / 4, 30_000 / 2), "per_member_USD": (50_000 / 4, 0.0),
     }
+
+
+def test_revenue_per_active_member_counts_the_30_days_up_to_the_period_s_last_day(database):
+    """MARCH ends on 10 March: its MAU counts the members active from 9 February 00:00 on (30
+    days), not one active on 8 February."""
+    c = Community()
+    c.revenue("ads", 30_000, "EUR", date(2026, 3, 5))
+    for name, at in (("in", datetime(2026, 3, 10, 23, 59, tzinfo=UTC)), ("first", datetime(2026, 2, 9, tzinfo=UTC)),
+                     ("out", datetime(2026, 2, 8, 23, 59, tzinfo=UTC))):
+        c.act(c.member(name, datetime(2026, 1, 1, tzinfo=UTC)), "thread", at)
+    assert values(money.monetisation_report(MANAGER, scope()))["per_member_EUR"] == (15_000.0, 0)  # in, first
 
 
 def test_a_rerun_is_a_lookup_and_a_write_is_seen_at_once(books):
@@ -188,9 +199,40 @@ def test_a_manager_reads_every_sponsor_when_choosing_none(books):
             money.campaigns(Principal("s", role) if role else None)
 
 
+def test_deliverables_are_checked_and_stored_as_a_person_typed_them(books):
+    """A label trimmed, the kind "other" unless given, nothing delivered yet is allowed (0); a
+    target from 1 to MAX_COUNT, a delivered count from 0 to it, a label always."""
+    made = money.add_campaign(MANAGER, books["a"], "Autumn", date(2026, 9, 1), date(2026, 9, 30), "10", "EUR",
+                              [{"label": " Posts ", "target": 3}, {"kind": "event", "label": "Talk", "target": 1,
+                                                                   "delivered": money.MAX_COUNT}])
+    autumn = money.campaigns(MANAGER).filter(pl.col("id") == made).row(0, named=True)
+    assert autumn["deliverables"] == [{"kind": "other", "label": "Posts", "target": 3, "delivered": 0},
+                                      {"kind": "event", "label": "Talk", "target": 1, "delivered": money.MAX_COUNT}]
+    bounds = f"target is a whole number from 1 to {money.MAX_COUNT}, delivered from 0"
+    refusals = [("deliverable 1: a label is needed", [{"label": "  ", "target": 1}]),
+                (f"deliverable 2: {bounds}", [{"label": "a", "target": 1}, {"label": "b", "target": 1, "delivered": -1}])]
+    refusals += [(f"deliverable 1: {bounds}", [{"label": "a", **bad}])
+                 for bad in ({"target": 0}, {"target": money.MAX_COUNT + 1}, {"target": 2.5},
+                             {"target": 1, "delivered": 1.5}, {"target": 1, "delivered": money.MAX_COUNT + 1})]
+    for message, items in refusals:
+        with pytest.raises(money.MoneyError) as refused:
+            money.add_campaign(MANAGER, books["a"], "Bad", date(2026, 9, 1), date(2026, 9, 2), "10", "EUR", items)
+        assert str(refused.value) == message
+
+
+def test_a_campaign_s_deliverables_are_read_back_whole(books):
+    """The correction form starts from what is read: each deliverable's kind, label, target and
+    progress come back as they were written (a kind lost here would be saved back as "other")."""
+    alpha = money.campaigns(MANAGER).filter(pl.col("id") == books["a1"]).row(0, named=True)
+    assert alpha["deliverables"] == [{"kind": "post", "label": "Posts", "target": 4, "delivered": 2},
+                                     {"kind": "event", "label": "Talk", "target": 1, "delivered": 1}]
+
+
 @pytest.mark.parametrize("text, currency, minor", [
     ("1234.56", "EUR", 123_456), ("1 234,56", "EUR", 123_456), ("1,234.56", "USD", 123_456),
-    ("12", "eur", 1_200), ("0,5", "EUR", 50), ("5000", "JPY", 5_000)])
+    ("12", "eur", 1_200), ("0,5", "EUR", 50), ("5000", "JPY", 5_000),
+    # as people paste them: Swiss apostrophes, the narrow and the plain no-break spaces of French
+    ("1'234.56", "CHF", 123_456), ("1\u202f234,56", "EUR", 123_456), ("1\u00a0234,56", "EUR", 123_456)])
 def test_amounts_in_minor_units(text, currency, minor):
     assert money.parse_amount(text, currency) == minor
 
@@ -239,6 +281,47 @@ def test_forms_are_validated_and_audited(books):
     assert tuple(row) == (books["a"], 25_000, date(2026, 3, 6))  # the campaign's sponsor was filled in
     assert actions == ["revenue.add", "revenue.received", "campaign.delivery"]
     assert impressions == 1500
+
+
+def test_a_write_s_audit_row_holds_what_it_wrote_and_a_payment_may_come_the_day_it_is_booked(books):
+    gamma = money.add_sponsor(MANAGER, " Gamma ", "ops@gamma.example")
+    same_day = money.add_revenue(MANAGER, "ads", "10", "EUR", date(2026, 3, 5), date(2026, 3, 5))
+    with db.engine().connect() as conn:
+        audited = conn.execute(sa.text("SELECT action, entity, entity_id, detail FROM audit_log WHERE actor = 'manon'"
+                                       " ORDER BY id")).all()
+    assert [(a, e, i) for a, e, i, _ in audited] == [("sponsor.add", "sponsor", str(gamma)),
+                                                     ("revenue.add", "revenue", str(same_day))]
+    assert audited[0][3] == {"n": "Gamma", "e": "ops@gamma.example"}  # jsonb
+    for booked, received in ((date(2026, 3, 5), date(2026, 3, 4)), (date(2026, 3, 5), date(2999, 1, 1))):
+        with pytest.raises(money.MoneyError) as refused:
+            money.add_revenue(MANAGER, "ads", "10", "EUR", booked, received)
+        assert str(refused.value) == "received_on: between the booking date and today"
+
+
+def test_a_payment_is_recorded_once_and_audited_on_its_line(books):
+    line = money.add_revenue(MANAGER, "ads", "10", "EUR", date(2026, 3, 5))
+    money.mark_received(MANAGER, line, date(2026, 3, 6))
+    with pytest.raises(money.MoneyError) as refused:
+        money.mark_received(MANAGER, line, date(2026, 3, 7))
+    assert str(refused.value) == f"revenue: line {line} was received on 2026-03-06"
+    with pytest.raises(money.MoneyError) as refused:
+        money.update_revenue(MANAGER, line + 1000, "10", date(2026, 3, 5), None, "")
+    assert str(refused.value) == f"revenue: no line {line + 1000}"
+    with db.engine().connect() as conn:
+        audited = conn.execute(sa.text("SELECT entity, entity_id, detail FROM audit_log WHERE action = 'revenue.received'")).one()
+    assert tuple(audited) == ("revenue", str(line), {"r": "2026-03-06"})
+
+
+def test_a_row_the_database_refuses_is_a_refusal_naming_its_rule(books):
+    with pytest.raises(money.MoneyError) as refused:  # a sponsor's campaigns have distinct names
+        money.add_campaign(MANAGER, books["a"], "Alpha spring", date(2026, 9, 1), date(2026, 9, 2), "10", "EUR", [])
+    assert str(refused.value) == "refused by the database (campaign_sponsor_id_name_key)"
+
+
+def test_a_sponsor_s_daily_delivery_stops_at_the_period_s_end(books):
+    deliver(books["b1"], date(2026, 3, 11), 700, 7, 7)  # MARCH ends before 11 March
+    beta = money.sponsor_report(Principal("beta", "sponsor", books["b"]), scope())
+    assert beta.daily.rows() == [(date(2026, 3, 3), "Beta launch", 5000, 50, 100)]
 
 
 def test_managers_correct_lines_campaigns_and_sponsors(books):
