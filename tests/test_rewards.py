@@ -84,9 +84,13 @@ def test_nothing_is_paid_twice(programme):
     other = rewards.propose(ANNA, members[1], "2026-03", "money", "10", "EUR", "Thanks")
     rewards.approve(BEN, reward)
     rewards.approve(BEN, other)
-    rewards.pay(BEN, [reward])
+    batch, _ = rewards.pay(BEN, [reward])
+    assert re.fullmatch(r"PAY-\d{8}-\d{6}-[0-9a-f]{6}", batch)  # the day, the time and 3 random bytes
     with pytest.raises(rewards.RewardError, match=rf"nothing paid: {reward} \(paid\)"):
         rewards.pay(ANNA, [reward, other])  # all or nothing
+    with pytest.raises(rewards.RewardError) as refused:
+        rewards.pay(ANNA, [other, other + 1000])
+    assert str(refused.value) == f"batch: not approved, nothing paid: {other + 1000} (missing)"
     assert statuses(reward, other) == ["paid", "approved"]
     with pytest.raises(rewards.RewardError, match="it is paid"):
         rewards.cancel(ANNA, reward, "Too late")
@@ -109,6 +113,41 @@ def test_rejection_and_roles(programme):
             call()
 
 
+def test_amounts_of_points_gifts_and_badges(programme):
+    """Points are whole numbers from 1 to 10^13 (the bound itself included); a gift or a badge
+    may be worth nothing; an administrator manages like a manager; a missing rule is named."""
+    _, members = programme
+    admin = Principal("root", "admin")
+    rewards.set_budget(admin, "2026-03", "PTS", 10**13)
+    largest = rewards.propose(ANNA, members[0], "2026-03", "points", "0010000000000000", "", "The most")
+    free = [rewards.propose(ANNA, members[1], "2026-03", kind, amount, "", "Thanks")
+            for kind, amount in (("gift", ""), ("badge", "0"), ("gift", " 0 "))]
+    with db.engine().connect() as conn:
+        amounts = conn.execute(sa.text("SELECT amount_minor FROM reward WHERE id = ANY(:ids) ORDER BY id"),
+                               {"ids": [largest, *free]}).scalars().all()
+    assert amounts == [10**13, 0, 0, 0]
+    april = rewards.propose(ANNA, members[1], "2026-04", "badge", "", "", "Spring")
+    assert rewards.rewards(ANNA)["id"].to_list() == [april, *reversed(free), largest]  # newest first
+    assert april not in rewards.rewards(ANNA, "2026-03")["id"].to_list()
+    for amount, message in ((10**13 + 1, "amount: at most 10000000000000 points"), ("X5", "amount: a whole number of points"),
+                            ("0", "amount: a whole number of points above zero"), ("5.5", "amount: a whole number of points")):
+        with pytest.raises(rewards.RewardError) as refused:
+            rewards.propose(ANNA, members[2], "2026-03", "points", amount, "", "x")
+        assert str(refused.value) == message
+    with pytest.raises(rewards.RewardError) as refused:
+        rewards.propose(ANNA, members[2], "2026-03", "points", 5, "", " ")
+    assert str(refused.value) == "reason: say why this member is thanked"
+    with db.engine().connect() as conn:
+        budget = conn.execute(sa.text("SELECT actor, entity, entity_id, detail FROM audit_log"
+                                      " WHERE action = 'reward_budget.set' AND actor = 'root'")).one()
+    assert tuple(budget) == ("root", "reward_budget", "2026-03:PTS", {"amount_minor": 10**13})
+    rule = rewards.add_rule(admin, "first", "First answer", "accepted_answer", {}, "points", 5)
+    rewards.set_rule_active(admin, rule, False)
+    with pytest.raises(rewards.RewardError) as refused:
+        rewards.set_rule_active(admin, rule + 1, True)
+    assert str(refused.value) == f"rule {rule + 1}: no such rule"
+
+
 def test_rules_propose_once_per_member_rule_and_month(programme):
     c, members = programme
     question = c.act(members[3], "thread", utc(2026, 3, 2), "stackexchange", is_question=True)
@@ -129,11 +168,16 @@ def test_rules_propose_once_per_member_rule_and_month(programme):
     assert rewards.propose_from_rules(ANNA, "2026-03") == 1
     assert rewards.propose_from_rules(BEN, "2026-03") == 0  # idempotent
     made = rewards.rewards(ANNA, "2026-03").sort("rule", "member")
-    assert made.select("member", "rule", "amount_minor", "currency").rows() == [
-        ("m0", "accepted", 10, "PTS"), ("m1", "accepted", 20, "PTS"), ("m2", "accepted", 30, "PTS"),
-        ("m3", "meetups", 0, "PTS"),
-        ("m1", "top2", 2_500, "EUR"), ("m2", "top2", 2_500, "EUR"),  # 3 × 18 > 2 × 18 > 18 points
+    assert made.select("member", "rule", "amount_minor", "currency", "reason").rows() == [
+        ("m0", "accepted", 10, "PTS", "1 accepted answer(s)"), ("m1", "accepted", 20, "PTS", "2 accepted answer(s)"),
+        ("m2", "accepted", 30, "PTS", "3 accepted answer(s)"), ("m3", "meetups", 0, "PTS", "1 events attended"),
+        ("m1", "top2", 2_500, "EUR", "Top 2 of the month (rank 2)"),  # 3 × 18 > 2 × 18 > 18 points
+        ("m2", "top2", 2_500, "EUR", "Top 2 of the month (rank 1)"),
     ]
+    with db.engine().connect() as conn:
+        switched = conn.execute(sa.text("SELECT action FROM audit_log WHERE entity = 'reward_rule' AND entity_id = :r"
+                                        " ORDER BY id"), {"r": str(meetups)}).scalars().all()
+    assert switched == ["reward_rule.add", "reward_rule.deactivate", "reward_rule.activate"]
 
 
 def test_twenty_threads_racing_on_a_hundred_rewards_pay_each_once_within_budget(programme):
