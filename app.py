@@ -54,8 +54,8 @@ def main() -> None:
             st.error(str(err))
             st.stop()
 
-    login.language_picker()
     session = login.current()
+    login.language_picker(session)
     principal = session.principal if session else None
     st.session_state["principal"] = principal
     allowed = access.pages_for(principal) if principal else []

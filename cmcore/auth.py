@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from cmcore import audit, db, passwords, sessions
+from cmcore import audit, db, i18n, passwords, sessions
 from cmcore.access import ROLES, Principal, require
+from cmcore.refusal import Refusal
 
 MAX_FAILED_LOGINS = 5
 LOCK_MINUTES = 15
@@ -31,13 +32,8 @@ SLOWED_USERNAME = "Too many attempts for this username: wait {seconds} s and try
 SLOWED_CONSOLE = "Too many sign-in attempts on the console right now: wait {seconds} s and try again."
 
 
-class UserError(ValueError):
-    """A user operation was refused. `message` is a template filled from `values`, so a page can
-    show it translated."""
-
-    def __init__(self, message: str, **values: object) -> None:
-        self.message, self.values = message, values
-        super().__init__(message.format(**values))
+class UserError(Refusal):
+    """A user operation was refused (shown translated: cmcore.refusal)."""
 
 
 class SignInRefused(UserError):
@@ -55,6 +51,7 @@ class User:
     failed_logins: int
     locked_until: datetime | None
     must_change_password: bool
+    lang: str | None = None  # the interface language chosen (None: the browser's)
 
 
 def _hashed(password: str, *context: str) -> str:
@@ -65,7 +62,7 @@ def _hashed(password: str, *context: str) -> str:
 
 
 _USER_COLUMNS = ("username, display_name, email, role, sponsor_id, active, failed_logins, locked_until,"
-                 " must_change_password")
+                 " must_change_password, lang")
 
 
 def get_user(username: str) -> User | None:
@@ -200,6 +197,16 @@ def set_active(actor: Principal, username: str, active: bool) -> None:
 def unlock(actor: Principal, username: str) -> None:
     require(actor, "admin")
     _update(actor, username, "user.unlock", "failed_logins = 0, locked_until = NULL", False)
+
+
+def set_language(actor: Principal, lang: str) -> None:
+    """Any signed-in user keeps their interface language with their account (it follows them
+    across reloads and devices)."""
+    require(actor, *ROLES)
+    if lang not in i18n.LANGUAGES:
+        raise UserError("{lang} is not one of the interface languages ({languages})", lang=repr(lang),
+                        languages=", ".join(i18n.LANGUAGES))
+    _update(actor, actor.username, "user.language", "lang = :lang", False, lang=lang)
 
 
 # ------------------------------------------------------------------ signing in

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from cmcore import audit, db, frames
 from cmcore.access import Principal, require
+from cmcore.refusal import Refusal
 
 DEFAULTS: dict[str, object] = {
     "timezone": "Europe/Paris",
@@ -59,15 +60,15 @@ def set_setting(actor: Principal, key: str, value: object) -> None:
     """Change one setting (managers and admins; the import limits, admins), audited."""
     require(actor, *(("admin",) if key in IMPORT_LIMITS else ("admin", "manager")))
     if key not in DEFAULTS:
-        raise ValueError(f"unknown setting {key!r}")
+        raise Refusal("unknown setting {key}", key=repr(key))
     if key in IMPORT_LIMITS:
         low, high = IMPORT_LIMITS[key]
         if not (isinstance(value, int | float) and low <= value <= high):
-            raise ValueError(f"{key} is a number between {low:g} and {high:g}")
+            raise Refusal("{key} is a number between {low} and {high}", key=key, low=f"{low:g}", high=f"{high:g}")
     if key == "timezone" and value not in available_timezones():
-        raise ValueError(f"unknown time zone {value!r}")
+        raise Refusal("unknown time zone {zone}", zone=repr(value))
     if key.endswith("_hours") and not (isinstance(value, int | float) and 0 < value <= 24 * 90):
-        raise ValueError("a threshold is a number of hours between 0 and 2160")
+        raise Refusal("a threshold is a number of hours between 0 and 2160")
     with db.transaction() as conn:
         store(conn, key, value)
         audit.record(conn, actor.username, "setting.set", "app_setting", key, value=value)

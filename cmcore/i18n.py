@@ -1,20 +1,29 @@
-"""French and English: catalogues keyed by the English text, and locale-aware number formats.
+"""French and English: catalogues keyed by the English text, and every format people read
+(numbers, percentages, money, durations, dates) through Babel, per language.
 
 `locales/fr.json` maps each English string to its French translation; English is the source text
 itself. A test checks that every string the interface passes through `t()` has a translation.
+Every function here takes the language explicitly: cmcore never asks Streamlit which it is.
 """
 from __future__ import annotations
 
 import json
+import math
+from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+
+from babel import Locale, dates, numbers
 
 from cmcore import currencies
 
 LANGUAGES = {"fr": "Français", "en": "English"}
 DEFAULT_LANGUAGE = "fr"
 LOCALES = Path(__file__).parent / "locales"
+NONE = "–"  # a card's missing value (a table's is a blank cell)
+_UNITS = {"en": {"d": "d", "h": "h", "min": "min", "points": "points"},
+          "fr": {"d": "j", "h": "h", "min": "min", "points": "points"}}
 
 
 @lru_cache(maxsize=None)
@@ -29,41 +38,84 @@ def translate(text: str, lang: str, **values: object) -> str:
     return out.format(**values) if values else out
 
 
+def words(mapping: dict[str, str], lang: str) -> dict[str, str]:
+    """Codes → their words in `lang` ({'ads': 'Ads'} → {'ads': 'Publicité'}), for a column's
+    `replace` (made once, on the caller's thread)."""
+    return {code: translate(word, lang) for code, word in mapping.items()}
+
+
+def language_of(locale: str | None) -> str | None:
+    """The interface language for a browser's locale ('fr-CA' → 'fr'), if it is one we speak."""
+    code = (locale or "").replace("_", "-").split("-")[0].lower()
+    return code if code in LANGUAGES else None
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def number(value: float | Decimal | None, lang: str, decimals: int = 0) -> str:
-    """1234.5 → '1,234.5' (en) or '1 234,5' (fr); None → '–'."""
-    if value is None:
-        return "–"
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", "\u202f").replace(".", ",") if lang == "fr" else text
+    """1234.5 → '1,234.5' (en) or '1 234,5' (fr, a narrow no-break space); None → '–'."""
+    if _missing(value):
+        return NONE
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    return numbers.format_decimal(value, format=pattern, locale=lang, decimal_quantization=True)
 
 
-def percent(ratio: float | None, lang: str) -> str:
-    """0.256 → '25.6 %' ('25,6 %' in French); None → '–'."""
-    return "–" if ratio is None else f"{number(ratio * 100, lang, 1)}\u202f%"
+def percent(ratio: float | None, lang: str, decimals: int = 1) -> str:
+    """0.256 → '25.6%' ('25,6 %' in French); None → '–'."""
+    if _missing(ratio):
+        return NONE
+    pattern = Locale.parse(lang).percent_formats[None].pattern  # '#,##0%' (en), '#,##0 %' (fr)
+    if decimals:
+        pattern = pattern.replace("#,##0", "#,##0." + "0" * decimals)
+    return numbers.format_percent(ratio, format=pattern, locale=lang, decimal_quantization=True)
 
 
-def money(minor: int | float, currency: str, lang: str) -> str:
-    """Minor units → '1 234,56 EUR' (fr) or 'EUR 1,234.56' (en), with the currency's decimals
-    (exactly: a Decimal, never a float, on the way)."""
-    amount = number(currencies.major(minor, currency), lang, currencies.decimals(currency))
-    return f"{amount} {currency}" if lang == "fr" else f"{currency} {amount}"
+def money(minor: int | float | None, currency: str, lang: str) -> str:
+    """Minor units → '€1,234.56' (en) or '1 234,56 €' (fr), with the currency's decimals (exactly:
+    a Decimal, never a float, on the way); the rewards' points as '12 points'."""
+    if _missing(minor):
+        return NONE
+    if currency == currencies.POINTS:
+        return f"{number(minor, lang)} {_UNITS[lang]['points']}"
+    return numbers.format_currency(currencies.major(minor, currency), currency, locale=lang, currency_digits=True)
 
 
 def hours(value: float | None, lang: str) -> str:
-    """Hours as '45 min', '3.2 h' or '2.5 d' ('3,2 h' in French)."""
-    if value is None:
-        return "–"
-    if value < 1:
-        return f"{number(value * 60, lang)} min"
-    if value < 48:
-        return f"{number(value, lang, 1)} h"
-    return f"{number(value / 24, lang, 1)} {'j' if lang == 'fr' else 'd'}"
+    """A duration given in hours, as people say it: '45 min', '3 h 12 min', '2 d 5 h' ('2 j 5 h')."""
+    if _missing(value):
+        return NONE
+    unit = _UNITS[lang]
+    minutes = round(value * 60)
+    if minutes < 60:
+        return f"{minutes} {unit['min']}"
+    if minutes < 48 * 60:
+        h, m = divmod(minutes, 60)
+        return f"{h} {unit['h']}" + (f" {m} {unit['min']}" if m else "")
+    d, h = divmod(round(value), 24)
+    return f"{number(d, lang)} {unit['d']}" + (f" {h} {unit['h']}" if h else "")
+
+
+def day(value: date | datetime | None, lang: str) -> str:
+    """A date: 'Nov 1, 2026' (en), '1 nov. 2026' (fr); '' when there is none."""
+    return "" if value is None else dates.format_date(value, "medium", locale=lang)
+
+
+def moment(value: datetime | None, lang: str) -> str:
+    """A date and time to the minute: 'Nov 1, 2026 14:05' ('1 nov. 2026 14:05')."""
+    return "" if value is None else f"{day(value, lang)} {value:%H:%M}"
+
+
+def month(value: date | None, lang: str) -> str:
+    """A month: 'Nov 2026' (en), 'nov. 2026' (fr)."""
+    return "" if value is None else dates.format_skeleton("yMMM", value, locale=lang)
 
 
 def metric_value(value: float | None, unit: str, lang: str, currency: str | None = None) -> str:
     """A metric's value as shown: counts, numbers (1 decimal), ratios as %, hours, money."""
     if unit == "money":
-        return "–" if value is None else money(value, currency or "", lang)
+        return money(value, currency or "", lang)
     if unit == "hours":
         return hours(value, lang)
     if unit == "ratio":

@@ -14,11 +14,12 @@ import sqlalchemy as sa
 
 from cmcore import audit, db, frames
 from cmcore.access import Principal, require
+from cmcore.refusal import Refusal
 
 MERGERS = ("admin", "manager", "staff")
 
 
-class MergeError(ValueError):
+class MergeError(Refusal):
     """A merge or an undo that cannot be done, and why."""
 
 
@@ -51,10 +52,10 @@ def merge(actor: Principal, member_id: int, into_member_id: int) -> int:
         by_id = {r["id"]: r for r in found}
         for mid in (member_id, into_member_id):
             if mid not in by_id:
-                raise MergeError(f"no member {mid}")
+                raise MergeError("no member {member}", member=mid)
             if by_id[mid]["merged_into"] is not None:
-                raise MergeError(f"{by_id[mid]['display_name']} is already merged into member"
-                                 f" {by_id[mid]['merged_into']}")
+                raise MergeError("{name} is already merged into member {into}", name=by_id[mid]["display_name"],
+                                 into=by_id[mid]["merged_into"])
         accounts = conn.execute(sa.text(
             "SELECT i.member_id, i.platform_id, i.external_id, p.slug FROM member_identity i"
             " JOIN platform p ON p.id = i.platform_id WHERE i.member_id IN (:a, :b)"),
@@ -62,8 +63,8 @@ def merge(actor: Principal, member_id: int, into_member_id: int) -> int:
         moving = [a for a in accounts if a["member_id"] == member_id]
         shared = {a["slug"] for a in moving} & {a["slug"] for a in accounts if a["member_id"] == into_member_id}
         if shared:
-            raise MergeError(f"both members have an account on {', '.join(sorted(shared))}: only accounts on"
-                             " different platforms can be merged")
+            raise MergeError("both members have an account on {platforms}: only accounts on different platforms"
+                             " can be merged", platforms=", ".join(sorted(shared)))
         platforms = sorted({a["platform_id"] for a in moving})
         conn.execute(sa.text("UPDATE member_identity SET member_id = :b WHERE member_id = :a"),
                      {"a": member_id, "b": into_member_id})
@@ -97,9 +98,9 @@ def undo(actor: Principal, merge_id: int) -> None:
         row = conn.execute(sa.text("SELECT * FROM member_merge WHERE id = :id FOR UPDATE"),
                            {"id": merge_id}).mappings().first()
         if row is None:
-            raise MergeError(f"no merge {merge_id}")
+            raise MergeError("no merge {merge}", merge=merge_id)
         if row["undone_at"] is not None:
-            raise MergeError(f"merge {merge_id} was already undone")
+            raise MergeError("merge {merge} was already undone", merge=merge_id)
         source = row["member_id"]
         keys = [tuple(k) for k in row["identities"]]
         moved = "SELECT (k->>0)::smallint, k->>1 FROM jsonb_array_elements(CAST(:keys AS jsonb)) k"
@@ -112,8 +113,9 @@ def undo(actor: Principal, merge_id: int) -> None:
             f" WHERE i.member_id = :o AND i.platform_id = ANY(:ps) AND (i.platform_id, i.external_id) NOT IN ({moved})"),
             {"o": owner, "ps": platforms, "keys": json.dumps(keys)}).first()
         if other is not None:
-            raise MergeError(f"member {owner} has had another account on {other[0]} since the merge ({other[1]}):"
-                             " the two accounts' rows can no longer be told apart")
+            raise MergeError("member {member} has had another account on {platform} since the merge ({account}):"
+                             " the two accounts' rows can no longer be told apart", member=owner, platform=other[0],
+                             account=other[1])
         conn.execute(sa.text(f"UPDATE member_identity SET member_id = :a WHERE (platform_id, external_id) IN ({moved})"),
                      {"a": source, "keys": json.dumps(keys)})
         _moved_rows(conn, owner, source, platforms)

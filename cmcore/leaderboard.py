@@ -22,6 +22,7 @@ from cmcore.kpis import (between, bots_of, by_people, content, instant, local_da
                          sorted_unique)
 from cmcore.reports import Scope
 from cmcore.periods import Period
+from cmcore.refusal import Refusal
 
 READERS = ("admin", "manager", "staff")
 EDITORS = ("admin", "manager")
@@ -49,13 +50,13 @@ class Scoring:
 
     def __post_init__(self) -> None:
         if set(self.weights) != set(KINDS) or set(self.caps) != set(KINDS):
-            raise ValueError(f"weights and caps are needed for each of {', '.join(KINDS)}")
+            raise Refusal("weights and caps are needed for each of {kinds}", kinds=", ".join(KINDS))
         if any(not 0 <= w <= 1000 for w in self.weights.values()):
-            raise ValueError("a weight is between 0 and 1000")
+            raise Refusal("a weight is between 0 and 1000")
         if any(int(c) != c or not 1 <= c <= 10_000 for c in self.caps.values()):
-            raise ValueError("a daily cap is a whole number between 1 and 10000")
+            raise Refusal("a daily cap is a whole number between 1 and 10000")
         if not 1 <= self.half_life_days <= 3650:
-            raise ValueError("the half-life is between 1 and 3650 days")
+            raise Refusal("the half-life is between 1 and 3650 days")
 
     @property
     def key(self) -> str:

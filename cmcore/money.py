@@ -23,6 +23,7 @@ from cmcore.kpis import Metric, bots_of, growth
 from cmcore.kpis import monetisation as m
 from cmcore.reports import Report, Scope
 from cmcore.periods import Period
+from cmcore.refusal import Amount, Refusal
 
 MANAGERS = ("admin", "manager")
 STREAMS = ("ads", "sponsorship", "membership", "donation", "merch", "other")
@@ -30,7 +31,7 @@ _CAMPAIGN_COLUMNS = "id, sponsor_id, name, starts_on, ends_on, amount_minor, cur
 _DELIVERABLE = pl.List(pl.Struct({"kind": pl.String, "label": pl.String, "target": pl.Int64, "delivered": pl.Int64}))
 
 
-class MoneyError(ValueError):
+class MoneyError(Refusal):
     """A monetisation form was refused; the message names the field at fault."""
 
 
@@ -48,12 +49,13 @@ def parse_amount(text: str | int, currency: str) -> int:
     raw = raw.replace(",", ".")
     match = re.fullmatch(r"(\d+)(?:\.(\d+))?", raw)
     if not match:
-        raise MoneyError(f"amount: {text!r} is not an amount (e.g. 1234.56)")
+        raise MoneyError("amount: {text} is not an amount (e.g. 1234.56)", text=repr(text))
     whole, fraction = match.group(1), match.group(2) or ""
     if len(fraction) > decimals:
-        raise MoneyError(f"amount: {currency} has {decimals} decimal(s), {text!r} has {len(fraction)}")
+        raise MoneyError("amount: {currency} has {decimals} decimal(s), {text} has {count}", currency=currency,
+                         decimals=decimals, text=repr(text), count=len(fraction))
     whole = whole.lstrip("0")
-    too_large = MoneyError(f"amount: at most {currencies.text(MAX_MINOR, currency)} {currency}")
+    too_large = MoneyError("amount: at most {amount}", amount=Amount(MAX_MINOR, currency))
     if len(whole) > 15:  # far beyond the bound (and int() refuses thousands of digits)
         raise too_large
     minor = int(whole or 0) * 10 ** decimals + int(fraction.ljust(decimals, "0") or 0)
@@ -68,7 +70,7 @@ def parse_currency(code: str) -> str:
     """`code` as an ISO 4217 currency the app records money in (upper case), or MoneyError."""
     code = (code or "").strip().upper()
     if code not in CURRENCIES:
-        raise MoneyError(f"currency: {code or '(empty)'} is not an ISO 4217 currency code (e.g. EUR)")
+        raise MoneyError("currency: {code} is not an ISO 4217 currency code (e.g. EUR)", code=code or "(empty)")
     return code
 
 
@@ -78,10 +80,11 @@ def _check_deliverables(items: list[dict]) -> list[dict]:
         label = str(d.get("label") or "").strip()
         target, delivered = d.get("target"), d.get("delivered", 0)
         if not label:
-            raise MoneyError(f"deliverable {n}: a label is needed")
+            raise MoneyError("deliverable {n}: a label is needed", n=n)
         if not (isinstance(target, int) and isinstance(delivered, int) and 1 <= target <= MAX_COUNT
                 and 0 <= delivered <= MAX_COUNT):
-            raise MoneyError(f"deliverable {n}: target is a whole number from 1 to {MAX_COUNT}, delivered from 0")
+            raise MoneyError("deliverable {n}: target is a whole number from 1 to {most}, delivered from 0", n=n,
+                             most=MAX_COUNT)
         clean.append({"kind": str(d.get("kind") or "other"), "label": label, "target": target, "delivered": delivered})
     return clean
 
@@ -206,7 +209,7 @@ def sponsor_report(principal: Principal, scope: Scope, sponsor_id: int | None = 
     p, q = s.period, s.period.previous()
     info = sponsors(principal).filter(pl.col("sponsor_id") == sponsor_id)
     if info.is_empty():
-        raise MoneyError(f"sponsor: no sponsor {sponsor_id}")
+        raise MoneyError("sponsor: no sponsor {sponsor}", sponsor=sponsor_id)
     camps = campaigns(principal, sponsor_id)
     days = delivery(principal, sponsor_id)
     running = camps.filter((pl.col("starts_on") < p.end) & (pl.col("ends_on") >= p.start))
@@ -253,7 +256,7 @@ def _writing() -> Iterator[sa.Connection]:
         with db.transaction() as conn:
             yield conn
     except sa.exc.IntegrityError as err:
-        raise MoneyError(f"refused by the database ({err.orig.diag.constraint_name})") from None
+        raise MoneyError("refused by the database ({rule})", rule=err.orig.diag.constraint_name) from None
 
 
 def _write(conn: sa.Connection, actor: Principal, action: str, entity: str, sql: str, params: dict,
@@ -264,18 +267,18 @@ def _write(conn: sa.Connection, actor: Principal, action: str, entity: str, sql:
     return row_id
 
 
-def _locked(conn: sa.Connection, sql: str, row_id: int, missing: str) -> sa.Row:
+def _locked(conn: sa.Connection, sql: str, row_id: int, missing: MoneyError) -> sa.Row:
     """The row `sql` (parameter :id) reads, locked until the transaction ends; MoneyError `missing`
     when there is none."""
     row = conn.execute(sa.text(f"{sql} FOR UPDATE"), {"id": row_id}).first()
     if row is None:
-        raise MoneyError(missing)
+        raise missing
     return row
 
 
 def _counts(*counts: int) -> None:
     if min(counts) < 0 or max(counts) > MAX_COUNT:
-        raise MoneyError(f"delivery: counts are whole numbers from 0 to {MAX_COUNT}")
+        raise MoneyError("delivery: counts are whole numbers from 0 to {most}", most=MAX_COUNT)
 
 
 def _received(booked_on: date, received_on: date | None) -> None:
@@ -291,7 +294,7 @@ def add_sponsor(actor: Principal, name: str, contact_email: str | None = None) -
         raise MoneyError("name: a sponsor needs a name")
     with _writing() as conn:
         if conn.execute(sa.text("SELECT 1 FROM sponsor WHERE lower(name) = lower(:n)"), {"n": name}).first():
-            raise MoneyError(f"name: a sponsor named {name!r} exists already")
+            raise MoneyError("name: a sponsor named {name} exists already", name=repr(name))
         return _write(conn, actor, "sponsor.add", "sponsor", "INSERT INTO sponsor (name, contact_email) VALUES (:n, :e)",
                       {"n": name, "e": (contact_email or "").strip() or None})
 
@@ -323,9 +326,10 @@ def record_delivery(actor: Principal, campaign_id: int, day: date, impressions: 
         raise MoneyError("delivery: clicks ≤ impressions")
     with _writing() as conn:
         span = _locked(conn, "SELECT starts_on, ends_on FROM campaign WHERE id = :id", campaign_id,
-                       f"campaign: no campaign {campaign_id}")
+                       MoneyError("campaign: no campaign {campaign}", campaign=campaign_id))
         if not span.starts_on <= day <= span.ends_on:
-            raise MoneyError(f"day: {day} is outside the campaign ({span.starts_on} – {span.ends_on})")
+            raise MoneyError("day: {day} is outside the campaign ({start} – {end})", day=day, start=span.starts_on,
+                              end=span.ends_on)
         _write(conn, actor, "campaign.delivery", "campaign",
                "INSERT INTO campaign_delivery (campaign_id, day, impressions, clicks, engagements)"
                " VALUES (:id, :day, :i, :c, :e) ON CONFLICT (campaign_id, day) DO UPDATE SET"
@@ -340,7 +344,7 @@ def add_revenue(actor: Principal, stream: str, amount: str | int, currency: str,
     """Record a revenue line. A line of a campaign takes the campaign's sponsor and currency."""
     require(actor, *MANAGERS)
     if stream not in STREAMS:
-        raise MoneyError(f"stream: one of {', '.join(STREAMS)}")
+        raise MoneyError("stream: one of {streams}", streams=", ".join(STREAMS))
     currency = parse_currency(currency)
     minor = parse_amount(amount, currency)
     _received(booked_on, received_on)
@@ -349,11 +353,11 @@ def add_revenue(actor: Principal, stream: str, amount: str | int, currency: str,
     with _writing() as conn:
         if campaign_id is not None:
             camp = _locked(conn, "SELECT sponsor_id, currency FROM campaign WHERE id = :id", campaign_id,
-                           "campaign: not a campaign of this sponsor")
+                           MoneyError("campaign: not a campaign of this sponsor"))
             if sponsor_id is not None and camp.sponsor_id != sponsor_id:
                 raise MoneyError("campaign: not a campaign of this sponsor")
             if camp.currency != currency:
-                raise MoneyError(f"currency: the campaign is in {camp.currency}")
+                raise MoneyError("currency: the campaign is in {currency}", currency=camp.currency)
             sponsor_id = camp.sponsor_id
         return _write(conn, actor, "revenue.add", "revenue",
                       "INSERT INTO revenue (stream, sponsor_id, campaign_id, amount_minor, currency, booked_on,"
@@ -368,9 +372,9 @@ def mark_received(actor: Principal, revenue_id: int, received_on: date) -> None:
     require(actor, *MANAGERS)
     with _writing() as conn:
         line = _locked(conn, "SELECT booked_on, received_on FROM revenue WHERE id = :id", revenue_id,
-                       f"revenue: no line {revenue_id}")
+                       MoneyError("revenue: no line {line}", line=revenue_id))
         if line.received_on is not None:
-            raise MoneyError(f"revenue: line {revenue_id} was received on {line.received_on}")
+            raise MoneyError("revenue: line {line} was received on {day}", line=revenue_id, day=line.received_on)
         _received(line.booked_on, received_on)
         _write(conn, actor, "revenue.received", "revenue", "UPDATE revenue SET received_on = :r WHERE id = :id",
                {"id": revenue_id, "r": received_on})
@@ -382,7 +386,7 @@ def update_sponsor(actor: Principal, sponsor_id: int, name: str, contact_email: 
     if not name.strip():
         raise MoneyError("name: a sponsor needs a name")
     with _writing() as conn:
-        _locked(conn, "SELECT 1 FROM sponsor WHERE id = :id", sponsor_id, f"sponsor: no sponsor {sponsor_id}")
+        _locked(conn, "SELECT 1 FROM sponsor WHERE id = :id", sponsor_id, MoneyError("sponsor: no sponsor {sponsor}", sponsor=sponsor_id))
         _write(conn, actor, "sponsor.edit", "sponsor", "UPDATE sponsor SET name = :n, contact_email = :e WHERE id = :id",
                {"id": sponsor_id, "n": name.strip(), "e": (contact_email or "").strip() or None})
 
@@ -399,7 +403,7 @@ def update_campaign(actor: Principal, campaign_id: int, name: str, starts_on: da
     items = json.dumps(_check_deliverables(deliverables))
     with _writing() as conn:
         camp = _locked(conn, "SELECT currency FROM campaign WHERE id = :id", campaign_id,
-                       f"campaign: no campaign {campaign_id}")
+                       MoneyError("campaign: no campaign {campaign}", campaign=campaign_id))
         _write(conn, actor, "campaign.edit", "campaign",
                "UPDATE campaign SET name = :n, starts_on = :a, ends_on = :b, amount_minor = :m,"
                " deliverables = CAST(:d AS jsonb) WHERE id = :id",
@@ -414,7 +418,7 @@ def update_revenue(actor: Principal, revenue_id: int, amount: str | int, booked_
     require(actor, *MANAGERS)
     _received(booked_on, received_on)
     with _writing() as conn:
-        line = _locked(conn, "SELECT currency FROM revenue WHERE id = :id", revenue_id, f"revenue: no line {revenue_id}")
+        line = _locked(conn, "SELECT currency FROM revenue WHERE id = :id", revenue_id, MoneyError("revenue: no line {line}", line=revenue_id))
         _write(conn, actor, "revenue.edit", "revenue",
                "UPDATE revenue SET amount_minor = :m, booked_on = :b, received_on = :r, description = :d WHERE id = :id",
                {"id": revenue_id, "m": parse_amount(amount, line.currency), "b": booked_on, "r": received_on,

@@ -20,6 +20,8 @@ from pathlib import Path
 import bcrypt
 import zxcvbn
 
+from cmcore.refusal import Refusal
+
 MIN_LENGTH = 12  # characters (Unicode code points)
 MAX_BYTES = 72  # bcrypt's limit, in UTF-8
 # zxcvbn's "safely unguessable" line: at least 10^8 guesses (moderate protection offline).
@@ -31,13 +33,8 @@ COMMON = Path(__file__).parent / "data" / "common-passwords.txt"
 _CONTEXT = ["community", "console", "communaute", "communauté", "manager", "sponsor"]
 
 
-class PasswordRefused(ValueError):
-    """A new password breaks a rule. `message` is a template filled from `values`, so a page can
-    show it translated."""
-
-    def __init__(self, message: str, **values: object) -> None:
-        self.message, self.values = message, values
-        super().__init__(message.format(**values))
+class PasswordRefused(Refusal):
+    """A new password breaks a rule (shown translated: cmcore.refusal)."""
 
 
 def normalised(password: str) -> bytes:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from cmcore import audit, db, frames
 from cmcore.access import Principal, require
 from cmcore.ingest.canonical import PLATFORM_KINDS, SLUG
+from cmcore.refusal import Refusal
 
 
 def listing(actor: Principal) -> pl.DataFrame:
@@ -26,11 +27,11 @@ def save(actor: Principal, slug: str, name: str, kind: str) -> None:
     require(actor, "admin")
     slug, name = slug.strip().lower(), name.strip()
     if not re.match(SLUG, slug):
-        raise ValueError(f"{slug!r} is not a platform slug: lower-case letters, digits, - and _, up to 40")
+        raise Refusal("{slug} is not a platform slug: lower-case letters, digits, - and _, up to 40", slug=repr(slug))
     if not 1 <= len(name) <= 80:
-        raise ValueError("a platform's name has 1 to 80 characters")
+        raise Refusal("a platform's name has 1 to 80 characters")
     if kind not in PLATFORM_KINDS:
-        raise ValueError(f"{kind!r} is not one of {', '.join(PLATFORM_KINDS)}")
+        raise Refusal("{kind} is not one of {kinds}", kind=repr(kind), kinds=", ".join(PLATFORM_KINDS))
     with db.transaction() as conn:
         conn.execute(sa.text("INSERT INTO platform (slug, name, kind) VALUES (:slug, :name, :kind)"
                              " ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind"),

@@ -26,6 +26,7 @@ from cmcore import currencies
 from cmcore.currencies import MAX_MINOR, POINTS
 from cmcore.money import MoneyError, parse_amount, parse_currency
 from cmcore.periods import Period
+from cmcore.refusal import Amount, Refusal
 
 STAFF = ("admin", "manager", "staff")
 MANAGERS = ("admin", "manager")
@@ -33,7 +34,7 @@ KINDS = ("points", "money", "gift", "badge")
 TRIGGERS = ("top_n", "accepted_answer", "events_attended")
 
 
-class RewardError(ValueError):
+class RewardError(Refusal):
     """A reward step was refused; the message says why."""
 
 
@@ -42,7 +43,7 @@ def month_period(period: str) -> Period:
     try:
         first = date.fromisoformat(f"{period}-01")
     except ValueError:
-        raise RewardError(f"period: {period!r} is not a month like 2026-11") from None
+        raise RewardError("period: {period} is not a month like 2026-11", period=repr(period)) from None
     return Period(first, Period(first, first.replace(day=28)).month_of_last_day().end)
 
 
@@ -60,7 +61,7 @@ def _step() -> Iterator[sa.Connection]:
         with db.transaction() as conn:
             yield conn
     except sa.exc.IntegrityError as err:
-        raise RewardError(f"refused by the database: {str(err.orig).splitlines()[0]}") from None
+        raise RewardError("refused by the database: {detail}", detail=str(err.orig).splitlines()[0]) from None
 
 
 def _unit(kind: str, currency: str) -> str:
@@ -70,12 +71,7 @@ def _unit(kind: str, currency: str) -> str:
     try:
         return parse_currency(currency)
     except MoneyError as err:
-        raise RewardError(str(err)) from None
-
-
-def _shown(minor: int, currency: str) -> str:
-    """Minor units as people read them: 5000 EUR → '50.00 EUR'; points as they are."""
-    return f"{currencies.text(minor, currency)} {currency}"
+        raise RewardError(err.message, **err.values) from None
 
 
 def _points(amount: str | int, least: int = 1) -> int:
@@ -84,7 +80,7 @@ def _points(amount: str | int, least: int = 1) -> int:
     if not re.fullmatch(r"\d+", text):
         raise RewardError("amount: a whole number of points")
     if len(text) > 15 or int(text) > MAX_MINOR:
-        raise RewardError(f"amount: at most {MAX_MINOR} points")
+        raise RewardError("amount: at most {most} points", most=MAX_MINOR)
     if int(text) < least:
         raise RewardError("amount: a whole number of points above zero")
     return int(text)
@@ -100,7 +96,7 @@ def _amount(kind: str, amount: str | int, unit: str) -> int:
     try:
         return parse_amount(amount, unit)
     except MoneyError as err:
-        raise RewardError(str(err)) from None
+        raise RewardError(err.message, **err.values) from None
 
 
 # ------------------------------------------------------------------ rules and budgets (managers)
@@ -113,12 +109,12 @@ def add_rule(actor: Principal, code: str, title: str, trigger: str, params: dict
     (params {"count": 3})."""
     require(actor, *MANAGERS)
     if trigger not in TRIGGERS:
-        raise RewardError(f"trigger: one of {', '.join(TRIGGERS)}")
+        raise RewardError("trigger: one of {triggers}", triggers=", ".join(TRIGGERS))
     if kind not in KINDS:
-        raise RewardError(f"kind: one of {', '.join(KINDS)}")
+        raise RewardError("kind: one of {kinds}", kinds=", ".join(KINDS))
     key = {"top_n": "n", "events_attended": "count"}.get(trigger)
     if key and (not isinstance(params.get(key), int) or params[key] < 1):
-        raise RewardError(f"params: {trigger} needs a whole number {key} ≥ 1")
+        raise RewardError("params: {trigger} needs a whole number {key} ≥ 1", trigger=trigger, key=key)
     unit = _unit(kind, currency)
     minor = _amount(kind, amount, unit)
     try:
@@ -131,7 +127,8 @@ def add_rule(actor: Principal, code: str, title: str, trigger: str, params: dict
             audit.record(conn, actor.username, "reward_rule.add", "reward_rule", rule_id, code=code, trigger=trigger,
                          params=params, kind=kind, currency=unit)
     except sa.exc.IntegrityError:
-        raise RewardError(f"code: a rule {code!r} exists already, or the code is not lower-case letters/digits") from None
+        raise RewardError("code: a rule {code} exists already, or the code is not lower-case letters/digits",
+                          code=repr(code)) from None
     return rule_id
 
 
@@ -141,7 +138,7 @@ def set_rule_active(actor: Principal, rule_id: int, active: bool) -> None:
     with _step() as conn:
         if conn.execute(sa.text("UPDATE reward_rule SET active = :a WHERE id = :id RETURNING id"),
                         {"a": active, "id": rule_id}).first() is None:
-            raise RewardError(f"rule {rule_id}: no such rule")
+            raise RewardError("rule {rule}: no such rule", rule=rule_id)
         audit.record(conn, actor.username, "reward_rule.activate" if active else "reward_rule.deactivate",
                      "reward_rule", rule_id)
 
@@ -163,7 +160,8 @@ def set_budget(actor: Principal, period: str, currency: str, amount: str | int) 
                      {"p": period, "c": unit})
         used = _used(conn, period, unit)
         if minor < used:
-            raise RewardError(f"amount: {_shown(used, unit)} is already approved or paid in {period}")
+            raise RewardError("amount: {amount} is already approved or paid in {period}", amount=Amount(used, unit),
+                              period=period)
         conn.execute(sa.text("UPDATE reward_budget SET amount_minor = :a WHERE period = :p AND currency = :c"),
                      {"a": minor, "p": period, "c": unit})
         audit.record(conn, actor.username, "reward_budget.set", "reward_budget", f"{period}:{unit}", amount_minor=minor)
@@ -199,7 +197,7 @@ def propose(actor: Principal, member_id: int, period: str, kind: str, amount: st
     require(actor, *STAFF)
     month_period(period)
     if kind not in KINDS:
-        raise RewardError(f"kind: one of {', '.join(KINDS)}")
+        raise RewardError("kind: one of {kinds}", kinds=", ".join(KINDS))
     if not reason.strip():
         raise RewardError("reason: say why this member is thanked")
     unit = _unit(kind, currency)
@@ -258,7 +256,7 @@ def _locked(conn: sa.Connection, reward_id: int) -> sa.Row:
     row = conn.execute(sa.text("SELECT id, status, proposed_by, period, amount_minor, currency FROM reward"
                                " WHERE id = :id FOR UPDATE"), {"id": reward_id}).first()
     if row is None:
-        raise RewardError(f"reward {reward_id}: no such reward")
+        raise RewardError("reward {reward}: no such reward", reward=reward_id)
     return row
 
 
@@ -269,18 +267,21 @@ def approve(actor: Principal, reward_id: int) -> None:
     with _step() as conn:
         r = _locked(conn, reward_id)
         if r.status != "proposed":
-            raise RewardError(f"reward {reward_id}: it is {r.status}, not proposed")
+            raise RewardError("reward {reward}: it is {status}, not proposed", ("status",), reward=reward_id,
+                              status=r.status)
         if r.proposed_by == actor.username:
-            raise RewardError(f"reward {reward_id}: proposed by you, so approved by someone else")
+            raise RewardError("reward {reward}: proposed by you, so approved by someone else", reward=reward_id)
         if r.amount_minor > 0:
             limit = conn.execute(sa.text("SELECT amount_minor FROM reward_budget WHERE period = :p AND currency = :c"
                                          " FOR UPDATE"), {"p": r.period, "c": r.currency}).scalar()
             if limit is None:
-                raise RewardError(f"reward {reward_id}: no budget set for {r.period} in {r.currency}")
+                raise RewardError("reward {reward}: no budget set for {period} in {currency}", reward=reward_id,
+                                  period=r.period, currency=r.currency)
             remaining = limit - _used(conn, r.period, r.currency)
             if r.amount_minor > remaining:
-                raise RewardError(f"reward {reward_id}: {_shown(r.amount_minor, r.currency)} would exceed the budget "
-                                  f"of {r.period}; {_shown(remaining, r.currency)} remain")
+                raise RewardError("reward {reward}: {amount} would exceed the budget of {period}; {remaining} remain",
+                                  reward=reward_id, amount=Amount(r.amount_minor, r.currency), period=r.period,
+                                  remaining=Amount(remaining, r.currency))
         conn.execute(sa.text("UPDATE reward SET status = 'approved', approved_by = :by, approved_at = now()"
                              " WHERE id = :id AND status = 'proposed'"), {"by": actor.username, "id": reward_id})
         audit.record(conn, actor.username, "reward.approve", "reward", reward_id)
@@ -305,7 +306,7 @@ def _close(actor: Principal, reward_id: int, status: str, allowed: tuple[str, ..
     with _step() as conn:
         r = _locked(conn, reward_id)
         if r.status not in allowed:
-            raise RewardError(f"reward {reward_id}: it is {r.status}")
+            raise RewardError("reward {reward}: it is {status}", ("status",), reward=reward_id, status=r.status)
         conn.execute(sa.text("UPDATE reward SET status = :s, closed_at = now() WHERE id = :id"),
                      {"s": status, "id": reward_id})
         audit.record(conn, actor.username, {"rejected": "reward.reject", "cancelled": "reward.cancel"}[status],
@@ -333,8 +334,8 @@ def _paid(actor: Principal, ids: list[int], batch: str) -> None:
         not_ready = [f"{r.id} ({r.status})" for r in rows if r.status != "approved"]
         missing = set(ids) - {r.id for r in rows}
         if not_ready or missing:
-            raise RewardError("batch: not approved, nothing paid: "
-                              + ", ".join(not_ready + [f"{m} (missing)" for m in sorted(missing)]))
+            raise RewardError("batch: not approved, nothing paid: {rewards}",
+                              rewards=", ".join(not_ready + [f"{m} (missing)" for m in sorted(missing)]))
         conn.execute(sa.text("UPDATE reward SET status = 'paid', paid_by = :by, paid_at = now(), payout_batch = :b"
                              " WHERE id = ANY(:ids) AND status = 'approved'"), {"by": actor.username, "b": batch, "ids": ids})
         for reward_id in ids:

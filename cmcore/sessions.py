@@ -38,6 +38,7 @@ class Session:
     principal: Principal
     expires_at: datetime
     must_change_password: bool
+    lang: str | None = None  # the language the user chose (None: not chosen)
 
 
 def _row_id(sid: bytes) -> bytes:
@@ -80,7 +81,7 @@ def resume(token: str | None) -> Session | None:
         return None
     with db.engine().connect() as conn:
         row = conn.execute(sa.text(
-            "SELECT u.username, u.role, u.sponsor_id, u.must_change_password, s.expires_at"
+            "SELECT u.username, u.role, u.sponsor_id, u.must_change_password, u.lang, s.expires_at"
             " FROM app_session s JOIN app_user u USING (username)"
             " WHERE s.id = :id AND u.username = :u AND s.generation = :gen AND u.session_generation = :gen"
             "   AND u.active AND s.ended_at IS NULL AND s.expires_at > now()"),
@@ -88,7 +89,7 @@ def resume(token: str | None) -> Session | None:
     if row is None:
         return None
     return Session(token, Principal(row.username, row.role, row.sponsor_id), row.expires_at,
-                   row.must_change_password)
+                   row.must_change_password, row.lang)
 
 
 def end(token: str | None) -> None:

@@ -10,7 +10,7 @@ from cmcore.ingest import canonical, listening
 from cmcore.ingest.canonical import PLATFORM_KINDS, Rejected
 from ui import widgets
 from ui.page import open_page
-from ui.text import plain, refusal, rejected, t
+from ui.text import plain, refusal, rejected, t, words
 
 principal = open_page("data")
 st.title(t("Data"))
@@ -49,14 +49,16 @@ def preview_mentions(uploads: list, date_format: str | None) -> None:
 
 
 def import_files() -> None:
-    source = st.selectbox(t("Source"), list(SOURCES), format_func=lambda s: t(SOURCES[s]))
+    source = st.selectbox(t("Source"), list(SOURCES), format_func=words(SOURCES).get)
     platform = None
     if ingest.SOURCES[source][1]:
         platform = st.text_input(t("Platform slug"), value=source,
                                  help=t("The platform the rows go to; created if it does not exist."))
     if source == "canonical":
         with st.expander(t("The canonical format: one file per table, named for it (members.csv, activities.jsonl…)")):
-            described = canonical.describe().with_columns(pl.col("allowed").map_elements(t, return_dtype=pl.String))
+            described = canonical.describe()
+            allowed = {v: t(v) for v in described["allowed"].drop_nulls().unique()}
+            described = described.with_columns(pl.col("allowed").replace(allowed))
             widgets.table(described, "canonical_format", {
                 "table": "Table", "column": "Column", "type": "Type", "required": "Required", "allowed": "Allowed"})
     round_ = st.session_state.setdefault("upload_round", 0)  # a new uploader, empty, after each import
@@ -167,9 +169,9 @@ def merge_people() -> None:
                                    "undone_by": "Undone by", "undone_at": "Undone at"})
     active = done.filter(pl.col("undone_at").is_null())
     if active.height:
-        choice = st.selectbox(t("Merge to undo"), active["merge_id"].to_list(), format_func=lambda m: t(
-            "#{id}: {name} into {into}", id=m, **dict(zip(("name", "into"), active.filter(
-                pl.col("merge_id") == m).select("display_name", "into_display_name").row(0)))))
+        undoable = {r["merge_id"]: t("#{id}: {name} into {into}", id=r["merge_id"], name=r["display_name"],
+                                     into=r["into_display_name"]) for r in active.iter_rows(named=True)}
+        choice = st.selectbox(t("Merge to undo"), list(undoable), format_func=undoable.get)
         if st.button(t("Undo the merge")):
             try:
                 identities.undo(principal, choice)

@@ -7,7 +7,7 @@ from cmcore import leaderboard
 from cmcore.reports import Scope
 from ui import widgets
 from ui.page import filters, open_page
-from ui.text import refusal, t
+from ui.text import refusal, t, words
 
 KINDS = {"thread": "Threads", "answer": "Answers", "reply": "Replies", "comment": "Comments",
          "accepted": "Accepted answers", "reaction_received": "Reactions received",
@@ -49,11 +49,11 @@ member = st.selectbox(t("Member"), list(names), format_func=names.get, key="lead
 explained, recent = leaderboard.explain(principal, scope, member)
 row = scored.filter(pl.col("member_id") == member).row(0, named=True)
 st.metric(t("Score"), f"{row['score']:.1f}", help=t("The sum of the Points column below."))
-widgets.table(explained.with_columns(pl.col("kind").replace(KINDS).map_elements(t, return_dtype=pl.String)),
+widgets.table(explained.with_columns(pl.col("kind").replace(words(KINDS))),
               "score_explained", {"kind": "Kind", "items": "Done", "counted": "Counted", "weight": "Points each",
                                   "daily_cap": "Daily cap", "points": "Points"})
 st.caption(t("Recent activity in the period"))
-widgets.table(recent.with_columns(pl.col("kind").replace(ACTIVITY_KINDS).map_elements(t, return_dtype=pl.String)),
+widgets.table(recent.with_columns(pl.col("kind").replace(words(ACTIVITY_KINDS))),
               "recent_activity", {"created_at": "Date", "kind": "Kind", "platform": "Platform",
                                           "thread_id": "Thread"})
 

@@ -10,7 +10,7 @@ from cmcore import currencies, i18n, money
 from cmcore.reports import Scope
 from ui import widgets
 from ui.page import filters, open_page
-from ui.text import lang, refusal, t
+from ui.text import lang, refusal, t, words
 
 STREAMS = {"ads": "Ads", "sponsorship": "Sponsorship", "membership": "Membership", "donation": "Donation",
            "merch": "Merch", "other": "Other"}
@@ -25,20 +25,23 @@ widgets.headline(report.metrics)
 
 
 def with_money(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
-    """Minor units → formatted amounts in each row's currency."""
+    """Minor units → formatted amounts in each row's currency (the language read here, on the
+    script's thread)."""
+    language = lang()
     return frame.with_columns(
-        pl.struct(c, "currency").map_elements(lambda r, c=c: i18n.money(r[c], r["currency"], lang()) if r[c] is not None
-                                              else None, return_dtype=pl.String).alias(c) for c in columns)
+        pl.struct(c, "currency").map_elements(lambda r, c=c: i18n.money(r[c], r["currency"], language)
+                                              if r[c] is not None else None, return_dtype=pl.String).alias(c)
+        for c in columns)
 
 
 monthly = report.frames["monthly"]
 if not widgets.empty(monthly, "No revenue booked in this period."):
     chart = px.bar(monthly.with_columns(currencies.major_expr("booked").alias("amount"),
-                                        pl.col("stream").replace(STREAMS).map_elements(t, return_dtype=pl.String)),
+                                        pl.col("stream").replace(words(STREAMS))),
                    x="month", y="amount", color="stream", facet_col="currency",
                    labels={"month": t("Month"), "amount": t("Booked"), "stream": t("Stream")})
     widgets.chart(chart.update_yaxes(matches=None), "Revenue booked per month and stream")
-    widgets.table(with_money(monthly.with_columns(pl.col("stream").replace(STREAMS).map_elements(t, return_dtype=pl.String)),
+    widgets.table(with_money(monthly.with_columns(pl.col("stream").replace(words(STREAMS))),
                              "booked", "received", "outstanding"), "revenue_by_stream",
                   {"month": "Month", "stream": "Stream", "currency": "Currency", "booked": "Booked",
                    "received": "Received", "outstanding": "Outstanding"})
@@ -72,7 +75,7 @@ def attempt(action, success: str) -> None:
 
 
 with tabs[0], st.form("add_revenue", clear_on_submit=True):
-    stream = st.selectbox(t("Stream"), list(STREAMS), format_func=lambda s: t(STREAMS[s]))
+    stream = st.selectbox(t("Stream"), list(STREAMS), format_func=words(STREAMS).get)
     amount = st.text_input(t("Amount (e.g. 1234.56)"))
     currency = widgets.currency(t("Currency"))
     booked = st.date_input(t("Booked on"), value=date.today())
@@ -130,7 +133,7 @@ with tabs[4], st.form("record_delivery", clear_on_submit=True):
 
 with tabs[5]:
     what = st.radio(t("Edit"), ["revenue", "campaign", "sponsor"], horizontal=True, key="edit_what",
-                    format_func=lambda w: t({"revenue": "Revenue line", "campaign": "Campaign", "sponsor": "Sponsor"}[w]))
+                    format_func=words({"revenue": "Revenue line", "campaign": "Campaign", "sponsor": "Sponsor"}).get)
     if what == "revenue" and not widgets.empty(lines, "No revenue line yet."):
         labels = {r["id"]: f"#{r['id']} {r['booked_on']} {i18n.money(r['amount_minor'], r['currency'], lang())}"
                   for r in lines.iter_rows(named=True)}

@@ -10,7 +10,7 @@ from cmcore import i18n, leaderboard, rewards
 from cmcore.reports import Scope
 from ui import widgets
 from ui.page import open_page
-from ui.text import lang, refusal, t
+from ui.text import lang, refusal, t, words
 
 STATUSES = {"proposed": "Proposed", "approved": "Approved", "paid": "Paid", "rejected": "Rejected",
             "cancelled": "Cancelled"}
@@ -27,12 +27,11 @@ month = rewards.month_period(period)
 
 def shown(frame: pl.DataFrame) -> pl.DataFrame:
     """Amounts as people read them, statuses and kinds translated."""
+    language = lang()  # read here: Polars runs the formatting on threads of its own
     return frame.with_columns(
         pl.struct("amount_minor", "currency").map_elements(
-            lambda r: i18n.money(r["amount_minor"], r["currency"], lang()) if r["currency"] != rewards.POINTS
-            else f"{r['amount_minor']} {t('points')}", return_dtype=pl.String).alias("amount"),
-        pl.col("status").replace(STATUSES).map_elements(t, return_dtype=pl.String),
-        pl.col("kind").replace(REWARD_KINDS).map_elements(t, return_dtype=pl.String))
+            lambda r: i18n.money(r["amount_minor"], r["currency"], language), return_dtype=pl.String).alias("amount"),
+        pl.col("status").replace(words(STATUSES)), pl.col("kind").replace(words(REWARD_KINDS)))
 
 
 def attempt(action, success: str) -> None:
@@ -121,7 +120,7 @@ with propose_tab:
     names = dict(zip(top["member_id"], top["display_name"], strict=True))
     with st.form("propose_by_hand", clear_on_submit=True):
         member = st.selectbox(t("Member"), list(names), format_func=names.get)
-        kind = st.selectbox(t("Kind"), list(REWARD_KINDS), format_func=lambda k: t(REWARD_KINDS[k]))
+        kind = st.selectbox(t("Kind"), list(REWARD_KINDS), format_func=words(REWARD_KINDS).get)
         amount = st.text_input(t("Amount (points, or money e.g. 25.00)"))
         currency = widgets.currency(t("Currency (money only)"))
         reason = st.text_input(t("Reason"))
@@ -130,7 +129,7 @@ with propose_tab:
                     t("Proposed: another staff member approves it."))
 
 with history_tab:
-    status = st.multiselect(t("Status"), list(STATUSES), format_func=lambda s: t(STATUSES[s]), key="history_status")
+    status = st.multiselect(t("Status"), list(STATUSES), format_func=words(STATUSES).get, key="history_status")
     history = all_rewards.filter(pl.col("status").is_in(status)) if status else all_rewards
     if not widgets.empty(history, "No reward this month."):
         widgets.table(shown(history), "rewards_history", {k: LABELS[k] for k in (
@@ -164,7 +163,7 @@ with rules_tab:
             title = st.text_input(t("Title"))
             trigger = st.selectbox(t("Trigger"), list(rewards.TRIGGERS))
             number = st.number_input(t("N (top N, or events to attend)"), min_value=1, value=3)
-            kind = st.selectbox(t("Kind"), list(REWARD_KINDS), format_func=lambda k: t(REWARD_KINDS[k]), key="rule_kind")
+            kind = st.selectbox(t("Kind"), list(REWARD_KINDS), format_func=words(REWARD_KINDS).get, key="rule_kind")
             amount = st.text_input(t("Amount (points, or money e.g. 25.00)"), key="rule_amount")
             currency = widgets.currency(t("Currency (money only)"), key="rule_currency")
             if st.form_submit_button(t("Add the rule")):

@@ -7,7 +7,7 @@ from cmcore import auth, money, passwords
 from cmcore.access import ROLES
 from ui import widgets
 from ui.page import open_page
-from ui.text import plain, refusal, t
+from ui.text import plain, refusal, t, words
 
 principal = open_page("users")
 st.title(t("Users"))
@@ -40,7 +40,7 @@ with add, st.form("add_user", clear_on_submit=True):
     username = st.text_input(t("Username"))
     name = st.text_input(t("Name"))
     email = st.text_input(t("Email"))
-    role = st.selectbox(t("Role"), ROLES, format_func=t)
+    role = st.selectbox(t("Role"), ROLES, format_func=words(dict(zip(ROLES, ROLES))).get)
     sponsor = st.selectbox(t("Sponsor (sponsor role only)"), [None, *sponsor_names],
                            format_func=lambda s: "—" if s is None else sponsor_names[s])
     if st.form_submit_button(t("Add")):
@@ -75,7 +75,7 @@ with manage:
                 auth.set_active(principal, target, not chosen.active)
                 st.rerun()
             with st.form("role_form"):
-                new_role = st.selectbox(t("Role"), ROLES, index=ROLES.index(chosen.role), format_func=t)
+                new_role = st.selectbox(t("Role"), ROLES, index=ROLES.index(chosen.role), format_func=words(dict(zip(ROLES, ROLES))).get)
                 new_sponsor = st.selectbox(
                     t("Sponsor (sponsor role only)"), [None, *sponsor_names],
                     index=([None, *sponsor_names].index(chosen.sponsor_id)

@@ -140,29 +140,29 @@ def test_an_administrators_password_is_replaced_before_anything_else(app, commun
 
 MARCH_SHOWN = {  # the town in 1–10 March, in French (tests/builders.py)
     "overview": {"Membres": "3", "Membres actifs": "3", "Nouveaux membres": "0", "Discussions": "2",
-                 "Délai de première réponse (médiane)": "1,5 h",  # Bob's question answered by Ann in 1.5 h
-                 "Revenus du mois (EUR)": "1\u202f000,00 EUR"},  # Acme's 1,000 EUR of 2 March
+                 "Délai de première réponse (médiane)": "1 h 30 min",  # Bob's question answered by Ann in 1.5 h
+                 "Revenus du mois (EUR)": "1\u202f000,00\u00a0€"},  # Acme's 1,000 EUR of 2 March
     "growth": {"Membres": "3", "Nouveaux membres": "0",
                "Membres actifs par jour (moyenne)": "0",  # (2 on 2 March + 1 on 3 March) / 10 days = 0.3
                "Membres actifs sur 7 jours": "0",  # no one active 4–10 March
                "Membres actifs sur 30 jours": "3",
-               "Fidélité (jour/mois)": "14,8\u202f%",  # (2/2 + 1/3 + 7 × 0/3) / 9 days with a MAU
-               "Taux de participation": "100,0\u202f%", "Nouveaux contributeurs": "3",
+               "Fidélité (jour/mois)": "14,8\u00a0%",  # (2/2 + 1/3 + 7 × 0/3) / 9 days with a MAU
+               "Taux de participation": "100,0\u00a0%", "Nouveaux contributeurs": "3",
                "Contributeurs devenus inactifs": "0"},
     "retention": {"Rétention des nouveaux membres": "–", "Nouveaux membres mesurés": "0"},  # no one joined
-    "responsiveness": {"Délai de première réponse (médiane)": "1,5 h", "Délai de première réponse (90e centile)": "1,5 h",
-                       "Réponses dans le délai cible": "50,0\u202f%",  # Bob's in 1.5 h of 24; Cat's never
+    "responsiveness": {"Délai de première réponse (médiane)": "1 h 30 min", "Délai de première réponse (90e centile)": "1 h 30 min",
+                       "Réponses dans le délai cible": "50,0\u00a0%",  # Bob's in 1.5 h of 24; Cat's never
                        "Discussions sans réponse": "1"},
-    "moderation": {"Signalements": "1", "Délai d'action (médiane)": "1,0 h", "Délai d'action (90e centile)": "1,0 h",
-                   "Traités dans le délai cible": "100,0\u202f%", "Délai de résolution (médiane)": "3,0 h",
+    "moderation": {"Signalements": "1", "Délai d'action (médiane)": "1 h", "Délai d'action (90e centile)": "1 h",
+                   "Traités dans le délai cible": "100,0\u00a0%", "Délai de résolution (médiane)": "3 h",
                    "Cas ouverts": "0"},
-    "reputation": {"Mentions": "1", "Audience": "100", "Positives": "100,0\u202f%", "Négatives": "0,0\u202f%",
-                   "Sentiment net": "100,0\u202f%", "Alertes de crise": "0"},
+    "reputation": {"Mentions": "1", "Audience": "100", "Positives": "100,0\u00a0%", "Négatives": "0,0\u00a0%",
+                   "Sentiment net": "100,0\u00a0%", "Alertes de crise": "0"},
     "content": {"Engagement par discussion (moyenne)": "0,5",  # Bob's thread 1 answer, Cat's none
-                "Discussions": "2", "Événements": "1", "Taux de présence": "50,0\u202f%",  # Ann came, Bob did not
+                "Discussions": "2", "Événements": "1", "Taux de présence": "50,0\u00a0%",  # Ann came, Bob did not
                 "Effet des événements (moyenne)": "0,0"},  # Ann 1 → 0 activities, Bob and Cat too: −1 − (−1)
-    "monetisation": {"Revenus comptabilisés (EUR)": "1\u202f000,00 EUR", "Restant dû (EUR)": "1\u202f000,00 EUR",
-                     "Revenu par membre actif (EUR)": "333,33 EUR"},  # 1,000 EUR over 3 active members
+    "monetisation": {"Revenus comptabilisés (EUR)": "1\u202f000,00\u00a0€", "Restant dû (EUR)": "1\u202f000,00\u00a0€",
+                     "Revenu par membre actif (EUR)": "333,33\u00a0€"},  # 1,000 EUR over 3 active members
 }
 
 
@@ -381,7 +381,7 @@ def test_a_sponsor_sees_its_own_report_whatever_it_tries(app, town):
     assert texts(at.title) == ["Rapport sponsor : Acme"]
     assert not [w for w in at.selectbox if w.label == "Sponsor"]
     # 2,000 + 1,000 impressions, 20 + 10 clicks (1 %), 5 + 5 engagements, one campaign
-    assert [m.value for m in at.metric] == ["3\u202f000", "30", "1,0\u202f%", "10", "1"]
+    assert [m.value for m in at.metric] == ["3\u202f000", "30", "1,0\u00a0%", "10", "1"]
     assert at.dataframe[0].value["Campagne"].tolist() == ["Spring"]
 
 

@@ -142,6 +142,7 @@ def test_every_write_is_audited_in_its_own_transaction_and_names_what_it_changed
         "auth.set_active": lambda: auth.set_active(CLI, "staff2", False),
         "auth.sign_in (refused)": lambda: pytest.raises(auth.SignInRefused, auth.sign_in, "ben", "wrong", HOUR),
         "auth.unlock": lambda: auth.unlock(CLI, "ben"),
+        "auth.set_language": lambda: auth.set_language(BEN, "en"),
         "auth.sign_in": lambda: auth.sign_in("ben", "yet another long one", HOUR),
         "sessions.end": lambda: sessions.end(auth.sign_in("anna", "correct horse battery", HOUR).token),
         "auth.sign_out_everywhere": lambda: auth.sign_out_everywhere(BEN, "yet another long one"),

@@ -34,6 +34,8 @@ from tests.builders import user
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CM_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 PASSWORD = "correct horse battery"
+# A French-speaking person's browser: the interface starts in the browser's language.
+CONTEXT = {"viewport": {"width": 1400, "height": 1000}, "locale": "fr-FR"}
 pytestmark = pytest.mark.browser
 
 if not Path(CHROMIUM).exists():
@@ -99,7 +101,7 @@ def browser():
 
 def new_tab(browser) -> Page:
     """A tab in a browser context of its own (its own cookies: another person)."""
-    tab = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    tab = browser.new_context(**CONTEXT).new_page()
     tab.set_default_timeout(30_000)
     return tab
 
@@ -298,7 +300,7 @@ def test_signing_out_revokes_even_a_copy_of_the_cookie(server, browser):
     tab.get_by_role("button", name="Se déconnecter").click()
     settle(tab)
     shows_the_sign_in_form(tab, "Vous êtes déconnecté.")
-    thief = browser.new_context(viewport={"width": 1400, "height": 1000})
+    thief = browser.new_context(**CONTEXT)
     thief.add_cookies([{k: copied[k] for k in ("name", "value", "domain", "path", "expires", "sameSite")}])
     stolen = thief.new_page()
     stolen.goto(f"{server}/leaderboard")
@@ -319,7 +321,7 @@ def _b64(data: dict) -> str:
 def test_a_forged_or_malformed_cookie_leads_to_the_sign_in_form(server, browser, value):
     """On a page's address, as the first tab of a fresh server (Streamlit's legacy pages/ mode)."""
     host = server.split("//")[1].split(":")[0]
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(**CONTEXT)
     context.add_cookies([{"name": "cm_session", "value": value, "domain": host, "path": "/"}])
     tab = context.new_page()
     tab.goto(f"{server}/users")
@@ -445,7 +447,7 @@ def test_the_app_works_under_the_documented_content_security_policy(server, brow
     # WebSocket to 127.0.0.1 (local network access checks): not what a proxy's page meets.
     proxied = browser.browser_type.launch(executable_path=CHROMIUM, args=[
         "--no-sandbox", "--disable-gpu", "--disable-features=LocalNetworkAccessChecks"])
-    context = proxied.new_context(viewport={"width": 1400, "height": 1000})
+    context = proxied.new_context(**CONTEXT)
 
     def with_policy(route):
         response = route.fetch()

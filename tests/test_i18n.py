@@ -8,6 +8,7 @@ import pytest
 
 from cmcore import i18n
 from cmcore.access import ROLES
+from cmcore.refusal import PHRASE_WORDS
 
 ROOT = Path(__file__).resolve().parent.parent
 UI_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ui").glob("*.py")),
@@ -80,14 +81,18 @@ def import_messages() -> set[str]:
     return found
 
 
+REFUSALS = ("Refusal", "UserError", "PasswordRefused", "MoneyError", "RewardError", "MergeError")
+
+
 def refusals() -> set[str]:
-    """Users' and passwords' refusals, shown translated (ui.text.refusal)."""
-    found: set[str] = set()
-    for path in (ROOT / "cmcore" / "auth.py", ROOT / "cmcore" / "passwords.py"):
+    """cmcore's refusals (cmcore.refusal), shown translated (ui.text.refusal), and the words they
+    put into their templates."""
+    found: set[str] = set(PHRASE_WORDS)
+    for path in sorted((ROOT / "cmcore").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("UserError", "PasswordRefused")
-                    and node.args):
-                found.update(_strings(node.args[0]))
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) in REFUSALS
+                    and node.args and isinstance(node.args[0], ast.Constant)):
+                found.add(node.args[0].value)
             if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) in (
                     "WRONG", "SLOWED_USERNAME", "SLOWED_CONSOLE"):
                 found.add(node.value.value)
@@ -111,8 +116,8 @@ def test_translations_keep_their_placeholders_and_are_not_stale():
 
 
 @pytest.mark.parametrize("lang, expected", [
-    ("fr", ("1\u202f234\u202f567", "1\u202f234,50 EUR", "2,5 h", "45 min", "3,0 j")),
-    ("en", ("1,234,567", "EUR 1,234.50", "2.5 h", "45 min", "3.0 d")),
+    ("fr", ("1\u202f234\u202f567", "1\u202f234,50\u00a0€", "2 h 30 min", "45 min", "3 j")),
+    ("en", ("1,234,567", "€1,234.50", "2 h 30 min", "45 min", "3 d")),
 ])
 def test_numbers_money_and_durations_follow_the_language(lang, expected):
     assert (i18n.number(1234567, lang), i18n.money(123450, "EUR", lang), i18n.hours(2.5, lang),

@@ -372,16 +372,16 @@ def test_money_never_mixes_currencies(books, app):
     at = choose_period(at, date(2026, 3, 1), date(2026, 3, 10))
     shown = {m.label: m.value for m in at.metric}
     assert {k: v for k, v in shown.items() if k.startswith("Revenus comptabilisés")} == {
-        "Revenus comptabilisés (EUR)": "1\u202f270,00 EUR", "Revenus comptabilisés (JPY)": "5\u202f000 JPY",
-        "Revenus comptabilisés (USD)": "525,00 USD"}
+        "Revenus comptabilisés (EUR)": "1\u202f270,00\u00a0€", "Revenus comptabilisés (JPY)": "5\u202f000\u00a0JPY",
+        "Revenus comptabilisés (USD)": "525,00\u00a0$US"}
 
 
 SHOWN = {  # the sponsor report page in French, per sponsor: headline, then each download's rows
-    "a": {"metrics": ["3\u202f000", "50", "1,7\u202f%", "60", "1"],
+    "a": {"metrics": ["3\u202f000", "50", "1,7\u00a0%", "60", "1"],
           "campaigns": [["Alpha spring", "2026-02-20", "2026-03-05", "3000", "50", "0.016666666666666666", "60", "0.6"]],
           "deliverables": [["false", "Alpha spring", "Posts", "2", "4", "0.5"], ["true", "Alpha spring", "Talk", "1", "1", "1.0"]],
           "delivery": [["2026-03-01", "Alpha spring", "2000", "30", "50"], ["2026-03-02", "Alpha spring", "1000", "20", "10"]]},
-    "b": {"metrics": ["5\u202f000", "50", "1,0\u202f%", "100", "1"],
+    "b": {"metrics": ["5\u202f000", "50", "1,0\u00a0%", "100", "1"],
           "campaigns": [["Beta launch", "2026-03-02", "2026-03-20", "5000", "50", "0.01", "100", "1.0"]],
           "deliverables": [["true", "Beta launch", "Posts", "2", "2", "1.0"]],
           "delivery": [["2026-03-03", "Beta launch", "5000", "50", "100"]]},

@@ -113,7 +113,7 @@ def test_two_lines_of_the_largest_amount_sum_exactly(database, tmp_path):
     values = {m.key: m.value for m in report.metrics}
     assert (values["booked_EUR"], values["received_EUR"], values["outstanding_EUR"]) == (2 * MAX_MINOR, MAX_MINOR,
                                                                                            MAX_MINOR)
-    assert i18n.money(values["booked_EUR"], "EUR", "en") == "EUR 200,000,000,000.00"
+    assert i18n.money(values["booked_EUR"], "EUR", "en") == "€200,000,000,000.00"
 
 
 def test_totals_are_exact_past_what_an_int64_holds():
@@ -125,7 +125,7 @@ def test_totals_are_exact_past_what_an_int64_holds():
     assert monetisation.revenue_booked(lines, date(2026, 3, 1), date(2026, 4, 1)) == {"EUR": 2 * INT64_MAX}
     monthly = monetisation.monthly_by_stream(lines, date(2026, 3, 1), date(2026, 4, 1))
     assert monthly.select("booked", "received", "outstanding").row(0) == (2 * INT64_MAX, INT64_MAX, INT64_MAX)
-    assert i18n.money(2 * INT64_MAX, "EUR", "fr") == "184\u202f467\u202f440\u202f737\u202f095\u202f516,14 EUR"
+    assert i18n.money(2 * INT64_MAX, "EUR", "fr") == "184\u202f467\u202f440\u202f737\u202f095\u202f516,14\u00a0€"
 
 
 def test_the_monetisation_page_shows_the_largest_total_and_refuses_a_larger_amount(app, database, tmp_path):
@@ -140,9 +140,10 @@ def test_the_monetisation_page_shows_the_largest_total_and_refuses_a_larger_amou
     at.switch_page("pages/monetisation.py").run()
     assert not at.exception
     booked = [m.value for m in at.metric if m.label.startswith("Revenus comptabilisés")]
-    assert booked == ["200\u202f000\u202f000\u202f000,00 EUR"]
+    assert booked == ["200\u202f000\u202f000\u202f000,00\u00a0€"]
     [w for w in at.text_input if w.label == "Montant (ex. 1234,56)"][0].input("100000000000,01")
     [b for b in at.button if b.label == "Enregistrer le revenu"][0].click()
     at.run()
     assert not at.exception
-    assert texts(at.error) == ["Refusé : " + plain("amount: at most 100000000000.00 EUR")]
+    # translated, the amount as a French reader writes it
+    assert texts(at.error) == ["Refusé : " + plain("montant : au plus 100\u202f000\u202f000\u202f000,00\u00a0€")]

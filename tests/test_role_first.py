@@ -165,6 +165,7 @@ CALLS: dict[str, Callable[[Principal | None, Ids], object]] = {
 SPONSOR_MAY: dict[str, Callable[[Principal | None, Ids], object]] = {
     "auth.change_own_password": lambda p, x: auth.change_own_password(p, "not my password", "a new long password"),
     "auth.sign_out_everywhere": lambda p, x: auth.sign_out_everywhere(p, "not my password"),
+    "auth.set_language": lambda p, x: auth.set_language(p, "en"),
     "money.sponsors": lambda p, x: money.sponsors(p),
 }
 HELPERS = {"access.require", "access.can_open", "access.pages_for"}  # the check itself

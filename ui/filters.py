@@ -10,7 +10,7 @@ import streamlit as st
 
 from cmcore import community, frames, periods
 from cmcore.periods import Period
-from ui.text import t
+from ui.text import t, words
 
 PRESETS = {"last_7": "Last 7 days", "last_30": "Last 30 days", "last_90": "Last 90 days",
            "this_week": "This week", "last_week": "Last week", "this_month": "This month",
@@ -56,7 +56,7 @@ def sidebar(platforms: bool = True) -> Filters:
     listed = frames.table("platforms") if platforms else None
     _from_address(listed)
     bar = st.sidebar
-    bar.selectbox(t("Period"), list(PRESETS), key="period_preset", format_func=lambda k: t(PRESETS[k]),
+    bar.selectbox(t("Period"), list(PRESETS), key="period_preset", format_func=words(PRESETS).get,
                   **_default("period_preset", index=1))
     custom = None
     if st.session_state.get("period_preset") == "custom":

@@ -20,6 +20,8 @@ from ui.text import refusal, t
 
 COOKIE = "cm_session"
 _KEPT = ("lang",)  # what a session's end leaves in the browser tab's state
+# The choice widgets whose options are shown in words of the interface language (by key).
+WORDED_CHOICES = ("period_preset", "history_status", "edit_what", "edit_line", "rule_kind", "trigger")
 
 
 def _https() -> bool:
@@ -139,8 +141,30 @@ def end_now(notice: str) -> None:
     st.rerun()
 
 
-def language_picker() -> None:
-    """The FR/EN switch (kept in the session across pages)."""
-    st.session_state.setdefault("lang", i18n.DEFAULT_LANGUAGE)
-    st.sidebar.selectbox(t("Language"), list(i18n.LANGUAGES), key="lang",
-                         format_func=i18n.LANGUAGES.get)
+def language_picker(session: Session | None) -> None:
+    """The FR/EN switch. A new tab starts in the signed-in user's language (kept with the account),
+    else in the browser's when it is French or English, else in French; a change is kept with the
+    account. Called before anything is drawn in the language."""
+    state = st.session_state
+    if "lang" not in state:
+        state["lang"] = i18n.language_of(st.context.locale) or i18n.DEFAULT_LANGUAGE
+    user = session.principal.username if session else None
+    if user and state.get("lang_of") != user:  # just signed in, or the tab's first run signed in
+        state["lang_of"] = user
+        if session.lang:
+            state["lang"] = session.lang
+    st.sidebar.selectbox(t("Language"), list(i18n.LANGUAGES), key="lang", format_func=i18n.LANGUAGES.get,
+                         on_change=_keep_language)
+
+
+def _keep_language() -> None:
+    """Keep the language just chosen with the signed-in user's account, and have every choice
+    widget show its choice again in it: the browser keeps a choice as the text it showed, which
+    the new language's options no longer hold (the period box would stay in the old language)."""
+    state = st.session_state
+    session = state.get("session")
+    if session is not None:
+        auth.set_language(session.principal, state["lang"])
+    for key in WORDED_CHOICES:
+        if key in state:
+            state[key] = state[key]  # sent to the browser again, shown in the new language

@@ -9,15 +9,24 @@ import streamlit as st
 
 from cmcore import i18n
 from cmcore.ingest.canonical import Rejected
+from cmcore.refusal import Amount
 
 
 def lang() -> str:
-    return st.session_state.get("lang", i18n.DEFAULT_LANGUAGE)
+    """The tab's interface language: the one chosen, else the browser's if we speak it, else French."""
+    return st.session_state.get("lang") or i18n.language_of(st.context.locale) or i18n.DEFAULT_LANGUAGE
 
 
 def t(text: str, **values: object) -> str:
     """`text` translated into the interface language."""
     return i18n.translate(text, lang(), **values)
+
+
+def words(mapping: dict[str, str]) -> dict[str, str]:
+    """Codes → their words in the interface language, for a column's `replace`: translated here, on
+    the script's thread (Polars runs expressions on threads of its own, where the session and so
+    its language are out of reach)."""
+    return i18n.words(mapping, lang())
 
 
 def rejected(err: Rejected) -> str:
@@ -49,8 +58,16 @@ def plain(text: object) -> str:
 
 def refusal(err: Exception) -> str:
     """A refusal from cmcore in the interface language, with the values it quotes shown as typed.
-    Errors carrying a template (`message`, `values`) are translated; others are shown escaped."""
+    Errors carrying a template (`message`, `values`: cmcore.refusal) are translated, with their
+    phrases translated and their amounts formatted; others are shown escaped."""
     message = getattr(err, "message", None)
     if message is None:
         return plain(err)
-    return t(message, **{k: plain(v) for k, v in getattr(err, "values", {}).items()})
+    phrases = getattr(err, "phrases", ())
+
+    def shown(key: str, value: object) -> str:
+        if isinstance(value, Amount):
+            return plain(i18n.money(value.minor, value.currency, lang()))
+        return plain(t(value) if key in phrases else value)
+
+    return t(message, **{k: shown(k, v) for k, v in getattr(err, "values", {}).items()})

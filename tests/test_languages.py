@@ -1,0 +1,95 @@
+"""The session's language everywhere: kept with the user's account across reloads, never looked up
+from Polars' threads (words, amounts and statuses built in expressions), and cmcore's refusals
+shown translated with their amounts formatted for the reader."""
+from datetime import date
+
+import sqlalchemy as sa
+
+from cmcore import auth, db, rewards
+from cmcore.access import Principal
+from tests.builders import user
+from tests.pages import as_user, choose_period
+from tests.test_app import everything_shown, texts
+from ui.text import plain
+
+MARCH = (date(2026, 3, 1), date(2026, 3, 10))
+
+
+def in_english(at):
+    at.sidebar.selectbox(key="lang").set_value("en")
+    return at.run()
+
+
+def test_the_language_chosen_is_kept_with_the_account_and_comes_back_on_a_new_tab(app, town):
+    at = as_user(app, "manon")
+    assert at.title[0].value == "Vue d'ensemble"  # no choice yet, no browser locale: French
+    at = in_english(at)
+    assert at.title[0].value == "Overview"
+    with db.engine().connect() as conn:
+        assert conn.execute(sa.text("SELECT lang FROM app_user WHERE username = 'manon'")).scalar_one() == "en"
+    assert auth.get_user("manon").lang == "en"
+    fresh = as_user(type(app).from_file(app._script_path, default_timeout=60), "manon")  # a reload: a new tab
+    assert fresh.title[0].value == "Overview"
+    assert fresh.sidebar.selectbox(key="lang").value == "en"
+
+
+def test_an_english_monetisation_page_shows_english_words_and_amounts_only(app, town):
+    at = as_user(app, "manon")
+    at.switch_page("pages/monetisation.py").run()
+    at = in_english(choose_period(at, *MARCH))
+    assert not at.exception
+    shown = everything_shown(at)
+    assert "Sponsorship" in shown and "€1,000.00" in shown  # the chart's legend, the table's amounts
+    assert "Sponsoring" not in shown and "1\u202f000,00" not in shown
+
+
+def test_reward_statuses_amounts_and_refusals_follow_the_language(app, town):
+    user("staff", "staff")
+    staff = Principal("staff", "staff")
+    rewards.set_budget(Principal("manon", "manager"), "2026-03", "EUR", "30")
+    mine = rewards.propose(staff, 1, "2026-03", "money", "40", "EUR", "Thanks")
+    other = rewards.propose(Principal("manon", "manager"), 1, "2026-03", "money", "10", "EUR", "Thanks")
+    rewards.approve(staff, other)
+
+    at = as_user(app, "staff")
+    at.switch_page("pages/rewards.py").run()
+    at.selectbox(key="rewards_month").set_value("2026-03").run()
+    history = [t for t in at.dataframe if "Statut" in t.value.columns][-1].value
+    assert set(history["Statut"]) == {"Proposée", "Approuvée"} and "10,00\u00a0€" in set(history["Montant"])
+
+    def approve_mine(at):
+        at.multiselect(key="queue_choice").set_value([mine])
+        at.checkbox(key="queue_confirm").check()
+        at.run()
+        at.button(key="approve_chosen").click()
+        return at.run()
+
+    at = approve_mine(at)
+    assert texts(at.error) == [f"Refusé : récompense {mine} : proposée par vous, donc approuvée par quelqu'un d'autre"]
+    at = type(app).from_file(app._script_path, default_timeout=60)  # an English tab
+    at.session_state["lang"] = "en"
+    at = as_user(at, "staff")
+    at.switch_page("pages/rewards.py").run()
+    at.selectbox(key="rewards_month").set_value("2026-03").run()
+    history = [t for t in at.dataframe if "Status" in t.value.columns][-1].value
+    assert set(history["Status"]) == {"Proposed", "Approved"} and "€10.00" in set(history["Amount"])
+    at = approve_mine(at)
+    assert texts(at.error) == [f"Refused: reward {mine}: proposed by you, so approved by someone else"]
+
+
+def test_a_refusal_with_amounts_reads_in_the_readers_language(app, town):
+    """The budget refusal quotes two amounts: each formatted for the reader, the words translated."""
+    user("staff", "staff")
+    user("staff2", "staff")
+    rewards.set_budget(Principal("manon", "manager"), "2026-03", "EUR", "1000")
+    big = rewards.propose(Principal("staff", "staff"), 1, "2026-03", "money", "1500", "EUR", "Thanks")
+    at = as_user(app, "staff2")
+    at.switch_page("pages/rewards.py").run()
+    at.selectbox(key="rewards_month").set_value("2026-03").run()
+    at.multiselect(key="queue_choice").set_value([big])
+    at.checkbox(key="queue_confirm").check()
+    at.run()
+    at.button(key="approve_chosen").click()
+    at.run()
+    assert texts(at.error) == ["Refusé : récompense {} : {} dépasserait le budget de {} ; il reste {}".format(
+        big, plain("1\u202f500,00\u00a0€"), plain("2026-03"), plain("1\u202f000,00\u00a0€"))]
