@@ -442,7 +442,7 @@ def test_staff_propose_and_another_staff_member_approves_on_the_rewards_page(app
     at.run()  # the button is enabled once a reward is chosen and the check is ticked
     [b for b in at.button if b.label == "Approuver"][0].click()
     at.run()
-    assert "proposed by you" in texts(at.error)[0]
+    assert "proposée par vous" in texts(at.error)[0]
     other = as_user(AppTest.from_file(at._script_path, default_timeout=60), "staff2")
     other.switch_page("pages/rewards.py").run()
     [w for w in other.multiselect if w.label == "Récompenses"][0].select(reward)

@@ -146,4 +146,4 @@ def test_the_monetisation_page_shows_the_largest_total_and_refuses_a_larger_amou
     at.run()
     assert not at.exception
     # translated, the amount as a French reader writes it
-    assert texts(at.error) == ["Refusé : " + plain("montant : au plus 100\u202f000\u202f000\u202f000,00\u00a0€")]
+    assert texts(at.error) == ["Refusé : montant : au plus " + plain("100\u202f000\u202f000\u202f000,00\u00a0€")]
