@@ -27,6 +27,7 @@ PAGES = {  # key → (file, title, icon); who may open which is cmcore.access.PA
     "users": ("pages/users.py", "Users", ":material/group:"),
     "account": ("pages/account.py", "My account", ":material/person:"),
 }
+UNFILTERED = ("rewards", "settings", "data", "users", "account")  # pages the sidebar's filters do not affect
 
 
 @st.cache_resource(show_spinner=False)
@@ -81,8 +82,10 @@ def main() -> None:
             label = t("{page} ({n} unread)", page=t(PAGES[key][1]), n=unread) if key == "alerts" and unread else None
             st.page_link(pages[key], label=label)
         st.divider()
-    # A sponsor sees its report only: no community filter (no platform names).
-    st.session_state["filters"] = filters.sidebar(platforms=principal.role != "sponsor")
+    # A sponsor sees its report only: no community filter (no platform names). The filters appear on
+    # the pages they affect only.
+    st.session_state["filters"] = filters.sidebar(platforms=principal.role != "sponsor",
+                                                  period=current not in UNFILTERED)
     login.sign_out_button()
     navigation.run()
 

@@ -656,7 +656,8 @@ def activity_sparklines(principal: Principal, scope: Scope, member_ids: list[int
 
 
 def explain(principal: Principal, scope: Scope, member_id: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """A member's score explained, and their 20 latest activities of the period."""
+    """A member's score explained, and their 20 latest activities of the period (with the title
+    of the thread each belongs to)."""
     require(principal, *READERS)
     scope = scope.resolved()
     start, end = scope.bounds
@@ -665,6 +666,8 @@ def explain(principal: Principal, scope: Scope, member_id: int) -> tuple[pl.Data
               .sort("created_at", descending=True).head(20)
               .join(frames.table("platforms").lazy().select("platform_id", pl.col("name").alias("platform")),
                     on="platform_id", how="left", maintain_order="left")
-              .select("created_at", "kind", "platform", "thread_id", "id").collect())
+              .join(frames.table("threads").lazy().select("thread_id", pl.col("title").alias("thread")),
+                    on="thread_id", how="left", maintain_order="left")
+              .select("created_at", "kind", "platform", "thread_id", "thread", "id").collect())
     rules = scoring()
     return explanation(_rollups(scope.tz), member_id, scope.period, rules, scope.platforms), recent

@@ -6,8 +6,9 @@ import streamlit as st
 from cmcore.reports import content_report
 from ui import widgets
 from ui.report_page import open_report
-from ui.text import t
+from ui.text import t, words
 
+FORMATS = {"in_person": "In person", "online": "Online"}
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 report, _ = open_report("content", "Content & events", content_report)
 LABELS = {"tag": "Tag", "platform": "Platform", "author_type": "Author", "threads": "Threads",
@@ -40,7 +41,7 @@ if not widgets.empty(by_tag):
             widgets.table(frame, f"engagement_{key}", LABELS)
 st.subheader(t("Events"))
 if not widgets.empty(report.frames["events"], "No event in this period."):
-    widgets.table(report.frames["events"], "events",
+    widgets.table(report.frames["events"].with_columns(pl.col("format").replace(words(FORMATS))), "events",
                   {"title": "Event", "format": "Format", "starts_at": "Starts", "registered": "Registered",
                    "attended": "Attended", "attendance_rate": "Attendance rate", "lift": "Lift"},
                   percents=("attendance_rate",))

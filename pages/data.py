@@ -5,12 +5,12 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from cmcore import community, identities, ingest, platforms
+from cmcore import community, i18n, identities, ingest, platforms
 from cmcore.ingest import canonical, listening
 from cmcore.ingest.canonical import PLATFORM_KINDS, Rejected
 from ui import widgets
 from ui.page import open_page
-from ui.text import plain, refusal, rejected, t, words
+from ui.text import lang, plain, refusal, rejected, t, words
 
 principal = open_page("data")
 st.title(t("Data"))
@@ -22,6 +22,15 @@ SOURCES = {
     "discord": "Discord (DiscordChatExporter JSON)",
     "mentions": "Mentions (social-listening CSV)",
 }
+STATUSES = {"loaded": "Loaded", "rejected": "Rejected"}
+SOURCE_NAMES = {"canonical": "Canonical tables", "stackexchange": "Stack Exchange", "discourse": "Discourse",
+                "discord": "Discord", "mentions": "Mentions"}
+TABLES = {"platforms": "Platforms", "members": "Members", "identities": "Accounts", "activities": "Activities",
+          "votes": "Votes", "moderation_cases": "Moderation cases", "events": "Events", "attendance": "Attendance",
+          "mentions": "Mentions", "sponsors": "Sponsors", "campaigns": "Campaigns", "delivery": "Delivery",
+          "revenue": "Revenue"}
+KINDS = {"discord": "Discord", "discourse": "Discourse", "reddit": "Reddit", "x": "X", "youtube": "YouTube",
+         "stackexchange": "Stack Exchange", "meetup": "Meetup", "other": "Other"}
 COUNTS = {"table": "Table", "inserted": "Inserted", "updated": "Updated", "skipped": "Unchanged"}
 LABELS = {"created_at": "Date", "time": "Time", "source": "Source", "url": "Link", "author": "Author",
           "body": "Text", "title": "Title", "snippet": "Snippet", "reach": "Reach", "tool_lang": "Tool's language",
@@ -37,8 +46,7 @@ def preview_mentions(uploads: list, date_format: str | None) -> None:
         with st.expander(t("What the import will do with {file}", file=plain(seen.file)), expanded=True):
             if seen.error is not None:
                 st.error(t("It would be refused: {reason}", reason=rejected(seen.error)))
-            shown = seen.mapping.with_columns(pl.col("field").replace_strict(LABELS).map_elements(
-                t, return_dtype=pl.String))
+            shown = seen.mapping.with_columns(pl.col("field").replace_strict(words(LABELS)))
             widgets.table(shown, f"mapping_{upload.name}", {"field": "Field", "column": "Column of the file"})
             if seen.ignored:
                 st.caption(t("Columns left out: {columns}", columns=plain(", ".join(seen.ignored))))
@@ -46,6 +54,21 @@ def preview_mentions(uploads: list, date_format: str | None) -> None:
                 st.caption(t("{rows} rows, {repeated} repeating another identically (kept once). The first ones,"
                              " as they would be imported:", rows=seen.rows, repeated=seen.repeated))
                 widgets.table(seen.sample, f"sample_{upload.name}", LABELS, links=("url",))
+
+
+def last_result(last: ingest.Result) -> None:
+    """The latest import's result (one: a new import's replaces it): what changed, table by table."""
+    changed = sum(c["inserted"] + c["updated"] for c in last.counts.values())
+    if changed:
+        st.success(t("Imported {rows} rows in {seconds} s.", rows=i18n.number(changed, lang()),
+                     seconds=i18n.number(last.seconds, lang(), 1)))
+    else:
+        st.info(t("Nothing changed: every row of these files was already there, as it is."))
+    widgets.table(pl.DataFrame([{"table": words(TABLES).get(name, name), **counts}
+                                for name, counts in last.counts.items()]),
+                  "import_counts", COUNTS)
+    for reason, count in last.notes.items():
+        st.info(t("{reason}: {rows}", reason=t(reason), rows=i18n.number(count, lang())))
 
 
 def import_files() -> None:
@@ -69,14 +92,10 @@ def import_files() -> None:
             "Only for dates the importer does not read by itself (strftime directives)")) or None
         if uploads:
             preview_mentions(uploads, date_format)
-    if last := st.session_state.get("last_import"):
-        st.success(t("Imported {rows} rows in {seconds} s.", rows=last.rows, seconds=f"{last.seconds:.1f}"))
-        widgets.table(pl.DataFrame([{"table": name, **counts} for name, counts in last.counts.items()]),
-                      "import_counts", COUNTS)
-        for reason, count in last.notes.items():
-            st.info(t("{reason}: {rows}", reason=t(reason), rows=count))
     if not st.button(t("Import"), type="primary", disabled=not uploads):
         st.caption(t("Every file is checked whole before anything is written: a bad file changes nothing."))
+        if last := st.session_state.get("last_import"):
+            last_result(last)
         return
     st.session_state.pop("last_import", None)
     bar = st.progress(0.0, text=t("Reading the files…"))
@@ -106,6 +125,9 @@ def history() -> None:
     runs = ingest.history(principal)
     if widgets.empty(runs, "No import yet: import files in the first tab."):
         return
+    names = words(TABLES)
+    runs = runs.with_columns(pl.col("status").replace(words(STATUSES)), pl.col("source").replace(words(SOURCE_NAMES)),
+                             pl.col("counts").str.replace_many([f"{k} " for k in names], [f"{v} " for v in names.values()]))
     widgets.table(runs, "imports", {"id": "Import", "at": "When", "actor": "By", "source": "Source",
                                     "files": "Files", "status": "Status", "counts": "Counts",
                                     "notes": "Notes", "error": "Error",
@@ -115,13 +137,13 @@ def history() -> None:
 def manage_platforms() -> None:
     listing = platforms.listing(principal)
     if not widgets.empty(listing, "No platform yet: add one below, or import a platform's export."):
-        widgets.table(listing, "platforms", {"slug": "Slug", "name": "Name", "kind": "Kind",
+        widgets.table(listing.with_columns(pl.col("kind").replace(words(KINDS))), "platforms", {"slug": "Slug", "name": "Name", "kind": "Kind",
                                              "accounts": "Accounts", "activities": "Activities"})
     with st.form("platform_form", clear_on_submit=True):
         st.caption(t("Add a platform, or rename one by giving its slug."))
         slug = st.text_input(t("Slug"))
         name = st.text_input(t("Name"))
-        kind = st.selectbox(t("Kind"), PLATFORM_KINDS)
+        kind = st.selectbox(t("Kind"), PLATFORM_KINDS, format_func=words(KINDS).get)
         if st.form_submit_button(t("Save")):
             try:
                 platforms.save(principal, slug, name, kind)

@@ -12,8 +12,9 @@ from ui.text import refusal, t, words
 KINDS = {"thread": "Threads", "answer": "Answers", "reply": "Replies", "comment": "Comments",
          "accepted": "Accepted answers", "reaction_received": "Reactions received",
          "reaction_given": "Reactions given", "event": "Events attended"}
+# The main columns only, so the table fits the page: the points per kind are in "Why this score?".
 LABELS = {"rank": "Rank", "rank_change": "Change", "display_name": "Member", "score": "Score",
-          "activity": "Points per day", "love": "Love", "reach": "Reach", "gravity": "Gravity", **KINDS,
+          "activity": "Points per day", "love": "Love", "reach": "Reach", "gravity": "Gravity",
           "platforms": "Platforms"}
 ACTIVITY_KINDS = {"thread": "Thread", "reply": "Reply", "comment": "Comment", "answer": "Answer",
                   "reaction": "Reaction"}
@@ -55,16 +56,18 @@ widgets.table(explained.with_columns(pl.col("kind").replace(words(KINDS))),
 st.caption(t("Recent activity in the period"))
 widgets.table(recent.with_columns(pl.col("kind").replace(words(ACTIVITY_KINDS))),
               "recent_activity", {"created_at": "Date", "kind": "Kind", "platform": "Platform",
-                                          "thread_id": "Thread"})
+                                          "thread": "Thread"})
 
 if principal.role in leaderboard.EDITORS:
     with st.expander(t("Scoring (managers)")):
         rules = leaderboard.scoring()
         edited = st.data_editor(
-            pl.DataFrame({"kind": list(KINDS), "weight": [float(rules.weights[k]) for k in KINDS],
+            pl.DataFrame({"kind": list(KINDS), "label": list(words(KINDS).values()),
+                          "weight": [float(rules.weights[k]) for k in KINDS],
                           "daily_cap": [int(rules.caps[k]) for k in KINDS]}),
-            disabled=["kind"], hide_index=True, key="scoring_editor",
-            column_config={"kind": t("Kind"), "weight": t("Points each"), "daily_cap": t("Daily cap")})
+            disabled=["kind", "label"], hide_index=True, key="scoring_editor",
+            column_order=("label", "weight", "daily_cap"),  # the kind's words shown, its code kept to save
+            column_config={"label": t("Kind"), "weight": t("Points each"), "daily_cap": t("Daily cap")})
         half_life = st.number_input(t("Love half-life (days)"), 1.0, 3650.0, float(rules.half_life_days))
         if st.button(t("Save the scoring")):
             frame = pl.DataFrame(edited)

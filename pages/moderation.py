@@ -15,13 +15,14 @@ st.caption(t("SLA: a first action within {hours} h (a setting).",
 by_rule = report.frames["by_rule_platform"]
 if not widgets.empty(by_rule):
     widgets.chart(px.bar(by_rule.rename({"rule": t("Rule"), "platform": t("Platform"), "reports": t("Reports")}),
-                         x=t("Rule"), y=t("Reports"), color=t("Platform")), "Reports per rule and platform")
+                         x=t("Rule"), y=t("Reports"), color=t("Platform")), "Reports per rule and platform",
+                  counts=True)
     widgets.table(by_rule, "reports_by_rule", {"rule": "Rule", "platform": "Platform", "reports": "Reports"})
 st.subheader(t("Open cases"))
 if not widgets.empty(report.frames["open"], "No open case in this period."):
     widgets.table(report.frames["open"], "open_cases", {"id": "Case", "rule": "Rule", "member": "Member",
-                                                       "reported_at": "Reported", "age_hours": "Age (hours)",
-                                                       "acted": "Acted on"})
+                                                       "reported_at": "Reported", "age_hours": "Age",
+                                                       "acted": "Acted on"}, hours=("age_hours",))
 st.subheader(t("Repeat offenders"))
 st.caption(t("Members with 2 or more upheld cases in the 90 days up to the period's end."))
 if not widgets.empty(report.frames["repeat_offenders"], "No repeat offender."):

@@ -36,15 +36,20 @@ def with_money(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
 
 monthly = report.frames["monthly"]
 if not widgets.empty(monthly, "No revenue booked in this period."):
-    chart = px.bar(monthly.with_columns(currencies.major_expr("booked").alias("amount"),
-                                        pl.col("stream").replace(words(STREAMS))),
-                   x="month", y="amount", color="stream", facet_col="currency",
-                   labels={"month": t("Month"), "amount": t("Booked"), "stream": t("Stream")})
-    widgets.chart(chart.update_yaxes(matches=None), "Revenue booked per month and stream")
+    language = lang()
+    months = sorted(monthly["month"].unique())  # months as categories: one bar per month, however few
+    chart = px.bar(monthly.sort("month").with_columns(
+        currencies.major_expr("booked").alias("amount"), pl.col("stream").replace(words(STREAMS)),
+        pl.col("month").replace_strict({m: i18n.month(m, language) for m in months}, return_dtype=pl.String)),
+        x="month", y="amount", color="stream", facet_col="currency", facet_col_spacing=0.08,
+        category_orders={"month": [i18n.month(m, language) for m in months]},
+        labels={"month": "", "amount": t("Booked"), "stream": t("Stream")})
+    widgets.chart(chart.update_yaxes(matches=None, showticklabels=True).update_xaxes(type="category"),
+                  "Revenue booked per month and stream")
     widgets.table(with_money(monthly.with_columns(pl.col("stream").replace(words(STREAMS))),
                              "booked", "received", "outstanding"), "revenue_by_stream",
                   {"month": "Month", "stream": "Stream", "currency": "Currency", "booked": "Booked",
-                   "received": "Received", "outstanding": "Outstanding"})
+                   "received": "Received", "outstanding": "Outstanding"}, months=("month",))
 st.subheader(t("Sponsorship pipeline"))
 widgets.table(with_money(report.frames["pipeline"], "contracted", "delivered", "invoiced", "received"), "pipeline",
               {"currency": "Currency", "contracted": "Contracted", "delivered": "Delivered", "invoiced": "Invoiced",

@@ -24,13 +24,13 @@ daily = overview.daily(principal, f.period, f.platforms, f.tz)
 chart = px.line(daily.rename({"day": t("Day"), "active_members": t("Active members"),
                               "new_members": t("New members")}),
                 x=t("Day"), y=[t("Active members"), t("New members")], markers=True)
-chart.update_layout(legend_title_text="", yaxis_title="", xaxis_title="", height=340,
-                    margin={"t": 30, "b": 10})
-st.subheader(t("Active and new members per day"))
-st.plotly_chart(chart, width="stretch")
+widgets.chart(chart.update_layout(yaxis_title="", xaxis_title=""), "Active and new members per day", counts=True)
 
 st.subheader(t("By platform"))
+st.caption(t("A member counts once in the numbers above and once on each platform here: someone active on two "
+             "platforms is in two rows, and a member who joins another platform is new on it. The rows can add "
+             "up to more than the numbers above."))
 widgets.table(overview.by_platform(principal, f.period, f.platforms, f.tz), "overview_by_platform",
               {"platform": "Platform", "members": "Members", "active_members": "Active members",
                "new_members": "New members", "threads": "Threads",
-               "ttfr_median_hours": "Time to first response (median, hours)"})
+               "ttfr_median_hours": "Time to first response (median)"}, hours=("ttfr_median_hours",))

@@ -13,8 +13,8 @@ daily, alerts = report.frames["daily"], report.frames["alerts"]
 if not widgets.empty(daily):
     labels = {"day": t("Day"), "source": t("Source"), "mentions": t("Mentions"), "reach": t("Reach")}
     widgets.chart(px.bar(daily.rename(labels), x=t("Day"), y=t("Mentions"), color=t("Source")),
-                  "Mentions per day and source")
-    widgets.chart(px.bar(daily.rename(labels), x=t("Day"), y=t("Reach"), color=t("Source")), "Reach per day")
+                  "Mentions per day and source", counts=True)
+    widgets.chart(px.bar(daily.rename(labels), x=t("Day"), y=t("Reach"), color=t("Source")), "Reach per day", counts=True)
 st.subheader(t("Crisis alerts"))
 if alerts.is_empty():
     st.success(t("No crisis alert in this period."))

@@ -26,4 +26,4 @@ st.subheader(t("Unanswered backlog"))
 if not widgets.empty(report.frames["backlog"], "No unanswered thread in this period."):
     widgets.table(report.frames["backlog"], "unanswered_backlog",
                   {"title": "Title", "platform": "Platform", "author": "Author", "created_at": "Created",
-                   "age_hours": "Age (hours)", "url": "Link"}, links=("url",))
+                   "age_hours": "Age", "url": "Link"}, links=("url",), hours=("age_hours",))

@@ -14,6 +14,10 @@ from ui.text import lang, refusal, t, words
 
 STATUSES = {"proposed": "Proposed", "approved": "Approved", "paid": "Paid", "rejected": "Rejected",
             "cancelled": "Cancelled"}
+TRIGGERS = {"top_n": "Top N of the month", "accepted_answer": "Each accepted answer",
+            "events_attended": "N events attended"}
+STEPS = {"reward.propose": "Proposed", "reward.approve": "Approved", "reward.reject": "Rejected",
+         "reward.cancel": "Cancelled", "reward.pay": "Paid"}
 REWARD_KINDS = {"points": "Points", "money": "Money", "gift": "Gift", "badge": "Badge"}
 LABELS = {"id": "Reward", "member": "Member", "rule": "Rule", "kind": "Kind", "amount": "Amount", "reason": "Reason",
           "status": "Status", "proposed_by": "Proposed by", "approved_by": "Approved by", "paid_by": "Paid by",
@@ -31,7 +35,8 @@ def shown(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
         pl.struct("amount_minor", "currency").map_elements(
             lambda r: i18n.money(r["amount_minor"], r["currency"], language), return_dtype=pl.String).alias("amount"),
-        pl.col("status").replace(words(STATUSES)), pl.col("kind").replace(words(REWARD_KINDS)))
+        pl.col("kind").replace(words(REWARD_KINDS)),
+        *([pl.col("status").replace(words(STATUSES))] if "status" in frame.columns else []))
 
 
 def attempt(action, success: str) -> None:
@@ -136,15 +141,21 @@ with history_tab:
             "id", "member", "rule", "kind", "amount", "reason", "status", "proposed_by", "approved_by", "paid_by",
             "payout_batch")})
         which = st.selectbox(t("Audit trail of reward"), history["id"].to_list(), key="trail_of")
-        widgets.table(rewards.trail(principal, which), f"reward_{which}_trail",
-                      {"at": "Date", "actor": "By", "action": "Step", "detail": "Detail"})
+        trail = rewards.trail(principal, which).with_columns(
+            pl.col("action").replace(words(STEPS)),  # what a person wrote at the step: a reason, a batch
+            pl.coalesce(pl.col("detail").str.json_path_match("$.reason"),
+                        pl.col("detail").str.json_path_match("$.batch")).alias("detail"))
+        widgets.table(trail, f"reward_{which}_trail", {"at": "Date", "actor": "By", "action": "Step", "detail": "Detail"})
 
 with rules_tab:
     all_rules = rewards.rules(principal)
-    widgets.table(all_rules, "reward_rules", {"code": "Code", "title": "Title", "trigger": "Trigger",
-                                                            "params": "Parameters", "kind": "Kind",
-                                                            "amount_minor": "Amount", "currency": "Currency",
-                                                            "active": "Active"})
+    if not widgets.empty(all_rules, "No rule yet: a manager adds one below."):
+        widgets.table(shown(all_rules.with_columns(
+            pl.col("trigger").replace(words(TRIGGERS)),
+            pl.coalesce(pl.col("params").str.json_path_match("$.n"), pl.col("params").str.json_path_match("$.count"))
+            .cast(pl.Int64, strict=False).alias("n"))), "reward_rules",
+            {"code": "Code", "title": "Title", "trigger": "Trigger", "n": "N", "kind": "Kind", "amount": "Amount",
+             "active": "Active"})
     if principal.role in rewards.MANAGERS:
         if not all_rules.is_empty():
             codes = dict(zip(all_rules["id"], all_rules["code"], strict=True))
@@ -161,7 +172,7 @@ with rules_tab:
         with st.form("add_rule", clear_on_submit=True):
             code = st.text_input(t("Code (e.g. top3)"))
             title = st.text_input(t("Title"))
-            trigger = st.selectbox(t("Trigger"), list(rewards.TRIGGERS))
+            trigger = st.selectbox(t("Trigger"), list(TRIGGERS), format_func=words(TRIGGERS).get, key="trigger")
             number = st.number_input(t("N (top N, or events to attend)"), min_value=1, value=3)
             kind = st.selectbox(t("Kind"), list(REWARD_KINDS), format_func=words(REWARD_KINDS).get, key="rule_kind")
             amount = st.text_input(t("Amount (points, or money e.g. 25.00)"), key="rule_amount")

@@ -141,7 +141,7 @@ def test_an_administrators_password_is_replaced_before_anything_else(app, commun
 MARCH_SHOWN = {  # the town in 1–10 March, in French (tests/builders.py)
     "overview": {"Membres": "3", "Membres actifs": "3", "Nouveaux membres": "0", "Discussions": "2",
                  "Délai de première réponse (médiane)": "1 h 30 min",  # Bob's question answered by Ann in 1.5 h
-                 "Revenus du mois (EUR)": "1\u202f000,00\u00a0€"},  # Acme's 1,000 EUR of 2 March
+                 "Revenus comptabilisés (EUR)": "1\u202f000,00\u00a0€"},  # Acme's 1,000 EUR of 2 March
     "growth": {"Membres": "3", "Nouveaux membres": "0",
                "Membres actifs par jour (moyenne)": "0",  # (2 on 2 March + 1 on 3 March) / 10 days = 0.3
                "Membres actifs sur 7 jours": "0",  # no one active 4–10 March
@@ -194,8 +194,10 @@ def test_the_overview_per_platform_and_the_platform_filter_kept_across_pages(app
     assert at.session_state["filters"].platforms == [chat]
     shown = {m.label: m.value for m in at.metric}
     assert [shown[k] for k in ("Membres", "Membres actifs", "Nouveaux membres", "Discussions")] == ["1", "1", "1", "1"]
-    at.switch_page("pages/account.py").run()
-    assert at.session_state["filters"].platforms == [chat]  # kept across pages
+    at.switch_page("pages/account.py").run()  # a page without the filters: they are not shown…
+    assert not at.sidebar.multiselect and not [s for s in at.sidebar.selectbox if s.key == "period_preset"]
+    at.switch_page("pages/growth.py").run()
+    assert at.session_state["filters"].platforms == [chat]  # …and kept for the pages that use them
 
 
 def test_english_interface(app, community):

@@ -62,25 +62,33 @@ def server(database):
     user("sponsor", "sponsor", PASSWORD, sponsor_id=1)
     user("staff", "staff", PASSWORD)
     user("staff2", "staff", PASSWORD)
+    proc, base = launch(database, subprocess.PIPE)
+    yield base
+    stop(proc)
+
+
+def launch(database: str, out) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on `database`, its output to `out`, once it answers; and its address."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database, "CM_DEMO_ON_EMPTY": "0",
            "CM_COOKIE_KEY": secrets.token_urlsafe(48)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).status == 200:
-                break
+                return proc, base
         except OSError:
             time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("streamlit did not start:\n" + proc.stdout.read().decode())
-    yield base
+    proc.kill()
+    raise RuntimeError("streamlit did not start" + (":\n" + proc.stdout.read().decode() if proc.stdout else ""))
+
+
+def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(10)
@@ -142,7 +150,7 @@ def test_a_manager_signs_in_and_sees_the_overview_numbers(server, page):
     today = datetime.now(ZoneInfo(community.timezone())).date()  # the app's today: the community's, not the server's
     members = overview.headline(Principal("manager", "manager"), Period.last_days(30, today - timedelta(days=1)))[0]
     expect(page.get_by_test_id("stSidebar").get_by_text(
-        f"au {today - timedelta(days=1)} ({community.timezone()})")).to_be_visible()  # the last 30 days end yesterday
+        f"au {i18n.day(today - timedelta(days=1), 'fr')} ({community.timezone()})")).to_be_visible()  # the last 30 days end yesterday
     metric = page.get_by_test_id("stMetric").filter(has_text=re.compile("^Membres"))
     expect(metric.first.get_by_test_id("stMetricValue")).to_have_text(i18n.number(members.value, "fr"))
     page.screenshot(path=str(ROOT / ".data" / "overview.png"), full_page=True)

@@ -43,7 +43,7 @@ def test_an_administrator_sees_past_imports_and_adds_a_platform(app, database):
     assert described[fr("Table")[0]].nunique() == 13 and len(described) == 93
     history = at.tabs[1].dataframe[0].value
     source, status = fr("Source", "Status")
-    assert history[source].tolist() == ["canonical"] and history[status].tolist() == ["loaded"]
+    assert history[source].tolist() == fr("Canonical tables") and history[status].tolist() == fr("Loaded")  # words, not codes
     form = at.tabs[2]
     form.text_input[0].input("youtube")
     form.text_input[1].input("Our channel")

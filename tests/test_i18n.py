@@ -15,7 +15,8 @@ UI_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((RO
             ROOT / "cmcore" / "sponsor_html.py", *sorted((ROOT / "cmcore" / "alerts").glob("*.py"))]
 LABEL_CONSTANTS = ("PAGES", "PRESETS", "WEEKDAYS", "LABELS", "NOTHING", "KINDS", "ACTIVITY_KINDS", "STREAMS",
                    "STATUSES", "REWARD_KINDS", "SOURCES", "COUNTS", "OWN", "CHANNEL_NAMES", "FORMAT_NAMES",
-                   "OUTCOMES", "DIGEST", "REPORT_NAMES")  # module constants whose values are shown
+                   "OUTCOMES", "DIGEST", "REPORT_NAMES", "TABLES", "TRIGGERS", "STEPS", "FORMATS",
+                   "SOURCE_NAMES")  # module constants whose values are shown
 CORE_FILES = [*sorted((ROOT / "cmcore" / "kpis").glob("*.py")), *sorted((ROOT / "cmcore" / "reports").glob("*.py")),
               ROOT / "cmcore" / "money.py"]
 

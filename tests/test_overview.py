@@ -61,8 +61,7 @@ def test_headline_numbers(community):
         "new_members": (2, 1),  # cat eve | bob
         "threads": (3, 1),  # t1 t2 t3 | t0
         "ttfr_median": (2.0, 6.0),  # median(3 h, 1 h); t3 has no response by another member
-        "revenue_EUR": (125_000, 40_000),  # March against February
-        "revenue_USD": (70_000, 0),
+        "revenue_EUR": (100_000, 40_000),  # 1–7 March against 22–28 February (the USD line: 15 March)
     }
 
 

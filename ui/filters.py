@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import streamlit as st
 
-from cmcore import community, frames, periods
+from cmcore import community, frames, i18n, periods
 from cmcore.periods import Period
-from ui.text import t, words
+from ui.text import lang, t, words
 
 PRESETS = {"last_7": "Last 7 days", "last_30": "Last 30 days", "last_90": "Last 90 days",
            "this_week": "This week", "last_week": "Last week", "this_month": "This month",
@@ -48,14 +48,20 @@ def _from_address(listed: pl.DataFrame | None) -> None:
         st.session_state["platforms"] = [slugs[wanted[2]]]
 
 
-def sidebar(platforms: bool = True) -> Filters:
+def sidebar(platforms: bool = True, period: bool = True) -> Filters:
     """Draw the filters and return their values; without `platforms`, no platform filter (every
-    platform, and no platform name shown)."""
+    platform, and no platform name shown); without `period`, no period box (a page that does not
+    use it: the period kept in the session still applies when the reader comes back to one that does)."""
     tz = community.timezone()
     today = datetime.now(ZoneInfo(tz)).date()
     listed = frames.table("platforms") if platforms else None
     _from_address(listed)
     bar = st.sidebar
+    if not period:  # the choices are kept (a widget not drawn would forget its own) for the pages that use them
+        for key in ("period_preset", "period_custom", "platforms"):
+            if key in st.session_state:
+                st.session_state[key] = st.session_state[key]
+        return Filters(periods.preset("last_30", today, (today, today)), None, tz)
     bar.selectbox(t("Period"), list(PRESETS), key="period_preset", format_func=words(PRESETS).get,
                   **_default("period_preset", index=1))
     custom = None
@@ -69,6 +75,6 @@ def sidebar(platforms: bool = True) -> Filters:
                                  placeholder=t("All platforms"))
     custom = tuple(custom) if custom and len(custom) == 2 else (today - timedelta(days=29), today)
     period = periods.preset(st.session_state.get("period_preset", "last_30"), today, custom)
-    bar.caption(t("{start} to {end} ({tz})", start=period.start,
-                  end=period.end - timedelta(days=1), tz=tz))
+    bar.caption(t("{start} to {end} ({tz})", start=i18n.day(period.start, lang()),
+                  end=i18n.day(period.end - timedelta(days=1), lang()), tz=tz))
     return Filters(period, sorted(chosen) or None, tz)

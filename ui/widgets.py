@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import time
 
 import polars as pl
 import streamlit as st
@@ -35,24 +36,34 @@ def headline(metrics: list[Metric], per_row: int = 3) -> None:
         row = metrics[offset:offset + per_row]
         for col, m in zip(st.columns(len(row)), row, strict=True):
             change = m.change
-            delta = None
+            delta, still = None, change == 0  # no change: no arrow, no colour
             if change is not None:
-                sign = "+" if change >= 0 else "-"  # ASCII: Streamlit reads it for the arrow
+                sign = "" if still else "+" if change > 0 else "-"  # ASCII: Streamlit reads it for the arrow
                 delta = sign + (i18n.number(abs(change) * 100, lang(), 1) + " pts" if m.unit == "ratio"
                                 else _format(m, abs(change)))
             label = t(m.label) + (f" ({m.currency})" if m.currency else "")
             col.metric(label, _format(m, m.value), delta,
-                       delta_color="normal" if m.higher_is_better else "inverse",
+                       delta_color="off" if still else "normal" if m.higher_is_better else "inverse",
+                       delta_arrow="off" if still else "auto",
                        help=t(m.definition) + " " + t("Change against the previous period."),
                        border=True)
 
 
+MAX_STYLED = 200_000  # cells: beyond this a table is shown with Streamlit's own formats
+
+
 def table(frame: pl.DataFrame, name: str, labels: dict[str, str] | None = None,
-          links: tuple[str, ...] = (), percents: tuple[str, ...] = (), sparklines: tuple[str, ...] = ()) -> None:
-    """The table, then CSV and Excel downloads of exactly what is shown. Columns not in `labels`
-    are left out; times are shown in the community's time zone; text is shown as text, `links`
-    columns as links, `percents` columns (ratios 0–1) as percentages and `sparklines` columns
-    (lists of numbers) as small line charts. A link that is not http(s) is not shown."""
+          links: tuple[str, ...] = (), percents: tuple[str, ...] = (), sparklines: tuple[str, ...] = (),
+          hours: tuple[str, ...] = (), months: tuple[str, ...] = (), decimals: dict[str, int] | None = None) -> None:
+    """The table, then CSV and Excel downloads of exactly what is shown (raw values: numbers stay
+    numbers, times ISO). Columns not in `labels` are left out; times are in the community's time
+    zone. Cells read as people write them in the interface language (cmcore.i18n through a
+    Styler: the values underneath still sort as numbers and dates): counts with thousands
+    separators, other numbers with `decimals` (1 by default), `percents` columns (ratios 0–1) as
+    percentages, `hours` columns as durations ('3 h 12 min'), `months` columns as months, dates as
+    dates, times to the minute,
+    empty cells blank. `links` columns are links (a link that is not http(s) is not shown),
+    `sparklines` columns (lists of numbers) small line charts."""
     labels = labels or {c: c for c in frame.columns}
     frame = frame.with_columns(pl.when(pl.col(c).str.contains("^https?://")).then(pl.col(c)) for c in links)
     filters = st.session_state.get("filters")
@@ -60,17 +71,46 @@ def table(frame: pl.DataFrame, name: str, labels: dict[str, str] | None = None,
         pl.col(c).dt.convert_time_zone(filters.tz).dt.replace_time_zone(None)
         for c, dtype in frame.schema.items()
         if c in labels and isinstance(dtype, pl.Datetime) and dtype.time_zone and filters)
-    shown = local.rename({c: t(l) for c, l in labels.items() if c in frame.columns})
-    config = {t(labels[c]): st.column_config.LinkColumn(t(labels[c])) for c in links}
-    config |= {t(labels[c]): st.column_config.NumberColumn(t(labels[c]), format="percent") for c in percents}
-    config |= {t(labels[c]): st.column_config.LineChartColumn(t(labels[c])) for c in sparklines}
-    st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
+    names = {c: t(l) for c, l in labels.items() if c in frame.columns}
+    shown = local.rename(names)
+    config = {names[c]: st.column_config.LinkColumn(names[c]) for c in links if c in names}
+    config |= {names[c]: st.column_config.LineChartColumn(names[c]) for c in sparklines if c in names}
+    formats = {names[c]: f for c, f in _formats(local, lang(), percents, hours, months, decimals or {}).items()}
+    data = shown
+    if shown.height * max(shown.width, 1) <= MAX_STYLED:
+        data = shown.to_pandas().style.format(formats, na_rep="")
+    st.dataframe(data, hide_index=True, width="stretch", column_config=config)
     left, right = st.columns(2)
     left.download_button(t("Download CSV"), exports.to_csv(shown), f"{name}.csv", "text/csv",
                          key=f"{name}_csv")
     right.download_button(t("Download Excel"), exports.to_excel(shown, name), f"{name}.xlsx",
                           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                           key=f"{name}_xlsx")
+
+
+def _formats(frame: pl.DataFrame, language: str, percents: tuple[str, ...], hours: tuple[str, ...],
+             months: tuple[str, ...], decimals: dict[str, int]) -> dict[str, object]:
+    """Per column, the function that writes a cell in `language` (given explicitly: the Styler may
+    run it anywhere)."""
+    out: dict[str, object] = {}
+    for column, dtype in frame.schema.items():
+        if column in percents:
+            out[column] = lambda v: i18n.percent(v, language)
+        elif column in hours:
+            out[column] = lambda v: i18n.hours(v, language)
+        elif column in months:
+            out[column] = lambda v: i18n.month(v, language)
+        elif dtype == pl.Date:
+            out[column] = lambda v: i18n.day(v, language)
+        elif isinstance(dtype, pl.Datetime):
+            midnight = frame[column].drop_nulls().dt.time().eq(time(0)).all()
+            out[column] = (lambda v: i18n.day(v, language)) if midnight else (lambda v: i18n.moment(v, language))
+        elif dtype.is_float() or dtype == pl.Decimal:
+            places = decimals.get(column, 1)
+            out[column] = lambda v, places=places: i18n.number(v, language, places)
+        elif dtype.is_integer() and not (column == "id" or column.endswith("_id")):
+            out[column] = lambda v: i18n.number(v, language)
+    return out
 
 
 NOTHING = "Nothing in this period for these platforms: choose a longer period or other platforms."
@@ -84,10 +124,11 @@ def empty(frame: pl.DataFrame, message: str = NOTHING) -> bool:
     return False
 
 
-def chart(figure, title: str) -> None:
-    """A Plotly chart under its subheader, in the app's compact layout; the data's text is shown
-    as typed (cmcore.figures)."""
-    figures.escaped(figure).update_layout(legend_title_text="", height=340, margin={"t": 30, "b": 10})
+def chart(figure, title: str, counts: bool = False) -> None:
+    """A Plotly chart under its subheader, in the app's compact layout and the interface language
+    (whole-number ticks for `counts`); the data's text is shown as typed (cmcore.figures)."""
+    figures.localised(figures.escaped(figure), lang(), counts)
+    figure.update_layout(legend_title_text="", height=340, margin={"t": 30, "b": 10})
     st.subheader(t(title))
     st.plotly_chart(figure, width="stretch")
 

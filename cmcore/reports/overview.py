@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import timedelta
 from typing import TypeVar
 
 import polars as pl
@@ -36,7 +35,7 @@ def view(build: Callable[[Principal, Period, list[int] | None, str], T]) -> Call
 @view
 def headline(principal: Principal, period: Period, platforms: list[int] | None, tz: str) -> list[Metric]:
     """Members, active members, new members, threads, time to first response (median) and the
-    revenue of the month holding the period's last day, each beside the previous period's."""
+    revenue booked, all over the period (the one the sidebar shows), each beside the previous period's."""
     members, identities = frames.table("members"), frames.table("identities")
     activity, revenue = frames.table("activity"), money.revenue_lines(principal)
     now, before = period.bounds(tz), period.previous().bounds(tz)
@@ -61,12 +60,10 @@ def headline(principal: Principal, period: Period, platforms: list[int] | None, 
                definition="Median time from a thread's creation to the first response by "
                           "another member, over the threads of the period that got one."),
     ]
-    month = period.month_of_last_day()
-    month_before = Period(month.start - timedelta(days=1), month.start).month_of_last_day()
-    this, last = (monetisation.revenue_booked(revenue, m.start, m.end) for m in (month, month_before))
-    return out + money.per_currency("revenue", "Revenue this month", this, last,
-                                    definition="Revenue booked in the calendar month of the period's last "
-                                               "day, against the month before (all platforms).")
+    this, last = (monetisation.revenue_booked(revenue, p.start, p.end) for p in (period, period.previous()))
+    return out + money.per_currency("revenue", "Revenue booked", this, last,
+                                    definition="Revenue booked in the period, against the period of the same "
+                                               "length before it (all platforms).")
 
 
 @view
