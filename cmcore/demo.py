@@ -14,10 +14,12 @@ import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
-from cmcore import audit, auth, db
+from cmcore import audit, auth, db, leaderboard, rewards
 from cmcore.access import Principal, require
+from cmcore.currencies import POINTS
 from cmcore.passwords import new_password
 from cmcore.progress import Progress
+from cmcore.reports import Scope
 
 US_PER_HOUR = 3_600_000_000
 US_PER_DAY = 24 * US_PER_HOUR
@@ -435,5 +437,31 @@ def load(spec: DemoSpec, actor: Principal, progress: Progress | None = None,
                 passwords[username] = new_password()
                 auth.add_user(actor, username, display_name, role, passwords[username],
                               sponsor_id=1 if role == "sponsor" else None, email=f"{username}@example.org")
+        report(0.97, "rewards")
+        last_day = (spec.end or datetime.now(UTC).date()) - timedelta(days=1)
+        seed_rewards(f"{last_day:%Y-%m}")
     report(1.0, "done")
     return passwords
+
+
+def seed_rewards(month: str) -> None:
+    """The demo users' rewards programme for `month` (the demo's last), so that a first visit shows
+    the whole flow: two rules, the month's budgets, and rewards in every state — proposed by the
+    rules and by hand (staff), approved and rejected by another (staff2), cancelled, paid (manager)."""
+    manager, staff, staff2 = Principal("manager", "manager"), Principal("staff", "staff"), Principal("staff2", "staff")
+    rewards.set_budget(manager, month, "EUR", "300")
+    rewards.set_budget(manager, month, POINTS, "1000")
+    rewards.add_rule(manager, "top3", "Top 3 of the month", "top_n", {"n": 3}, "money", "50", "EUR")
+    rewards.add_rule(manager, "answers", "Accepted answers", "accepted_answer", {}, "points", "10")
+    rewards.propose_from_rules(staff, month)
+    board = leaderboard.leaderboard(staff, Scope(rewards.month_period(month))).filter(pl.col("rank").is_not_null())
+    for member in board["member_id"].slice(3, 3).to_list():  # beyond the top 3: thanked by hand
+        rewards.propose(staff, member, month, "gift", "0", POINTS, "Welcomed the newcomers all month")
+    ids = rewards.rewards(staff, month).sort("id")["id"].to_list()
+    steps = [lambda r: rewards.approve(staff2, r), lambda r: rewards.approve(staff2, r),
+             lambda r: rewards.reject(staff2, r, "Already thanked last month"),
+             lambda r: rewards.cancel(staff, r, "Proposed twice")]
+    for reward_id, step in zip(ids, steps, strict=False):
+        step(reward_id)
+    if ids:
+        rewards.pay(manager, ids[:1])

@@ -23,7 +23,7 @@ st.caption(t("Your campaigns running in the period, what they delivered and the 
 widgets.headline(report.metrics)
 st.download_button(t("Download the report (HTML, opens offline)"),
                    sponsor_html.render(report, f.period, lang()).encode("utf-8"),
-                   f"sponsor-report-{f.period.start}-{f.period.end}.html", "text/html", key="report_html")
+                   sponsor_html.file_name(f.period), "text/html", key="report_html")
 if widgets.empty(report.campaigns, "No campaign of yours ran in this period: choose another period."):
     st.stop()
 if not report.daily.is_empty():

@@ -7,8 +7,8 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from cmcore import auth, cli, db, demo, frames, migrate
-from cmcore.access import CLI
+from cmcore import auth, cli, db, demo, frames, migrate, rewards
+from cmcore.access import CLI, Principal
 
 SPEC = demo.DemoSpec(members=600, days=200, seed=7, end=date(2026, 6, 1))
 
@@ -72,6 +72,14 @@ def test_demo_users_one_per_role_with_working_passwords(database):
     assert {s.principal.role for s in signed_in.values()} == {"admin", "manager", "staff", "sponsor"}
     assert signed_in["sponsor"].principal.sponsor_id == 1
     assert all(s.must_change_password for s in signed_in.values())  # printed in a terminal: replaced first
+    # A first visit to Rewards shows the whole flow: the demo's last month has rules, budgets and
+    # rewards in every state, each step by the right person.
+    staff = Principal("staff", "staff")
+    month = rewards.rewards(staff, "2026-05")
+    assert set(month["status"]) == {"proposed", "approved", "paid", "rejected", "cancelled"}
+    assert set(month["proposed_by"]) == {"staff"} and set(month["approved_by"].drop_nulls()) == {"staff2"}
+    assert set(rewards.rules(staff)["code"]) == {"top3", "answers"}
+    assert set(rewards.budgets(staff, "2026-05")["currency"]) == {"EUR", "PTS"}
 
 
 def test_platforms_members_and_growth(tables):
