@@ -199,6 +199,7 @@ def unlock(actor: Principal, username: str) -> None:
     _update(actor, username, "user.unlock", "failed_logins = 0, locked_until = NULL", False)
 
 
+@db.retried
 def set_language(actor: Principal, lang: str) -> None:
     """Any signed-in user keeps their interface language with their account (it follows them
     across reloads and devices)."""
