@@ -3,11 +3,11 @@ scoring managers tune."""
 import polars as pl
 import streamlit as st
 
-from cmcore import leaderboard
+from cmcore import i18n, leaderboard
 from cmcore.reports import Scope
 from ui import widgets
 from ui.page import filters, open_page
-from ui.text import refusal, t, words
+from ui.text import lang, refusal, t, words
 
 KINDS = {"thread": "Threads", "answer": "Answers", "reply": "Replies", "comment": "Comments",
          "accepted": "Accepted answers", "reaction_received": "Reactions received",
@@ -49,7 +49,7 @@ names = dict(zip(scored["member_id"].head(SHOWN), scored["display_name"].head(SH
 member = st.selectbox(t("Member"), list(names), format_func=names.get, key="leaderboard_member")
 explained, recent = leaderboard.explain(principal, scope, member)
 row = scored.filter(pl.col("member_id") == member).row(0, named=True)
-st.metric(t("Score"), f"{row['score']:.1f}", help=t("The sum of the Points column below."))
+st.metric(t("Score"), i18n.number(row["score"], lang(), 1), help=t("The sum of the Points column below."))
 widgets.table(explained.with_columns(pl.col("kind").replace(words(KINDS))),
               "score_explained", {"kind": "Kind", "items": "Done", "counted": "Counted", "weight": "Points each",
                                   "daily_cap": "Daily cap", "points": "Points"})

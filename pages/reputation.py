@@ -2,10 +2,11 @@
 import plotly.express as px
 import streamlit as st
 
+from cmcore import i18n
 from cmcore.reports import reputation_report
 from ui import widgets
 from ui.report_page import open_report
-from ui.text import t
+from ui.text import lang, t
 
 report, _ = open_report("reputation", "Reputation", reputation_report)
 st.caption(t("Mentions are what is said outside the community: the platform filter does not apply."))
@@ -20,8 +21,9 @@ if alerts.is_empty():
     st.success(t("No crisis alert in this period."))
 else:
     for row in alerts.iter_rows(named=True):
-        st.error(t("{day}: {count} negative mentions (usual: {mean} ± {std} a day).", day=row["day"],
-                   count=row["negative"], mean=f"{row['trailing_mean']:.1f}", std=f"{row['trailing_std']:.1f}"))
+        st.error(t("{day}: {count} negative mentions (usual: {mean} ± {std} a day).", day=i18n.day(row["day"], lang()),
+                   count=i18n.number(row["negative"], lang()), mean=i18n.number(row["trailing_mean"], lang(), 1),
+                   std=i18n.number(row["trailing_std"], lang(), 1)))
     widgets.table(report.frames["alert_mentions"], "alert_mentions",
                   {"created_at": "Date", "source": "Source", "author": "Author", "body": "Text", "reach": "Reach",
                    "lang": "Language", "tool_sentiment": "Tool's sentiment", "url": "Link"}, links=("url",))

@@ -34,8 +34,9 @@ if not widgets.empty(cohorts, "No member joined in the twelve months up to the p
     st.caption(t("Cohort retention: members grouped by the month they joined; each cell is the share "
                  "of the cohort active in that month."))
     if partial:
-        st.caption(t("{month} is not over at the period's end: its cells are left out of the heat map (the table "
-                     "marks them as partial).", month=i18n.month(last_month, language)))
+        note = t("{month} is not over at the period's end: its cells are left out of the heat map (the table "
+                 "marks them as partial).", month=i18n.month(last_month, language))
+        st.caption(note[:1].upper() + note[1:])  # 'déc. 2026' opens the sentence
     widgets.table(cells.with_columns(pl.col("cohort").replace_strict(names, return_dtype=pl.String)), "cohorts",
                   {"cohort": "Cohort", "k": "Months after joining", "cohort_size": "Cohort size", "active": "Active",
                    "retention": "Retention", "partial": "Month in progress"}, percents=("retention",))

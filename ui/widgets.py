@@ -78,7 +78,14 @@ def table(frame: pl.DataFrame, name: str, labels: dict[str, str] | None = None,
     formats = {names[c]: f for c, f in _formats(local, lang(), percents, hours, months, decimals or {}).items()}
     data = shown
     if shown.height * max(shown.width, 1) <= MAX_STYLED:
-        data = shown.to_pandas().style.format(formats, na_rep="")
+        # Streamlit draws an empty cell as a grey "None" whatever a Styler says: a column with empty
+        # cells is shown as text, written here (blank where empty); the others keep their values.
+        gaps = [c for c, dtype in shown.schema.items() if shown[c].null_count() and not isinstance(dtype, pl.List)]
+        data = shown.with_columns(
+            pl.Series(c, ["" if v is None else formats[c](v) if c in formats else str(v) for v in shown[c].to_list()],
+                      dtype=pl.String) for c in gaps)
+        config |= {c: st.column_config.TextColumn(c, alignment="right") for c in gaps if c in formats and c not in config}
+        data = data.to_pandas().style.format({c: f for c, f in formats.items() if c not in gaps})
     st.dataframe(data, hide_index=True, width="stretch", column_config=config)
     left, right = st.columns(2)
     left.download_button(t("Download CSV"), exports.to_csv(shown), f"{name}.csv", "text/csv",
