@@ -27,7 +27,7 @@ PAGES = {  # key → (file, title, icon); who may open which is cmcore.access.PA
     "users": ("pages/users.py", "Users", ":material/group:"),
     "account": ("pages/account.py", "My account", ":material/person:"),
 }
-UNFILTERED = ("rewards", "settings", "data", "users", "account")  # pages the sidebar's filters do not affect
+UNFILTERED = ("alerts", "rewards", "settings", "data", "users", "account")  # pages the sidebar's filters do not affect
 
 
 @st.cache_resource(show_spinner=False)

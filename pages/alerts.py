@@ -5,6 +5,7 @@ from urllib.parse import parse_qsl
 
 import streamlit as st
 
+from cmcore import i18n
 from cmcore.alerts import inbox, messages, schedule
 from cmcore.alerts import rules as alert_rules
 from cmcore.alerts.kinds import KINDS
@@ -48,7 +49,7 @@ def my_notifications() -> None:
             st.markdown(("🔵 " if not row["read"] else "") + f"**{plain(title)}**{rule}")
             st.markdown(messages.sentence(row["kind"], json.loads(row["facts"]), lang(), quote=plain))
             cols = st.columns([2, 2, 1])
-            cols[0].caption(t("{when}, by {channel}", when=row["created_at"].strftime("%Y-%m-%d %H:%M UTC"),
+            cols[0].caption(t("{when}, by {channel}", when=i18n.moment(row["created_at"], lang()) + " UTC",
                               channel=t(CHANNEL_NAMES[row["channel"]])))
             with cols[1]:
                 evidence(row["link"])
