@@ -84,10 +84,10 @@ def test_the_month_of_a_period_s_last_day(start, end, month):
 
 @pytest.mark.parametrize("tz, instant, caption, period", [
     # 23:30 UTC on 1 March is 00:30 on 2 March in Paris: yesterday there is 1 March.
-    (None, datetime(2026, 3, 1, 23, 30, tzinfo=UTC), "du 2026-01-31 au 2026-03-01 (Europe/Paris)",
+    (None, datetime(2026, 3, 1, 23, 30, tzinfo=UTC), "du 31 janv. 2026 au 1 mars 2026 (Europe/Paris)",
      Period(date(2026, 1, 31), date(2026, 3, 2))),
     # 03:00 UTC on 2 March is 22:00 on 1 March in New York: yesterday there is 28 February.
-    ("America/New_York", datetime(2026, 3, 2, 3, tzinfo=UTC), "du 2026-01-30 au 2026-02-28 (America/New_York)",
+    ("America/New_York", datetime(2026, 3, 2, 3, tzinfo=UTC), "du 30 janv. 2026 au 28 févr. 2026 (America/New_York)",
      Period(date(2026, 1, 30), date(2026, 3, 1))),
 ])
 def test_the_sidebar_s_today_is_the_community_s(app, database, tz, instant, caption, period):
