@@ -446,12 +446,11 @@ def load(spec: DemoSpec, actor: Principal, progress: Progress | None = None,
 
 def seed_rewards(month: str) -> None:
     """The demo users' rewards programme for `month` (the demo's last), so that a first visit shows
-    the whole flow: two rules, the month's budgets, and rewards in every state — proposed by the
+    the whole flow: two rules, the month's budget in points, and rewards in every state — proposed by the
     rules and by hand (staff), approved and rejected by another (staff2), cancelled, paid (manager)."""
     manager, staff, staff2 = Principal("manager", "manager"), Principal("staff", "staff"), Principal("staff2", "staff")
-    rewards.set_budget(manager, month, "EUR", "300")
-    rewards.set_budget(manager, month, POINTS, "1000")
-    rewards.add_rule(manager, "top3", "Top 3 of the month", "top_n", {"n": 3}, "money", "50", "EUR")
+    rewards.set_budget(manager, month, POINTS, "1000")  # in points: the money budget is the alerts' starter's
+    rewards.add_rule(manager, "top3", "Top 3 of the month", "top_n", {"n": 3}, "points", "100")
     rewards.add_rule(manager, "answers", "Accepted answers", "accepted_answer", {}, "points", "10")
     rewards.propose_from_rules(staff, month)
     board = leaderboard.leaderboard(staff, Scope(rewards.month_period(month))).filter(pl.col("rank").is_not_null())

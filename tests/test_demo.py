@@ -79,7 +79,7 @@ def test_demo_users_one_per_role_with_working_passwords(database):
     assert set(month["status"]) == {"proposed", "approved", "paid", "rejected", "cancelled"}
     assert set(month["proposed_by"]) == {"staff"} and set(month["approved_by"].drop_nulls()) == {"staff2"}
     assert set(rewards.rules(staff)["code"]) == {"top3", "answers"}
-    assert set(rewards.budgets(staff, "2026-05")["currency"]) == {"EUR", "PTS"}
+    assert set(rewards.budgets(staff, "2026-05")["currency"]) == {"PTS"}
 
 
 def test_platforms_members_and_growth(tables):
