@@ -498,4 +498,4 @@ def test_a_manager_follows_an_alert_to_its_evidence(server, page):
     page.get_by_role("link", name="Voir les preuves").click()
     settle(page)
     expect(page.get_by_role("heading", name="Réputation")).to_be_visible()
-    expect(page.get_by_test_id("stSidebar").get_by_text("2026-03-09 au 2026-03-09", exact=False)).to_be_visible()
+    expect(page.get_by_test_id("stSidebar").get_by_text("9 mars 2026 au 9 mars 2026", exact=False)).to_be_visible()

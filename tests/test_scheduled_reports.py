@@ -58,12 +58,12 @@ def test_the_weekly_digest_of_the_town_once_per_manager_after_8_on_monday(town, 
         "- Membres actifs : 3 (avant : 0)\n"
         "- Nouveaux membres : 0 (avant : 0)\n"
         "- Discussions : 2 (avant : 0)\n"
-        "- Délai de première réponse (médiane) : 1,5 h (avant : –)\n"
-        "- Revenus du mois : 1\u202f000,00 EUR (avant : 0,00 EUR)\n"
+        "- Délai de première réponse (médiane) : 1 h 30 min (avant : –)\n"
+        "- Revenus comptabilisés : 1\u202f000,00\u00a0€ (avant : 0,00\u00a0€)\n"
         "\nPlus grands mouvements parmi les membres clés\n- Rien.\n"
         "\nDiscussions sans réponse les plus anciennes (1 en tout)\n- Unanswered (Forum), 144 h\n"
         "\nModération\n- Aucun cas ouvert.\n"
-        "\nRéputation\n- 1 mentions, sentiment net 100,0\u202f%, 0 jours de crise\n"
+        "\nRéputation\n- 1 mentions, sentiment net 100,0\u00a0%, 0 jours de crise\n"
         "\nVoir les preuves : http://localhost:8501/overview?from=2026-03-02&to=2026-03-08\n")
     assert sunday < MONDAY
 
