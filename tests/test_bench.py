@@ -48,8 +48,8 @@ def test_bench_runs_every_page_three_ways_and_they_agree(database, tmp_path, cap
         e: (3 * (len(pages) + 1), 0) for e in ("append", "change", "merge")}
     assert {e: after[e]["differs_from_cold"] for e in ("append", "change", "merge")} == {
         "append": [], "change": [], "merge": []}  # the refreshed pages show what a cold rebuild shows
-    peaks = [after[e]["peak_rss_gb"] for e in ("append", "change", "merge")]  # the process's, so far
-    assert 0.05 < peaks[0] <= peaks[1] <= peaks[2] == after["peak_rss_gb"]
+    # the process's peak so far (Linux syncs its counters lazily: no order between the three asserted)
+    assert all(0.05 < after[e]["peak_rss_gb"] < 4 for e in ("append", "change", "merge"))
 
     printed = capsys.readouterr().out
     assert "| leaderboard (year) |" in printed and f"written to {out}" in printed and "after a write ms" in printed
