@@ -225,6 +225,13 @@ def fresh(name: str) -> None:
     frames.clear()
 
 
+def drop(name: str, server: tuple[str, str | None]) -> None:
+    """Use `server` (`db.urls()` before `fresh`) again and drop scratch database `name`."""
+    db.use(*server)
+    with psycopg.connect(db.owner_url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def run(formats: list[str], members: int, activities: int, database: str, say: Callable[[str], None],
         runs: int = 1) -> dict:
     """Per format: rows, the median seconds and rows/s of a first import into an empty database,
@@ -265,9 +272,7 @@ def run(formats: list[str], members: int, activities: int, database: str, say: C
                 say(f"{fmt}: {rows:,} rows, {rows / statistics.median(first):,.0f} rows/s first,"
                     f" {rows / statistics.median(again):,.0f} rows/s again")
     finally:
-        db.use(*server)
-        with psycopg.connect(db.owner_url(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        drop(database, server)
     return report
 
 

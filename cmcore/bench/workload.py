@@ -199,9 +199,7 @@ def bench(database: str, processes: int = 16, seconds: float = 60.0, import_acti
         return run(db.url(), processes, seconds, import_activities, say) | {
             "processes": processes, "import_activities": import_activities}
     finally:
-        db.use(*server)
-        with psycopg.connect(db.owner_url(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        imports.drop(database, server)
 
 
 def table(report: dict) -> str:
