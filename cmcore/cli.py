@@ -82,12 +82,14 @@ def cmd_import(args: argparse.Namespace) -> None:
 
 
 def cmd_rescore(args: argparse.Namespace) -> None:
+    from cmcore import community
     from cmcore.ingest import rescore, text
     bootstrap.schema()
     bar, report = _progress_bar("rescore")
     with bar:
         counts = rescore.rescore(CLI, report, every=args.all)
-    print(f"{counts['scored']} mentions scored again by {text.MODEL}, {counts['changed']} changed")
+    model = text.model(community.languages())
+    print(f"{counts['scored']} mentions scored again by {model}, {counts['changed']} changed")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:

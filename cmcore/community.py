@@ -14,6 +14,7 @@ DEFAULTS: dict[str, object] = {
     "timezone": "Europe/Paris",
     "response_sla_hours": 24,
     "moderation_sla_hours": 2,
+    "languages": ["fr", "en"],  # the languages the community writes (ISO 639-1): mentions in others are "other"
     # what one import may hold (cmcore.ingest.canonical.Limits), changed by administrators
     "import_archive_gb": 20,
     "import_archive_ratio": 50,
@@ -55,6 +56,21 @@ def timezone() -> str:
     return str(get_settings()["timezone"])
 
 
+def languages() -> tuple[str, ...]:
+    """The languages the community writes, whose mentions get their language and sentiment scored."""
+    return tuple(get_settings()["languages"])
+
+
+def _check_languages(value: object) -> None:
+    from cmcore.ingest import text  # its models are loaded only where a setting or a text needs them
+    if not isinstance(value, list) or not value or len(set(value)) != len(value):
+        raise Refusal("the community's languages are a list of distinct language codes, at least one")
+    unknown = [code for code in value if code not in text.known()]
+    if unknown:
+        raise Refusal("{codes}: not languages the language model knows (ISO 639-1 codes such as fr)",
+                      codes=", ".join(map(repr, unknown)))
+
+
 @db.retried
 def set_setting(actor: Principal, key: str, value: object) -> None:
     """Change one setting (managers and admins; the import limits, admins), audited."""
@@ -67,6 +83,8 @@ def set_setting(actor: Principal, key: str, value: object) -> None:
             raise Refusal("{key} is a number between {low} and {high}", key=key, low=f"{low:g}", high=f"{high:g}")
     if key == "timezone" and value not in available_timezones():
         raise Refusal("unknown time zone {zone}", zone=repr(value))
+    if key == "languages":
+        _check_languages(value)
     if key.endswith("_hours") and not (isinstance(value, int | float) and 0 < value <= 24 * 90):
         raise Refusal("a threshold is a number of hours between 0 and 2160")
     with db.transaction() as conn:

@@ -50,6 +50,11 @@ def language_of(locale: str | None) -> str | None:
     return code if code in LANGUAGES else None
 
 
+def language_name(code: str, lang: str) -> str:
+    """A language's name in `lang` and its code ('es' → 'espagnol (es)' in French)."""
+    return f"{Locale.parse(lang).languages.get(code, code)} ({code})"
+
+
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 

@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from cmcore import community, i18n, identities, ingest, platforms
-from cmcore.ingest import canonical, listening
+from cmcore.ingest import canonical, listening, text
 from cmcore.ingest.canonical import PLATFORM_KINDS, Rejected
 from ui import widgets
 from ui.page import open_page
@@ -53,7 +53,8 @@ def preview_mentions(uploads: list, date_format: str | None) -> None:
             if seen.sample is not None:
                 st.caption(t("{rows} rows, {repeated} repeating another identically (kept once). The first ones,"
                              " as they would be imported:", rows=seen.rows, repeated=seen.repeated))
-                widgets.table(seen.sample, f"sample_{upload.name}", LABELS, links=("url",))
+                sample = seen.sample.with_columns(pl.col("lang").replace(words({text.OTHER: "Other"})))
+                widgets.table(sample, f"sample_{upload.name}", LABELS, links=("url",))
 
 
 def last_result(last: ingest.Result) -> None:

@@ -1,12 +1,14 @@
-"""Community settings managers change: time zone and SLA thresholds; administrators also set what
-one import may hold (audited)."""
+"""Community settings managers change: time zone, SLA thresholds and the community's languages;
+administrators also set what one import may hold (audited)."""
 from zoneinfo import available_timezones
 
 import streamlit as st
 
-from cmcore import community
+from cmcore import community, i18n
+from cmcore.ingest import text
+from cmcore.refusal import Refusal
 from ui.page import open_page
-from ui.text import t
+from ui.text import lang, refusal, t
 
 principal = open_page("settings")
 st.title(t("Settings"))
@@ -19,12 +21,23 @@ with st.form("community_settings"):
                                value=float(current["response_sla_hours"]))
     moderation = st.number_input(t("Moderation SLA (hours)"), min_value=0.25, max_value=2160.0, step=0.25,
                                  value=float(current["moderation_sla_hours"]))
+    language = lang()
+    languages = st.multiselect(
+        t("Languages of the community"), text.known(), default=current["languages"],
+        format_func=lambda code: i18n.language_name(code, language),
+        help=t("Outside mentions in these languages get their language; those in another are \"other\". "
+               "Mentions already imported keep theirs until an administrator runs `./dev cli rescore`."))
     if st.form_submit_button(t("Save")):
-        changes = {"timezone": tz, "response_sla_hours": response, "moderation_sla_hours": moderation}
-        for key, value in changes.items():
-            if value != current[key]:
-                community.set_setting(principal, key, value)
-        st.success(t("Saved."))
+        changes = {"timezone": tz, "response_sla_hours": response, "moderation_sla_hours": moderation,
+                   "languages": languages}
+        try:
+            for key, value in changes.items():
+                if value != current[key]:
+                    community.set_setting(principal, key, value)
+        except Refusal as err:
+            st.error(refusal(err))
+        else:
+            st.success(t("Saved."))
 
 if principal.role == "admin":
     st.subheader(t("Imports"))

@@ -314,6 +314,23 @@ def test_a_manager_changes_the_response_sla_in_settings(app, community):
         assert conn.execute(sa.text("SELECT actor FROM audit_log WHERE action = 'setting.set'")).scalars().all() == ["manager"]
 
 
+def test_a_manager_declares_the_communitys_languages_in_settings(app, community):
+    at = as_user(app, "manager")
+    at.switch_page("pages/settings.py").run()
+    [languages] = at.multiselect
+    assert languages.label == "Langues de la communauté" and languages.value == ["fr", "en"]
+    assert languages.format_func("es") == "espagnol (es)"
+    languages.set_value([])
+    [b for b in at.button if b.label == "Enregistrer"][0].click()
+    at.run()
+    assert texts(at.error) == ["les langues de la communauté sont une liste de codes de langue distincts, au moins un"]
+    at.multiselect[0].set_value(["fr", "en", "es"])
+    [b for b in at.button if b.label == "Enregistrer"][0].click()
+    at.run()
+    assert texts(at.success) == ["Enregistré."] and not at.error
+    assert community_settings()["languages"] == ["fr", "en", "es"]
+
+
 def test_an_administrator_sets_the_import_limits_and_a_manager_does_not_see_them(app, community):
     at = as_user(app, "manager")
     at.switch_page("pages/settings.py").run()

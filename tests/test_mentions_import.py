@@ -174,7 +174,7 @@ def test_the_preview_shows_what_an_import_would_do_and_writes_nothing(database):
     assert (seen.rows, seen.repeated, seen.error) == (4, 1, None)
     assert seen.sample.select("source", "created_at", "reach", "lang", "sentiment").rows() == [
         ("x", utc(2026, 3, 17, 16, 47), "1204", "en", 1), ("x", utc(2026, 3, 18, 8, 5), "15300", "en", -1),
-        ("x", utc(2026, 3, 17, 16, 47), "1204", "en", 1), ("x", utc(2026, 3, 18, 22, 30), "310", "es", None)]
+        ("x", utc(2026, 3, 17, 16, 47), "1204", "en", 1), ("x", utc(2026, 3, 18, 22, 30), "310", "other", None)]
     refused = listening.preview("export.csv", b"Author,Likes\nann,3\n", "UTC")
     assert refused.mapping.rows() == [("author", "Author")] and refused.ignored == ("Likes",)
     assert str(refused.error).startswith("export.csv, line 1, field date, url, text: the header lacks")

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from cmcore import db, ingest
+from cmcore import community, db, ingest
 from cmcore.access import CLI, AccessDenied, Principal
 from cmcore.ingest import rescore, text
 from tests.test_ingest import rows
 
 DATA = Path(__file__).parent / "data"
+FR_EN = ("fr", "en")
+MODEL = text.model(FR_EN)  # what scored_by records for a community writing French and English
 
 
 def labelled(name: str) -> list[dict[str, str]]:
@@ -46,8 +48,20 @@ def test_sentiment_holds_its_measured_figures(lang, measured):
 
 def test_language_tells_french_headlines_english_posts_and_spanish_apart():
     posts = labelled("languages.tsv")
-    found = [text.language(p["text"]) for p in posts]
+    found = [text.language(p["text"], ("fr", "en", "es")) for p in posts]
     assert found == [p["lang"] for p in posts]  # 20 French headlines (elisions, "a"), 10 English, 14 Spanish
+
+
+def test_a_language_the_community_does_not_write_is_other():
+    posts = labelled("languages.tsv")
+    assert [text.language(p["text"], FR_EN) for p in posts] == [
+        p["lang"] if p["lang"] in FR_EN else "other" for p in posts]
+    spanish = "La nueva versión de Quill es muy lenta, no me gusta nada"
+    assert text.language(spanish, FR_EN) == "other"
+    assert text.language(spanish, ("fr", "en", "es")) == "es"
+    assert text.language(spanish, ("sv",)) == "other"  # Swedish only: French and English posts are "other" too
+    assert text.language("Merci pour la correction rapide, l'équipe est géniale", ("sv",)) == "other"
+    assert text.language("Tack för den snabba rättelsen, teamet är fantastiskt", ("sv",)) == "sv"
 
 
 def test_negations_and_elisions_in_french():
@@ -57,8 +71,9 @@ def test_negations_and_elisions_in_french():
 
 
 def test_a_language_without_a_sentiment_model_stays_unscored():
-    assert text.score("La nueva versión de Quill es muy lenta, no me gusta nada") == ("es", None)
-    assert text.score("https://t.co/x 🎉") == (None, None)
+    assert text.score("La nueva versión de Quill es muy lenta, no me gusta nada", ("fr", "en", "es")) == ("es", None)
+    assert text.score("La nueva versión de Quill es muy lenta, no me gusta nada", FR_EN) == ("other", None)
+    assert text.score("https://t.co/x 🎉", FR_EN) == (None, None)
 
 
 def test_import_scores_what_the_file_lacks_and_keeps_the_tools_labels(database, tmp_path):
@@ -71,7 +86,7 @@ def test_import_scores_what_the_file_lacks_and_keeps_the_tools_labels(database, 
     result = ingest.run("mentions", [path], CLI)
     assert result.notes == {"tool sentiments or languages not read (left empty)": 1}
     assert rows("SELECT lang, sentiment, tool_lang, tool_sentiment, scored_by = :m FROM mention ORDER BY url",
-                m=text.MODEL) == [("en", -1, "en", -1, True), ("fr", 1, "fr", 1, True), ("es", None, "es", None, True)]
+                m=MODEL) == [("en", -1, "en", -1, True), ("fr", 1, "fr", 1, True), ("other", None, "es", None, True)]
 
 
 def test_rescore_scores_again_what_older_models_scored_and_keeps_what_files_gave(database):
@@ -86,8 +101,9 @@ def test_rescore_scores_again_what_older_models_scored_and_keeps_what_files_gave
     progress: list[float] = []
     assert rescore.rescore(CLI, lambda f, _m: progress.append(f)) == {"scored": 3, "changed": 2}
     assert progress == [0.0, 1.0]
-    assert rows("SELECT url, lang, sentiment, scored_by = :m FROM mention ORDER BY url", m=text.MODEL) == [
-        ("https://x.com/1", "fr", -1, True), ("https://x.com/2", "en", 1, True), ("https://x.com/3", "es", None, True),
+    assert rows("SELECT url, lang, sentiment, scored_by = :m FROM mention ORDER BY url", m=MODEL) == [
+        ("https://x.com/1", "fr", -1, True), ("https://x.com/2", "en", 1, True),
+        ("https://x.com/3", "other", None, True),
         ("https://x.com/4", "en", -1, None)]
     assert rescore.rescore(CLI) == {"scored": 0, "changed": 0}  # all scored by these models already
     assert rescore.rescore(CLI, every=True) == {"scored": 3, "changed": 0}
@@ -96,3 +112,29 @@ def test_rescore_scores_again_what_older_models_scored_and_keeps_what_files_gave
         ("mention.rescore", "3", "2"), ("mention.rescore", "0", "0"), ("mention.rescore", "3", "0")]
     with pytest.raises(AccessDenied):
         rescore.rescore(Principal("manager", "manager"))
+
+
+def test_a_change_of_the_communitys_languages_is_rescored_and_reaches_the_next_import(database, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("date,url,text\n"
+                    "2026-03-01T10:00:00Z,https://x.com/a/status/1,La nueva versión es muy lenta\n"
+                    "2026-03-01T11:00:00Z,https://x.com/a/status/2,Merci pour la correction rapide !\n")
+    ingest.run("mentions", [path], CLI)
+    assert rows("SELECT lang, scored_by FROM mention ORDER BY url") == [("other", MODEL), ("fr", MODEL)]
+    with pytest.raises(AccessDenied):
+        community.set_setting(Principal("sam", "staff"), "languages", ["fr", "en", "es"])
+    for wrong, message in ((["fr", "xx", "123"], "'xx', '123': not languages the language model knows"),
+                           ([], "a list of distinct language codes"), (["fr", "fr"], "a list of distinct")):
+        with pytest.raises(ValueError, match=message):
+            community.set_setting(CLI, "languages", wrong)
+    community.set_setting(Principal("mia", "manager"), "languages", ["fr", "en", "es"])
+    assert community.languages() == ("fr", "en", "es")
+    assert rescore.rescore(CLI) == {"scored": 2, "changed": 1}  # scored among other languages: both again
+    spanish = text.model(("es", "en", "fr"))
+    assert spanish == text.model(("fr", "en", "es")) and "(en, es, fr)" in spanish
+    assert rows("SELECT lang, scored_by FROM mention ORDER BY url") == [("es", spanish), ("fr", spanish)]
+    path.write_text("date,url,text\n2026-03-02T10:00:00Z,https://x.com/a/status/3,Me encanta la nueva versión\n")
+    ingest.run("mentions", [path], CLI)
+    assert rows("SELECT lang FROM mention WHERE url LIKE '%/3'") == [("es",)]
+    assert rows("SELECT actor, detail->>'value' FROM audit_log WHERE action = 'setting.set'") == [
+        ("mia", '["fr", "en", "es"]')]

@@ -72,23 +72,27 @@ class Result:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def _score_mentions(frame: pl.DataFrame) -> pl.DataFrame:
-    """Language and sentiment of mentions that lack them, scored once, here (each distinct text
-    once); `scored_by` names the models where they were asked (NULL: the file gave both)."""
+def score_mentions(frame: pl.DataFrame) -> pl.DataFrame:
+    """Language and sentiment of the mentions of `frame` (columns body, lang, sentiment) that lack
+    them, by the models among the community's languages, each distinct text once; `scored_by`
+    names the models where they were asked (NULL: the row gave both). Every way mentions come in
+    (files, feeds) scores them here."""
+    languages = community.languages()
     asked = pl.col("lang").is_null() | pl.col("sentiment").is_null()
     todo = frame.filter(asked).select("body", "lang").unique()
-    scored = pl.DataFrame([(body, lang, *_scored(body, lang)) for body, lang in todo.iter_rows()], orient="row",
+    scored = pl.DataFrame([(body, lang, *_scored(body, lang, languages)) for body, lang in todo.iter_rows()],
+                          orient="row",
                           schema={"body": pl.String, "lang": pl.String, "_lang": pl.String, "_sentiment": pl.Int64})
     return (frame.join(scored, on=["body", "lang"], how="left", nulls_equal=True, maintain_order="left")
-            .with_columns(pl.when(asked).then(pl.lit(text.MODEL)).alias("scored_by"),
+            .with_columns(pl.when(asked).then(pl.lit(text.model(languages))).alias("scored_by"),
                           pl.coalesce("lang", "_lang").alias("lang"),
                           pl.coalesce("sentiment", "_sentiment").alias("sentiment"))
             .drop("_lang", "_sentiment"))
 
 
-def _scored(body: str, lang: str | None) -> tuple[str | None, int | None]:
-    """A text's language (`lang` when the file gave it) and sentiment by the models."""
-    lang = lang or text.language(body)
+def _scored(body: str, lang: str | None, languages: tuple[str, ...]) -> tuple[str | None, int | None]:
+    """A text's language (`lang` when the row gave it) and sentiment by the models."""
+    lang = lang or text.language(body, languages)
     return lang, text.sentiment(body, lang)
 
 
@@ -103,7 +107,7 @@ def _stage(staging: load.Staging, parts: list[Part], progress: Progress) -> dict
     def stage(table: str, frames_: list[pl.DataFrame]) -> None:
         frame = canonical.validate(table, pl.concat(frames_, how="diagonal_relaxed"), units, now)
         if table == "mentions":
-            frame = _score_mentions(frame)
+            frame = score_mentions(frame)
         staging.add(table, frame)
 
     for number, part in enumerate(parts):

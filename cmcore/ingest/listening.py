@@ -220,7 +220,8 @@ def preview(name: str, data: bytes, zone: str, date_format: str | None = None, f
     if frame is None:
         return Preview(name, used, found.ignored, error=error)
     sample = frame.head(first).drop("_line")
-    scores = [text.score(body) if body else (None, None) for body in sample["body"]]
+    languages = community.languages()
+    scores = [text.score(body, languages) if body else (None, None) for body in sample["body"]]
     sample = sample.with_columns(pl.Series("lang", [lang for lang, _ in scores], pl.String),
                                  pl.Series("sentiment", [sentiment for _, sentiment in scores], pl.Int64))
     values = frame.drop("_line")

@@ -2,8 +2,9 @@
 after a model change. Both models run offline from their wheels.
 
 - Language: py3langid (the maintained fork of langid.py: naive Bayes over byte n-grams, 97
-  languages), choosing among `LANGUAGES`; a text too short or too mixed to place (probability
-  under `SURE`) gets none.
+  languages), choosing among `LANGUAGES` and the community's languages (a setting, French and
+  English by default): a text in one of the community's languages gets its code, a text in
+  another gets `OTHER`, a text too short or too mixed to place (probability under `SURE`) none.
 - Sentiment: VADER, a lexicon and rules (negation, intensifiers, "but", capitals, punctuation)
   per language: vaderSentiment for English, vaderSentiment-fr for French (elisions such as
   `n'aime` written out and `ne … pas` moved before its verb first, so that its negation rules,
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Collection
 from functools import cache
 from importlib.metadata import version
 
@@ -27,21 +29,33 @@ with warnings.catch_warnings():  # fuzzywuzzy's notice that python-Levenshtein w
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer as EnglishVader
     from vaderSentiment_fr.vaderSentiment import SentimentIntensityAnalyzer as FrenchVader
 
-# The languages told apart: those outside communities write in most, so that Spanish is not French.
+# The languages told apart besides the community's: those outside communities write in most, so
+# that a Spanish post is not called French when the community writes French and English.
 LANGUAGES = ("fr", "en", "es", "de", "it", "pt", "nl", "ca", "pl", "ru", "ar", "tr", "ja", "zh", "ko")
+OTHER = "other"  # a language the community does not write
 SENTIMENT_LANGUAGES = ("en", "fr")
 SURE = 0.5
 THRESHOLD = 0.05
-MODEL = (f"py3langid {version('py3langid')}; vaderSentiment {version('vaderSentiment')},"
-         f" vaderSentiment-fr {version('vaderSentiment-fr')}")  # what `mention.scored_by` records
 _ELISION = re.compile(r"\b(qu|[cdjlmnst])['’](?=\w)", re.IGNORECASE)
 _NE_VERB_PAS = re.compile(r"\bne\s+(\w+)\s+(pas|plus|jamais|rien|guère)\b", re.IGNORECASE)
 
 
 @cache
-def _identifier() -> LanguageIdentifier:
+def known() -> tuple[str, ...]:
+    """The ISO 639-1 codes of the languages the model tells apart (those a community may declare)."""
+    return tuple(sorted({c for c in LanguageIdentifier.from_model_file(MODEL_FILE).nb_classes if len(c) == 2}))
+
+
+def model(languages: Collection[str]) -> str:
+    """The models and versions, and the community's languages: what `mention.scored_by` records."""
+    return (f"py3langid {version('py3langid')} ({', '.join(sorted(languages))}); vaderSentiment"
+            f" {version('vaderSentiment')}, vaderSentiment-fr {version('vaderSentiment-fr')}")
+
+
+@cache
+def _identifier(candidates: tuple[str, ...]) -> LanguageIdentifier:
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    identifier.set_languages(list(LANGUAGES))
+    identifier.set_languages(list(candidates))
     return identifier
 
 
@@ -52,10 +66,13 @@ def _vader(lang: str) -> EnglishVader | FrenchVader:
         return EnglishVader() if lang == "en" else FrenchVader()
 
 
-def language(text: str) -> str | None:
-    """The text's language (an ISO 639-1 code of LANGUAGES), or None when unsure."""
-    lang, probability = _identifier().classify(text)
-    return lang if probability >= SURE else None
+def language(text: str, languages: Collection[str]) -> str | None:
+    """The text's language: one of the community's `languages` (ISO 639-1 codes), OTHER for
+    another one, None when unsure."""
+    lang, probability = _identifier(tuple(sorted({*LANGUAGES, *languages}))).classify(text)
+    if probability < SURE:
+        return None
+    return lang if lang in languages else OTHER
 
 
 def _french(text: str) -> str:
@@ -79,7 +96,7 @@ def sentiment(text: str, lang: str | None) -> int | None:
     return 1 if score >= THRESHOLD else -1 if score <= -THRESHOLD else 0
 
 
-def score(text: str) -> tuple[str | None, int | None]:
-    """The text's language and sentiment."""
-    lang = language(text)
+def score(text: str, languages: Collection[str]) -> tuple[str | None, int | None]:
+    """The text's language (among the community's `languages`, see `language`) and sentiment."""
+    lang = language(text, languages)
     return lang, sentiment(text, lang)
