@@ -232,7 +232,9 @@ def test_a_campaign_s_deliverables_are_read_back_whole(books):
     ("1234.56", "EUR", 123_456), ("1 234,56", "EUR", 123_456), ("1,234.56", "USD", 123_456),
     ("12", "eur", 1_200), ("0,5", "EUR", 50), ("5000", "JPY", 5_000),
     # as people paste them: Swiss apostrophes, the narrow and the plain no-break spaces of French
-    ("1'234.56", "CHF", 123_456), ("1\u202f234,56", "EUR", 123_456), ("1\u00a0234,56", "EUR", 123_456)])
+    ("1'234.56", "CHF", 123_456), ("1\u202f234,56", "EUR", 123_456), ("1\u00a0234,56", "EUR", 123_456),
+    # the smallest amount of each: one minor unit
+    ("0.01", "EUR", 1), ("0.001", "KWD", 1), ("1", "JPY", 1)])
 def test_amounts_in_minor_units(text, currency, minor):
     assert money.parse_amount(text, currency) == minor
 
