@@ -154,17 +154,22 @@ def pre_mutation(context) -> None:
             context.skip = context.current_line_index not in _lines(TREE / context.filename, target.functions)
 
 
-def _copy_tree() -> None:
-    """The work tree's files as they are now (tracked or new, not ignored) into TREE."""
+def _copy_files(dest: Path) -> None:
+    """The work tree's files as they are now (tracked or new, not ignored) into `dest`."""
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
                             capture_output=True).stdout.decode().split("\0")
-    for left in TREE.glob("**/*.bak"):
-        left.unlink()  # a mutant's original, left by a run that was stopped: copied again below
     for name in filter(None, listed):
-        source, target = ROOT / name, TREE / name
+        source, target = ROOT / name, dest / name
         if source.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+
+
+def _copy_tree() -> None:
+    """The work tree into TREE, with mutmut's hook."""
+    for left in TREE.glob("**/*.bak"):
+        left.unlink()  # a mutant's original, left by a run that was stopped: copied again below
+    _copy_files(TREE)
     (TREE / "mutmut_config.py").write_text("from tests.mutation import pre_mutation  # noqa: F401\n")
     if not (TREE / ".venv").exists():
         (TREE / ".venv").symlink_to(ROOT / ".venv")
@@ -263,10 +268,21 @@ def report() -> str:
     return "\n".join(out)
 
 
-def _survivors() -> list[tuple[str, int, list[str], str | None]]:
-    """The surviving mutants: file, line number, the diff's lines, and why it is equivalent if it is."""
+def _mutant(filename: str, source: str, line: str, index: int, number: int) -> tuple[str, list[str], str | None]:
+    """One mutant of `source` (mutmut's, by line, index and 0-based line number): its text, the diff's
+    lines, and why it is equivalent if it is (EQUIVALENT)."""
     from mutmut import Context, RelativeMutationID, mutate
 
+    mutant, _ = mutate(Context(source=source, filename=filename,
+                               mutation_id=RelativeMutationID(line, index, number, filename=filename)))
+    diff = [d for d in difflib.unified_diff(source.split("\n"), mutant.split("\n"), n=0, lineterm="")
+            if d[:1] in "-+" and d[:3] not in ("---", "+++")]
+    added = next((d[1:].strip() for d in diff if d[0] == "+"), "")
+    return mutant, diff, EQUIVALENT.get((filename, line.strip(), added))
+
+
+def _survivors() -> list[tuple[str, int, list[str], str | None]]:
+    """The surviving mutants: file, line number, the diff's lines, and why it is equivalent if it is."""
     if not CACHE.exists():
         return []
     with sqlite3.connect(CACHE) as conn:
@@ -277,12 +293,8 @@ def _survivors() -> list[tuple[str, int, list[str], str | None]]:
     for filename, line, number, index in rows:
         original = TREE / f"{filename}.bak"  # the file a run is mutating now
         source = (original if original.exists() else TREE / filename).read_text(encoding="utf-8")
-        mutant, _ = mutate(Context(source=source, filename=filename,
-                                   mutation_id=RelativeMutationID(line, index, number, filename=filename)))
-        diff = [d for d in difflib.unified_diff(source.split("\n"), mutant.split("\n"), n=0, lineterm="")
-                if d[:1] in "-+" and d[:3] not in ("---", "+++")]
-        added = next((d[1:].strip() for d in diff if d[0] == "+"), "")
-        out.append((filename, number + 1, diff, EQUIVALENT.get((filename, line.strip(), added))))
+        _, diff, why = _mutant(filename, source, line, index, number)
+        out.append((filename, number + 1, diff, why))
     return out
 
 
@@ -293,13 +305,93 @@ def survivors() -> str:
                      for f, n, diff, why in _survivors()) or "none"
 
 
+# The short sample `./dev test` runs (tests/test_mutation_sample.py; `./dev mutate --sample` alone):
+# SAMPLE_SIZE mutants of each of the access checks and money's amounts, picked by a fixed seed (the
+# same ones while their lines stay as they are), equivalent ones passed over, each against the
+# module's tests that need no database (a few seconds a mutant).
+SAMPLE: tuple[Target, ...] = (
+    Target("cmcore/access.py", ("tests/test_access.py", "tests/test_auth.py::test_roles_see_their_pages_only")),
+    Target("cmcore/money.py", (
+        "tests/test_money.py::test_amounts_beyond_the_bound_and_made_up_currencies_are_refused",
+        "tests/test_money.py::test_the_bound_itself_is_an_amount", "tests/test_monetisation.py::test_amounts_in_minor_units",
+        "tests/test_monetisation.py::test_bad_amounts_are_refused_with_the_field"),
+        frozenset({"parse_amount", "parse_currency"})),
+)
+SAMPLE_SEED, SAMPLE_SIZE = "sample-1", 6
+
+
+class Tried(NamedTuple):
+    where: str  # file:line
+    diff: list[str]
+    killed: bool
+
+
+def _chosen(target: Target, source: str) -> list[tuple[str, str, list[str]]]:
+    """The sample's mutants of `target`: (file:line, the mutated text, its diff)."""
+    from mutmut import Context, list_mutations
+
+    lines = _lines(ROOT / target.path, target.functions) if target.functions else None
+    ids = [m for m in list_mutations(Context(source=source, filename=target.path))
+           if lines is None or m.line_number in lines]
+    ids.sort(key=lambda m: hashlib.sha256(f"{SAMPLE_SEED}\0{target.path}\0{m.line.strip()}\0{m.index}".encode()).digest())
+    out = []
+    for m in ids:
+        text, diff, why = _mutant(target.path, source, m.line, m.index, m.line_number)
+        if why is None:
+            out.append((f"{target.path}:{m.line_number + 1}", text, diff))
+        if len(out) == SAMPLE_SIZE:
+            break
+    return out
+
+
+def sample(scratch: Path) -> list[Tried]:
+    """The sample, run in a copy of the work tree in `scratch`: each mutant and whether a test failed
+    on it (or ran out of time). Raises if the tests fail on the code itself (every mutant would then
+    look killed)."""
+    _copy_files(scratch)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def failed(tests: tuple[str, ...]) -> bool:
+        try:
+            return subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--tb=no",
+                                   *tests], cwd=scratch, env=env, capture_output=True, timeout=120).returncode != 0
+        except subprocess.TimeoutExpired:
+            return True
+
+    if failed(tuple(t for target in SAMPLE for t in target.tests)):
+        raise RuntimeError("the sample's tests fail on the code itself")
+    tried = []
+    for target in SAMPLE:
+        path = scratch / target.path
+        source = path.read_text(encoding="utf-8")
+        try:
+            for where, text, diff in _chosen(target, source):
+                path.write_text(text, encoding="utf-8")
+                tried.append(Tried(where, diff, failed(target.tests)))
+        finally:
+            path.write_text(source, encoding="utf-8")
+    return tried
+
+
+def _sample() -> int:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="cm-mutation-") as scratch:
+        tried = sample(Path(scratch))
+    for t in tried:
+        print(f"{'killed' if t.killed else 'SURVIVED'} {t.where}: " + " / ".join(f"{d[0]} {d[1:].strip()}" for d in t.diff))
+    return int(not all(t.killed for t in tried))
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--sample"]:
+        return _sample()
     if argv in (["--report"], ["--survivors"]):
         print(report() if argv == ["--report"] else survivors())
         return 0
     unknown = [a for a in argv if a not in MODULES]
     if unknown:
-        print(f"unknown module(s) {', '.join(unknown)}: choose among {', '.join(MODULES)} or --report",
+        print(f"unknown module(s) {', '.join(unknown)}: choose among {', '.join(MODULES)}, or --report, --survivors, --sample",
               file=sys.stderr)
         return 2
     return run(argv or list(MODULES))
