@@ -1,6 +1,9 @@
 """The README stays what a newcomer needs, and what the documents say points at things that exist:
 their links, the tests they name, the demo users and the commands."""
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from cmcore.demo import DEMO_USERS, PLATFORMS
@@ -40,3 +43,19 @@ def test_the_suggested_first_import_goes_to_a_platform_of_its_own():
     command = re.search(r"\./dev cli import (\S+) (\S+) --platform (\S+)", readme)
     assert command and list(ROOT.glob(command.group(2)))
     assert command.group(3) not in {slug for slug, *_ in PLATFORMS}
+
+
+def test_without_chromium_the_browser_tests_are_skipped_saying_why_unless_required(tmp_path):
+    """The README's Chromium note: `./dev test` skips the browser tests and says why; with
+    CM_REQUIRE_BROWSER=1, which .ci/run sets, a missing Chromium fails the run."""
+    env = {k: v for k, v in os.environ.items() if k != "CM_REQUIRE_BROWSER"} | {"CM_CHROMIUM": str(tmp_path / "none")}
+
+    def run(**extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/test_browser.py",
+                               "tests/test_sweep.py"], cwd=ROOT, env=env | extra, capture_output=True, text=True)
+    skipped = run()
+    assert skipped.returncode == 5 and "2 skipped" in skipped.stdout  # 5: no test left to run, none failed
+    assert f"no Chromium at {tmp_path / 'none'} (apt-get install chromium)" in skipped.stdout
+    required = run(CM_REQUIRE_BROWSER="1")
+    assert required.returncode != 0 and "CM_REQUIRE_BROWSER=1 but no Chromium" in required.stdout
+    assert "export CM_REQUIRE_BROWSER=1" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")

@@ -18,8 +18,17 @@ def test_a_fresh_start_fires_every_kind_of_alert_into_the_local_mailbox(database
     monkeypatch.setenv("CM_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CM_DEMO_ON_EMPTY", "1")
     settings.current.cache_clear()
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
     assert set(bootstrap.prepare()) == {"admin", "manager", "staff", "staff2", "sponsor"}  # the demo, its rules, events
+    now = datetime.now(UTC).replace(second=0, microsecond=0)  # after the load, which may last over a minute
+    # The README's starter: 800 members over eight months, three sponsors (and Odile, of the old forum
+    # whose silence an alert finds).
+    with db.engine().connect() as conn:
+        shape = conn.execute(sa.text(
+            "SELECT (SELECT count(*) FROM member), (SELECT array_agg(name ORDER BY id) FROM sponsor),"
+            " (SELECT s.name FROM app_user u JOIN sponsor s ON s.id = u.sponsor_id WHERE u.username = 'sponsor'),"
+            " (SELECT max(created_at) - min(created_at) FROM activity)")).one()
+    assert shape[:3] == (800 + 1, ["Nordlys Cloud", "Atelier Quantique", "Bytefolk Labs"], "Nordlys Cloud")
+    assert timedelta(days=230) < shape[3] <= timedelta(days=240)
     rules.evaluate(now + timedelta(minutes=1))  # the worker's next minute
     with db.engine().connect() as conn:
         fired = dict(conn.execute(sa.text("SELECT kind, count(*) FROM notification GROUP BY kind")).all())
