@@ -422,3 +422,91 @@ def test_session_hours_are_bounded(monkeypatch, tmp_path):
     monkeypatch.setenv("CM_SESSION_HOURS", "1000")
     with pytest.raises(settings.ConfigError, match="at most 720"):
         settings.load()
+
+
+# ------------------------------------------------------------------ each refusal and audit row
+
+
+def refusal(call) -> str:
+    with pytest.raises(auth.UserError) as caught:
+        call()
+    return str(caught.value)
+
+
+def test_each_refusal_of_a_user_change_says_what_is_wrong_word_for_word(database):
+    sponsor = Community().sponsor("Acme")
+    user("manon", "manager")
+    me, root = Principal("manon", "manager"), Principal("root", "admin")
+    assert {
+        "unknown role": refusal(lambda: auth.add_user(CLI, "eve", "Eve", "boss", PASSWORD)),
+        "sponsor alone": refusal(lambda: auth.add_user(CLI, "eve", "Eve", "sponsor", PASSWORD)),
+        "staff's sponsor": refusal(lambda: auth.add_user(CLI, "eve", "Eve", "staff", PASSWORD, sponsor_id=sponsor)),
+        "twice": refusal(lambda: auth.add_user(CLI, " Manon ", "Manon", "staff", PASSWORD)),
+        "no sponsor": refusal(lambda: auth.add_user(CLI, "eve", "Eve", "sponsor", PASSWORD, sponsor_id=sponsor + 99)),
+        "bad name": refusal(lambda: auth.add_user(CLI, "e", "Eve", "staff", PASSWORD)),
+        "wrong current": refusal(lambda: auth.change_own_password(me, "not it at all", "a brand new password")),
+        "same again": refusal(lambda: auth.change_own_password(me, PASSWORD, PASSWORD)),
+        "wrong to end": refusal(lambda: auth.sign_out_everywhere(me, "not it at all")),
+        "own role": refusal(lambda: auth.set_role(root, "root", "staff")),
+        "role alone": refusal(lambda: auth.set_role(CLI, "manon", "sponsor")),
+        "own account": refusal(lambda: auth.set_active(root, "root", False)),
+        "nobody": refusal(lambda: auth.unlock(CLI, "ghost")),
+        "language": refusal(lambda: auth.set_language(me, "de")),
+    } == {
+        "unknown role": "role must be one of admin, manager, staff, sponsor",
+        "sponsor alone": "a sponsor user needs its sponsor; other roles take none",
+        "staff's sponsor": "a sponsor user needs its sponsor; other roles take none",
+        "twice": "user manon already exists",
+        "no sponsor": f"sponsor {sponsor + 99} does not exist",
+        "bad name": "a username is 3 to 40 characters: lower-case letters, digits, . _ -",
+        "wrong current": "the current password is wrong",
+        "same again": "the new password must differ from the current one",
+        "wrong to end": "the current password is wrong",
+        "own role": "an administrator cannot change their own role",
+        "role alone": "choose a role, and a sponsor for the sponsor role only",
+        "own account": "an administrator cannot deactivate their own account",
+        "nobody": "no user ghost",
+        "language": "'de' is not one of the interface languages (fr, en)",
+    }
+    assert [u.username for u in auth.list_users(CLI)] == ["manon"]  # nothing written by any of them
+
+
+def test_each_change_of_a_user_is_audited_with_what_it_set_and_never_a_hash(database):
+    sponsor = Community().sponsor("Acme")
+    auth.add_user(CLI, "Manon", "Manon", "manager", PASSWORD, email="manon@example.org")
+    me = Principal("manon", "manager")
+    auth.change_own_password(me, PASSWORD, "my very own secret")
+    auth.set_language(me, "en")
+    auth.sign_out_everywhere(me, "my very own secret")
+    auth.set_password(CLI, "manon", "reset by the admin")
+    auth.set_role(CLI, "manon", "sponsor", sponsor)
+    auth.set_active(CLI, "manon", False)
+    auth.set_active(CLI, "manon", True)
+    auth.unlock(CLI, "manon")
+    auth.end_sessions(CLI, "manon")
+    with db.engine().connect() as conn:
+        rows = conn.execute(sa.text("SELECT actor, action, entity, entity_id, detail FROM audit_log ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [
+        ("cli", "user.add", "app_user", "manon", {"role": "manager", "sponsor_id": None}),
+        ("manon", "user.password", "app_user", "manon", {}),
+        ("manon", "user.language", "app_user", "manon", {"lang": "en"}),
+        ("manon", "user.sessions_ended", "app_user", "manon", {}),
+        ("cli", "user.password", "app_user", "manon", {}),
+        ("cli", "user.role", "app_user", "manon", {"r": "sponsor", "s": sponsor}),
+        ("cli", "user.deactivate", "app_user", "manon", {"a": False}),
+        ("cli", "user.activate", "app_user", "manon", {"a": True}),
+        ("cli", "user.unlock", "app_user", "manon", {}),
+        ("cli", "user.sessions_ended", "app_user", "manon", {}),
+    ]
+    assert auth.get_user("manon") == auth.User("manon", "Manon", "manon@example.org", "sponsor", sponsor, True, 0, None,
+                                               True, "en")
+
+
+def test_the_language_chosen_is_kept_with_the_account_and_keeps_the_session(database):
+    user("manon", "manager")
+    mine = session("manon")
+    assert auth.get_user("manon").lang is None  # the browser's, until chosen
+    auth.set_language(Principal("manon", "manager"), "en")
+    assert auth.get_user("manon").lang == "en"
+    resumed = sessions.resume(mine.token)  # the session lives on, in the language chosen
+    assert (resumed.token, resumed.principal, resumed.lang) == (mine.token, mine.principal, "en")
