@@ -1,5 +1,6 @@
 """The leaderboard on hand-built communities: exact scores, anti-gaming, ties, period boundaries,
 merged identities, rising and slipping, the scoring managers edit, and the page."""
+import json
 from datetime import date, timedelta
 
 import polars as pl
@@ -66,6 +67,11 @@ def test_exact_scores_and_their_breakdown(small):
     assert bob_lines.filter(pl.col("kind") == "reaction_given").select("items", "counted", "points").row(0) == (
         1, 1, pytest.approx(0.2))  # the same-day repeat and the self-reaction count for nothing
     assert recent["kind"].to_list() == ["comment", "answer", "thread"]  # latest first
+    assert explained.rows() == [  # kind, items, counted, weight, daily cap, points
+        ("thread", 1, 1, 5.0, 5, 5.0), ("answer", 1, 1, 3.0, 20, 3.0), ("reply", 0, 0, 3.0, 20, 0.0),
+        ("comment", 1, 1, 1.0, 20, 1.0), ("accepted", 1, 1, 15.0, 10, 15.0), ("reaction_received", 2, 2, 1.0, 50, 2.0),
+        ("reaction_given", 0, 0, 0.2, 30, 0.0), ("event", 1, 1, 10.0, 3, 10.0)]
+    assert explained.columns == ["kind", "items", "counted", "weight", "daily_cap", "points"]
 
 
 def test_love_reach_and_gravity(small):
@@ -169,6 +175,99 @@ def test_rising_and_slipping(database):
         "newbie": (2, 2, 0, True, False),  # 5 → 10 and joined within 90 days
         "steady": (3, 3, 0, False, False),
     }
+
+
+def test_rising_needs_a_recent_joiner_who_doubled_and_slipping_a_top_member_who_halved(database):
+    """Previous period (19–28 Feb): veteran 45, gone 20, middling 10, newbie, fresh and oldtimer 5 each
+    (ranked in that order: same score, earlier day first); the top 10 % of 6 is one member. This
+    period: veteran 20, newbie and oldtimer 10, middling and fresh 5, gone nothing."""
+    c = Community()
+    joined = {"veteran": utc(2024, 1, 1), "gone": utc(2024, 1, 1), "middling": utc(2024, 1, 1),
+              "newbie": utc(2026, 2, 1), "fresh": utc(2026, 2, 1), "oldtimer": utc(2024, 1, 1)}
+    ids = {name: c.member(name, at) for name, at in joined.items()}
+    threads = {"veteran": [(2, d) for d in range(20, 29)] + [(3, d) for d in range(4, 8)],
+               "gone": [(2, d) for d in range(20, 24)], "middling": [(2, 24), (2, 25), (3, 5)],
+               "newbie": [(2, 25), (3, 2), (3, 3)], "fresh": [(2, 26), (3, 6)],
+               "oldtimer": [(2, 27), (3, 2), (3, 4)]}
+    for name, days in threads.items():
+        for month, day in days:
+            c.act(ids[name], "thread", utc(2026, month, day, 9))
+    board = leaderboard.leaderboard(MANAGER, scope())
+    assert board["display_name"].to_list() == ["veteran", "newbie", "oldtimer", "middling", "fresh", "gone"]
+    assert rows(board, "rank", "previous_rank", "rank_change", "score", "previous_score", "rising", "slipping") == {
+        "veteran": (1, 1, 0, 20.0, 45.0, False, True),  # the top one, fallen to less than half
+        "newbie": (2, 4, 2, 10.0, 5.0, True, False),  # joined within 90 days and doubled
+        "oldtimer": (3, 6, 3, 10.0, 5.0, False, False),  # doubled, but a member for years
+        "middling": (4, 3, -1, 5.0, 10.0, False, False),  # halved, but not in the top 10 %
+        "fresh": (5, 5, 0, 5.0, 5.0, False, False),  # joined within 90 days, did not double
+        "gone": (None, 2, None, 0.0, 20.0, False, False),  # no points this period: no rank, still listed
+    }
+    assert rows(board, "member_id")["gone"] == (ids["gone"],)
+
+
+def test_the_scoring_s_bounds_are_inclusive_and_each_refusal_says_which(small):
+    rules = leaderboard.Scoring()
+
+    def refused(**change) -> str:
+        with pytest.raises(ValueError) as caught:
+            leaderboard.Scoring(**{"weights": rules.weights, "caps": rules.caps, "half_life_days": 30.0, **change})
+        return str(caught.value)
+
+    for weight in (0, 1000):
+        leaderboard.Scoring({**rules.weights, "thread": weight}, rules.caps)
+    for cap in (1, 10_000):
+        leaderboard.Scoring(rules.weights, {**rules.caps, "thread": cap})
+    for half_life in (1, 3650):
+        leaderboard.Scoring(rules.weights, rules.caps, half_life)
+    assert {refused(weights={**rules.weights, "thread": w}) for w in (-0.1, 1000.5)} == {
+        "a weight is between 0 and 1000"}
+    assert {refused(caps={**rules.caps, "event": c}) for c in (0, 10_001, 2.5)} == {
+        "a daily cap is a whole number between 1 and 10000"}
+    assert {refused(half_life_days=h) for h in (0.5, 3651)} == {"the half-life is between 1 and 3650 days"}
+    assert refused(caps={"thread": 5}) == ("weights and caps are needed for each of thread, answer, reply, comment,"
+                                           " accepted, reaction_received, reaction_given, event")
+    # A kind weighted 0 scores nothing: bob's and cat's reactions given (0.2 each) no longer count.
+    silent = leaderboard.Scoring({**rules.weights, "reaction_given": 0}, rules.caps)
+    assert rows(leaderboard.leaderboard(MANAGER, scope(), silent), "score") == {
+        "ann": (pytest.approx(36.0),), "bob": (pytest.approx(5.0),), "cat": (pytest.approx(3.0),)}
+
+
+def test_equal_scorings_are_one_cache_key_whatever_their_order():
+    rules = leaderboard.Scoring()
+    backwards = leaderboard.Scoring(dict(reversed(rules.weights.items())), dict(reversed(rules.caps.items())))
+    assert backwards.key == rules.key and json.loads(rules.key) == {
+        "weights": rules.weights, "caps": rules.caps, "half_life_days": 30.0}
+    assert leaderboard.Scoring(half_life_days=15).key != rules.key
+
+
+def test_the_whole_months_inside_a_period():
+    months = {(date(2026, 1, 15), date(2026, 4, 3)): (date(2026, 2, 1), date(2026, 4, 1)),
+              (date(2026, 1, 1), date(2026, 3, 1)): (date(2026, 1, 1), date(2026, 3, 1)),
+              (date(2026, 1, 31), date(2026, 3, 1)): (date(2026, 2, 1), date(2026, 3, 1)),
+              (date(2025, 12, 31), date(2026, 2, 1)): (date(2026, 1, 1), date(2026, 2, 1)),
+              (date(2026, 3, 1), date(2026, 3, 31)): None,  # March without its last day
+              (date(2026, 2, 10), date(2026, 3, 20)): None}
+    assert {span: leaderboard.whole_months(*span) for span in months} == months
+
+
+def test_an_empty_community_has_an_empty_board_over_several_months(database):
+    board = leaderboard.leaderboard(MANAGER, scope(Period(date(2026, 1, 1), date(2026, 4, 1))))
+    assert board.height == 0 and board.columns[:4] == ["rank", "previous_rank", "rank_change", "member_id"]
+
+
+def test_reach_on_chosen_platforms_counts_who_replied_or_reacted_there(database):
+    c = Community()
+    star, fan, other = (c.member(n, utc(2025, 1, 1), "discord", "forum") for n in ("star", "fan", "other"))
+    on_discord = c.act(star, "thread", utc(2026, 3, 2, 9), "discord")
+    on_forum = c.act(star, "thread", utc(2026, 3, 3, 9), "forum")
+    c.act(fan, "reaction", utc(2026, 3, 2, 10), "discord", parent=on_discord)
+    c.act(other, "reply", utc(2026, 3, 3, 10), "forum", parent=on_forum)
+    c.act(fan, "reply", utc(2026, 3, 4, 10), "forum", parent=on_forum)
+    discord, forum = c.platforms["discord"], c.platforms["forum"]
+    for platforms, reach in ((None, 2), ([discord, forum], 2), ([discord], 1), ([forum], 2)):
+        assert rows(leaderboard.leaderboard(MANAGER, scope(platforms=platforms)), "reach")["star"] == (reach,), platforms
+    c.act(other, "reaction", utc(2026, 3, 5, 10), "discord", parent=on_discord)
+    assert rows(leaderboard.leaderboard(MANAGER, scope(platforms=[discord])), "reach")["star"] == (2,)
 
 
 def test_managers_edit_the_scoring_and_it_is_audited(small):
