@@ -119,6 +119,11 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "a cache key, used nowhere else: another name keeps results apart the same way",
     ("cmcore/rewards.py", "if len(text) > 15 or int(text) > MAX_MINOR:", "if len(text) > 16 or int(text) > MAX_MINOR:"):
         "the length only spares converting a long text: any 15 or 16 digits (no leading zero) pass 10^13 anyway",
+    ("cmcore/auth.py", "lang: str | None = None  # the interface language chosen (None: the browser's)",
+     "lang: str & None = None  # the interface language chosen (None: the browser's)"):
+        "an annotation, never evaluated (`from __future__ import annotations`)",
+    ("cmcore/auth.py", "refusal = None", 'refusal = ""'):
+        "both are false, and a limit that is over replaces it before it is read",
 }
 
 
@@ -150,8 +155,8 @@ def pre_mutation(context) -> None:
         context.skip = True
         return
     for target in (t for targets in MODULES.values() for t in targets):
-        if target.functions and context.filename == target.path:
-            context.skip = context.current_line_index not in _lines(TREE / context.filename, target.functions)
+        if target.functions and context.filename == target.path:  # relative to the tree, where mutmut runs
+            context.skip = context.current_line_index not in _lines(Path(context.filename), target.functions)
 
 
 def _copy_files(dest: Path) -> None:
