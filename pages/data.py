@@ -20,7 +20,7 @@ SOURCES = {
     "stackexchange": "Stack Exchange data dump (XML or .7z)",
     "discourse": "Discourse (API JSON or Data Explorer CSV)",
     "discord": "Discord (DiscordChatExporter JSON)",
-    "mentions": "Mentions (social-listening CSV)",
+    "mentions": "Mentions (social-listening CSV or Excel)",
 }
 STATUSES = {"loaded": "Loaded", "rejected": "Rejected"}
 SOURCE_NAMES = {"canonical": "Canonical tables", "stackexchange": "Stack Exchange", "discourse": "Discourse",

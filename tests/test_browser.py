@@ -241,7 +241,7 @@ def test_an_administrator_sees_what_a_mentions_export_will_do_before_importing_i
     settle(page)
     expect(page.get_by_role("combobox", name="Source")).to_be_visible(timeout=60_000)  # a loaded machine: slow
     page.get_by_role("combobox", name="Source").click()
-    page.get_by_role("option", name="Mentions (CSV d'un outil d'écoute sociale)").click()
+    page.get_by_role("option", name="Mentions (CSV ou Excel d'un outil d'écoute sociale)").click()
     settle(page)
     page.locator("input[type=file]").set_input_files([ROOT / "tests" / "fixtures" / "exports" / "x-scrape.csv"])
     settle(page)

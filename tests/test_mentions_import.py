@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date, datetime, time
 from pathlib import Path
 
+import openpyxl
 import polars as pl
 import pytest
 
-from cmcore import ingest
+from cmcore import cli, community, ingest
 from cmcore.access import CLI
-from cmcore.ingest import dates, listening, load
+from cmcore.ingest import dates, listening, load, workbook
 from cmcore.ingest.canonical import Rejected
 from tests.builders import utc
 from tests.test_ingest import FIXTURES, counts, fixture, rows, table_sizes
@@ -179,3 +181,113 @@ def test_the_preview_shows_what_an_import_would_do_and_writes_nothing(database):
     assert refused.mapping.rows() == [("author", "Author")] and refused.ignored == ("Likes",)
     assert str(refused.error).startswith("export.csv, line 1, field date, url, text: the header lacks")
     assert table_sizes()["mention"] == 0
+
+
+# ------------------------------------------------------------------ Excel exports
+
+def xlsx(path: Path, rows: list[list]) -> Path:
+    """A workbook as Excel writes it (openpyxl): dates, times and numbers as typed cells."""
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    book.save(path)
+    return path
+
+
+MELTWATER = [  # a title and the search above the header (row 4), Date and Time apart, a blank row
+    ["Quill – mentions export"], ["Search: quill OR @quillapp"], [],
+    ["Date", "Time", "Hit Sentence", "URL", "Source", "Reach", "Sentiment", "Language", "Keywords"],
+    [date(2026, 3, 17), time(17, 47), "Love the new release, sync is finally fast", "https://x.com/mara/status/1",
+     "X", 1204, "Positive", "en", "quill"],
+    [date(2026, 3, 18), time(8, 5), "Encore une panne, je suis très déçu", "https://www.lemonde.fr/a",
+     None, 1_250_000.0, "Negative", "French", None],
+    [],
+    [date(2026, 3, 17), time(17, 47), "Love the new release, sync is finally fast", "https://x.com/mara/status/1",
+     "X", 1204, "Positive", "en", "quill"],  # repeated by the tool
+    [date(2026, 3, 18), time(22, 30), "La nueva versión es muy lenta", "https://reddit.com/r/x/1", "Reddit", "1.2K"]]
+
+
+def test_an_excel_export_imports_with_its_title_rows_typed_dates_times_and_numbers(database, tmp_path):
+    result = ingest.run("mentions", [xlsx(tmp_path / "meltwater.xlsx", MELTWATER)], CLI)
+    assert result.counts == {"mentions": counts(3)} and result.notes == {load.REPEATED: 1}
+    assert [m[:5] for m in mentions()] == [
+        ("https://x.com/mara/status/1", "X", None, utc(2026, 3, 17, 16, 47), 1204),
+        ("https://www.lemonde.fr/a", "lemonde.fr", None, utc(2026, 3, 18, 7, 5), 1_250_000),
+        ("https://reddit.com/r/x/1", "Reddit", None, utc(2026, 3, 18, 21, 30), 1200)]
+    assert rows("SELECT tool_sentiment, tool_lang, lang, sentiment FROM mention ORDER BY created_at") == [
+        (1, "en", "en", 1), (-1, "fr", "fr", -1), (None, None, "other", None)]
+
+
+def test_the_preview_of_an_excel_export(database, tmp_path):
+    data = xlsx(tmp_path / "meltwater.xlsx", MELTWATER).read_bytes()
+    seen = listening.preview("meltwater.xlsx", data, "Europe/Paris")
+    assert seen.mapping.rows() == [("created_at", "Date"), ("time", "Time"), ("source", "Source"), ("url", "URL"),
+                                   ("body", "Hit Sentence"), ("reach", "Reach"), ("tool_lang", "Language"),
+                                   ("tool_sentiment", "Sentiment")]
+    assert seen.ignored == ("Keywords",) and (seen.rows, seen.repeated, seen.error) == (4, 1, None)
+    assert seen.sample["created_at"].to_list()[:2] == [utc(2026, 3, 17, 16, 47), utc(2026, 3, 18, 7, 5)]
+    assert table_sizes()["mention"] == 0
+
+
+@pytest.mark.parametrize(("sheet", "message"), [
+    ([["Export of 2026-03-20"], ["Date", "Text", "URL"], [datetime(2026, 3, 17, 17, 47), "Nice", "https://a.example/1"],
+      [], ["someday", "Bad", "https://a.example/2"]],
+     "export.xlsx, row 5, field Date: 'someday' is not a date and time the importer reads: give its format with"
+     " --date-format (e.g. %d/%m/%Y %H:%M)"),
+    ([["Export of 2026-03-20"], [], ["Date", "Text", "Author"], [date(2026, 3, 17), "Nice", "ann"]],
+     "export.xlsx, row 3, field url: the header lacks url (names accepted: url: url, link, permalink, tweeturl…)"),
+    ([["Date", "Text", "URL"], [date(2099, 3, 17), "From the future", "https://a.example/1"]],
+     "export.xlsx, row 2, field created_at: 2099-03-16 23:00:00+00:00 is in the future"),
+    ([["Date", "Text", "URL"], [date(2026, 3, 17), "Nice", "https://a.example/1"],
+      [date(2026, 3, 18), "Other", "https://a.example/1"]],
+     "export.xlsx, row 3, field url: duplicate row with other values: url 'https://a.example/1' is already on row 2"),
+])
+def test_an_excel_exports_errors_name_the_row_excel_shows(database, tmp_path, sheet, message):
+    with pytest.raises(Rejected) as err:
+        ingest.run("mentions", [xlsx(tmp_path / "export.xlsx", sheet)], CLI)
+    assert str(err.value) == message
+    assert table_sizes()["mention"] == 0
+
+
+def test_a_file_named_xlsx_that_is_not_a_workbook_is_refused(database, tmp_path):
+    path = tmp_path / "export.xlsx"
+    path.write_text("date,url,text\n2026-03-17,https://a.example/1,Nice\n")
+    with pytest.raises(Rejected, match=r"^export.xlsx: is not an Excel workbook \(.xlsx\): save it as .xlsx or"
+                                       r" export a CSV file$"):
+        ingest.run("mentions", [path], CLI)
+
+
+def test_the_cli_imports_an_excel_export(database, tmp_path, capsys):
+    path = xlsx(tmp_path / "meltwater.xlsx", MELTWATER)
+    assert cli.main(["import", "mentions", str(path)]) == 0
+    assert "mentions                   3" in capsys.readouterr().out
+    assert len(mentions()) == 3
+
+
+def test_an_excel_export_is_held_to_the_import_limits(database, tmp_path):
+    path = xlsx(tmp_path / "export.xlsx", [["Date", "Text", "URL", *(f"extra {n}" for n in range(8))],
+                                           [date(2026, 3, 17), "Nice", "https://a.example/1"]])
+    community.set_setting(CLI, "import_columns", 10)
+    with pytest.raises(Rejected, match=r"^export.xlsx, row 1: has 11 columns, more than the 10 an import accepts"
+                                       r" \(Settings\)$"):
+        ingest.run("mentions", [path], CLI)
+    community.set_setting(CLI, "import_archive_ratio", 1)  # an .xlsx is a zip archive: bounded like one
+    with pytest.raises(Rejected, match=r"^export.xlsx: would expand to [\d,]+ bytes, more than the [\d,]+ an import"
+                                       r" accepts from this archive \(Settings\)$"):
+        ingest.run("mentions", [path], CLI)
+    assert table_sizes()["mention"] == 0
+
+
+def test_a_sheets_columns_are_named_by_its_header_or_their_letter(tmp_path):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for cell, value in {"B2": "Date", "C2": "Date", "E2": "Text", "B3": date(2026, 3, 17), "C3": time(9, 30),
+                        "D3": "no header", "E3": 12.5, "AB3": True, "B5": datetime(2026, 3, 18, 0, 0, 5)}.items():
+        sheet[cell] = value
+    book.save(tmp_path / "book.xlsx")
+    frame, header = workbook.read("book.xlsx", (tmp_path / "book.xlsx").read_bytes(),
+                                   lambda cells: sum(c in ("Date", "Text") for c in cells))
+    assert header == 2
+    assert frame.rows() == [("2026-03-17", "09:30:00", "no header", "12.5", "true", 3),
+                            ("2026-03-18 00:00:05", None, None, None, None, 5)]
+    assert frame.columns == ["Date", "Date_2", "column D", "Text", "column AB", "_line"]

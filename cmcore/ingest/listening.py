@@ -1,8 +1,8 @@
-"""Mentions from a social-listening tool's or a scraper's CSV export, as published: one row per
-mention. Headers are matched ignoring case, accents, spaces, underscores and camelCase
-(`createdAt`, `Created at` and `created_at` are one name), against the usual names of the common
-tools and scrapers (`FIELDS`); a date and a time in two columns are joined; a missing `source` is
-the URL's site. Other columns are left out (the mapping names them). Language and sentiment are
+"""Mentions from a social-listening tool's or a scraper's export as published, CSV or Excel
+(`workbook`): one row per mention. Headers are matched ignoring case, accents, spaces,
+underscores and camelCase (`createdAt`, `Created at` and `created_at` are one name), against the
+usual names of the common tools and scrapers (`FIELDS`); a date and a time in two columns are
+joined; a missing `source` is the URL's site. Other columns are left out (the mapping names them). Language and sentiment are
 scored at import (`text`)."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from cmcore import community
-from cmcore.ingest import canonical, dates, text
+from cmcore.ingest import canonical, dates, text, workbook
 from cmcore.ingest.canonical import Part, Rejected, read_csv
 from cmcore.progress import Progress
 
@@ -84,11 +84,11 @@ def mapping(columns: list[str]) -> Mapping:
     return Mapping(used, ignored)
 
 
-def _missing(name: str, missing: list[str]) -> Rejected:
+def _missing(name: str, missing: list[str], line: int) -> Rejected:
     fields = ", ".join(SHOWN.get(f, f) for f in missing)
     names = "; ".join(f"{SHOWN.get(f, f)}: " + ", ".join(FIELDS[f][:4]) for f in missing)
-    return Rejected(name, "the header lacks {fields} (names accepted: {names}…)", 1, fields, fields=fields,
-                    names=names)
+    return Rejected(name, "the header lacks {fields} (names accepted: {names}…)", line, fields, unit(name),
+                    fields=fields, names=names)
 
 
 def _count(text: pl.Expr) -> pl.Expr:
@@ -155,12 +155,25 @@ def separator(data: bytes) -> str:
     return max(counts, key=lambda sep: (counts[sep], sep == ","))
 
 
+def unit(name: str) -> str:
+    """What locates a row of the file: a CSV file's line, a workbook's row."""
+    return workbook.UNIT if workbook.is_workbook(name) else "line"
+
+
+def read(name: str, data: bytes) -> tuple[pl.DataFrame, int]:
+    """An export's rows as text columns plus `_line`, and its header's line (a workbook's is the
+    row that names the most fields: a title may come before it)."""
+    if workbook.is_workbook(name):
+        return workbook.read(name, data, lambda cells: len(mapping(cells).used))
+    return read_csv(name, data, separator(data)), 1
+
+
 def frame_of(name: str, data: bytes, zone: str, date_format: str | None = None) -> tuple[pl.DataFrame, Mapping]:
     """A mentions export as the canonical `mentions` columns (plus `_line`), and its mapping."""
-    raw = read_csv(name, data, separator(data))
+    raw, header = read(name, data)
     found = mapping(raw.columns)
     if missing := found.missing:
-        raise _missing(name, missing)
+        raise _missing(name, missing, header)
     used = found.used
     text = {field: pl.col(column).str.strip_chars().replace("", None) for field, column in used.items()}
     if "time" in used and raw[used["created_at"]].str.contains(":").any():
@@ -172,7 +185,7 @@ def frame_of(name: str, data: bytes, zone: str, date_format: str | None = None) 
     if (bad := (created.is_null() & when.is_not_null()).arg_true()).len():
         field = used["created_at"] + (f" + {used['time']}" if "time" in used else "")
         raise Rejected(name, "{value} is not a date and time the importer reads: give its format with --date-format"
-                       " (e.g. %d/%m/%Y %H:%M)", int(raw["_line"][bad[0]]), field, value=repr(when[bad[0]]))
+                       " (e.g. %d/%m/%Y %H:%M)", int(raw["_line"][bad[0]]), field, unit(name), value=repr(when[bad[0]]))
     body = text.get("body")
     if body is None:
         body = pl.concat_str([text[f] for f in ("title", "snippet") if f in text], separator="\n", ignore_nulls=True)
@@ -205,7 +218,7 @@ class Preview:
 def preview(name: str, data: bytes, zone: str, date_format: str | None = None, first: int = 5) -> Preview:
     """The Preview of file `name` (its bytes `data`) read in time zone `zone`."""
     try:
-        header = read_csv(name, data, separator(data)).columns
+        header = read(name, data)[0].columns
     except Rejected as err:
         return Preview(name, pl.DataFrame(schema={"field": pl.String, "column": pl.String}), (), error=err)
     found = mapping(header)
@@ -234,5 +247,5 @@ def convert(paths: list[Path], _platform: str, progress: Progress, _workdir: Pat
     for number, path in enumerate(paths):
         progress(number / len(paths), path.name)
         frame, _ = frame_of(path.name, path.read_bytes(), zone, date_format)
-        parts.append(Part("mentions", path.name, frame))
+        parts.append(Part("mentions", path.name, frame, unit(path.name)))
     return parts
