@@ -4,14 +4,17 @@ chosen. Then scoring at import, and scoring again after a model change."""
 from __future__ import annotations
 
 import csv
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from cmcore import community, db, ingest
+from cmcore import community, db, demo, ingest
 from cmcore.access import CLI, AccessDenied, Principal
 from cmcore.ingest import rescore, text
+from cmcore.kpis import reputation
 from tests.test_ingest import rows
 
 DATA = Path(__file__).parent / "data"
@@ -44,6 +47,49 @@ def test_sentiment_holds_its_measured_figures(lang, measured):
     assert len(posts) == 60 and sorted({p["sentiment"] for p in posts}) == ["-1", "0", "1"]
     got = figures([int(p["sentiment"]) for p in posts], [text.sentiment(p["text"], lang) for p in posts])
     assert got == measured
+
+
+MARGIN = 0.02  # how far below its measured figures a model may drop on a real set
+
+
+def test_sentiment_on_real_english_reviews_holds_its_measured_figures():
+    """360 sentences of real customer reviews, each rated by at least 20 people (tests/data/SOURCES.md:
+    the source, its licence and the labelling procedure, checked here)."""
+    posts = labelled("sentiment-en-amazon.tsv")
+    assert [sum(p["sentiment"] == c for p in posts) for c in ("-1", "0", "1")] == [120, 120, 120]
+    assert all(int(p["sentiment"]) == (-1 if float(p["mean_rating"]) <= -0.5 else float(p["mean_rating"]) >= 0.5)
+               for p in posts)
+    got = figures([int(p["sentiment"]) for p in posts], [text.sentiment(p["text"], "en") for p in posts])
+    measured = {"accuracy": 0.578, "macro_f1": 0.569, "negative_recall": 0.4}
+    assert all(got[k] >= measured[k] - MARGIN for k in measured), got
+
+
+def test_the_crisis_alerts_of_the_demo_with_the_models_sentiment():
+    """docs/mentions.md: the demo's year of mentions, labelled by the demo then by the models, and
+    the days the Reputation page's rule (28 days before, 3 deviations, at least 5) alerts."""
+    mentions = demo.generate(demo.DemoSpec(members=2000, days=365, seed=42, end=date(2026, 12, 1)))["mention"]
+    mentions = mentions.sort("created_at")
+    labels = {(b, lang): text.sentiment(b, lang) for b, lang in set(zip(mentions["body"], mentions["lang"]))}
+    scored = mentions.with_columns(pl.Series("sentiment", [labels[k] for k in zip(mentions["body"], mentions["lang"])]))
+    assert (mentions.height, (scored["sentiment"] == mentions["sentiment"]).sum()) == (1854, 1660)
+    assert sorted(k for k, v in labels.items() if v != demo_label(*k)) == [
+        ("La nouvelle version est sortie.", "fr"), ("Le support ne répond plus, déçu.", "fr")]
+
+    def alerts(frame: pl.DataFrame) -> list[tuple]:
+        found = reputation.Mentions.of(frame.to_arrow())
+        days = reputation.days_of(found, datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC),
+                                  "Europe/Paris")
+        return [(day, n, round(mean, 2), round(std, 2)) for day, n, mean, std, _ in
+                reputation.crisis_alerts(found, days).rows()]
+
+    assert alerts(mentions) == [(date(2026, 8, 20), 32, 0.93, 0.94), (date(2026, 9, 19), 5, 0.89, 0.79),
+                                (date(2026, 11, 10), 5, 1.39, 1.17), (date(2026, 11, 25), 6, 1.04, 1.29)]
+    assert alerts(scored) == [(date(2026, 8, 20), 32, 1.36, 1.03)]
+
+
+def demo_label(body: str, lang: str) -> int:
+    """The sentiment the demo gives a text (its crisis texts: negative)."""
+    return next((s for (ln, s), texts in demo.MENTIONS.items() if ln == lang and body in texts), -1)
 
 
 def test_language_tells_french_headlines_english_posts_and_spanish_apart():
