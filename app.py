@@ -25,9 +25,10 @@ PAGES = {  # key → (file, title, icon); who may open which is cmcore.access.PA
     "settings": ("pages/settings.py", "Settings", ":material/settings:"),
     "data": ("pages/data.py", "Data", ":material/database:"),
     "users": ("pages/users.py", "Users", ":material/group:"),
+    "connections": ("pages/connections.py", "Connections", ":material/sync:"),
     "account": ("pages/account.py", "My account", ":material/person:"),
 }
-UNFILTERED = ("alerts", "rewards", "settings", "data", "users", "account")  # pages the sidebar's filters do not affect
+UNFILTERED = ("alerts", "rewards", "settings", "data", "users", "connections", "account")  # pages the sidebar's filters do not affect
 
 
 @st.cache_resource(show_spinner=False)

@@ -25,6 +25,7 @@ PAGES: dict[str, frozenset[str]] = {
     "settings": _MANAGERS,
     "data": _MANAGERS_AND_STAFF,
     "users": frozenset({"admin"}),
+    "connections": frozenset({"admin"}),
     "account": frozenset(ROLES),
 }
 

@@ -1,6 +1,7 @@
 """Deployment settings: environment variables, then `.streamlit/secrets.toml`, then defaults."""
 from __future__ import annotations
 
+import base64
 import os
 import tomllib
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class Settings:
     smtp: Smtp  # where e-mail goes (no host: files in data_dir/mail)
     app_url: str  # the console's address, for the links in messages
     webhook_key: str  # signs the generic JSON webhooks (HMAC-SHA256)
+    connection_key: str | None  # encrypts the connections' secrets (Fernet); None: production without one
 
     @property
     def production(self) -> bool:
@@ -53,11 +55,13 @@ def _secrets() -> dict:
 
 
 def _dev_key(data_dir: Path, name: str = "cookie_key") -> str:
-    """A random key kept in the git-ignored data folder: development never runs on a known key."""
+    """A random key kept in the git-ignored data folder: development never runs on a known key
+    (the connections' key is a Fernet key: 32 random bytes in URL-safe base64)."""
     path = data_dir / name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(passwords.new_secret())
+        path.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode() if name == "connection_key"
+                        else passwords.new_secret())
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -90,6 +94,7 @@ def load() -> Settings:
         smtp=_smtp(get),
         app_url=str(get("app_url", "http://localhost:8501")).rstrip("/"),
         webhook_key=get("webhook_key") or _dev_key(data_dir, "webhook_key"),
+        connection_key=get("connection_key") or (None if env == "production" else _dev_key(data_dir, "connection_key")),
     )
 
 

@@ -1,6 +1,7 @@
 """The worker beside the web app: procrastinate's job queue on the app's PostgreSQL (its schema is
 sql/0014), running as the application role. Every minute it evaluates the alert rules and the
-scheduled reports and sends what is due (`cmcore.alerts`); every ten, it puts back in the queue the jobs of a worker that died
+scheduled reports and sends what is due (`cmcore.alerts`), and queues the syncs of the connections
+that are due (`cmcore.connections`); every ten, it puts back in the queue the jobs of a worker that died
 (killed, its machine lost). `./dev app` starts it beside Streamlit, `./dev cli worker` alone."""
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import procrastinate
 
 from cmcore import db, settings
 from cmcore.alerts import delivery, rules, schedule
+from cmcore.connections import sync as connections
 
 log = logging.getLogger("cmcore.worker")
 # The tasks' app; its connector is given when it is used (`connected`): the database is known then.
@@ -32,6 +34,27 @@ def alerts(timestamp: int) -> dict[str, int]:
     log.info("alerts at %s: %d new notification(s), %s", now.isoformat(timespec="minutes"), new,
              dict(outcomes) or "nothing to send")
     return {"new": new, **outcomes}
+
+
+@queue.periodic(cron="* * * * *", periodic_id="connections")
+@queue.task(name="connections", queueing_lock="connections")
+async def due_syncs(timestamp: int) -> int:
+    """Queue a sync of each connection due at the minute `timestamp`; return how many."""
+    queued = 0
+    for connection_id in connections.due(datetime.fromtimestamp(timestamp, UTC)):
+        try:
+            await sync.configure(queueing_lock=f"sync-{connection_id}").defer_async(connection_id=connection_id)
+            queued += 1
+        except procrastinate.exceptions.AlreadyEnqueued:
+            pass  # its sync waits in the queue already
+    return queued
+
+
+@queue.task(name="sync", retry=False)
+def sync(connection_id: int) -> dict[str, object]:
+    """Sync one connection (cmcore.connections.sync)."""
+    outcome = connections.run(connection_id)
+    return {} if outcome is None else {"state": outcome.state, "items": outcome.items, "rows": outcome.rows}
 
 
 @queue.periodic(cron="*/10 * * * *", periodic_id="stalled")
@@ -69,7 +92,7 @@ def run() -> None:
     signal.signal(signal.SIGTERM, lambda *_: log.info("already stopping"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
-    log.info("started: alerts every minute, on %s", db.url().rsplit("@", 1)[-1])
+    log.info("started: alerts and due syncs every minute, on %s", db.url().rsplit("@", 1)[-1])
     log.info(mailbox())
     with connected() as app:
         app.run_worker(name="cm-worker", delete_jobs="successful", shutdown_graceful_timeout=30)

@@ -1,5 +1,5 @@
 """Real servers on this machine for the tests: an SMTP server (aiosmtpd) that keeps what it
-accepts, and an HTTP server that keeps the webhooks it is sent."""
+accepts, an HTTP server that keeps the webhooks it is sent, and one that plays a platform's API."""
 from __future__ import annotations
 
 import email
@@ -8,11 +8,12 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
 
 from aiosmtpd.controller import Controller
 
@@ -90,6 +91,59 @@ def http_server() -> Iterator[tuple[Hooks, str]]:
     thread.start()
     try:
         yield hooks, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Api:
+    """A platform's API played back: `handle(path, query, headers)` gives (status, headers, body);
+    `faults` answers the next requests of a path in place of it, one each (a 429, a 500, bad JSON…);
+    `seen` keeps every request (path, query, headers)."""
+
+    handle: Callable[[str, dict[str, str], dict[str, str]], tuple[int, dict[str, str], bytes]]
+    faults: dict[str, list[tuple[int, dict[str, str], bytes]]] = field(default_factory=dict)
+    seen: list[tuple[str, dict[str, str], dict[str, str]]] = field(default_factory=list)
+
+    def paths(self) -> list[str]:
+        return [path for path, _, _ in self.seen]
+
+
+def answer(doc: object, status: int = 200, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """A JSON answer."""
+    return status, {"Content-Type": "application/json", **headers}, json.dumps(doc).encode()
+
+
+@contextmanager
+def api_server(handle) -> Iterator[tuple[Api, str]]:
+    """An HTTP server on 127.0.0.1 answering GET requests through `handle` (see Api): the record
+    and the server's base URL."""
+    api = Api(handle)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the platforms' servers
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            path, _, query = self.path.partition("?")
+            params, headers = dict(parse_qsl(query)), dict(self.headers)
+            api.seen.append((path, params, headers))
+            faults = api.faults.get(path)
+            status, extra, body = faults.pop(0) if faults else api.handle(path, params, headers)
+            self.send_response(status)
+            for name, value in {"Content-Length": str(len(body)), **extra}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield api, f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

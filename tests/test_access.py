@@ -13,7 +13,7 @@ OPENS = {
     "content": "admin manager", "leaderboard": "admin manager staff", "rewards": "admin manager staff",
     "monetisation": "admin manager", "sponsor_report": "admin manager sponsor", "alerts": "admin manager staff",
     "settings": "admin manager",
-    "data": "admin manager staff", "users": "admin", "account": "admin manager staff sponsor",
+    "data": "admin manager staff", "users": "admin", "connections": "admin", "account": "admin manager staff sponsor",
 }
 PEOPLE = {"admin": Principal("ada", "admin"), "manager": Principal("max", "manager"),
           "staff": Principal("sam", "staff"), "sponsor": Principal("acme", "sponsor", 7)}

@@ -210,7 +210,7 @@ def test_english_interface(app, community):
 @pytest.mark.parametrize("username, menu", [
     ("admin", ["Vue d'ensemble", "Croissance et engagement", "Rétention", "Réactivité", "Modération",
                "Réputation", "Contenus et événements", "Membres clés", "Récompenses", "Monétisation",
-               "Rapport sponsor", "Alertes", "Réglages", "Données", "Utilisateurs", "Mon compte"]),
+               "Rapport sponsor", "Alertes", "Réglages", "Données", "Utilisateurs", "Connexions", "Mon compte"]),
     ("manager", ["Vue d'ensemble", "Croissance et engagement", "Rétention", "Réactivité", "Modération",
                  "Réputation", "Contenus et événements", "Membres clés", "Récompenses", "Monétisation",
                  "Rapport sponsor", "Alertes", "Réglages", "Données", "Mon compte"]),
@@ -225,7 +225,7 @@ def test_each_role_sees_its_pages_only(app, community, username, menu):
 
 @pytest.mark.parametrize("username, page", [
     ("sponsor", "pages/overview.py"), ("staff", "pages/overview.py"),
-    ("sponsor", "pages/users.py"), ("manager", "pages/users.py"),
+    ("sponsor", "pages/users.py"), ("manager", "pages/users.py"), ("manager", "pages/connections.py"),
 ])
 def test_a_page_refuses_a_role_that_may_not_open_it(app, community, username, page):
     at = as_user(app, username)

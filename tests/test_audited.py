@@ -9,8 +9,8 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from cmcore import (audit, auth, community, db, demo, identities, ingest, leaderboard, money, platforms,
-                    rewards, sessions)
+from cmcore import (audit, auth, community, connections, db, demo, identities, ingest, leaderboard, money,
+                    platforms, rewards, sessions)
 from cmcore.access import CLI, Principal
 from cmcore.alerts import inbox, schedule
 from cmcore.alerts import rules as alerts_rules
@@ -38,10 +38,10 @@ ALSO = {
 # How an audit row names the row it changed, where it names one row of its own table.
 KEYS = {"reward": "id", "reward_rule": "id", "reward_budget": "period || ':' || currency", "sponsor": "id",
         "campaign": "id", "revenue": "id", "app_user": "username", "app_setting": "key", "platform": "slug",
-        "import_run": "id", "alert_rule": "id", "notify_pref": "username",
+        "import_run": "id", "alert_rule": "id", "connection": "id", "notify_pref": "username",
         "report_pref": "recipient || ':' || report"}
 # The functions given a principal that change nothing (the others are in WRITES below).
-READS = {"alerts.rules.listing", "alerts.rules.recipients", "alerts.inbox.notifications", "alerts.inbox.unread",
+READS = {"connections.listing", "connections.try_now", "alerts.rules.listing", "alerts.rules.recipients", "alerts.inbox.notifications", "alerts.inbox.unread",
          "alerts.inbox.language", "alerts.inbox.deliveries", "alerts.inbox.failing", "alerts.schedule.subscriptions",
          "alerts.schedule.sponsor_subscriptions", "auth.list_users", "identities.people", "identities.candidates", "identities.merges", "ingest.history",
          "leaderboard.leaderboard", "leaderboard.activity_sparklines", "leaderboard.explain",
@@ -184,6 +184,12 @@ def test_every_write_is_audited_in_its_own_transaction_and_names_what_it_changed
         "alerts.schedule.subscribe": lambda: (schedule.subscribe(ANNA, "approvals", False),
                                               schedule.subscribe(MANAGER, "sponsor_monthly", False, state["sponsor"])),
         "alerts.schedule.send_test": lambda: schedule.send_test(ANNA, "approvals"),
+        "connections.add": lambda: connections.add(CLI, "discourse", "Forum", "forum", {
+            "url": "https://forum.example", "username": "system"}, {"api_key": "k"}),
+        "connections.set_schedule": lambda: connections.set_schedule(CLI, 1, 30),
+        "connections.set_paused": lambda: connections.set_paused(CLI, 1, True),
+        "connections.request_sync": lambda: connections.request_sync(CLI, 1),
+        "connections.remove": lambda: connections.remove(CLI, 1),
     }
     assert set(writes) - {"auth.sign_in (refused)", "auth.sign_in", "sessions.end"} == (
         set(CALLS) | set(SPONSOR_MAY)) - READS

@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 import cmcore
-from cmcore import (auth, community, demo, frames, identities, ingest, leaderboard, money, platforms, reports,
-                    rewards)
+from cmcore import (auth, community, connections, demo, frames, identities, ingest, leaderboard, money, platforms,
+                    reports, rewards)
 from cmcore.access import AccessDenied, Principal
 from cmcore.alerts import inbox, schedule
 from cmcore.alerts import rules as alerts_rules
@@ -95,6 +95,13 @@ CALLS: dict[str, Callable[[Principal | None, Ids], object]] = {
     "alerts.rules.save": lambda p, x: alerts_rules.save(p, alerts_rules.Rule("import_failed", "Globex", 1, "app",
                                                                              ("globex",))),
     "auth.list_users": lambda p, x: auth.list_users(p),
+    "connections.listing": lambda p, x: connections.listing(p),
+    "connections.add": lambda p, x: connections.add(p, "discourse", "Globex", "globex", {}, {}),
+    "connections.set_paused": lambda p, x: connections.set_paused(p, 1, True),
+    "connections.set_schedule": lambda p, x: connections.set_schedule(p, 1, 1),
+    "connections.request_sync": lambda p, x: connections.request_sync(p, 1),
+    "connections.remove": lambda p, x: connections.remove(p, 1),
+    "connections.try_now": lambda p, x: connections.try_now(p, 1),
     "auth.add_user": lambda p, x: auth.add_user(p, "globex", "G", "sponsor", "short", sponsor_id=x.sponsor),
     "auth.set_password": lambda p, x: auth.set_password(p, "globex", "short"),
     "auth.set_role": lambda p, x: auth.set_role(p, "globex", "admin"),

@@ -188,6 +188,18 @@ def _campaign(behind: float, now: datetime) -> list[Finding]:
             for r in late.iter_rows(named=True)]
 
 
+def _connection_failing(hours: float, now: datetime) -> list[Finding]:
+    """Connections (not paused) whose syncs have failed for `hours` hours or more (0: at once),
+    a refused token included: one finding per streak of failures."""
+    failing = frames.read(
+        "SELECT id, name, kind, state, failing_since, last_error FROM connection WHERE removed_at IS NULL"
+        " AND NOT paused AND failing_since <= $1 ORDER BY id", [now - timedelta(hours=hours)])
+    return [Finding(f"connection:{r['id']}:{r['failing_since'].isoformat()}",
+                    {"connection": r["name"], "since": r["failing_since"].strftime("%Y-%m-%d %H:%M UTC"),
+                     "error": (r["last_error"] or "")[:300]}, link("connections"))
+            for r in failing.iter_rows(named=True)]
+
+
 KINDS = {  # the kinds' words are shown translated (tests/test_i18n.py finds them here)
     "crisis": Kind("A reputation crisis", "negative mentions a day, at least", 5, _crisis,
                    "{negative} negative mentions on {day}, against {usual} a day usually: a crisis?"),
@@ -205,4 +217,6 @@ KINDS = {  # the kinds' words are shown translated (tests/test_i18n.py finds the
                            "{platform} has had no new data for {hours} hours (a stalled import or sync?)"),
     "import_failed": Kind("An import failed", "hours looked back", 24, _import_failed,
                           "The import #{run} ({source}) by {actor} failed: {error}"),
+    "connection_failing": Kind("A connection is failing", "hours failing, at least", 0, _connection_failing,
+                               "The connection {connection} has failed since {since}: {error}"),
 }

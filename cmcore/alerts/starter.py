@@ -3,17 +3,18 @@ one rule per kind (to the demo manager, by e-mail, at the kind's default thresho
 recent events, brought in through the services and the importer like any data: a burst of
 negative mentions today, a forum whose last post is three days old, a case reported five hours
 ago and not acted on, an import that failed, this month's budget 84 % spent, a campaign behind
-its pace. The demo's own data supplies unanswered threads and key members slipping."""
+its pace, a forum's connection whose key was refused. The demo's own data supplies unanswered threads and key members slipping."""
 from __future__ import annotations
 
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from cmcore import i18n, ingest, money, rewards
+from cmcore import connections, i18n, ingest, money, rewards
 from cmcore.access import CLI, Principal
 from cmcore.alerts import rules
 from cmcore.alerts.kinds import KINDS
+from cmcore.connections import sync
 from cmcore.ingest.canonical import Rejected
 
 MANAGER = Principal("manager", "manager")  # the demo's users (cmcore.demo.DEMO_USERS)
@@ -53,6 +54,11 @@ def seed(now: datetime) -> None:
             ingest.run("canonical", files["bad"], CLI)
         except Rejected:
             pass  # recorded as a failed import: what the rule watches
+    forum = connections.add(CLI, "discourse", "Old forum", "oldforum", {"url": "https://oldforum.invalid",
+                                                                        "username": "system"},
+                            {"api_key": "revoked-demo-key"}, every_minutes=10080)
+    sync.failed(forum, "revoked", "GET /posts.json: HTTP 403, the credentials were refused (revoked, expired or"
+                " missing a scope)", now, last_attempt_at=now)
     month = f"{now:%Y-%m}"
     rewards.set_budget(MANAGER, month, "EUR", "500")
     for amount in ("300", "120"):
