@@ -10,9 +10,12 @@ from ui import widgets
 from ui.page import open_page
 from ui.text import plain, refusal, t
 
-SOURCE_NAMES = {"discourse": "Discourse (an admin's API key)"}
+SOURCE_NAMES = {"discourse": "Discourse (an admin's API key)",
+                "stackexchange": "Stack Exchange (API 2.3, a site, an optional app key)",
+                "feed": "Mentions from an RSS or Atom feed"}
 STATUSES = {"new": "not synced yet", "ok": "working", "failing": "failing", "revoked": "credentials refused"}
-LABELS = {"url": "Address of the forum (https://…)", "username": "API user (Api-Username)", "api_key": "API key"}
+LABELS = {"url": "Address (https://…)", "username": "API user (Api-Username)", "api_key": "API key",
+          "site": "Site (stackoverflow, superuser…)", "key": "App key (optional)"}
 
 principal = open_page("connections")
 st.title(t("Connections"))
@@ -68,8 +71,8 @@ connector = connections.CONNECTORS[kind]
 form = st.session_state.setdefault("connection_form", 0)  # a new form once one is added: the key is gone
 with st.form(f"add_connection_{form}"):
     name = st.text_input(t("Name"))
-    platform = st.text_input(t("Platform (slug the rows go to)"), value=kind)
-    settings = {key: st.text_input(t(LABELS[key])) for key in connector.SETTINGS}
+    platform = None if kind == "feed" else st.text_input(t("Platform (slug the rows go to)"), value=kind)
+    settings = {key: st.text_input(t(LABELS[key]), value=connector.DEFAULTS.get(key, "")) for key in connector.SETTINGS}
     secrets = {key: st.text_input(t(LABELS[key]), type="password") for key in connector.SECRETS}
     every = st.number_input(t("Sync every (minutes)"), 5, 10080, 60)
     if st.form_submit_button(t("Add")):

@@ -352,12 +352,12 @@ def test_only_admins_manage_users(database, role):
 def test_roles_see_their_pages_only():
     managers = ["overview", "growth", "retention", "responsiveness", "moderation", "reputation",
                 "content", "leaderboard", "rewards", "monetisation", "sponsor_report", "alerts", "settings"]
-    assert pages_for(Principal("a", "admin")) == [*managers, "data", "users", "account"]
+    assert pages_for(Principal("a", "admin")) == [*managers, "data", "users", "connections", "account"]
     assert pages_for(Principal("m", "manager")) == [*managers, "data", "account"]
     assert pages_for(Principal("s", "staff")) == ["responsiveness", "moderation", "leaderboard", "rewards", "alerts",
                                                   "data", "account"]
     assert pages_for(Principal("p", "sponsor", 1)) == ["sponsor_report", "account"]
-    assert set(PAGES) == {*managers, "data", "users", "account"}
+    assert set(PAGES) == {*managers, "data", "users", "connections", "account"}
     with pytest.raises(AccessDenied, match="sign in"):
         require(None, "admin")
     with pytest.raises(ValueError):

@@ -248,7 +248,7 @@ def test_the_connections_page_adds_one_and_shows_its_state_in_french(app, databa
                                           " worker fait arriver les données de sa plateforme."]
     inputs = {w.label: w for w in at.text_input}
     inputs["Nom"].input("Le forum")
-    inputs["Adresse du forum (https://…)"].input(base)
+    inputs["Adresse (https://…)"].input(base)
     inputs["Utilisateur de l’API (Api-Username)"].input("system")
     inputs["Clé d’API"].input(KEY)
     [b for b in at.button if b.label == "Ajouter"][0].click()
@@ -267,3 +267,31 @@ def test_the_connections_page_adds_one_and_shows_its_state_in_french(app, databa
     manager = as_user(app, "manager")
     manager.switch_page("pages/connections.py").run()
     assert [e.value for e in manager.error] == ["Vous n'avez pas accès à cette page."]
+
+
+def test_the_worker_queues_and_runs_the_due_sync(database, forum):
+    """A real worker process: its minute's `connections` task queues the sync, which loads the forum."""
+    import contextlib
+    import time
+
+    import procrastinate
+
+    from cmcore import worker
+    from tests.test_worker import _worker
+    _, _, base = forum
+    cid = connect(base)
+    process = _worker(database, db.owner_url(), 1)
+    try:
+        with worker.connected(database) as queue, queue.open(), contextlib.suppress(
+                procrastinate.exceptions.AlreadyEnqueued):
+            worker.due_syncs.defer(timestamp=int(datetime.now(UTC).timestamp()))
+        deadline = time.monotonic() + 120
+        while state(cid)[0] != "ok":
+            assert time.monotonic() < deadline and process.poll() is None, state(cid)
+            time.sleep(0.2)
+        process.send_signal(2)
+        assert process.wait(40) == 0
+    finally:
+        process.kill()
+    assert rows("SELECT count(*) FROM activity") == [(92,)]
+    assert rows("SELECT actor, status FROM import_run") == [(f"connection-{cid}", "loaded")]

@@ -12,14 +12,14 @@ import sqlalchemy as sa
 
 from cmcore import audit, db, frames
 from cmcore.access import Principal, require
-from cmcore.connections import discourse, vault
+from cmcore.connections import discourse, feed, stackexchange, vault
 from cmcore.ingest.canonical import SLUG
 from cmcore.refusal import Refusal
 
 ADMINS = ("admin",)
-# kind → its connector: SOURCE (the importer), SETTINGS and SECRETS (what an admin enters),
-# client(settings, secrets), probe(client) and fetch(client, cursor, batch)
-CONNECTORS: dict[str, ModuleType] = {"discourse": discourse}
+# kind → its connector: SOURCE (the importer), SETTINGS and SECRETS (what an admin enters), DEFAULTS
+# (of the settings), client(settings, secrets), probe(client) and fetch(client, cursor, batch)
+CONNECTORS: dict[str, ModuleType] = {"discourse": discourse, "stackexchange": stackexchange, "feed": feed}
 OPTIONAL = {"key"}  # secrets that may be left empty (Stack Exchange's key)
 MINUTES = (5, 10080)  # the shortest and longest schedule
 

@@ -11,6 +11,7 @@ from cmcore.connections.http import Client
 SOURCE = "discourse"
 SETTINGS = ("url", "username")  # the forum's address; the API key's user (Api-Username)
 SECRETS = ("api_key",)
+DEFAULTS: dict[str, str] = {}
 
 
 def client(settings: dict, secrets: dict) -> Client:

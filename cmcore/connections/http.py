@@ -59,11 +59,21 @@ class Client:
     max_backoff: float = 30.0
     max_wait: float = 120.0  # the longest Retry-After waited for in line
     sleep: Callable[[float], None] = time.sleep
+    errors: Callable[[int, Any], None] | None = None  # may raise for an API's own error bodies (status, JSON)
     made: int = 0  # requests made, for the benchmark and the tests
     session: requests.Session = field(default_factory=requests.Session)
 
     def get(self, path: str, **params: Any) -> Any:
         """The JSON at `path` (relative to the base, or a full address of the same API)."""
+        answer = self.fetch(path, **params)
+        try:
+            return answer.json()
+        except ValueError:
+            raise Fault(f"GET {urlsplit(answer.url).path}: the answer is not JSON"
+                        f" ({answer.headers.get('Content-Type', 'no type')})") from None
+
+    def fetch(self, path: str, **params: Any) -> requests.Response:
+        """The answer at `path` once it is a success (2xx or 3xx followed), the faults handled."""
         url = path if "://" in path else self.base.rstrip("/") + path
         where = urlsplit(url).path
         tried = 0
@@ -79,6 +89,12 @@ class Client:
                 self.sleep(min(self.backoff * 2 ** (tried - 1), self.max_backoff))
                 continue
             status = answer.status_code
+            if status >= 400 and self.errors:
+                try:
+                    body = answer.json()
+                except ValueError:
+                    body = None
+                self.errors(status, body)
             if status in (401, 403):
                 raise Revoked(f"GET {where}: HTTP {status}, the credentials were refused"
                               " (revoked, expired or missing a scope)")
@@ -96,8 +112,4 @@ class Client:
                 continue
             if status >= 400:
                 raise Fault(f"GET {where}: HTTP {status}")
-            try:
-                return answer.json()
-            except ValueError:
-                raise Fault(f"GET {where}: the answer is not JSON ({answer.headers.get('Content-Type', 'no type')})"
-                            ) from None
+            return answer

@@ -168,7 +168,7 @@ def convert(paths: list[Path], platform: str, progress: Progress, workdir: Path)
         progress(0.8, "Comments.xml")
         comments = _all(files["Comments.xml"], ("PostId", "UserId", "CreationDate"))
         kept = comments.filter(pl.col("PostId").is_in(posts["Id"].implode()))
-        orphans = pl.concat([orphans, kept.filter(~pl.col("UserId").is_in(users.implode()).fill_null(True))
+        orphans = pl.concat([orphans, kept.filter((~pl.col("UserId").is_in(users.implode())).fill_null(True))
                              ["CreationDate"]])
     threads = posts.select("Id", "thread", "accepted", "author")
     parts = [Part("members", "Users.xml", unit="row Id", chunks=lambda: _members(files, platform, orphans)),
