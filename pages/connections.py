@@ -12,10 +12,12 @@ from ui.text import plain, refusal, t
 
 SOURCE_NAMES = {"discourse": "Discourse (an admin's API key)",
                 "stackexchange": "Stack Exchange (API 2.3, a site, an optional app key)",
+                "discord": "Discord (a bot's token, REST)",
                 "feed": "Mentions from an RSS or Atom feed"}
 STATUSES = {"new": "not synced yet", "ok": "working", "failing": "failing", "revoked": "credentials refused"}
 LABELS = {"url": "Address (https://…)", "username": "API user (Api-Username)", "api_key": "API key",
-          "site": "Site (stackoverflow, superuser…)", "key": "App key (optional)"}
+          "site": "Site (stackoverflow, superuser…)", "key": "App key (optional)", "guild": "Server id",
+          "channels": "Channel ids (comma-separated)", "token": "Bot token"}
 
 principal = open_page("connections")
 st.title(t("Connections"))

@@ -12,14 +12,15 @@ import sqlalchemy as sa
 
 from cmcore import audit, db, frames
 from cmcore.access import Principal, require
-from cmcore.connections import discourse, feed, stackexchange, vault
+from cmcore.connections import discord, discourse, feed, stackexchange, vault
 from cmcore.ingest.canonical import SLUG
 from cmcore.refusal import Refusal
 
 ADMINS = ("admin",)
 # kind → its connector: SOURCE (the importer), SETTINGS and SECRETS (what an admin enters), DEFAULTS
-# (of the settings), client(settings, secrets), probe(client) and fetch(client, cursor, batch)
-CONNECTORS: dict[str, ModuleType] = {"discourse": discourse, "stackexchange": stackexchange, "feed": feed}
+# (of the settings), client(settings, secrets), probe(client, settings) and fetch(client, settings, cursor, batch)
+CONNECTORS: dict[str, ModuleType] = {"discourse": discourse, "stackexchange": stackexchange, "discord": discord,
+                                     "feed": feed}
 OPTIONAL = {"key"}  # secrets that may be left empty (Stack Exchange's key)
 MINUTES = (5, 10080)  # the shortest and longest schedule
 
@@ -51,6 +52,9 @@ def _check(kind: str, name: str, platform: str | None, settings: dict[str, str],
     for key in connector.SECRETS:
         if not secrets.get(key) and key not in OPTIONAL:
             raise Refusal("{field} is required", field=key)
+    for key, pattern in getattr(connector, "PATTERNS", {}).items():
+        if not re.fullmatch(pattern, settings[key]):
+            raise Refusal("{value} is not a valid {field}", value=repr(settings[key]), field=key)
     if (url := settings.get("url")) is not None and not re.match(r"^https?://[^\s/]+", url):
         raise Refusal("{url} is not a web address (http:// or https://)", url=repr(url))
     if not MINUTES[0] <= every_minutes <= MINUTES[1]:
@@ -132,4 +136,4 @@ def try_now(actor: Principal, connection_id: int) -> int:
     if row is None:
         raise Refusal("there is no connection #{id}", id=connection_id)
     connector = CONNECTORS[row.kind]
-    return connector.probe(connector.client(row.settings, vault.unseal(row.secret)))
+    return connector.probe(connector.client(row.settings, vault.unseal(row.secret)), row.settings)

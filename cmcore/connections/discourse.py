@@ -19,12 +19,12 @@ def client(settings: dict, secrets: dict) -> Client:
                                             "Accept": "application/json"})
 
 
-def probe(api: Client) -> int:
+def probe(api: Client, _settings: dict) -> int:
     """The posts on the first page (the connection's test)."""
     return len(listed(api.get("/posts.json"), "latest_posts"))
 
 
-def fetch(api: Client, cursor: dict, batch: Batch) -> None:
+def fetch(api: Client, _settings: dict, cursor: dict, batch: Batch) -> None:
     """Into `batch`: the posts after `cursor["post"]` (an id), their topics and first posts, the
     users created after `cursor["user"]`, the categories. Nothing when no post is new (the users
     then wait for the next sync: an import holds posts)."""

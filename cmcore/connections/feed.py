@@ -33,7 +33,7 @@ def _entries(api: Client) -> list[feedparser.FeedParserDict]:
     return parsed.entries
 
 
-def probe(api: Client) -> int:
+def probe(api: Client, _settings: dict) -> int:
     """The feed's entries (the connection's test)."""
     return len(_entries(api))
 
@@ -48,7 +48,7 @@ def _plain(value: str) -> str:
     return " ".join(html.unescape(_TAG.sub(" ", value or "")).split())
 
 
-def fetch(api: Client, cursor: dict, batch: Batch) -> None:
+def fetch(api: Client, _settings: dict, cursor: dict, batch: Batch) -> None:
     """Into `batch`: the entries changed after `cursor["updated"]` (Unix seconds) that have a link
     and a date, as a mentions CSV."""
     since = int(cursor.get("updated", 0))

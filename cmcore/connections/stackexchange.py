@@ -78,7 +78,7 @@ def _by_ids(api: Client, what: str, ids: Iterable[int], **params: Any) -> list[d
             for item in _every(api, f"/{what}/{';'.join(map(str, ids[start:start + PAGE]))}", **params)]
 
 
-def probe(api: Client) -> int:
+def probe(api: Client, _settings: dict) -> int:
     """The questions on the first page (the connection's test)."""
     return len(_get(api, "/questions", pagesize=PAGE)[0])
 
@@ -119,7 +119,7 @@ def _mark(items: list[dict], key: str, ids: tuple[str, ...], at: int, seen: list
     return newest, [_id(i, ids) for i in items if i[key] == newest] + (seen if newest == at else [])
 
 
-def fetch(api: Client, cursor: dict, batch: Batch) -> None:
+def fetch(api: Client, _settings: dict, cursor: dict, batch: Batch) -> None:
     """Into `batch`: the questions and answers active since `cursor["activity"]` (Unix seconds),
     the comments created since `cursor["comment"]`, the posts they hang on, their authors."""
     active, commented = int(cursor.get("activity", 0)), int(cursor.get("comment", 0))

@@ -85,7 +85,7 @@ def run(connection_id: int, now: datetime | None = None, **client: object) -> Ou
             api = connector.client(row.settings, vault.unseal(row.secret))
             for key, value in client.items():
                 setattr(api, key, value)
-            connector.fetch(api, dict(row.cursor), batch)
+            connector.fetch(api, row.settings, dict(row.cursor), batch)
             result = ingest.run(connector.SOURCE, batch.files, actor, platform=row.platform) if batch.files else None
         except http.Revoked as err:
             return failed(connection_id, "revoked", str(err), now)
