@@ -227,8 +227,9 @@ def parser() -> argparse.ArgumentParser:
     bi.add_argument("--members", type=int, default=50_000)
     bi.add_argument("--formats", nargs="+", default=["canonical-csv", "canonical-parquet", "canonical-jsonl",
                                                      "stackexchange", "discourse", "discourse-pages", "discord",
-                                                     "mentions"],
-                    help="discourse-pages: 10,000 topic pages of 5 posts, whatever --activities")
+                                                     "mentions", "sync-discourse"],
+                    help="discourse-pages: 10,000 topic pages of 5 posts, whatever --activities; sync-discourse:"
+                         " a connection syncing --activities posts from a forum served on this machine")
     bi.add_argument("--runs", type=int, default=1, help="imports per format (the median is kept)")
     bi.add_argument("--database", default="cm_import_bench", help="the scratch database (dropped afterwards)")
     bi.add_argument("--out", type=Path, default=Path("bench-imports.json"))

@@ -98,6 +98,18 @@ def test_import_benchmark_counts_every_row_and_measures_the_write_floor(database
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [scratch]).fetchone() is None
 
 
+def test_the_sync_benchmark_syncs_every_post_through_the_local_server(database, tmp_path):
+    scratch = f"cmt_bench_sync_{os.getpid()}"
+    out = tmp_path / "sync.json"
+    assert cli.main(["bench-imports", "--formats", "sync-discourse", "--members", "20", "--activities", "500",
+                     "--database", scratch, "--out", str(out)]) == 0
+    synced = json.loads(out.read_text())["formats"]["sync-discourse"]
+    assert synced["rows"] == 500  # the posts read from /posts.json's ten pages
+    # 500 activities (25 topics of 20 posts), 20 members, the likes of the 334 posts that have some (n % 3)
+    assert synced["counts"] == {"rows added or changed": 500 + 20 + 334}
+    assert 0 < synced["again_s"] < synced["first_s"] and synced["megabytes"] > 0
+
+
 class Clock:
     """time.perf_counter standing still but for the seconds the measured work is said to take."""
 

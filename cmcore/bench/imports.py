@@ -1,6 +1,7 @@
 """Import throughput: files of each format generated with N activities, imported into a fresh
 database, timed end to end (reading, validation, COPY, upserts), then imported again (nothing to
-change); for the canonical format, the write floor (`write_floor`) beside it.
+change); for the canonical format, the write floor (`write_floor`) beside it; `sync-discourse`: a
+connection's sync of N posts from a forum served on this machine (cmcore/bench/sync.py), items/s.
 `python -m cmcore bench-imports --activities 1000000`."""
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import psycopg
 
 from cmcore import db, frames, ingest, migrate
 from cmcore.access import CLI
+from cmcore.bench import sync
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 WORDS = ("merci", "great", "question", "bug", "release", "help", "super", "slow", "thanks", "config")
@@ -241,6 +243,16 @@ def run(formats: list[str], members: int, activities: int, database: str, say: C
     try:
         with tempfile.TemporaryDirectory(prefix="cm-import-bench-") as tmp:
             for fmt in formats:
+                if fmt == "sync-discourse":  # a connection's sync: items/s, through a local server
+                    times = []
+                    for _ in range(runs):
+                        db.use(*server)
+                        fresh(database)
+                        say(f"{fmt}: syncing {activities:,} posts")
+                        times.append(sync.run(activities, members, START))
+                    report["formats"][fmt] = sorted(times, key=lambda r: r["first_s"])[len(times) // 2]
+                    say(f"{fmt}: {report['formats'][fmt]['first_rows_per_s']:,.0f} items/s")
+                    continue
                 folder = Path(tmp) / fmt
                 folder.mkdir()
                 say(f"{fmt}: writing {activities:,} rows")

@@ -12,9 +12,8 @@ from cmcore.connections.http import Fault
 
 @dataclass
 class Batch:
-    """Files for the importer's `source`, the cursor after them, and the API items read."""
+    """Files for the importer, the cursor after them, and the API items read."""
 
-    source: str
     folder: Path
     cursor: dict[str, Any]
     files: list[Path] = field(default_factory=list)

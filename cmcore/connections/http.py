@@ -60,7 +60,6 @@ class Client:
     max_wait: float = 120.0  # the longest Retry-After waited for in line
     sleep: Callable[[float], None] = time.sleep
     errors: Callable[[int, Any], None] | None = None  # may raise for an API's own error bodies (status, JSON)
-    made: int = 0  # requests made, for the benchmark and the tests
     session: requests.Session = field(default_factory=requests.Session)
 
     def get(self, path: str, **params: Any) -> Any:
@@ -79,7 +78,6 @@ class Client:
         tried = 0
         while True:
             tried += 1
-            self.made += 1
             try:
                 answer = self.session.get(url, params={**self.params, **params}, headers=self.headers,
                                           timeout=TIMEOUT)

@@ -80,7 +80,7 @@ def run(connection_id: int, now: datetime | None = None, **client: object) -> Ou
     connector = CONNECTORS[row.kind]
     actor = Principal(f"connection-{connection_id}", "admin")
     with tempfile.TemporaryDirectory(prefix="cm-sync-") as folder:
-        batch = Batch(connector.SOURCE, Path(folder), dict(row.cursor))
+        batch = Batch(Path(folder), dict(row.cursor))
         try:
             api = connector.client(row.settings, vault.unseal(row.secret))
             for key, value in client.items():
@@ -93,6 +93,9 @@ def run(connection_id: int, now: datetime | None = None, **client: object) -> Ou
             return failed(connection_id, "failing", str(err), now, retry_after=err.until)
         except (http.Fault, ConfigError, Rejected, ingest.ImportFailed) as err:
             return failed(connection_id, "failing", str(err), now)
+        except Exception as err:  # an answer of a shape the connector did not expect
+            log.exception("connection #%d: the sync failed", connection_id)
+            return failed(connection_id, "failing", f"the sync failed: {type(err).__name__}: {err}"[:500], now)
     rows = sum(c.get("inserted", 0) + c.get("updated", 0) for c in result.counts.values()) if result else 0
     _save(connection_id, cursor=json.dumps(batch.cursor), state="ok", last_success_at=now, last_rows=rows,
           last_import=result.run_id if result else None, last_error=None, failing_since=None, retry_after=None)
