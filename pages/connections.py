@@ -13,11 +13,13 @@ from ui.text import plain, refusal, t
 SOURCE_NAMES = {"discourse": "Discourse (an admin's API key)",
                 "stackexchange": "Stack Exchange (API 2.3, a site, an optional app key)",
                 "discord": "Discord (a bot's token, REST)",
+                "reddit": "Reddit (an app's client id and secret)",
                 "feed": "Mentions from an RSS or Atom feed"}
 STATUSES = {"new": "not synced yet", "ok": "working", "failing": "failing", "revoked": "credentials refused"}
 LABELS = {"url": "Address (https://…)", "username": "API user (Api-Username)", "api_key": "API key",
           "site": "Site (stackoverflow, superuser…)", "key": "App key (optional)", "guild": "Server id",
-          "channels": "Channel ids (comma-separated)", "token": "Bot token"}
+          "channels": "Channel ids (comma-separated)", "token": "Bot token", "token_url": "Token address (https://…)",
+          "subreddit": "Subreddit (without r/)", "client_id": "Client id", "client_secret": "Client secret"}
 
 principal = open_page("connections")
 st.title(t("Connections"))

@@ -107,7 +107,8 @@ def http_server() -> Iterator[tuple[Hooks, str]]:
 
 @dataclass
 class Api:
-    """A platform's API played back: `handle(path, query, headers)` gives (status, headers, body);
+    """A platform's API played back: `handle(path, query, headers)` gives (status, headers, body) (a
+    POST's form fields come as its query);
     `faults` answers the next requests of a path in place of it, one each (a 429, a 500, bad JSON…);
     `seen` keeps every request (path, query, headers)."""
 
@@ -126,7 +127,7 @@ def answer(doc: object, status: int = 200, **headers: str) -> tuple[int, dict[st
 
 @contextmanager
 def api_server(handle) -> Iterator[tuple[Api, str]]:
-    """An HTTP server on 127.0.0.1 answering GET requests through `handle` (see Api): the record
+    """An HTTP server on 127.0.0.1 answering GET and POST requests through `handle` (see Api): the record
     and the server's base URL."""
     api = Api(handle)
 
@@ -135,6 +136,8 @@ def api_server(handle) -> Iterator[tuple[Api, str]]:
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             path, _, query = self.path.partition("?")
+            if self.command == "POST":  # a form: its fields as the query's
+                query = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
             params, headers = dict(parse_qsl(query)), dict(self.headers)
             api.seen.append((path, params, headers))
             faults = api.faults.get(path)
@@ -144,6 +147,8 @@ def api_server(handle) -> Iterator[tuple[Api, str]]:
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
+
+        do_POST = do_GET  # noqa: N815 (http.server's name)
 
     with _serving(Handler) as base:
         yield api, base

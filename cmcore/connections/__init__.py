@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from cmcore import audit, db, frames
 from cmcore.access import Principal, require
-from cmcore.connections import discord, discourse, feed, stackexchange, vault
+from cmcore.connections import discord, discourse, feed, reddit, stackexchange, vault
 from cmcore.ingest.canonical import SLUG
 from cmcore.refusal import Refusal
 
@@ -20,7 +20,7 @@ ADMINS = ("admin",)
 # kind → its connector: SOURCE (the importer), SETTINGS and SECRETS (what an admin enters), DEFAULTS
 # (of the settings), client(settings, secrets), probe(client, settings) and fetch(client, settings, cursor, batch)
 CONNECTORS: dict[str, ModuleType] = {"discourse": discourse, "stackexchange": stackexchange, "discord": discord,
-                                     "feed": feed}
+                                     "reddit": reddit, "feed": feed}
 OPTIONAL = {"key"}  # secrets that may be left empty (Stack Exchange's key)
 MINUTES = (5, 10080)  # the shortest and longest schedule
 

@@ -16,6 +16,7 @@ class Batch:
 
     folder: Path
     cursor: dict[str, Any]
+    platform: str | None = None  # the slug the rows go to (canonical files name it)
     files: list[Path] = field(default_factory=list)
     items: int = 0
 
@@ -23,6 +24,13 @@ class Batch:
         """Keep one page as the file `name` for the import."""
         path = self.folder / name
         path.write_text(json.dumps(doc))
+        self.files.append(path)
+
+
+    def write_lines(self, name: str, rows: list[dict]) -> None:
+        """Keep `rows` as the JSON Lines file `name` (the canonical format)."""
+        path = self.folder / name
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
         self.files.append(path)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from cmcore import db, ingest
+from cmcore import db, ingest, platforms
 from cmcore.access import Principal
 from cmcore.connections import CONNECTORS, http, vault
 from cmcore.connections.batch import Batch
@@ -70,6 +70,13 @@ def _claim(connection_id: int, now: datetime) -> sa.Row | None:
             " RETURNING id, kind, platform, settings, secret, cursor"), {"id": connection_id, "now": now}).first()
 
 
+def _platform(actor: Principal, slug: str, kind: str) -> None:
+    """The platform canonical files name, added if missing (its name is then the admins')."""
+    with db.engine().connect() as conn:
+        if conn.execute(sa.text("SELECT 1 FROM platform WHERE slug = :s"), {"s": slug}).first() is None:
+            platforms.save(actor, slug, slug.title(), kind)
+
+
 def run(connection_id: int, now: datetime | None = None, **client: object) -> Outcome | None:
     """Sync the connection now (None: it was removed). `client` overrides the HTTP client's
     waits (the tests' and the benchmark's)."""
@@ -80,12 +87,14 @@ def run(connection_id: int, now: datetime | None = None, **client: object) -> Ou
     connector = CONNECTORS[row.kind]
     actor = Principal(f"connection-{connection_id}", "admin")
     with tempfile.TemporaryDirectory(prefix="cm-sync-") as folder:
-        batch = Batch(Path(folder), dict(row.cursor))
+        batch = Batch(Path(folder), dict(row.cursor), platform=row.platform)
         try:
             api = connector.client(row.settings, vault.unseal(row.secret))
             for key, value in client.items():
                 setattr(api, key, value)
             connector.fetch(api, row.settings, dict(row.cursor), batch)
+            if batch.files and connector.SOURCE == "canonical":
+                _platform(actor, row.platform, row.kind)
             result = ingest.run(connector.SOURCE, batch.files, actor, platform=row.platform) if batch.files else None
         except http.Revoked as err:
             return failed(connection_id, "revoked", str(err), now)
