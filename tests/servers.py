@@ -133,6 +133,7 @@ def api_server(handle) -> Iterator[tuple[Api, str]]:
 
     class Handler(_Quiet):
         protocol_version = "HTTP/1.1"  # keep-alive, as the platforms' servers
+        disable_nagle_algorithm = True  # headers and body go in two writes: no delayed-ACK wait between
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             path, _, query = self.path.partition("?")

@@ -69,6 +69,7 @@ def serving(forum: Forum) -> Iterator[tuple[str, list[int]]]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go in two writes: no delayed-ACK wait between
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             path, _, query = self.path.partition("?")
