@@ -67,7 +67,10 @@ MODULES: dict[str, tuple[Target, ...]] = {
     ),
     "money": (Target("cmcore/money.py", ("tests/test_money.py", "tests/test_monetisation.py", _I18N)),),
     "rewards": (Target("cmcore/rewards.py", ("tests/test_rewards.py",)),),
-    "auth": (Target("cmcore/auth.py", ("tests/test_auth.py",)),),
+    # auth's timing test compares medians of bcrypt checks: on a loaded machine it fails now and then,
+    # which would count a mutant as caught that no test catches (docs/mutation.md).
+    "auth": (Target("cmcore/auth.py", ("tests/test_auth.py", "--deselect", "tests/test_auth.py::test_sign_in_takes_the_"
+                                       "same_time_for_an_unknown_a_locked_user_and_a_wrong_password")),),
     "leaderboard": (Target("cmcore/leaderboard.py", ("tests/test_leaderboard.py",), frozenset({
         "Scoring", "wide", "monthly", "whole_months", "in_period", "scores", "love_horizon", "love", "reach",
         "board", "explanation"})),),
