@@ -74,13 +74,14 @@ MAX_CHUNKS = 64  # a frame refreshed this many times is made contiguous again
 
 @dataclass(frozen=True)
 class Delta:
-    """How a frame changed: the `removed` rows as they were and the `added` rows as they are (a
-    row changed in place is in both). Deltas of several refreshes are put together by
-    concatenation, so a row may be in both although it ends as it began: what uses a delta
-    recomputes what its rows touch, which that does not disturb."""
+    """How a frame changed between two reads: the `removed` rows as they were at the first (a
+    row changed in place is in both) and the `added` rows as they are at the second, each row
+    (`key`) once. What was counted from the first read can then be taken out exactly, and what the
+    second holds put in."""
 
     removed: pl.DataFrame
     added: pl.DataFrame
+    key: str
 
     @property
     def rows(self) -> pl.DataFrame:
@@ -88,7 +89,13 @@ class Delta:
         return pl.concat([self.removed, self.added])
 
     def then(self, later: Delta) -> Delta:
-        return Delta(pl.concat([self.removed, later.removed]), pl.concat([self.added, later.added]))
+        """This change followed by `later`, as one: the rows as they were before this one, and as
+        they are after `later` (a row added by this one and changed by `later` was not there before)."""
+        key = pl.col(self.key)
+        mine, theirs = pl.concat([self.removed[self.key], self.added[self.key]]), later.removed[self.key]
+        return Delta(pl.concat([self.removed, later.removed.filter(~key.is_in(mine.implode()))]),
+                     pl.concat([self.added.filter(~key.is_in(pl.concat([theirs, later.added[self.key]]).implode())),
+                                later.added]), self.key)
 
 
 @dataclass(frozen=True)
@@ -114,15 +121,16 @@ class Changes:
 
     def delta(self, name: str) -> Delta | None:
         """How frame `name` changed since the value was made (call `table(name)` first, so that it
-        is current); None if it was read whole since, or is not one the value was made from."""
+        is current); None if it was read whole since, is not one the value was made from, or was
+        made between two refreshes whose deltas have since been put together (see `_kept`)."""
         since = self._inputs.get(name)
         entry = _cache.get((db.url(), name))
         if since is None or entry is None:
             return None
         if entry.generation == since:
             frame = entry.value
-            return Delta(frame.clear(), frame.clear())
-        first = next((i for i, (start, end, _) in enumerate(entry.deltas) if start <= since < end), None)
+            return Delta(frame.clear(), frame.clear(), TABLES[name].key or "")
+        first = next((i for i, (start, _, _) in enumerate(entry.deltas) if start == since), None)
         if first is None:
             return None
         out = entry.deltas[first][2]
@@ -312,14 +320,13 @@ def _with_rows(hit: _Entry, source: Source, now: Versions, snapshot: str, ranges
     generation = next(_generations)
     counts["refreshed"] += 1
     return replace(hit, version=now.number, value=frame, snapshot=snapshot, generation=generation,
-                   deltas=_kept((*hit.deltas, (hit.generation, generation, Delta(removed, added)))))
+                   deltas=_kept((*hit.deltas, (hit.generation, generation, Delta(removed, added, source.key)))))
 
 
 def _kept(deltas: tuple[tuple[int, int, Delta], ...]) -> tuple[tuple[int, int, Delta], ...]:
     """A frame's deltas, bounded: beyond DELTAS_KEPT the two oldest become one (a value made in
-    between is then handed more rows than changed since, which an update recounts harmlessly), and
-    the oldest go once they hold more than DELTA_ROWS_KEPT rows. A page seen once a day after
-    syncs every few minutes still follows them."""
+    between them is then made again), and the oldest go once they hold more than DELTA_ROWS_KEPT
+    rows. A page seen once a day after syncs every few minutes still follows them."""
     while len(deltas) > DELTAS_KEPT:
         (start, _, older), (_, end, newer), *rest = deltas
         deltas = ((start, end, older.then(newer)), *rest)

@@ -264,3 +264,16 @@ def test_kept_results_are_bounded_by_the_bytes_of_their_frames(database, monkeyp
     frame("b")  # evicted by "c": 24,000 B would have been kept
     assert built == ["a", "b", "c", "b"]
     assert frames._size(reports.Report([], {"one": pl.DataFrame({"x": range(1_000)})})) == 8_000
+
+
+def test_deltas_put_together_hold_each_row_as_it_was_first_and_as_it_is_last():
+    """Two refreshes' deltas as one: what the first read held of each row (to be taken out of what
+    was counted from it) and what the last holds (to be put in), each row once."""
+    row = lambda i, v: {"id": i, "v": v}  # noqa: E731
+    frame = lambda *rows: pl.DataFrame(list(rows), schema={"id": pl.Int64, "v": pl.Utf8})  # noqa: E731
+    first = frames.Delta(frame(row(1, "a0"), row(3, "c0")), frame(row(1, "a1"), row(2, "b1")), "id")  # 3 deleted
+    later = frames.Delta(frame(row(1, "a1"), row(2, "b1"), row(4, "d0")),  # 1 changed again, 2 deleted, 4 changed
+                         frame(row(1, "a2"), row(4, "d1"), row(5, "e1")), "id")
+    both = first.then(later)
+    assert sorted(both.removed.rows()) == [(1, "a0"), (3, "c0"), (4, "d0")]
+    assert sorted(both.added.rows()) == [(1, "a2"), (4, "d1"), (5, "e1")]

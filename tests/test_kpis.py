@@ -8,7 +8,7 @@ import pytest
 
 from cmcore import community
 from cmcore.access import AccessDenied, CLI, Principal
-from cmcore.kpis import (between, content, distinct_sorted, growth, member_rollup_after, micros, moderation,
+from cmcore.kpis import (between, content, counted_after, counted_sorted, growth, micros, moderation,
                          on_local_days, reputation, retention)
 from cmcore import reports
 from cmcore.periods import Period
@@ -82,17 +82,18 @@ def test_growth_on_an_empty_period(growth_community):
                    "participation": None, "new_contributors": 0, "inactive_contributors": 0}
 
 
-def test_member_days_are_distinct_and_sorted_packed_or_not_and_active_days_walk_them():
+def test_member_days_are_distinct_sorted_and_counted_packed_or_not_and_active_days_walk_them():
     cols = ["member_id", "day", "platform_id"]
     rows = pl.DataFrame({"member_id": [7, 3, 7, 3, 7], "day": [date(2026, 3, 2), date(2026, 3, 1), date(2026, 3, 2),
                                                               date(2026, 3, 1), date(2026, 2, 27)],
                          "platform_id": [2, 1, 2, 3, 1]}, schema_overrides={"platform_id": pl.Int16})
-    expected = [(3, date(2026, 3, 1), 1), (3, date(2026, 3, 1), 3), (7, date(2026, 2, 27), 1), (7, date(2026, 3, 2), 2)]
-    days = distinct_sorted(rows, cols)  # packed into one Int64
-    assert days.rows() == expected and days.schema == rows.schema
+    expected = [(3, date(2026, 3, 1), 1, 1), (3, date(2026, 3, 1), 3, 1), (7, date(2026, 2, 27), 1, 1),
+                (7, date(2026, 3, 2), 2, 2)]
+    days = counted_sorted(rows, cols)  # packed into one Int64
+    assert days.rows() == expected and days.schema == rows.schema | {"n": pl.Int64}
     wide = rows.with_columns(pl.col("member_id") * 2**60)  # a 63-bit span of members: too wide to pack
-    assert distinct_sorted(wide, cols).rows() == [(m * 2**60, d, p) for m, d, p in expected]
-    assert distinct_sorted(rows.clear(), cols).is_empty()
+    assert counted_sorted(wide, cols).rows() == [(m * 2**60, d, p, n) for m, d, p, n in expected]
+    assert counted_sorted(rows.clear(), cols).is_empty()
     assert growth.active_days(days).rows() == [(3, date(2026, 3, 1), None), (7, date(2026, 2, 27), date(2026, 3, 2)),
                                                (7, date(2026, 3, 2), None)]
     assert growth.active_days(days, [1]).rows() == [(3, date(2026, 3, 1), None), (7, date(2026, 2, 27), None)]
@@ -536,17 +537,20 @@ def test_on_local_days_keeps_the_chosen_days_only_and_not_the_days_between():
     assert frame.filter(on_local_days("at", pl.Series([], dtype=pl.Date), "Europe/Paris")).is_empty()
 
 
-@pytest.mark.parametrize("removed_ids", [[], [2]])
-def test_a_member_rollup_after_a_change_equals_the_rollup_of_the_activities_as_they_are(removed_ids):
-    """What the incremental refresh does to member days: the added rows merged in, or the members a
-    removal touches rolled up again, gives the rollup of the activities as they now are."""
-    before = pl.DataFrame({"id": [1, 2, 3, 4], "member_id": [10, 10, 20, 30],
-                           "day": [date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 1), date(2026, 3, 3)]})
-    added = pl.DataFrame({"id": [5], "member_id": [20], "day": [date(2026, 3, 4)]})
-    now = pl.concat([before.filter(~pl.col("id").is_in(removed_ids)), added])
-    rollup = lambda rows: distinct_sorted(rows, ["member_id", "day"])  # noqa: E731
-    got = member_rollup_after(rollup(before), now, before.filter(pl.col("id").is_in(removed_ids)), added, rollup,
-                              ["member_id", "day"])
+@pytest.mark.parametrize("wide", [False, True])
+def test_a_counted_rollup_after_a_change_equals_the_rollup_of_the_activities_as_they_are(wide):
+    """What the incremental refresh does to member days: the removed rows' counts taken out and the
+    added rows' put in (a member day whose last activity went is gone, one that kept another stays)
+    gives the rollup of the activities as they now are, packed or not (a 63-bit span of members)."""
+    scale = 2**61 if wide else 1
+    before = pl.DataFrame({"id": [1, 2, 3, 4, 6], "member_id": [1, 1, 2, 3, 3],
+                           "day": [date(2026, 3, d) for d in (1, 2, 1, 3, 3)]}).with_columns(pl.col("member_id") * scale)
+    removed = before.filter(pl.col("id").is_in([2, 4]))  # 1 on the 2nd: gone; 3 on the 3rd: one left
+    added = pl.DataFrame({"id": [5, 4], "member_id": [2, 1],
+                          "day": [date(2026, 3, 4), date(2026, 3, 1)]}).with_columns(pl.col("member_id") * scale)
+    now = pl.concat([before.filter(~pl.col("id").is_in([2, 4])), added])
+    rollup = lambda rows: counted_sorted(rows, ["member_id", "day"])  # noqa: E731
+    got = counted_after(rollup(before), rollup(removed), rollup(added), ["member_id", "day"])
     assert got.rows() == rollup(now).rows() == [
-        (10, date(2026, 3, 1)), *([] if removed_ids else [(10, date(2026, 3, 2))]),
-        (20, date(2026, 3, 1)), (20, date(2026, 3, 4)), (30, date(2026, 3, 3))]
+        (1 * scale, date(2026, 3, 1), 2), (2 * scale, date(2026, 3, 1), 1), (2 * scale, date(2026, 3, 4), 1),
+        (3 * scale, date(2026, 3, 3), 1)]

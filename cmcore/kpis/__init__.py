@@ -122,42 +122,38 @@ def local_days(utc: pl.Series, tz: str) -> pl.Series:
     return day.gather(us // QUARTER_HOUR_US - first).alias(utc.name)
 
 
-def distinct_sorted(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """The distinct rows of `frame`'s integer or date `columns`, sorted by them. Without nulls, and
-    while their spans fit in 62 bits, the columns are packed into one Int64 whose sort and
-    neighbour test replace a unique and a sort of the columns (growth's member days of 9.5M
-    activities, local days included: 1.8 s → 0.55 s)."""
+def counted_sorted(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """The distinct rows of `frame`'s integer or date `columns`, sorted by them, with `n`, how many
+    rows of `frame` each stands for. Without nulls, and while their spans fit in 62 bits, the
+    columns are packed into one Int64 whose sort and run lengths replace a group_by and a sort of
+    the columns (growth's member days of 9.5M activities, local days included: 1.8 s → 0.55 s)."""
     rows = frame.select(columns)
     packing = _packing([rows], columns)
     if packing is None:
-        return rows.unique().sort(columns)
-    return _unpacked(sorted_unique(_packed(rows, packing)), rows.schema, packing)
+        return rows.group_by(columns).agg(pl.len().cast(pl.Int64).alias("n")).sort(columns)
+    runs = _packed(rows, packing).sort().rle().struct.unnest()
+    return _unpacked(runs["value"], rows.schema, packing).with_columns(runs["len"].cast(pl.Int64).alias("n"))
 
 
-def merge_distinct_sorted(first: pl.DataFrame, second: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """The distinct rows of two frames that are each `distinct_sorted` by `columns`, sorted by them:
-    merged in one pass, not sorted again (a day's new member days into a year's: 0.5 s → 0.03 s)."""
-    packing = _packing([first, second], columns)
+def counted_after(counted: pl.DataFrame, removed: pl.DataFrame, added: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """`counted` (a `counted_sorted` of rows) after the `removed` rows (as they were) went and the
+    `added` ones (as they are) came, both `counted_sorted` by the same `columns`: the counts of the
+    rows they touch changed, those that reach 0 left out; the others as they were, in one pass."""
+    change = (pl.concat([removed.with_columns(-pl.col("n")), added]).group_by(columns).agg(pl.col("n").sum())
+              .filter(pl.col("n") != 0))
+    if change.is_empty():
+        return counted
+    packing = _packing([counted, change], columns)
     if packing is None:
-        return pl.concat([first, second]).unique().sort(columns)
-    merged = (_packed(first, packing).to_frame("key")
-              .merge_sorted(_packed(second, packing).to_frame("key"), "key").to_series())
-    return _unpacked(merged.filter(merged.ne_missing(merged.shift(1))), first.schema, packing)
-
-
-def member_rollup_after(rolled: pl.DataFrame, activity: pl.DataFrame, removed: pl.DataFrame,
-                        added: pl.DataFrame, rollup: Callable[[pl.DataFrame], pl.DataFrame],
-                        columns: list[str]) -> pl.DataFrame:
-    """A rollup of activities per member (`rolled` = `rollup(activity as it was)`, distinct and
-    sorted by `columns`) after activities were `removed` (as they were) and `added` (as they are):
-    the added rows' rollup merged in when none was removed; else the members the change touches
-    rolled up again from `activity` as it is now."""
-    if removed.is_empty():
-        return merge_distinct_sorted(rolled, rollup(added), columns)
-    touched = pl.concat([removed["member_id"], added["member_id"]]).unique()
-    others = rolled.filter(~pl.col("member_id").is_in(touched.implode()))
-    return merge_distinct_sorted(others, rollup(activity.filter(pl.col("member_id").is_in(touched.implode()))),
-                                 columns)
+        return (pl.concat([counted, change]).group_by(columns).agg(pl.col("n").sum())
+                .filter(pl.col("n") > 0).sort(columns))
+    keys, changed = _packed(counted, packing), _packed(change, packing)
+    touched = keys.is_in(changed.implode())
+    updated = (pl.concat([counted.filter(touched), change]).with_columns(_packed_expr(packing).alias("key"))
+               .group_by("key").agg(*[pl.col(c).first() for c in columns], pl.col("n").sum())
+               .filter(pl.col("n") > 0).sort("key"))
+    kept = counted.filter(~touched).with_columns(keys.filter(~touched).alias("key"))
+    return kept.merge_sorted(updated.select(kept.columns), "key").drop("key")
 
 
 class _Packing(NamedTuple):
@@ -181,11 +177,15 @@ def _packing(frames: list[pl.DataFrame], columns: list[str]) -> _Packing | None:
     return _Packing(columns, lows, bits) if sum(bits) <= 62 else None
 
 
-def _packed(rows: pl.DataFrame, packing: _Packing) -> pl.Series:
+def _packed_expr(packing: _Packing) -> pl.Expr:
     key = pl.lit(0, pl.Int64)
     for c, lo, b in zip(*packing, strict=True):
         key = key * 2**b + (pl.col(c).to_physical().cast(pl.Int64) - lo)
-    return rows.lazy().select(key.alias("key")).collect().to_series()  # lazy selects: 0.15 s less than eager ones
+    return key
+
+
+def _packed(rows: pl.DataFrame, packing: _Packing) -> pl.Series:
+    return rows.lazy().select(_packed_expr(packing).alias("key")).collect().to_series()  # lazy: 0.15 s less than eager
 
 
 def _unpacked(keys: pl.Series, schema: pl.Schema, packing: _Packing) -> pl.DataFrame:

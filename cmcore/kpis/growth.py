@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from cmcore.kpis import (CONTRIBUTION_KINDS, between, bots_of, by_people, distinct_sorted, instant, local_day,
-                         member_rollup_after, on_platforms, share)
+from cmcore.kpis import (CONTRIBUTION_KINDS, between, bots_of, by_people, counted_sorted, instant, local_day,
+                         counted_after, on_platforms, share)
 from cmcore.periods import Period
 
 
@@ -86,15 +86,14 @@ MEMBER_DAY = ["member_id", "day", "platform_id"]
 
 def member_days(activity: pl.DataFrame, tz: str) -> pl.DataFrame:
     """The daily rollup behind DAU/WAU/MAU: each (member, local day, platform) with an activity,
-    sorted so (what `active_days` walks)."""
+    and `n`, how many, sorted so (what `active_days` walks)."""
     days = activity.lazy().select("member_id", local_day("created_at", tz).alias("day"), "platform_id").collect()
-    return distinct_sorted(days, MEMBER_DAY)
+    return counted_sorted(days, MEMBER_DAY)
 
 
-def member_days_after(days: pl.DataFrame, activity: pl.DataFrame, removed: pl.DataFrame, added: pl.DataFrame,
-                      tz: str) -> pl.DataFrame:
-    """`member_days` after activities were removed and added (see `member_rollup_after`)."""
-    return member_rollup_after(days, activity, removed, added, lambda rows: member_days(rows, tz), MEMBER_DAY)
+def member_days_after(days: pl.DataFrame, removed: pl.DataFrame, added: pl.DataFrame, tz: str) -> pl.DataFrame:
+    """`member_days` after activities were `removed` (as they were) and `added` (as they are)."""
+    return counted_after(days, member_days(removed, tz), member_days(added, tz), MEMBER_DAY)
 
 
 def active_days(days_active: pl.DataFrame, platforms: list[int] | None = None,

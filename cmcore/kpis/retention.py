@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from cmcore.kpis import between, distinct_sorted, instant, member_rollup_after, on_platforms, share
+from cmcore.kpis import between, counted_sorted, instant, counted_after, on_platforms, share
 from cmcore.kpis.growth import member_joins
 from cmcore.periods import Period
 
@@ -27,15 +27,14 @@ MEMBER_MONTH = ["member_id", "month", "platform_id"]
 
 def member_months(activity: pl.DataFrame, tz: str) -> pl.DataFrame:
     """The monthly rollup behind the cohorts: each (member, local month, platform) with an activity,
-    sorted so."""
+    and `n`, how many, sorted so."""
     months = activity.lazy().select("member_id", _month("created_at", tz).alias("month"), "platform_id").collect()
-    return distinct_sorted(months, MEMBER_MONTH)
+    return counted_sorted(months, MEMBER_MONTH)
 
 
-def member_months_after(months: pl.DataFrame, activity: pl.DataFrame, removed: pl.DataFrame,
-                        added: pl.DataFrame, tz: str) -> pl.DataFrame:
-    """`member_months` after activities were removed and added (see `member_rollup_after`)."""
-    return member_rollup_after(months, activity, removed, added, lambda rows: member_months(rows, tz), MEMBER_MONTH)
+def member_months_after(months: pl.DataFrame, removed: pl.DataFrame, added: pl.DataFrame, tz: str) -> pl.DataFrame:
+    """`member_months` after activities were `removed` (as they were) and `added` (as they are)."""
+    return counted_after(months, member_months(removed, tz), member_months(added, tz), MEMBER_MONTH)
 
 
 def cohort_retention(members: pl.DataFrame, identities: pl.DataFrame, months_active: pl.DataFrame,

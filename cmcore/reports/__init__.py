@@ -69,11 +69,11 @@ def cached(*roles: str) -> Callable[[Callable[..., Report]], Callable[..., Repor
 
 
 def _after(changes: frames.Changes, update: Callable[..., T], old: T, tz: str) -> T | None:
-    """`update(old, activity, removed, added, tz)` for how activity changed since `old` was made
-    (None when that is not known: `old` is then made again)."""
-    activity = frames.table("activity")
+    """`update(old, removed, added, tz)` for how activity changed since `old` was made (None when
+    that is not known: `old` is then made again)."""
+    frames.table("activity")
     delta = changes.delta("activity")
-    return None if delta is None else update(old, activity, delta.removed, delta.added, tz)
+    return None if delta is None else update(old, delta.removed, delta.added, tz)
 
 
 def _both(fn, scope: Scope, *args):
