@@ -18,8 +18,7 @@ import polars as pl
 
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
-from cmcore.kpis import (between, bots_of, by_people, content, instant, local_day, on_local_days, on_platforms,
-                         sorted_unique)
+from cmcore.kpis import between, bots_of, by_people, content, counted_after, instant, local_day, on_platforms
 from cmcore.reports import Scope
 from cmcore.periods import Period
 from cmcore.refusal import Refusal
@@ -33,6 +32,8 @@ WRITTEN_KIND = pl.Enum(WRITTEN)  # one byte per row instead of a string
 SETTING = "leaderboard_scoring"
 LOVE_HORIZON_HALF_LIVES = 6  # older items weigh under 1.6 % and are left out of love
 RISING_JOINED_DAYS = 90
+REACTION = ["author", "member_id", "day", "platform_id"]  # a row of `Rollups.reactions`, and its order
+REACHED = ["member_id", "counterpart", "day", "platform_id"]  # a row of `Rollups.reached`, and its order
 DAY_BITS = 20  # a day in a (member, day) key: ±1,400 years around 1970
 MONTHLY_FROM = 2  # whole months in a period from which monthly sums keep its board under 300 ms (measured)
 
@@ -163,12 +164,13 @@ class Codes:
 class Rollups:
     """What every board is cut from, once per change of activity, events or attendance and time zone (local days):
 
-    - `written`: threads, answers, replies and comments (member_id, kind, platform_id, accepted,
-      day, author: whom it replies to);
-    - `reactions`: who reacted to whom, each once a day per pair of members and platform;
+    - `written`: threads, answers, replies and comments (id, member_id, kind, platform_id,
+      accepted, day, author: whom it replies to);
+    - `reactions`: who reacted to whom, each once a day per pair of members and platform, with
+      `n`, how many reactions that row stands for (sorted by author, member, day and platform);
     - `attended`: who attended an event, on its day (events belong to no platform);
     - `reached`: who was reached by whom (`member_id` by `counterpart`), once per pair, day and
-      platform, sorted by pair then day, with `prev_day`, the pair's previous row's day on any
+      platform with `n`, how many items, sorted by pair then day, with `prev_day`, the pair's previous row's day on any
       platform (a window then counts a pair once without a distinct count: the rows in it
       whose previous day falls before it);
     - `anonymous`: the up-votes and likes whose givers the source does not name, received per
@@ -176,7 +178,8 @@ class Rollups:
       so no reach.
 
     Replies and reactions to oneself are left out, and so are bots: what they did does not score,
-    and their reactions are no one's.
+    and their reactions are no one's. The counts `n` let a change take out exactly what its rows
+    counted as they were and put in what they count as they are.
     """
 
     written: pl.DataFrame
@@ -239,7 +242,7 @@ def _acts(rows: pl.DataFrame, activity: pl.DataFrame, tz: str, bots: pl.Series |
     """`rows` of `activity` with their local day and their parent's author, replies and reactions
     to oneself and what `bots` did left out."""
     return by_people(rows.lazy().select(
-        "member_id", "kind", "platform_id", "accepted", local_day("created_at", tz).alias("day"),
+        "id", "member_id", "kind", "platform_id", "accepted", local_day("created_at", tz).alias("day"),
         _parent_authors(rows, activity)).filter(pl.col("author").is_null() | (pl.col("author") != pl.col("member_id"))),
         bots).collect()
 
@@ -269,18 +272,19 @@ def _codes(written: pl.DataFrame, reactions: pl.DataFrame, attended: pl.DataFram
 
 def _met(acts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """From `_acts`: the written items, the reactions once a day per pair of members and platform,
-    and who reached whom (`reached` of `Rollups`)."""
+    and who reached whom (`reached` of `Rollups`), with their counts."""
     written = acts.filter(pl.col("kind") != "reaction").with_columns(pl.col("kind").cast(WRITTEN_KIND))
     codes = Codes.of([acts["member_id"], acts["author"]], [acts["day"]], acts["platform_id"])
-    # one sort: each (author, member, day, platform) once per flag "written" (else a reaction)
-    keys = (acts.filter(pl.col("author").is_not_null() | (pl.col("kind") == "reaction"))
-            .select(codes.key(pl.col("kind") != "reaction")).to_series())
-    met = sorted_unique(keys).to_frame().select(codes.unkey())
+    # one sort: each (author, member, day, platform) once per flag "written" (else a reaction), and how many
+    runs = (acts.filter(pl.col("author").is_not_null() | (pl.col("kind") == "reaction"))
+            .select(codes.key(pl.col("kind") != "reaction")).to_series().sort().rle().struct.unnest())
+    met = runs.select(pl.col("value").alias("key"), pl.col("len").cast(pl.Int64).alias("n")).select(*codes.unkey(), "n")
     reactions = met.filter(~pl.col("flag")).drop("flag")
-    same = [pl.col(c) == pl.col(c).shift(1) for c in ("author", "member_id", "day", "platform_id")]
-    pairs = met.filter(pl.col("author").is_not_null() & ~pl.all_horizontal(same).fill_null(False))
-    reached = pairs.select(pl.col("author").alias("member_id"), pl.col("member_id").alias("counterpart"), "day",
-                           "platform_id")
+    same = lambda by: pl.all_horizontal(pl.col(c) == pl.col(c).shift(by) for c in REACTION).fill_null(False)  # noqa: E731
+    reached = (met.filter(pl.col("author").is_not_null())
+               .with_columns(pl.col("n") + pl.when(same(-1)).then(pl.col("n").shift(-1)).otherwise(0)).filter(~same(1))
+               .select(pl.col("author").alias("member_id"), pl.col("member_id").alias("counterpart"), "day",
+                       "platform_id", "n"))
     return written, reactions, _with_prev_day(reached)
 
 
@@ -301,63 +305,45 @@ def rollups(activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFra
                    _anonymous(activity, votes, bots))
 
 
-def touched_keys(activity: pl.DataFrame, removed: pl.DataFrame, added: pl.DataFrame, tz: str) -> pl.Series:
-    """The (member, local day) keys (`day_key`) whose rollups activities `removed` (as they were)
-    and `added` (as they are) change: their authors' and their parents' authors' on their days;
-    and for the replies and reactions to a removed or changed one, theirs and their parent's
-    author's, before and after (a merge moves whose replies they are)."""
+def changed_acts(activity: pl.DataFrame, delta: frames.Delta, tz: str,
+                 bots: pl.Series | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The `_acts` a change of activity (`delta`, activity as it is now) replaces, and those that
+    replace them: of the rows it changed, as they were and as they are, and of the replies and
+    reactions to a changed one, under their parent's author as it was and as it is."""
+    removed, added = delta.removed, delta.added
+    changed = pl.concat([removed["id"], added["id"]]).unique().implode()
     children = activity.clear() if removed.is_empty() else activity.filter(
-        pl.col("parent_id").is_in(removed["id"].implode()))
-    items = pl.concat([removed, added, children]).select("member_id", "parent_id", "created_at")
-    wanted = items["parent_id"].drop_nulls().unique().implode()
-    parents = pl.concat([activity.filter(pl.col("id").is_in(wanted)), removed.filter(pl.col("id").is_in(wanted))])
-    items = items.with_columns(local_day("created_at", tz).alias("day"))
-    authors = items.join(parents.select(pl.col("id").alias("parent_id"), pl.col("member_id").alias("author")),
-                         on="parent_id")
-    return pl.concat([items.select(day_key()), authors.select(day_key("author"))]).to_series().drop_nulls().unique()
+        pl.col("parent_id").is_in(removed["id"].implode()) & ~pl.col("id").is_in(changed))
+    before = pl.concat([removed, children])
+    wanted = before["parent_id"].drop_nulls().unique().implode()
+    parents = pl.concat([removed.filter(pl.col("id").is_in(wanted)),
+                         activity.filter(pl.col("id").is_in(wanted) & ~pl.col("id").is_in(changed))])
+    return _acts(before, parents, tz, bots), _acts(pl.concat([added, children]), activity, tz, bots)
 
 
-def _pairs(frame: pl.DataFrame) -> pl.Series:
-    """`reached` rows' (member_id, counterpart) as one Int64 while ids fit in 31 bits (is_in on a
-    struct column is ten times slower), else as a struct."""
-    ids = pl.concat([frame["member_id"], frame["counterpart"]])
-    if ids.is_empty() or (ids.min() >= 0 and ids.max() < 2**31):
-        return frame.select(pl.col("member_id") * 2**31 + pl.col("counterpart")).to_series()
-    return frame.select(pl.struct("member_id", "counterpart")).to_series()
+def touched_keys(before: pl.DataFrame, after: pl.DataFrame) -> pl.Series:
+    """The (member, local day) keys (`day_key`) whose counts the `changed_acts` change: their
+    members' and their parents' authors' (who received them)."""
+    return pl.concat([acts.select(day_key(who)) for acts in (before, after) for who in ("member_id", "author")]
+                     ).to_series().drop_nulls().unique()
 
 
 def rollups_after(rolled: Rollups, activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFrame,
-                  keys: pl.Series, tz: str, bots: pl.Series | None = None, votes: pl.DataFrame | None = None) -> Rollups:
-    """`rolled` (made with the same `bots`) with what members did on their local days of `keys`
-    (see `touched_keys`) made again from `activity` as it is now, and the attendance and anonymous
-    votes from `events`, `attendance` and `votes`. Who reached whom is walked again for the pairs
-    of members those keys hold."""
+                  before: pl.DataFrame, after: pl.DataFrame, tz: str, bots: pl.Series | None = None,
+                  votes: pl.DataFrame | None = None) -> Rollups:
+    """`rolled` (made with the same `bots`) with the `changed_acts` `before` taken out and `after`
+    put in, and the attendance and anonymous votes from `events`, `attendance` and `votes`. Who
+    reached whom keeps the previous day of each pair from the counts."""
     attended, anonymous = _attended(events, attendance, tz, bots), _anonymous(activity, votes, bots)
-    if keys.is_empty():
+    if before.is_empty() and after.is_empty():
         return replace(rolled, attended=attended, codes=_codes(rolled.written, rolled.reactions, attended),
                        anonymous=anonymous)
-    wanted = unkey(keys)
-    near = activity.filter(pl.col("member_id").is_in(wanted["member_id"].unique().implode())
-                           & on_local_days("created_at", wanted["day"], tz))
-    fresh_written, fresh_reactions, fresh_reached = _met(
-        _acts(near.filter(in_keys(keys, day=local_day("created_at", tz))), activity, tz, bots))
-    theirs = in_keys(keys)
-    written = pl.concat([rolled.written.filter(~theirs), fresh_written])
-    reactions = pl.concat([rolled.reactions.filter(~theirs), fresh_reactions])
-    reached = _reached_after(rolled.reached, fresh_reached, keys)
+    (_, old_reactions, old_reached), (fresh_written, fresh_reactions, fresh_reached) = _met(before), _met(after)
+    written = pl.concat([rolled.written.filter(~pl.col("id").is_in(before["id"].implode())), fresh_written])
+    reactions = counted_after(rolled.reactions, old_reactions, fresh_reactions, REACTION)
+    reached = _with_prev_day(counted_after(rolled.reached.drop("prev_day"), old_reached.drop("prev_day"),
+                                           fresh_reached.drop("prev_day"), REACHED))
     return Rollups(written, reactions, attended, reached, _codes(written, reactions, attended), anonymous)
-
-
-def _reached_after(reached: pl.DataFrame, fresh: pl.DataFrame, keys: pl.Series) -> pl.DataFrame:
-    """`reached` with the rows of the counterparts' `keys` replaced by `fresh` ones, and the pairs
-    those rows hold walked again."""
-    gone = in_keys(keys, "counterpart")
-    kept = reached.filter(~gone)
-    touched = pl.concat([_pairs(reached.filter(gone)), _pairs(fresh)]).unique()
-    mask = _pairs(kept).is_in(touched.implode())
-    walked = _with_prev_day(pl.concat([kept.filter(mask).drop("prev_day"), fresh.drop("prev_day")])
-                            .sort("member_id", "counterpart", "day", "platform_id"))
-    return pl.concat([kept.filter(~mask), walked])
 
 
 def _on(frame: pl.DataFrame | pl.LazyFrame, platforms: list[int] | None) -> pl.LazyFrame:
@@ -574,20 +560,20 @@ def _rollups(tz: str) -> Rollups:
     bots, key = _bots()
 
     def after(rolled: Rollups, changes: frames.Changes) -> Rollups | None:
-        keys = _touched_keys(changes, tz)
-        return None if keys is None else rollups_after(
-            rolled, frames.table("activity"), frames.table("events"), frames.table("attendance"), keys, tz, bots,
+        acts = _changed_acts(changes, tz, bots)
+        return None if acts is None else rollups_after(
+            rolled, frames.table("activity"), frames.table("events"), frames.table("attendance"), *acts, tz, bots,
             frames.table("votes"))
     return frames.derived(f"leaderboard_rollups:{tz}:{key}", lambda: rollups(
         frames.table("activity"), frames.table("events"), frames.table("attendance"), tz, bots,
         frames.table("votes")), update=after)
 
 
-def _touched_keys(changes: frames.Changes, tz: str) -> pl.Series | None:
-    """The (member, local day) keys a change of activity touches since `changes`' value was made (None: unknown)."""
+def _changed_acts(changes: frames.Changes, tz: str, bots: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """The `changed_acts` of a change of activity since `changes`' value was made (None: unknown)."""
     activity = frames.table("activity")
     delta = changes.delta("activity")
-    return None if delta is None else touched_keys(activity, delta.removed, delta.added, tz)
+    return None if delta is None else changed_acts(activity, delta, tz, bots)
 
 
 class _Counted(NamedTuple):
@@ -613,10 +599,10 @@ def _moved(before: pl.DataFrame, now: pl.DataFrame) -> pl.Series:
 def _changed_keys(changes: frames.Changes, counted: _Counted, rolled: Rollups, tz: str) -> pl.Series | None:
     """The (member, local day) keys to count again in `counted`: those a change of activity touches,
     and those whose attendance or anonymous votes changed since (None: unknown, count everything again)."""
-    keys = _touched_keys(changes, tz)
-    if keys is None:
+    acts = _changed_acts(changes, tz, _bots()[0])
+    if acts is None:
         return None
-    return pl.concat([keys, _moved(counted.attended, rolled.attended),
+    return pl.concat([touched_keys(*acts), _moved(counted.attended, rolled.attended),
                       _moved(counted.anonymous, rolled.anonymous)]).unique()
 
 
