@@ -312,9 +312,9 @@ def _with_rows(hit: _Entry, source: Source, now: Versions, snapshot: str, ranges
     if top is None or (not ids and min(a for a, _ in ranges) > top):  # only new rows: none to take out
         removed, frame = old.clear(), pl.concat([old, added])
     else:
-        touched_expr = pl.any_horizontal(touched)
-        removed = old.filter(touched_expr)
-        frame = pl.concat([old.filter(~touched_expr), added])
+        mask = old.select(pl.any_horizontal(touched)).to_series()
+        removed = old.filter(mask)
+        frame = pl.concat([old.filter(~mask), added])
     if frame.n_chunks() > MAX_CHUNKS:
         frame = frame.rechunk()
     generation = next(_generations)

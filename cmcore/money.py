@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 import sqlalchemy as sa
 
-from cmcore import audit, currencies, db, frames
+from cmcore import audit, db, frames
 from cmcore.access import AccessDenied, Principal, require
 from cmcore.currencies import CURRENCIES, MAX_MINOR
 from cmcore.ingest.canonical import MAX_COUNT

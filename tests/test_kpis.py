@@ -9,7 +9,7 @@ import pytest
 from cmcore import community
 from cmcore.access import AccessDenied, CLI, Principal
 from cmcore.kpis import (between, content, counted_after, counted_sorted, growth, micros, moderation,
-                         on_local_days, reputation, retention)
+                         reputation, retention)
 from cmcore import reports
 from cmcore.periods import Period
 from tests.builders import Community, utc
@@ -521,20 +521,6 @@ def test_microseconds_are_exact_integers_to_the_last_representable_instant():
     last = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)  # past what a float holds exactly (2^53)
     assert micros(last) == 253_402_300_799_999_999 and isinstance(micros(last), int)
     assert micros(datetime(1970, 1, 1, 1, tzinfo=ZoneInfo("Europe/Paris"))) == 0
-
-
-def test_on_local_days_keeps_the_chosen_days_only_and_not_the_days_between():
-    """Days in runs (1–2 March) and apart (4 March), in Paris: each local day from its midnight
-    to the next (23:00 UTC the day before), never the 3rd that lies between the runs."""
-    moments = [utc(2026, 2, 28, 22, 59), utc(2026, 2, 28, 23), utc(2026, 3, 2, 12), utc(2026, 3, 2, 22, 59),
-               utc(2026, 3, 2, 23), utc(2026, 3, 3, 12), utc(2026, 3, 3, 23), utc(2026, 3, 4, 22, 59),
-               utc(2026, 3, 4, 23)]
-    frame = pl.DataFrame({"at": moments}, schema={"at": pl.Datetime("us", "UTC")})
-    days = pl.Series([date(2026, 3, 4), date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 2)])
-    assert frame.filter(on_local_days("at", days, "Europe/Paris"))["at"].to_list() == [
-        utc(2026, 2, 28, 23), utc(2026, 3, 2, 12), utc(2026, 3, 2, 22, 59), utc(2026, 3, 3, 23),
-        utc(2026, 3, 4, 22, 59)]
-    assert frame.filter(on_local_days("at", pl.Series([], dtype=pl.Date), "Europe/Paris")).is_empty()
 
 
 @pytest.mark.parametrize("wide", [False, True])

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import sqlalchemy as sa
 
-from cmcore import audit, community, db, leaderboard, money
+from cmcore import audit, community, db, leaderboard
 from cmcore.access import Principal, require
 from cmcore.alerts import delivery
 from cmcore.alerts.kinds import WORKER, link

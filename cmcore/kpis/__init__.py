@@ -2,11 +2,9 @@
 (reputation's few thousand mentions in numpy, see its docstring)."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
@@ -69,32 +67,13 @@ def between(column: str, start: datetime | pl.Expr, end: datetime | pl.Expr) -> 
     return (pl.col(column) >= instant(start)) & (pl.col(column) < instant(end))
 
 
-def on_local_days(column: str, days: pl.Series, tz: str) -> pl.Expr:
-    """`column` (UTC timestamps) falls on one of the local `days` of time zone `tz`: a window per
-    run of consecutive days (a few comparisons where converting every timestamp to its local day
-    costs 0.25 s at 2M rows), the conversion when the days are scattered in many runs."""
-    ordered = days.unique().sort().to_list()
-    runs: list[list] = []
-    for day in ordered:
-        if runs and (day - runs[-1][1]).days == 1:
-            runs[-1][1] = day
-        else:
-            runs.append([day, day])
-    if len(runs) > 16:
-        return local_day(column, tz).is_in(days.implode())
-    zone = ZoneInfo(tz)
-    return pl.any_horizontal(False, *(between(column, datetime.combine(a, time(), zone).astimezone(UTC),
-                                              datetime.combine(b + timedelta(days=1), time(), zone).astimezone(UTC))
-                                      for a, b in runs))
-
-
-CONTRIBUTION_KINDS = ("thread", "reply", "comment", "answer")
-
-
 def hours(start: str | pl.Expr, end: str | pl.Expr) -> pl.Expr:
     """Hours from `start` to `end` (columns or expressions), to the microsecond."""
     as_expr = lambda x: pl.col(x) if isinstance(x, str) else x  # noqa: E731
     return (as_expr(end) - as_expr(start)).dt.total_microseconds() / 3_600_000_000
+
+
+CONTRIBUTION_KINDS = ("thread", "reply", "comment", "answer")
 
 
 def local_day(column: str, tz: str) -> pl.Expr:
@@ -194,12 +173,6 @@ def _unpacked(keys: pl.Series, schema: pl.Schema, packing: _Packing) -> pl.DataF
     return keys.to_frame("key").lazy().select(
         (pl.col("key") // 2**tail % 2**b + lo).cast(pl.Series(dtype=schema[c]).to_physical().dtype).cast(schema[c]).alias(c)
         for c, lo, b, tail in zip(columns, lows, bits, tails, strict=True)).collect()
-
-
-def sorted_unique(keys: pl.Series) -> pl.Series:
-    """The distinct values of `keys`, sorted: one sort, then each value unlike the one before."""
-    ordered = keys.sort()
-    return ordered.filter(ordered.ne_missing(ordered.shift(1)))
 
 
 def median_p90(column: str, name: str) -> list[pl.Expr]:
