@@ -196,13 +196,6 @@ class Rollups:
                        reactions=self.reactions.filter(mine | (pl.col("author") == member_id)),
                        anonymous=self.anonymous.filter(mine))
 
-    def on_keys(self, keys: pl.Series) -> Rollups:
-        """The rows that count for the (member, local day) `keys` (see `day_key`)."""
-        mine = in_keys(keys, "member_id")
-        return replace(self, written=self.written.filter(mine), attended=self.attended.filter(mine),
-                       reactions=self.reactions.filter(mine | in_keys(keys, "author")),
-                       anonymous=self.anonymous.filter(mine))
-
 
 def day_key(member: str | pl.Expr = "member_id", day: str | pl.Expr = "day") -> pl.Expr:
     """(member, day) as one Int64 (`is_in` on a struct column is ten times slower)."""
@@ -392,43 +385,89 @@ def _days(frame: pl.DataFrame, first: date, end: date, column: str = "day") -> p
 
 
 def wide(counts: pl.DataFrame, rules: Scoring) -> pl.DataFrame:
-    """Per member and day with points, from the `day_counts`: the points of each kind (items up to
-    the daily cap, times the weight) and their total `points`, sorted by day like the counts (a
-    period's rows are then one slice)."""
-    points = (pl.min_horizontal(k, int(rules.caps[k])) * float(rules.weights[k]) for k in KINDS)
-    return (counts.lazy().with_columns(points).with_columns(pl.sum_horizontal(KINDS).alias("points"))
-            .filter(pl.col("points") > 0).collect())
+    """Per member and day with items, from the `day_counts`: the items of each kind as counted (a
+    change adds to them or takes from them) and the day's `points` (each kind's items up to its
+    daily cap, times its weight), sorted by day like the counts (a period's rows are then one slice)."""
+    return (counts.lazy().with_columns(pl.col(KINDS).cast(pl.Int32))
+            .with_columns(pl.sum_horizontal(_scored(rules)).alias("points")).collect())
 
 
-def monthly(daily: pl.DataFrame) -> pl.DataFrame:
-    """The `wide` daily points summed per member and month (column `month`), keeping the month's
-    last day with points as `day`; sorted by month. The days are sorted, so each month is a slice
-    grouped on its own (twice as fast as one group_by on member and month)."""
+def _scored(rules: Scoring) -> list[pl.Expr]:
+    """Each kind's items of a day as the points they score: up to the daily cap, times the weight."""
+    return [pl.min_horizontal(k, int(rules.caps[k])) * float(rules.weights[k]) for k in KINDS]
+
+
+def scored(daily: pl.LazyFrame, rules: Scoring) -> pl.LazyFrame:
+    """`wide` daily rows with points, each kind's items as the points they score."""
+    return daily.filter(pl.col("points") > 0).with_columns(_scored(rules))
+
+
+def monthly(daily: pl.DataFrame, rules: Scoring) -> pl.DataFrame:
+    """The `wide` daily points summed per member and month (column `month`), each kind's too,
+    keeping the month's last day with points as `day`; sorted by month. The days are sorted, so
+    each month is a slice grouped on its own (twice as fast as one group_by on member and month)."""
     days = daily["day"]
+    empty = scored(daily.lazy(), rules).select("member_id", pl.col("day").alias("month"), *KINDS, "points", "day")
     if days.is_empty():
-        return daily.select("member_id", pl.col("day").alias("month"), *KINDS, "points", "day")
+        return empty.collect()
     starts = pl.date_range(days[0].replace(day=1), days[-1], "1mo", eager=True).to_list()
     ends = [*starts[1:], days[-1] + timedelta(days=1)]
-    return pl.concat([daily.clear().select("member_id", pl.col("day").alias("month"), *KINDS, "points", "day"),
-                      *pl.collect_all(
-        _days(daily, first, end).group_by("member_id")
+    return pl.concat([empty.clear().collect(), *pl.collect_all(
+        scored(_days(daily, first, end), rules).group_by("member_id")
         .agg(pl.lit(first).alias("month"), *[pl.col(k).sum() for k in (*KINDS, "points")], pl.col("day").max())
         for first, end in zip(starts, ends, strict=True))])
 
 
-def points_after(points: pl.DataFrame, rolled: Rollups, keys: pl.Series, rules: Scoring,
-                 platforms: list[int] | None = None) -> pl.DataFrame:
-    """The `wide` points of `rolled` as they were in `points`, with the (member, day) `keys` counted again."""
-    counted = day_counts(rolled.on_keys(keys), platforms).filter(in_keys(keys))
-    return points.filter(~in_keys(keys)).merge_sorted(wide(counted, rules), "day")
+def item_changes(rolled: Rollups, before: pl.DataFrame, after: pl.DataFrame, attended: pl.DataFrame,
+                 anonymous: pl.DataFrame, platforms: list[int] | None = None) -> pl.DataFrame:
+    """Per member and day, how many items of each kind (KINDS columns) on the platforms (all when
+    None) the `changed_acts` `before` → `after` add (or take away), with the reactions they made
+    or unmade once a day per pair (by the counts of `rolled`, made after them), and the change
+    from `attended` and `anonymous` (what was counted before) to `rolled`'s."""
+    parts = []
+    for sign, acts in ((-1, before), (1, after)):
+        written = _on(acts, platforms).filter(pl.col("kind") != "reaction")
+        parts += [written.select("member_id", "day", pl.col("kind").cast(pl.Utf8).alias("what"), pl.lit(sign).alias("d")),
+                  written.filter("accepted").select("member_id", "day", pl.lit("accepted").alias("what"),
+                                                    pl.lit(sign).alias("d"))]
+    reacted = pl.concat([_on(acts, platforms).filter(pl.col("kind") == "reaction").select(*REACTION, pl.lit(sign).alias("d"))
+                         for sign, acts in ((-1, before), (1, after))]).group_by(REACTION).agg(pl.col("d").sum())
+    flips = (reacted.join(rolled.reactions.lazy().select(*REACTION, "n"), on=REACTION, how="left", nulls_equal=True)
+             .with_columns(pl.col("n").fill_null(0))
+             .select(*REACTION, ((pl.col("n") > 0).cast(pl.Int64) - (pl.col("n") - pl.col("d") > 0).cast(pl.Int64))
+                     .alias("d")).filter(pl.col("d") != 0))
+    parts += [flips.select("member_id", "day", pl.lit("reaction_given").alias("what"), "d"),
+              flips.filter(pl.col("author").is_not_null()).select(
+                  pl.col("author").alias("member_id"), "day", pl.lit("reaction_received").alias("what"), "d")]
+    for old, now, what, d in ((anonymous, rolled.anonymous, "reaction_received", pl.col("up")),
+                              (attended, rolled.attended, "event", pl.lit(1))):
+        on = old.columns
+        for sign, rows in ((-1, old.join(now, on=on, how="anti")), (1, now.join(old, on=on, how="anti"))):
+            rows = rows if "platform_id" not in on else _on(rows, platforms)
+            parts.append(rows.lazy().select("member_id", "day", pl.lit(what).alias("what"), (d * sign).alias("d")))
+    return (pl.concat([p.with_columns(pl.col("d").cast(pl.Int64)) for p in parts]).group_by("member_id", "day")
+            .agg(pl.col("d").filter(pl.col("what") == k).sum().alias(k) for k in KINDS)
+            .filter(pl.any_horizontal(pl.col(KINDS) != 0)).collect())
 
 
-def monthly_after(months: pl.DataFrame, points: pl.DataFrame, keys: pl.Series) -> pl.DataFrame:
+def points_after(points: pl.DataFrame, changes: pl.DataFrame, rules: Scoring) -> pl.DataFrame:
+    """The `wide` points with the `item_changes` added to their members' days' items, and those
+    days' points counted again."""
+    keys = changes.select(day_key()).to_series()
+    hit = in_keys(keys)
+    items = (pl.concat([points.filter(hit).select("member_id", "day", *KINDS).cast({k: pl.Int64 for k in KINDS}),
+                        changes.select("member_id", "day", *KINDS)])
+             .group_by("member_id", "day").agg(pl.col(KINDS).sum())
+             .filter(pl.any_horizontal(pl.col(KINDS) > 0)).sort("day", "member_id"))
+    return points.filter(~hit).merge_sorted(wide(items, rules).select(points.columns), "day")
+
+
+def monthly_after(months: pl.DataFrame, points: pl.DataFrame, keys: pl.Series, rules: Scoring) -> pl.DataFrame:
     """The `monthly` sums of `points`, as they were in `months`, with the members' months of the
     (member, day) `keys` summed again."""
     month_key = lambda day: day_key(day=pl.col(day).dt.truncate("1mo"))  # noqa: E731
     touched = unkey(keys).select(month_key("day")).to_series().unique().implode()
-    fresh = (points.lazy().filter(month_key("day").is_in(touched))
+    fresh = (scored(points.lazy().filter(month_key("day").is_in(touched)), rules)
              .group_by("member_id", pl.col("day").dt.truncate("1mo").alias("month"))
              .agg(*[pl.col(k).sum() for k in (*KINDS, "points")], pl.col("day").max()).sort("month"))
     return months.filter(~month_key("month").is_in(touched)).merge_sorted(
@@ -446,16 +485,18 @@ def _month_count(months: tuple[date, date] | None) -> int:
     return 0 if months is None else (months[1].year - months[0].year) * 12 + months[1].month - months[0].month
 
 
-def in_period(daily: pl.DataFrame, months: pl.DataFrame | None, first: date, end: date) -> pl.LazyFrame:
-    """The `wide` points of [first, end): whole months from `months` (fewer rows), the days at the
-    edges from `daily`. Same sums as the daily rows alone."""
+def in_period(daily: pl.DataFrame, months: pl.DataFrame | None, first: date, end: date,
+              rules: Scoring) -> pl.LazyFrame:
+    """The points of [first, end), each kind's too (`scored`): whole months from `months` (fewer
+    rows), the days at the edges from the `wide` `daily`. Same sums as the daily rows alone."""
     inside = whole_months(first, end)
     if months is None or inside is None:
-        return _days(daily, first, end)
+        return scored(_days(daily, first, end), rules)
     start_month, end_month = inside
     columns = ["member_id", "day", *KINDS, "points"]
     return pl.concat([_days(months, start_month, end_month, "month").select(columns),
-                      _days(daily, first, start_month).select(columns), _days(daily, end_month, end).select(columns)])
+                      *(scored(_days(daily, a, b), rules).select(columns) for a, b in ((first, start_month),
+                                                                                       (end_month, end)))])
 
 
 def scores(points: pl.LazyFrame) -> pl.LazyFrame:
@@ -497,8 +538,8 @@ def board(points: pl.DataFrame, who_reached: pl.DataFrame, members: pl.DataFrame
     `months`, the `monthly` sums of `points`, only makes long periods faster."""
     previous = period.previous()
     now, before, loved, reached = pl.collect_all([
-        scores(in_period(points, months, period.start, period.end)),
-        scores(in_period(points, months, previous.start, previous.end)),
+        scores(in_period(points, months, period.start, period.end, rules)),
+        scores(in_period(points, months, previous.start, previous.end, rules)),
         love(points, period.end, rules), reach(who_reached, period.start, period.end, platforms)])
     top_before = math.ceil(0.1 * before.height)
     joined_since = datetime.combine(period.end - timedelta(days=RISING_JOINED_DAYS), time(), UTC)
@@ -597,8 +638,9 @@ def _moved(before: pl.DataFrame, now: pl.DataFrame) -> pl.Series:
 
 
 def _changed_keys(changes: frames.Changes, counted: _Counted, rolled: Rollups, tz: str) -> pl.Series | None:
-    """The (member, local day) keys to count again in `counted`: those a change of activity touches,
-    and those whose attendance or anonymous votes changed since (None: unknown, count everything again)."""
+    """The (member, local day) keys whose points may differ from what `counted` was made from: those
+    a change of activity touches, and those whose attendance or anonymous votes changed since
+    (None: unknown, make everything again)."""
     acts = _changed_acts(changes, tz, _bots()[0])
     if acts is None:
         return None
@@ -608,16 +650,18 @@ def _changed_keys(changes: frames.Changes, counted: _Counted, rolled: Rollups, t
 
 def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """The `wide` daily points of the scope's platforms, prepared once per change of their tables,
-    time zone, scoring and platform set (the members' days a change touches counted again), and their
-    monthly sums when the period or the previous one holds MONTHLY_FROM whole months."""
+    time zone, scoring and platform set (after a change, the items it adds or takes away counted in
+    their members' days), and their monthly sums when the period or the previous one holds
+    MONTHLY_FROM whole months."""
     rolled = _rollups(scope.tz)
     platforms = None if scope.platforms is None else sorted(scope.platforms)
-    key = f"leaderboard_points:{scope.tz}:{platforms}:{rules.key}:{_bots()[1]}"
+    bots, bots_key = _bots()
+    key = f"leaderboard_points:{scope.tz}:{platforms}:{rules.key}:{bots_key}"
 
     def points_after_change(points: _Counted, changes: frames.Changes) -> _Counted | None:
-        keys = _changed_keys(changes, points, rolled, scope.tz)
-        return None if keys is None else _Counted.of(points_after(points.frame, rolled, keys, rules, platforms),
-                                                     rolled)
+        acts = _changed_acts(changes, scope.tz, bots)
+        return None if acts is None else _Counted.of(points_after(points.frame, item_changes(
+            rolled, *acts, points.attended, points.anonymous, platforms), rules), rolled)
 
     points = frames.derived(key, lambda: _Counted.of(wide(day_counts(rolled, platforms), rules), rolled),
                             update=points_after_change).frame
@@ -627,9 +671,9 @@ def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | 
 
     def months_after_change(months: _Counted, changes: frames.Changes) -> _Counted | None:
         keys = _changed_keys(changes, months, rolled, scope.tz)
-        return None if keys is None else _Counted.of(monthly_after(months.frame, points, keys), rolled)
+        return None if keys is None else _Counted.of(monthly_after(months.frame, points, keys, rules), rolled)
 
-    return points, frames.derived(f"{key}:months", lambda: _Counted.of(monthly(points), rolled),
+    return points, frames.derived(f"{key}:months", lambda: _Counted.of(monthly(points, rules), rolled),
                                   update=months_after_change).frame
 
 

@@ -26,6 +26,11 @@ SCOPES = [Scope(Period(date(2026, 5, 1), date(2026, 6, 1)), None, "Europe/Paris"
           Scope(Period(date(2026, 3, 1), date(2026, 6, 1)), None, "UTC", NOW)]
 
 
+# caps reached at once, and kinds that weigh nothing (their items are still counted, for a later change)
+TIGHT = leaderboard.Scoring(weights={**leaderboard.Scoring().weights, "reaction_given": 0, "comment": 0},
+                            caps={k: 1 for k in leaderboard.KINDS})
+
+
 def pages() -> dict[str, object]:
     """What every page that reads activities shows, for a few scopes."""
     out: dict[str, object] = {}
@@ -35,6 +40,7 @@ def pages() -> dict[str, object]:
             r = report(MANAGER, s)
             out[f"{name}{i}"] = ([(m.key, m.value, m.previous) for m in r.metrics], r.frames)
         out[f"board{i}"] = leaderboard.leaderboard(MANAGER, s)
+        out[f"tight_board{i}"] = leaderboard.leaderboard(MANAGER, s, TIGHT)
         out[f"headline{i}"] = [(m.key, m.value, m.previous) for m in
                                overview.headline(MANAGER, s.period, s.platforms, s.tz)]
         out[f"daily{i}"] = overview.daily(MANAGER, s.period, s.platforms, s.tz)
