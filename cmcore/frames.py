@@ -67,7 +67,7 @@ TABLES: dict[str, Source] = {
 }
 
 T = TypeVar("T")
-DELTAS_KEPT = 8  # a frame's deltas kept apart; older ones are put together (see `_kept`)
+DELTAS_KEPT = 16  # a frame's deltas kept apart; older ones are put together (see `_kept`)
 DELTA_ROWS_KEPT = 2_000_000  # the rows they may hold: a value older than what they cover is made again
 MAX_CHUNKS = 64  # a frame refreshed this many times is made contiguous again
 
