@@ -213,7 +213,7 @@ def table(name: str) -> pl.DataFrame:
     source = TABLES[name]
     if source.key is None:
         return _cached(name, lambda now, _: _read_whole(now, source), source.tables, keep_stale=False)
-    return _cached(name, lambda now, hit: _refreshed(now, hit, source), source.tables)
+    return _cached(name, lambda now, hit: _refreshed(now, hit, name), source.tables)
 
 
 def arrow(name: str) -> pa.Table:
@@ -272,9 +272,10 @@ def _cached(name: str, make: Callable[[Versions, _Entry | None], _Entry], tables
 _stale: set[tuple[str, str]] = set()  # entries kept when stale: frames refreshed by rows, values with an update
 
 
-def _refreshed(now: Versions, hit: _Entry | None, source: Source) -> _Entry:
-    """Frame `source` at versions `now`: its rows changed since `hit` was read put in place of their
+def _refreshed(now: Versions, hit: _Entry | None, name: str) -> _Entry:
+    """Frame `name` at versions `now`: its rows changed since `hit` was read put in place of their
     old selves, or read whole when there is no `hit` or the change log cannot say which changed."""
+    source = TABLES[name]
     if hit is not None:
         with _reading_nothing():
             changed = _changed_rows(source, hit.snapshot)
@@ -282,7 +283,7 @@ def _refreshed(now: Versions, hit: _Entry | None, source: Source) -> _Entry:
             snapshot, ranges, ids = changed
             if not ranges and not ids:
                 return replace(hit, version=now.number, snapshot=snapshot)
-            return _with_rows(hit, source, now, snapshot, ranges, ids)
+            return _with_rows(hit, name, now, snapshot, ranges, ids)
         counts["fallback"] += 1
     return _read_whole(now, source)
 
@@ -294,10 +295,11 @@ def _read_whole(now: Versions, source: Source) -> _Entry:
     return _Entry(now.number, frozenset(source.tables), frame, snapshot=now.snapshot, generation=next(_generations))
 
 
-def _with_rows(hit: _Entry, source: Source, now: Versions, snapshot: str, ranges: list[tuple[int, int]],
+def _with_rows(hit: _Entry, name: str, now: Versions, snapshot: str, ranges: list[tuple[int, int]],
                ids: list[int]) -> _Entry:
     """`hit`'s frame with the rows of `ranges` (first, last id) and `ids` read again: their old
     selves out, their current selves (if any) in."""
+    source = TABLES[name]
     where = [f"id BETWEEN {a} AND {b}" for a, b in ranges]
     key = pl.col(source.key)
     touched = [key.is_between(a, b) for a, b in ranges]
@@ -320,19 +322,28 @@ def _with_rows(hit: _Entry, source: Source, now: Versions, snapshot: str, ranges
     generation = next(_generations)
     counts["refreshed"] += 1
     return replace(hit, version=now.number, value=frame, snapshot=snapshot, generation=generation,
-                   deltas=_kept((*hit.deltas, (hit.generation, generation, Delta(removed, added, source.key)))))
+                   deltas=_kept((*hit.deltas, (hit.generation, generation, Delta(removed, added, source.key))),
+                                _made_from(name)))
 
 
-def _kept(deltas: tuple[tuple[int, int, Delta], ...]) -> tuple[tuple[int, int, Delta], ...]:
-    """A frame's deltas, bounded: beyond DELTAS_KEPT the two oldest become one (a value made in
-    between them is then made again), and the oldest go once they hold more than DELTA_ROWS_KEPT
-    rows. A page seen once a day after syncs every few minutes still follows them."""
+def _kept(deltas: tuple[tuple[int, int, Delta], ...], live: set[int]) -> tuple[tuple[int, int, Delta], ...]:
+    """A frame's deltas, bounded: beyond DELTAS_KEPT two neighbours become one, the oldest pair
+    whose boundary no `live` value was made at (else the oldest pair: a value made between them
+    is then made again), and the oldest go once they hold more than DELTA_ROWS_KEPT rows. A page
+    seen once a day after syncs every few minutes still follows them."""
     while len(deltas) > DELTAS_KEPT:
-        (start, _, older), (_, end, newer), *rest = deltas
-        deltas = ((start, end, older.then(newer)), *rest)
+        i = next((i for i in range(len(deltas) - 1) if deltas[i][1] not in live), 0)
+        (start, _, older), (_, end, newer) = deltas[i], deltas[i + 1]
+        deltas = (*deltas[:i], (start, end, older.then(newer)), *deltas[i + 2:])
     while len(deltas) > 1 and sum(d.removed.height + d.added.height for _, _, d in deltas) > DELTA_ROWS_KEPT:
         deltas = deltas[1:]
     return deltas
+
+
+def _made_from(name: str) -> set[int]:
+    """The generations of frame `name` that the values kept to follow their frames were made from."""
+    with _guard:
+        return {e.inputs[name] for k, e in _cache.items() if k in _stale and name in e.inputs}
 
 
 _CHANGED_ROWS = """

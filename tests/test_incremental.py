@@ -193,3 +193,23 @@ def test_a_page_seen_after_many_refreshes_still_follows_them(database):
         frames.table("activity")  # another page's view refreshes the frame
     same(board(), cold()["board1"], "after many refreshes")
     assert frames.counts["fallback"] == fallbacks
+
+
+def test_values_made_at_different_times_follow_many_refreshes_without_being_made_again(database):
+    """Two values made several refreshes apart (a board, then growth's member days) still follow
+    their frames after more refreshes than the frames keep apart: the deltas put together are the
+    ones no value was made between."""
+    world = World(random.Random(11))
+    for _ in range(3):
+        world.append()
+    leaderboard.leaderboard(MANAGER, SCOPES[1])
+    for _ in range(3):
+        world.append()
+        frames.table("activity")
+    reports.growth_report(MANAGER, SCOPES[0])
+    fallbacks = frames.counts["fallback"]
+    for _ in range(frames.DELTAS_KEPT + 4):
+        world.append()
+        frames.table("activity")
+    same(pages(), cold(), "after many refreshes")
+    assert frames.counts["fallback"] == fallbacks
