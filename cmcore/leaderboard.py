@@ -306,12 +306,12 @@ def changed_acts(activity: pl.DataFrame, delta: frames.Delta, tz: str,
     removed, added = delta.removed, delta.added
     changed = pl.concat([removed["id"], added["id"]]).unique().implode()
     children = activity.clear() if removed.is_empty() else activity.filter(
-        pl.col("parent_id").is_in(removed["id"].implode()) & ~pl.col("id").is_in(changed))
-    before = pl.concat([removed, children])
-    wanted = before["parent_id"].drop_nulls().unique().implode()
-    parents = pl.concat([removed.filter(pl.col("id").is_in(wanted)),
-                         activity.filter(pl.col("id").is_in(wanted) & ~pl.col("id").is_in(changed))])
-    return _acts(before, parents, tz, bots), _acts(pl.concat([added, children]), activity, tz, bots)
+        pl.col("parent_id").is_in(removed["id"].implode())).filter(~pl.col("id").is_in(changed))
+    before, after = pl.concat([removed, children]), pl.concat([added, children])
+    wanted = pl.concat([before["parent_id"], after["parent_id"]]).drop_nulls().unique().implode()
+    parents = activity.filter(pl.col("id").is_in(wanted))  # one pass over the frame for both
+    was = pl.concat([removed.filter(pl.col("id").is_in(wanted)), parents.filter(~pl.col("id").is_in(changed))])
+    return _acts(before, was, tz, bots), _acts(after, parents, tz, bots)
 
 
 def touched_keys(before: pl.DataFrame, after: pl.DataFrame) -> pl.Series:
