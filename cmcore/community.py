@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from zoneinfo import available_timezones
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, available_timezones
 
 import sqlalchemy as sa
 
@@ -69,6 +70,11 @@ def _check_languages(value: object) -> None:
     if unknown:
         raise Refusal("{codes}: not languages the language model knows (ISO 639-1 codes such as fr)",
                       codes=", ".join(map(repr, unknown)))
+
+
+def today() -> date:
+    """The community's today: the date in its time zone (not the server's)."""
+    return datetime.now(ZoneInfo(timezone())).date()
 
 
 @db.retried

@@ -1,12 +1,10 @@
 """Monetisation for managers: revenue, cash, outstanding, MRR, pipeline, campaigns, and the forms
 to record revenue, payments, sponsors, campaigns and delivery."""
-from datetime import date
-
 import plotly.express as px
 import polars as pl
 import streamlit as st
 
-from cmcore import currencies, i18n, money
+from cmcore import community, currencies, i18n, money
 from cmcore.reports import Scope
 from ui import widgets
 from ui.page import filters, open_page
@@ -67,6 +65,7 @@ sponsor_names = dict(zip(sponsors["sponsor_id"], sponsors["name"], strict=True))
 camps = money.campaigns(principal)
 camp_names = dict(zip(camps["id"], camps["name"], strict=True))
 lines = report.frames["lines"]
+today = community.today()  # the forms' first date: the community's today, not the server's
 tabs = st.tabs([t("Revenue"), t("Payment received"), t("Sponsor"), t("Campaign"), t("Delivery"), t("Edit")])
 
 
@@ -83,7 +82,7 @@ with tabs[0], st.form("add_revenue", clear_on_submit=True):
     stream = st.selectbox(t("Stream"), list(STREAMS), format_func=words(STREAMS).get)
     amount = st.text_input(t("Amount (e.g. 1234.56)"))
     currency = widgets.currency(t("Currency"))
-    booked = st.date_input(t("Booked on"), value=date.today())
+    booked = st.date_input(t("Booked on"), value=today)
     received = st.date_input(t("Received on (empty if not yet)"), value=None)
     sponsor = st.selectbox(t("Sponsor"), [None, *sponsor_names], format_func=lambda s: sponsor_names.get(s, "—"))
     campaign = st.selectbox(t("Campaign"), [None, *camp_names], format_func=lambda c: camp_names.get(c, "—"))
@@ -96,11 +95,11 @@ with tabs[0], st.form("add_revenue", clear_on_submit=True):
 with tabs[1]:
     unpaid = lines.filter(pl.col("received_on").is_null())
     if not widgets.empty(unpaid, "Every revenue line has been received."):
-        labels = {r["id"]: f"#{r['id']} {r['booked_on']} {i18n.money(r['amount_minor'], r['currency'], lang())} "
+        labels = {r["id"]: f"#{r['id']} {i18n.day(r['booked_on'], lang())} {i18n.money(r['amount_minor'], r['currency'], lang())} "
                            f"({t(STREAMS[r['stream']])})" for r in unpaid.iter_rows(named=True)}
         with st.form("mark_received"):
             line = st.selectbox(t("Revenue line"), list(labels), format_func=labels.get)
-            paid_on = st.date_input(t("Received on"), value=date.today())
+            paid_on = st.date_input(t("Received on"), value=today)
             if st.form_submit_button(t("Mark as received")):
                 attempt(lambda: money.mark_received(principal, line, paid_on), t("Recorded."))
 
@@ -113,7 +112,7 @@ with tabs[2], st.form("add_sponsor", clear_on_submit=True):
 with tabs[3], st.form("add_campaign", clear_on_submit=True):
     sponsor = st.selectbox(t("Sponsor"), list(sponsor_names), format_func=sponsor_names.get)
     name = st.text_input(t("Name"))
-    span = st.date_input(t("From – to (inclusive)"), value=(date.today(), date.today()))
+    span = st.date_input(t("From – to (inclusive)"), value=(today, today))
     amount = st.text_input(t("Amount (e.g. 1234.56)"))
     currency = widgets.currency(t("Currency"))
     items = st.data_editor(pl.DataFrame({"label": [t("Sponsored posts")], "target": [4], "delivered": [0]}),
@@ -128,7 +127,7 @@ with tabs[3], st.form("add_campaign", clear_on_submit=True):
 
 with tabs[4], st.form("record_delivery", clear_on_submit=True):
     campaign = st.selectbox(t("Campaign"), list(camp_names), format_func=camp_names.get)
-    day = st.date_input(t("Day"), value=date.today())
+    day = st.date_input(t("Day"), value=today)
     impressions = st.number_input(t("Impressions"), min_value=0, step=1)
     clicks = st.number_input(t("Clicks"), min_value=0, step=1)
     engagements = st.number_input(t("Engagements"), min_value=0, step=1)
@@ -140,7 +139,7 @@ with tabs[5]:
     what = st.radio(t("Edit"), ["revenue", "campaign", "sponsor"], horizontal=True, key="edit_what",
                     format_func=words({"revenue": "Revenue line", "campaign": "Campaign", "sponsor": "Sponsor"}).get)
     if what == "revenue" and not widgets.empty(lines, "No revenue line yet."):
-        labels = {r["id"]: f"#{r['id']} {r['booked_on']} {i18n.money(r['amount_minor'], r['currency'], lang())}"
+        labels = {r["id"]: f"#{r['id']} {i18n.day(r['booked_on'], lang())} {i18n.money(r['amount_minor'], r['currency'], lang())}"
                   for r in lines.iter_rows(named=True)}
         chosen = st.selectbox(t("Revenue line"), list(labels), format_func=labels.get, key="edit_line")
         line = lines.filter(pl.col("id") == chosen).row(0, named=True)

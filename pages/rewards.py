@@ -1,12 +1,10 @@
 """Rewards: proposals from the rules or by hand, approval by another staff member within the
 budget, payout batches exported for the payment provider, history and audit trail."""
-from datetime import date
-
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from cmcore import i18n, leaderboard, rewards
+from cmcore import community, i18n, leaderboard, rewards
 from cmcore.reports import Scope
 from ui import widgets
 from ui.page import open_page
@@ -25,7 +23,7 @@ LABELS = {"id": "Reward", "member": "Member", "rule": "Rule", "kind": "Kind", "a
 
 principal = open_page("rewards")
 st.title(t("Rewards"))
-period = st.selectbox(t("Month"), rewards.recent_months(date.today()), key="rewards_month")
+period = st.selectbox(t("Month"), rewards.recent_months(community.today()), key="rewards_month")
 month = rewards.month_period(period)
 
 

@@ -426,3 +426,28 @@ def test_the_sponsor_report_page_and_its_downloads_hold_one_sponsor(app, books, 
     text = re.sub(r"<script.*?</script>", "", html, flags=re.S)
     assert f"Rapport sponsor : {seen['name']}" in text and seen["other"] not in text
     assert all(name not in html for name in SEEN[OTHER[which]]["campaigns"])
+
+
+def a_zone_on_another_day() -> str:
+    """A time zone whose date is not the server's now (UTC-11 before 11:00 UTC, else UTC+14)."""
+    return "Pacific/Pago_Pago" if datetime.now(UTC).hour < 11 else "Pacific/Kiritimati"
+
+
+def test_the_forms_dates_start_on_the_community_s_today_not_the_server_s(books, app):
+    from zoneinfo import ZoneInfo
+
+    from cmcore import community
+
+    zone = a_zone_on_another_day()
+    community.set_setting(MANAGER, "timezone", zone)
+    theirs = datetime.now(ZoneInfo(zone)).date()
+    assert theirs != date.today()  # else the test could not tell the two apart
+    user("manon", "manager")
+    at = as_user(app, "manon")
+    at.switch_page("pages/monetisation.py").run()
+    assert not at.exception
+    dated = {}
+    for d in at.date_input:  # the first of each label (the Edit tab's show the chosen line's own dates)
+        dated.setdefault(d.label, d.value)
+    assert dated["Comptabilisé le"] == dated["Encaissé le"] == dated["Jour"] == theirs
+    assert dated["Du – au (inclus)"] == (theirs, theirs)

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 import polars as pl
 import streamlit as st
@@ -53,7 +52,7 @@ def sidebar(platforms: bool = True, period: bool = True) -> Filters:
     platform, and no platform name shown); without `period`, no period box (a page that does not
     use it: the period kept in the session still applies when the reader comes back to one that does)."""
     tz = community.timezone()
-    today = datetime.now(ZoneInfo(tz)).date()
+    today = community.today()
     listed = frames.table("platforms") if platforms else None
     _from_address(listed)
     bar = st.sidebar
