@@ -54,7 +54,7 @@ TABLES: dict[str, Source] = {
                       ("activity",), key="thread_id"),
     "votes": Source("SELECT activity_id, day, up FROM activity_vote WHERE up > 0", ("activity_vote",)),
     "moderation": Source(  # in report order: a period's cases are a slice
-        "SELECT c.id, c.platform_id, c.member_id, c.rule_id, r.code AS rule, c.reported_at,"
+        "SELECT c.id, c.platform_id, c.member_id, c.rule_id, r.title AS rule, c.reported_at,"
         " c.first_action_at, c.resolved_at, c.outcome FROM moderation_case c JOIN rule r ON r.id = c.rule_id"
         " ORDER BY c.reported_at, c.id", ("moderation_case", "rule")),
     "mentions": Source(  # in time order: reputation finds its windows by binary search

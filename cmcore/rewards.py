@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 import polars as pl
 import sqlalchemy as sa
 
-from cmcore import audit, db, exports, frames, leaderboard
+from cmcore import audit, db, exports, frames, i18n, leaderboard
 from cmcore.access import Principal, require
 from cmcore.kpis import between
 from cmcore.reports import Scope
@@ -207,6 +207,27 @@ def propose(actor: Principal, member_id: int, period: str, kind: str, amount: st
                                 f"manual:{secrets.token_hex(8)}")
 
 
+# The reasons the rules write, stored in English (the catalogues' keys) and read in each reader's
+# language by `reason`: the rule's trigger → its template.
+REASONS = {"top_n": "Top {n} of the month (rank {rank})", "accepted_answer": "Accepted answers: {answers}",
+           "events_attended": "Events attended: {events}"}
+_READ_BACK = [(re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>\\d+)", re.escape(t))), t) for t in REASONS.values()]
+
+
+def _written(trigger: str, *values: pl.Expr) -> pl.Expr:
+    """The reason column a rule writes: its template filled with `values`, in order."""
+    return pl.format(re.sub(r"\{\w+\}", "{}", REASONS[trigger]), *values).alias("reason")
+
+
+def reason(text: str | None, lang: str) -> str | None:
+    """A reward's reason in `lang`: a rule's (stored in English) translated, its numbers formatted;
+    a person's as typed."""
+    for pattern, template in _READ_BACK:
+        if text and (found := pattern.fullmatch(text)):
+            return i18n.translate(template, lang, **{k: i18n.number(int(v), lang) for k, v in found.groupdict().items()})
+    return text
+
+
 def candidates(actor: Principal, rule: dict, period: Period) -> pl.DataFrame:
     """Who a rule rewards for a month: member_id, amount_minor and the reason."""
     require(actor, *STAFF)
@@ -216,17 +237,17 @@ def candidates(actor: Principal, rule: dict, period: Period) -> pl.DataFrame:
     if rule["trigger"] == "top_n":
         top = leaderboard.leaderboard(actor, scope).filter(pl.col("rank") <= params["n"])
         return top.select("member_id", pl.lit(amount).alias("amount_minor"),
-                          pl.format("Top {} of the month (rank {})", pl.lit(params["n"]), pl.col("rank")).alias("reason"))
+                          _written("top_n", pl.lit(params["n"]), pl.col("rank")))
     if rule["trigger"] == "accepted_answer":
         acts = frames.table("activity").filter(pl.col("accepted") & between("created_at", start, end))
         return (acts.group_by("member_id").agg(pl.len().alias("answers"))
                 .select("member_id", (pl.col("answers") * amount).alias("amount_minor"),
-                        pl.format("{} accepted answer(s)", pl.col("answers")).alias("reason")))
+                        _written("accepted_answer", pl.col("answers"))))
     went = (frames.table("attendance").filter("attended").join(frames.table("events"), on="event_id")
             .filter(between("starts_at", start, end))
             .group_by("member_id").agg(pl.len().alias("events")).filter(pl.col("events") >= params["count"]))
     return went.select("member_id", pl.lit(amount).alias("amount_minor"),
-                       pl.format("{} events attended", pl.col("events")).alias("reason"))
+                       _written("events_attended", pl.col("events")))
 
 
 @db.retried
@@ -358,9 +379,9 @@ def payout_csv(actor: Principal, batch: str) -> bytes:
 
 
 def rewards(principal: Principal, period: str | None = None) -> pl.DataFrame:
-    """Rewards (of a month), newest first, with the member's name and the rule's code."""
+    """Rewards (of a month), newest first, with the member's name and the rule's title."""
     require(principal, *STAFF)
-    sql = ("SELECT r.id, r.period, r.member_id, m.display_name AS member, rr.code AS rule, r.reward_kind AS kind,"
+    sql = ("SELECT r.id, r.period, r.member_id, m.display_name AS member, rr.title AS rule, r.reward_kind AS kind,"
            " r.amount_minor, r.currency, r.reason, r.status, r.proposed_by, r.proposed_at, r.approved_by,"
            " r.approved_at, r.paid_by, r.paid_at, r.payout_batch FROM reward r JOIN member m ON m.id = r.member_id"
            " LEFT JOIN reward_rule rr ON rr.id = r.rule_id")

@@ -28,13 +28,20 @@ month = rewards.month_period(period)
 
 
 def shown(frame: pl.DataFrame) -> pl.DataFrame:
-    """Amounts as people read them, statuses and kinds translated."""
+    """Amounts as people read them, statuses and kinds translated, the rules' reasons in the reader's
+    language."""
     language = lang()  # read here: Polars runs the formatting on threads of its own
     return frame.with_columns(
         pl.struct("amount_minor", "currency").map_elements(
             lambda r: i18n.money(r["amount_minor"], r["currency"], language), return_dtype=pl.String).alias("amount"),
         pl.col("kind").replace(words(REWARD_KINDS)),
-        *([pl.col("status").replace(words(STATUSES))] if "status" in frame.columns else []))
+        *([pl.col("status").replace(words(STATUSES))] if "status" in frame.columns else []),
+        *([reasons("reason", language)] if "reason" in frame.columns else []))
+
+
+def reasons(column: str, language: str) -> pl.Expr:
+    """The reasons of `column` in `language` (rewards.reason)."""
+    return pl.col(column).map_elements(lambda r: rewards.reason(r, language), return_dtype=pl.String)
 
 
 def attempt(action, success: str) -> None:
@@ -142,7 +149,8 @@ with history_tab:
         trail = rewards.trail(principal, which).with_columns(
             pl.col("action").replace(words(STEPS)),  # what a person wrote at the step: a reason, a batch
             pl.coalesce(pl.col("detail").str.json_path_match("$.reason"),
-                        pl.col("detail").str.json_path_match("$.batch")).alias("detail"))
+                        pl.col("detail").str.json_path_match("$.batch")).alias("detail")).with_columns(
+            reasons("detail", lang()))
         widgets.table(trail, f"reward_{which}_trail", {"at": "Date", "actor": "By", "action": "Step", "detail": "Detail"})
 
 with rules_tab:
@@ -156,9 +164,9 @@ with rules_tab:
              "active": "Active"})
     if principal.role in rewards.MANAGERS:
         if not all_rules.is_empty():
-            codes = dict(zip(all_rules["id"], all_rules["code"], strict=True))
+            titles = dict(zip(all_rules["id"], all_rules["title"], strict=True))
             active = dict(zip(all_rules["id"], all_rules["active"], strict=True))
-            rule = st.selectbox(t("Rule"), list(codes), format_func=codes.get, key="toggle_rule")
+            rule = st.selectbox(t("Rule"), list(titles), format_func=titles.get, key="toggle_rule")
             label = t("Switch off") if active[rule] else t("Switch on")
             if st.button(label, key="toggle_rule_button"):
                 attempt(lambda: rewards.set_rule_active(principal, rule, not active[rule]), t("Saved."))

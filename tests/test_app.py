@@ -1,6 +1,7 @@
 """The app under streamlit.testing: signing in, lockout, sessions ended from elsewhere, the menu
 per role, the pages' refusals, user text shown as typed, and each report page's numbers on the
 town (tests/builders.py), counted by hand."""
+import json
 import re
 from datetime import date, timedelta
 
@@ -179,6 +180,16 @@ def test_each_report_page_shows_the_town_s_numbers(app, town, page):
     assert not at.exception
     assert {m.label: m.value for m in at.metric} == MARCH_SHOWN[page]
     assert at.get("plotly_chart") or page in ("reputation", "retention")
+
+
+def test_the_moderation_page_names_each_rule_by_its_title_not_its_code(app, town):
+    with db.engine().begin() as conn:
+        conn.execute(sa.text("UPDATE rule SET title = 'Pas de spam' WHERE code = 'spam'"))
+    at = in_march(app, "manon", "moderation")
+    table = at.dataframe[0].value
+    assert table["Règle"].tolist() == ["Pas de spam"]
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [list(trace["x"]) for trace in chart["data"]] == [["Pas de spam"]]
 
 
 def test_the_overview_per_platform_and_the_platform_filter_kept_across_pages(app, town):

@@ -97,6 +97,8 @@ def refusals() -> set[str]:
             if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) in (
                     "WRONG", "SLOWED_USERNAME", "SLOWED_CONSOLE"):
                 found.add(node.value.value)
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "REASONS":
+                found.update(v.value for v in node.value.values)  # what the reward rules write (rewards.reason)
     return found
 
 

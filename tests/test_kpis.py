@@ -229,11 +229,11 @@ def test_moderation_figures(moderation_community):
     assert got["action_within_sla"] == pytest.approx(1 / 3)  # 2 h SLA: only the first; the open one missed
     assert got["time_to_resolution"] == 13.0  # median of 2 h and 24 h
     assert got["open_cases"] == 1
-    assert report.frames["by_rule_platform"].rows() == [("respect", "Discord", 1), ("spam", "Discord", 1),
-                                                       ("spam", "Forum", 1)]
+    assert report.frames["by_rule_platform"].rows() == [("Respect", "Discord", 1), ("Spam", "Discord", 1),
+                                                       ("Spam", "Forum", 1)]  # each rule by its title
     assert report.frames["open"].select("member", "age_hours", "acted").rows() == [("once", 25.0, False)]
     offenders = report.frames["repeat_offenders"]
-    assert offenders.select("member", "upheld_cases", "rules").rows() == [("troll", 3, "respect, spam")]
+    assert offenders.select("member", "upheld_cases", "rules").rows() == [("troll", 3, "Respect, Spam")]
 
 
 def test_moderation_on_one_platform_and_at_the_period_bounds(moderation_community):
@@ -247,7 +247,7 @@ def test_moderation_on_one_platform_and_at_the_period_bounds(moderation_communit
     assert {m.key: m.previous for m in report.metrics} == {  # nothing on the forum in the previous period
         "reports": 0, "time_to_action": None, "time_to_action_p90": None, "action_within_sla": None,
         "time_to_resolution": None, "open_cases": 0}
-    assert report.frames["by_rule_platform"].rows() == [("spam", "Forum", 2)]
+    assert report.frames["by_rule_platform"].rows() == [("Spam", "Forum", 2)]
     assert report.frames["open"].select("member", "age_hours", "acted").rows() == [("late", 264.0, True)]
     assert report.frames["repeat_offenders"].is_empty()  # troll's one upheld case on the forum
 

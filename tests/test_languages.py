@@ -93,3 +93,19 @@ def test_a_refusal_with_amounts_reads_in_the_readers_language(app, town):
     at.run()
     assert texts(at.error) == ["Refusé : récompense {} : {} dépasserait le budget de {} ; il reste {}".format(
         big, plain("1\u202f500,00\u00a0€"), plain("2026-03"), plain("1\u202f000,00\u00a0€"))]
+
+
+def test_the_reasons_the_rules_write_read_in_the_readers_language(app, town):
+    """Ann's accepted answer of 2 March: the rule's reason stored once, read in each language."""
+    user("staff", "staff")
+    rewards.add_rule(Principal("manon", "manager"), "answers", "Réponses acceptées", "accepted_answer", {}, "points", "10")
+    assert rewards.propose_from_rules(Principal("staff", "staff"), "2026-03") == 1
+    for lang, status, rule, reason in (("fr", "Statut", "Règle", "Motif"), ("en", "Status", "Rule", "Reason")):
+        at = type(app).from_file(app._script_path, default_timeout=60)
+        at.session_state["lang"] = lang
+        at = as_user(at, "staff")
+        at.switch_page("pages/rewards.py").run()
+        at.selectbox(key="rewards_month").set_value("2026-03").run()
+        history = [t for t in at.dataframe if status in t.value.columns][-1].value
+        assert history[[rule, reason]].values.tolist() == [
+            ["Réponses acceptées", {"fr": "Réponses acceptées : 1", "en": "Accepted answers: 1"}[lang]]]

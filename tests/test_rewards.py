@@ -169,11 +169,16 @@ def test_rules_propose_once_per_member_rule_and_month(programme):
     assert rewards.propose_from_rules(BEN, "2026-03") == 0  # idempotent
     made = rewards.rewards(ANNA, "2026-03").sort("rule", "member")
     assert made.select("member", "rule", "amount_minor", "currency", "reason").rows() == [
-        ("m0", "accepted", 10, "PTS", "1 accepted answer(s)"), ("m1", "accepted", 20, "PTS", "2 accepted answer(s)"),
-        ("m2", "accepted", 30, "PTS", "3 accepted answer(s)"), ("m3", "meetups", 0, "PTS", "1 events attended"),
-        ("m1", "top2", 2_500, "EUR", "Top 2 of the month (rank 2)"),  # 3 × 18 > 2 × 18 > 18 points
-        ("m2", "top2", 2_500, "EUR", "Top 2 of the month (rank 1)"),
+        ("m0", "Accepted answers", 10, "PTS", "Accepted answers: 1"),
+        ("m1", "Accepted answers", 20, "PTS", "Accepted answers: 2"),
+        ("m2", "Accepted answers", 30, "PTS", "Accepted answers: 3"), ("m3", "One event", 0, "PTS", "Events attended: 1"),
+        ("m1", "Top 2 of the month", 2_500, "EUR", "Top 2 of the month (rank 2)"),  # 3 × 18 > 2 × 18 > 18 points
+        ("m2", "Top 2 of the month", 2_500, "EUR", "Top 2 of the month (rank 1)"),
     ]
+    assert [rewards.reason(r, "fr") for r in made["reason"]] == [
+        "Réponses acceptées : 1", "Réponses acceptées : 2", "Réponses acceptées : 3", "Événements suivis : 1",
+        "Top 2 du mois (rang 2)", "Top 2 du mois (rang 1)"]
+    assert rewards.reason("Top 2 of the month (rank 1) — merci !", "fr") == "Top 2 of the month (rank 1) — merci !"
     with db.engine().connect() as conn:
         switched = conn.execute(sa.text("SELECT action FROM audit_log WHERE entity = 'reward_rule' AND entity_id = :r"
                                         " ORDER BY id"), {"r": str(meetups)}).scalars().all()
