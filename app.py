@@ -7,7 +7,7 @@ from cmcore import access, bootstrap, settings
 from cmcore.alerts import inbox
 from cmcore.cli import print_passwords
 from ui import errors, filters, login
-from ui.text import plain, t
+from ui.text import plain, refusal, t
 
 PAGES = {  # key → (file, title, icon); who may open which is cmcore.access.PAGES
     "overview": ("pages/overview.py", "Overview", ":material/monitoring:"),
@@ -41,7 +41,7 @@ st.set_page_config(page_title="Community console", page_icon="💬", layout="wid
 try:
     settings.current()
 except settings.ConfigError as err:
-    st.error(str(err))
+    st.error(refusal(err))
     st.stop()
 registered = False  # st.navigation is called once a run: a failure after it must not call it again
 
@@ -53,7 +53,7 @@ def main() -> None:
         try:
             start_database()
         except settings.ConfigError as err:  # the roles or the schema are not as they must be: say what to do
-            st.error(str(err))
+            st.error(refusal(err))
             st.stop()
 
     session = login.current()

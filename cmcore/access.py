@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cmcore.refusal import Told
+
 ROLES = ("admin", "manager", "staff", "sponsor")
 
 # Page key → roles that may open it. app.py builds the menu from this; each page checks it again,
@@ -30,7 +32,7 @@ PAGES: dict[str, frozenset[str]] = {
 }
 
 
-class AccessDenied(PermissionError):
+class AccessDenied(Told, PermissionError):
     """The signed-in user's role does not allow this."""
 
 
@@ -58,7 +60,8 @@ def require(principal: Principal | None, *roles: str) -> Principal:
     if principal is None:
         raise AccessDenied("sign in first")
     if principal.role not in roles:
-        raise AccessDenied(f"role {principal.role!r} may not do this (needs {' or '.join(roles)})")
+        raise AccessDenied("the role {role} may not do this (it needs one of: {roles})", ("role", "roles"),
+                           role=principal.role, roles=roles)
     return principal
 
 

@@ -19,8 +19,8 @@ def schema() -> None:
     if db.has_owner():
         migrate.apply()
     elif missing := migrate.pending():
-        raise ConfigError(f"the database lacks migrations {', '.join(missing)}: run ./dev cli migrate with"
-                          " DATABASE_OWNER_URL set (docs/database.md)")
+        raise ConfigError("the database lacks migrations {missing}: run ./dev cli migrate with"
+                          " DATABASE_OWNER_URL set (docs/database.md)", missing=", ".join(missing))
 
 
 def prepare(progress: Progress | None = None) -> dict[str, str]:
@@ -33,8 +33,8 @@ def prepare(progress: Progress | None = None) -> dict[str, str]:
     """
     schema()
     if problems := db.app_role_problems():
-        raise ConfigError(f"the application's database role {' and '.join(problems)}: connect it as a role that"
-                          " owns nothing (DATABASE_URL; docs/database.md)")
+        raise ConfigError("the application's database role {problems}: connect it as a role that owns nothing"
+                          " (DATABASE_URL; docs/database.md)", ("problems",), problems=tuple(problems))
     if settings.current().demo_on_empty and demo.is_empty():
         passwords = demo.load(STARTER_DEMO, CLI, progress)
         starter.seed(datetime.now(UTC))

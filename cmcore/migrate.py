@@ -16,8 +16,8 @@ def apply(url: str | None = None) -> list[str]:
     url = url or db.owner_url()
     with psycopg.connect(url) as conn:  # yoyo would wait for a lock it may not take, then call it busy
         if not conn.execute("SELECT has_schema_privilege('public', 'CREATE')").fetchone()[0]:
-            raise ConfigError(f"migrations run as the database's owner, not as {conn.info.user}: set"
-                              " DATABASE_OWNER_URL (see docs/database.md)")
+            raise ConfigError("migrations run as the database's owner, not as {user}: set"
+                              " DATABASE_OWNER_URL (see docs/database.md)", user=conn.info.user)
     migrations = read_migrations(str(SQL_DIR))
     with get_backend(db.sqlalchemy_url(url)) as backend, backend.lock():
         pending = backend.to_apply(migrations)

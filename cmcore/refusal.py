@@ -2,7 +2,9 @@
 
 A refusal carries an English template (the catalogues' key) and the values that fill it; `str()`
 is the English text (logs, the command line). A page translates the template, translates the
-values named in `phrases` (words such as a status) and formats an `Amount` in its language.
+values named in `phrases` (words such as a status; a tuple of them, each) and formats an `Amount`
+in its language. Access refusals (`access.AccessDenied`) and configuration errors
+(`settings.ConfigError`) are told the same way (`Told`).
 """
 from __future__ import annotations
 
@@ -25,10 +27,15 @@ class Amount:
         return f"{currencies.text(self.minor, self.currency)} {self.currency}"
 
 
-class Refusal(ValueError):
-    """Something asked of cmcore was refused: `message` is an English template filled from
-    `values`; `phrases` names the values that are words to translate."""
+class Told(Exception):
+    """An error told in words: `message` is an English template filled from `values`; `phrases`
+    names the values that are words to translate (a tuple of words: each, joined by commas)."""
 
     def __init__(self, message: str, phrases: tuple[str, ...] = (), **values: object) -> None:
         self.message, self.values, self.phrases = message, values, phrases
-        super().__init__(message.format(**values))
+        super().__init__(message.format(**{k: ", ".join(v) if isinstance(v, tuple) else v
+                                           for k, v in values.items()}))
+
+
+class Refusal(Told, ValueError):
+    """Something asked of cmcore was refused."""

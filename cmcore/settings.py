@@ -9,13 +9,21 @@ from functools import lru_cache
 from pathlib import Path
 
 from cmcore import passwords
+from cmcore.refusal import Told
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 MIN_COOKIE_KEY_BITS = 128  # estimated by cmcore.passwords.estimated_bits
 
 
-class ConfigError(RuntimeError):
+class ConfigError(Told, RuntimeError):
     """The deployment is misconfigured; the message says what to set."""
+
+
+NO_KEY = ("production mode needs CM_COOKIE_KEY (or cookie_key in .streamlit/secrets.toml): a random secret of at"
+          " least {bits} bits; `./dev cli secret` prints one")
+WEAK_KEY = ("production mode needs CM_COOKIE_KEY (or cookie_key in .streamlit/secrets.toml): a random secret of"
+            " at least {bits} bits (this one is guessable: a repetition, words or a pattern); `./dev cli secret`"
+            " prints one")
 
 
 @dataclass(frozen=True)
@@ -72,17 +80,14 @@ def load() -> Settings:
     get = lambda name, default=None: os.environ.get(f"CM_{name.upper()}") or conf.get(name, default)  # noqa: E731
     env = get("env", "development")
     if env not in ("development", "production"):
-        raise ConfigError(f"CM_ENV must be 'development' or 'production', not {env!r}")
+        raise ConfigError("CM_ENV must be 'development' or 'production', not {value}", value=repr(env))
     data_dir = Path(get("data_dir", PROJECT_DIR / ".data")).resolve()
     key = get("cookie_key")
     if env == "production" and passwords.estimated_bits(key or "") < MIN_COOKIE_KEY_BITS:
-        why = "it is missing" if not key else "this one is guessable: a repetition, words or a pattern"
-        raise ConfigError(
-            "production mode needs CM_COOKIE_KEY (or cookie_key in .streamlit/secrets.toml): a random secret"
-            f" of at least {MIN_COOKIE_KEY_BITS} bits ({why}); `./dev cli secret` prints one")
+        raise ConfigError(WEAK_KEY if key else NO_KEY, bits=MIN_COOKIE_KEY_BITS)
     hours = float(get("session_hours", 12))
     if not 0 < hours <= 24 * 30:
-        raise ConfigError(f"CM_SESSION_HOURS must be more than 0 and at most 720 (30 days), not {hours}")
+        raise ConfigError("CM_SESSION_HOURS must be more than 0 and at most 720 (30 days), not {hours}", hours=hours)
     return Settings(
         env=env,
         database_url=os.environ.get("DATABASE_URL") or conf.get("database_url"),
@@ -102,7 +107,7 @@ def _smtp(get) -> Smtp:
     """CM_SMTP_HOST, _PORT, _TLS, _USER, _PASSWORD, _FROM (or smtp_host… in secrets.toml)."""
     tls = get("smtp_tls", "starttls")
     if tls not in ("starttls", "ssl", "none"):
-        raise ConfigError(f"CM_SMTP_TLS must be 'starttls', 'ssl' or 'none', not {tls!r}")
+        raise ConfigError("CM_SMTP_TLS must be 'starttls', 'ssl' or 'none', not {value}", value=repr(tls))
     default_port = {"starttls": 587, "ssl": 465, "none": 25}[tls]
     return Smtp(host=get("smtp_host"), port=int(get("smtp_port", default_port)), tls=tls, user=get("smtp_user"),
                 password=get("smtp_password"), sender=get("smtp_from", Smtp.sender))

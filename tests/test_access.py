@@ -30,7 +30,7 @@ def test_require_returns_the_principal_or_says_which_role_is_needed():
     assert require(CLI, "admin") == Principal("cli", "admin")
     with pytest.raises(AccessDenied) as refused:
         require(PEOPLE["sponsor"], "admin", "manager")
-    assert str(refused.value) == "role 'sponsor' may not do this (needs admin or manager)"
+    assert str(refused.value) == "the role sponsor may not do this (it needs one of: admin, manager)"
     with pytest.raises(AccessDenied) as refused:
         require(None, "admin")
     assert str(refused.value) == "sign in first"

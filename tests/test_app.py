@@ -285,11 +285,39 @@ def test_production_without_a_cookie_key_refuses_to_start(app, database, monkeyp
     settings.current.cache_clear()
     try:
         at = app.run()
-        assert "CM_COOKIE_KEY" in texts(at.error)[0]
+        assert texts(at.error) == ["le mode production exige CM_COOKIE_KEY (ou cookie_key dans .streamlit/secrets.toml)"
+                                   " : un secret aléatoire d'au moins 128 bits ; `./dev cli secret` en affiche un"]
         assert not at.text_input  # no login form
+        english = type(app).from_file(app._script_path, default_timeout=60)
+        english.session_state["lang"] = "en"  # the session's language, before anyone signs in
+        assert texts(english.run().error)[0].startswith("production mode needs CM_COOKIE_KEY")
     finally:
         monkeypatch.delenv("CM_ENV")
         settings.current.cache_clear()
+
+
+def test_a_service_s_access_refusal_reads_in_the_session_s_language():
+    """A service refusing the role (a check behind the page's own) is told, translated, not traced back."""
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import streamlit as st
+
+        from cmcore.access import Principal, require
+        from ui import errors
+
+        try:
+            require(Principal("sam", "staff"), "admin", "manager")
+        except errors.ERRORS as err:
+            errors.show(err)
+
+    for lang, said in (("fr", "Refusé : le rôle équipe ne permet pas de faire ceci (il faut l'un de ces rôles :"
+                               " administrateur, responsable)"),
+                       ("en", "Refused: the role staff may not do this (it needs one of: admin, manager)")):
+        at = AppTest.from_function(page)
+        at.session_state["lang"] = lang
+        at.run()
+        assert not at.exception and texts(at.error) == [said]
 
 
 KPI_PAGES = {  # page → roles that open it

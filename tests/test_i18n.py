@@ -82,7 +82,8 @@ def import_messages() -> set[str]:
     return found
 
 
-REFUSALS = ("Refusal", "UserError", "PasswordRefused", "MoneyError", "RewardError", "MergeError")
+REFUSALS = ("Refusal", "UserError", "PasswordRefused", "MoneyError", "RewardError", "MergeError", "AccessDenied",
+            "ConfigError")
 
 
 def refusals() -> set[str]:
@@ -95,8 +96,10 @@ def refusals() -> set[str]:
                     and node.args and isinstance(node.args[0], ast.Constant)):
                 found.add(node.args[0].value)
             if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) in (
-                    "WRONG", "SLOWED_USERNAME", "SLOWED_CONSOLE"):
-                found.add(node.value.value)
+                    "WRONG", "SLOWED_USERNAME", "SLOWED_CONSOLE", "NO_KEY", "WEAK_KEY"):
+                found.update(_strings(node.value))  # (implicitly joined: one constant)
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "_TOO_MUCH":
+                found.update(k.value for k in node.value.keys)  # the database role's problems (bootstrap)
             if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "REASONS":
                 found.update(v.value for v in node.value.values)  # what the reward rules write (rewards.reason)
     return found

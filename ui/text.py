@@ -68,6 +68,8 @@ def refusal(err: Exception) -> str:
     def shown(key: str, value: object) -> str:
         if isinstance(value, Amount):
             return plain(i18n.money(value.minor, value.currency, lang()))
+        if isinstance(value, tuple):
+            return ", ".join(shown(key, v) for v in value)
         return plain(t(value) if key in phrases else value)
 
     return t(message, **{k: shown(k, v) for k, v in getattr(err, "values", {}).items()})
