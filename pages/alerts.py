@@ -1,4 +1,4 @@
-"""Alerts: one's notifications (read, marked read, the language of one's messages); managers also
+"""Alerts: one's notifications (read, marked read) and scheduled reports; managers also
 set the rules (kind, threshold, channel, recipients; audited) and read the delivery log."""
 import json
 from urllib.parse import parse_qsl
@@ -59,14 +59,10 @@ def my_notifications() -> None:
 
 
 def my_settings() -> None:
-    """The reports one gets, and the language of one's e-mails."""
+    """The reports one gets, written in one's interface language."""
     reports()
-    with st.form("my_language"):
-        chosen = st.selectbox(t("Language of my e-mails"), list(LANGUAGES), format_func=LANGUAGES.get,
-                              index=list(LANGUAGES).index(inbox.language(principal)))
-        if st.form_submit_button(t("Save")):
-            inbox.set_language(principal, chosen)
-            st.success(t("Saved."))
+    st.caption(t("Your e-mails are written in the language of your interface: {language} (Language, in the sidebar).",
+                 language=LANGUAGES[lang()]))
 
 
 def tested(report: str, sponsor_id: int | None = None) -> None:

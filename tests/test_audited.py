@@ -38,11 +38,11 @@ ALSO = {
 # How an audit row names the row it changed, where it names one row of its own table.
 KEYS = {"reward": "id", "reward_rule": "id", "reward_budget": "period || ':' || currency", "sponsor": "id",
         "campaign": "id", "revenue": "id", "app_user": "username", "app_setting": "key", "platform": "slug",
-        "import_run": "id", "alert_rule": "id", "connection": "id", "notify_pref": "username",
+        "import_run": "id", "alert_rule": "id", "connection": "id",
         "report_pref": "recipient || ':' || report"}
 # The functions given a principal that change nothing (the others are in WRITES below).
 READS = {"connections.listing", "connections.try_now", "alerts.rules.listing", "alerts.rules.recipients", "alerts.inbox.notifications", "alerts.inbox.unread",
-         "alerts.inbox.language", "alerts.inbox.deliveries", "alerts.inbox.failing", "alerts.schedule.subscriptions",
+         "alerts.inbox.deliveries", "alerts.inbox.failing", "alerts.schedule.subscriptions",
          "alerts.schedule.sponsor_subscriptions", "auth.list_users", "identities.people", "identities.candidates", "identities.merges", "ingest.history",
          "leaderboard.leaderboard", "leaderboard.activity_sparklines", "leaderboard.explain",
          "leaderboard.anonymous_platforms",
@@ -180,7 +180,6 @@ def test_every_write_is_audited_in_its_own_transaction_and_names_what_it_changed
                                                          webhook_url="https://hooks.example/x", webhook_format="slack")),
             alerts_rules.save(MANAGER, alerts_rules.Rule("platform_stale", "Quiet", 72, "app", ("anna",)), 2)),
         "alerts.inbox.mark_read": lambda: inbox.mark_read(ANNA),
-        "alerts.inbox.set_language": lambda: inbox.set_language(ANNA, "en"),
         "alerts.schedule.subscribe": lambda: (schedule.subscribe(ANNA, "approvals", False),
                                               schedule.subscribe(MANAGER, "sponsor_monthly", False, state["sponsor"])),
         "alerts.schedule.send_test": lambda: schedule.send_test(ANNA, "approvals"),

@@ -66,9 +66,7 @@ def test_reward_statuses_amounts_and_refusals_follow_the_language(app, town):
 
     at = approve_mine(at)
     assert texts(at.error) == [f"Refusé : récompense {mine} : proposée par vous, donc approuvée par quelqu'un d'autre"]
-    at = type(app).from_file(app._script_path, default_timeout=60)  # an English tab
-    at.session_state["lang"] = "en"
-    at = as_user(at, "staff")
+    at = in_english(as_user(type(app).from_file(app._script_path, default_timeout=60), "staff"))  # a new tab
     at.switch_page("pages/rewards.py").run()
     at.selectbox(key="rewards_month").set_value("2026-03").run()
     history = [t for t in at.dataframe if "Status" in t.value.columns][-1].value
@@ -101,9 +99,8 @@ def test_the_reasons_the_rules_write_read_in_the_readers_language(app, town):
     rewards.add_rule(Principal("manon", "manager"), "answers", "Réponses acceptées", "accepted_answer", {}, "points", "10")
     assert rewards.propose_from_rules(Principal("staff", "staff"), "2026-03") == 1
     for lang, status, rule, reason in (("fr", "Statut", "Règle", "Motif"), ("en", "Status", "Rule", "Reason")):
-        at = type(app).from_file(app._script_path, default_timeout=60)
-        at.session_state["lang"] = lang
-        at = as_user(at, "staff")
+        at = as_user(type(app).from_file(app._script_path, default_timeout=60), "staff")
+        at.sidebar.selectbox(key="lang").set_value(lang).run()
         at.switch_page("pages/rewards.py").run()
         at.selectbox(key="rewards_month").set_value("2026-03").run()
         history = [t for t in at.dataframe if status in t.value.columns][-1].value

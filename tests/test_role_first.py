@@ -84,8 +84,6 @@ CALLS: dict[str, Callable[[Principal | None, Ids], object]] = {
     "alerts.inbox.notifications": lambda p, x: inbox.notifications(p),
     "alerts.inbox.unread": lambda p, x: inbox.unread(p),
     "alerts.inbox.mark_read": lambda p, x: inbox.mark_read(p, [1]),
-    "alerts.inbox.language": lambda p, x: inbox.language(p),
-    "alerts.inbox.set_language": lambda p, x: inbox.set_language(p, "xx"),
     "alerts.inbox.deliveries": lambda p, x: inbox.deliveries(p),
     "alerts.inbox.failing": lambda p, x: inbox.failing(p),
     "alerts.schedule.subscriptions": lambda p, x: schedule.subscriptions(p),

@@ -68,6 +68,22 @@ def test_the_weekly_digest_of_the_town_once_per_manager_after_8_on_monday(town, 
     assert sunday < MONDAY
 
 
+def test_a_sponsor_s_contact_gets_its_report_in_the_language_its_users_read_the_console_in(town, monkeypatch):
+    from cmcore import auth
+
+    with db.transaction() as conn:
+        conn.execute(sa.text("UPDATE sponsor SET contact_email = 'partners@acme.example'"))
+    user("acme_user", "sponsor", sponsor_id=town["acme"])
+    auth.set_language(Principal("acme_user", "sponsor", town["acme"]), "en")
+    with smtp_server() as (box, port):
+        smtp(monkeypatch, port)
+        schedule.evaluate(utc(2026, 4, 1, 6, 30))  # Acme's report; manon's digest (she has no address)
+        assert delivery.send_due()["sent"] == 1
+        mail, = box.wait_for(1)
+    settings.current.cache_clear()
+    assert mail["To"] == "partners@acme.example" and mail["Subject"] == "[Community console] Your monthly report"
+
+
 def test_staff_get_a_daily_note_when_rewards_await_approval(database, monkeypatch):
     ann = Community().member("ann", utc(2026, 1, 1))
     for name, role in (("manon", "manager"), ("sam", "staff"), ("tess", "staff")):
@@ -106,7 +122,7 @@ def test_each_sponsor_gets_its_monthly_report_attached_and_a_test_can_be_sent_no
         box.wait_for(3)
     settings.current.cache_clear()
     sponsor = next(m for m in box.messages if m["To"] == "partners@acme.example")
-    assert sponsor["Subject"] == "[Console de communauté] Votre rapport mensuel"
+    assert sponsor["Subject"] == "[Console de communauté] Votre rapport mensuel"  # no one of Acme chose a language
     report, = [part for part in sponsor.iter_attachments()]
     assert report.get_filename() == "report-2026-03.html"
     assert "Spring" in report.get_content() and "Acme" in report.get_content()

@@ -33,11 +33,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def people() -> None:
-    """A manager writing in French and a staff member writing in English, both with an address."""
+    """A manager reading the console in French and a staff member reading it in English, both with
+    an address."""
     for name, role, lang in (("manon", "manager", "fr"), ("sam", "staff", "en")):
         auth.add_user(CLI, name, name.title(), role, "correct horse battery", email=f"{name}@example.org")
-        with db.transaction() as conn:
-            conn.execute(sa.text("INSERT INTO notify_pref VALUES (:u, :l)"), {"u": name, "l": lang})
+        auth.set_language(Principal(name, role), lang)
 
 
 def failed_imports(*hours_ago: float) -> list[int]:
@@ -92,6 +92,27 @@ def test_an_email_alert_is_sent_once_per_recipient_and_episode_in_their_language
     assert rows("SELECT status, attempts, count(*) FROM notification GROUP BY 1, 2") == [("sent", 1, 4)]
     assert rows("SELECT ok, count(*) FROM delivery_attempt GROUP BY 1") == [(True, 4)]
     assert second and old
+
+
+def test_the_e_mails_follow_the_language_the_recipient_chose_in_the_console(app, smtp):
+    """Sam reads the console in English, then switches it to French in the sidebar: his next
+    e-mail is in French. Manon never chose one: her browser's (English) is kept with her account
+    when she signs in, and her e-mails follow it."""
+    from tests.pages import as_user
+
+    people()
+    auth.add_user(CLI, "nina", "Nina", "manager", "correct horse battery", email="nina@example.org")
+    at = as_user(app, "sam")
+    at.sidebar.selectbox(key="lang").set_value("fr").run()
+    english_tab = type(app).from_file(app._script_path, default_timeout=60)
+    english_tab.session_state["lang"] = "en"  # as the browser's language sets it
+    as_user(english_tab, "nina")
+    failed_imports(1)
+    rules.save(MANAGER, Rule("import_failed", "Imports", 24, "email", ("sam", "nina")))
+    assert rules.evaluate(NOW) == 2 and delivery.send_due() == {"sent": 2}
+    subjects = {m["To"]: m["Subject"] for m in smtp.wait_for(2)}
+    assert subjects == {"sam@example.org": "[Console de communauté] Un import a échoué — Imports",
+                        "nina@example.org": "[Community console] An import failed — Imports"}
 
 
 def test_webhooks_in_slack_discord_and_signed_json(database):

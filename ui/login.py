@@ -143,8 +143,9 @@ def end_now(notice: str) -> None:
 
 def language_picker(session: Session | None) -> None:
     """The FR/EN switch. A new tab starts in the signed-in user's language (kept with the account),
-    else in the browser's when it is French or English, else in French; a change is kept with the
-    account. Called before anything is drawn in the language."""
+    else in the browser's when it is French or English, else in French; the language a user first
+    signs in with, and every change, is kept with the account (their e-mails are written in it).
+    Called before anything is drawn in the language."""
     state = st.session_state
     if "lang" not in state:
         state["lang"] = i18n.language_of(st.context.locale) or i18n.DEFAULT_LANGUAGE
@@ -153,6 +154,8 @@ def language_picker(session: Session | None) -> None:
         state["lang_of"] = user
         if session.lang:
             state["lang"] = session.lang
+        else:
+            auth.set_language(session.principal, state["lang"])
     st.sidebar.selectbox(t("Language"), list(i18n.LANGUAGES), key="lang", format_func=i18n.LANGUAGES.get,
                          on_change=_keep_language)
 

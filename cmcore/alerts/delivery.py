@@ -26,9 +26,11 @@ FIRST_RETRY = timedelta(minutes=1)
 _ROW = (
     "SELECT n.id, n.rule_id, n.kind, n.channel, n.recipient, n.period, n.facts, n.link, n.attempts,"
     " r.name AS rule, r.created_by, r.webhook_url, r.webhook_format, coalesce(u.email, s.contact_email) AS email,"
-    " p.lang FROM notification n LEFT JOIN alert_rule r ON r.id = n.rule_id"
-    " LEFT JOIN app_user u ON u.username = n.recipient LEFT JOIN notify_pref p ON p.username = n.recipient"
-    " LEFT JOIN sponsor s ON n.recipient = 'sponsor:' || s.id")
+    # the recipient's interface language; a sponsor's contact: its sponsor's users' (the first who chose one)
+    " coalesce(u.lang, (SELECT su.lang FROM app_user su WHERE su.sponsor_id = s.id AND su.lang IS NOT NULL"
+    "  ORDER BY su.username LIMIT 1)) AS lang"
+    " FROM notification n LEFT JOIN alert_rule r ON r.id = n.rule_id"
+    " LEFT JOIN app_user u ON u.username = n.recipient LEFT JOIN sponsor s ON n.recipient = 'sponsor:' || s.id")
 _DUE = sa.text(f"{_ROW} WHERE n.status = 'pending' AND n.next_attempt_at <= now() ORDER BY n.id LIMIT 1"
                " FOR UPDATE OF n SKIP LOCKED")
 _ONE = sa.text(f"{_ROW} WHERE n.id = :id AND n.status = 'pending' FOR UPDATE OF n")

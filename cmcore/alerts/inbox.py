@@ -1,11 +1,12 @@
-"""What a user reads of the alerts: their notifications (the in-app list, its unread count), the
-language of their messages; and, for managers, the delivery log."""
+"""What a user reads of the alerts: their notifications (the in-app list, its unread count); and,
+for managers, the delivery log. Messages are written in the recipient's interface language
+(app_user.lang, chosen in the sidebar)."""
 from __future__ import annotations
 
 import polars as pl
 import sqlalchemy as sa
 
-from cmcore import audit, db, frames, i18n
+from cmcore import audit, db, frames
 from cmcore.access import Principal, require
 
 READERS = ("admin", "manager", "staff")
@@ -42,28 +43,6 @@ def mark_read(actor: Principal, ids: list[int] | None = None) -> int:
         if marked:
             audit.record(conn, actor.username, "notification.read", "notification", None, ids=sorted(marked))
     return len(marked)
-
-
-def language(actor: Principal) -> str:
-    """The language of the user's messages."""
-    require(actor, *READERS)
-    with db.engine().connect() as conn:
-        chosen = conn.execute(sa.text("SELECT lang FROM notify_pref WHERE username = :u"),
-                              {"u": actor.username}).scalar()
-    return chosen or i18n.DEFAULT_LANGUAGE
-
-
-@db.retried
-def set_language(actor: Principal, lang: str) -> None:
-    """Write the user's messages in `lang` from now on."""
-    require(actor, *READERS)
-    if lang not in i18n.LANGUAGES:
-        raise ValueError(f"{lang!r} is not one of {', '.join(i18n.LANGUAGES)}")
-    with db.transaction() as conn:
-        conn.execute(sa.text("INSERT INTO notify_pref (username, lang) VALUES (:u, :l)"
-                             " ON CONFLICT (username) DO UPDATE SET lang = EXCLUDED.lang"),
-                     {"u": actor.username, "l": lang})
-        audit.record(conn, actor.username, "notify_pref.set", "notify_pref", actor.username, lang=lang)
 
 
 def deliveries(actor: Principal, limit: int = 500) -> pl.DataFrame:
