@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from cmcore import community, i18n, leaderboard, rewards
+from cmcore import community, currencies, figures, i18n, leaderboard, rewards
 from cmcore.reports import Scope
 from ui import widgets
 from ui.page import open_page
@@ -65,14 +65,20 @@ if budgets.is_empty():
 else:
     cols = st.columns(len(budgets))
     for col, b in zip(cols, budgets.iter_rows(named=True), strict=True):
-        limit = b["budget"] or 0
-        gauge = go.Figure(go.Indicator(mode="gauge+number", value=b["used"], title={"text": b["currency"]},
-                                       gauge={"axis": {"range": [0, max(limit, b["used"], 1)]},
+        unit, places = b["currency"], currencies.decimals(b["currency"])
+        used, limit = (float(currencies.major(v or 0, unit)) for v in (b["used"], b["budget"]))
+        gauge = go.Figure(go.Indicator(mode="gauge+number", value=used,
+                                       title={"text": t("Points") if unit == currencies.POINTS else unit},
+                                       number={"valueformat": f",.{places}f"},
+                                       gauge={"axis": {"range": [0, max(limit, used, 1)], "exponentformat": "none",
+                                                       "separatethousands": True},
                                               "threshold": {"value": limit, "line": {"color": "red"}}}))
-        col.plotly_chart(gauge.update_layout(height=200, margin={"t": 40, "b": 0}), width="stretch")
+        gauge = figures.localised(gauge.update_layout(height=200, margin={"t": 40, "b": 0}), lang())
+        col.plotly_chart(gauge, width="stretch")
+        amount = lambda minor: i18n.money(minor, unit, lang())  # noqa: E731
         col.caption(t("Used {used} of {budget} (approved {approved}, paid {paid})",
-                      used=b["used"], budget=b["budget"] if b["budget"] is not None else "—",
-                      approved=b["approved"], paid=b["paid"]))
+                      used=amount(b["used"]), budget=amount(b["budget"]), approved=amount(b["approved"]),
+                      paid=amount(b["paid"])))
 
 all_rewards = rewards.rewards(principal, period)
 board = leaderboard.leaderboard(principal, Scope(month)).select("member_id", "rank", "score")

@@ -1,6 +1,7 @@
 """The session's language everywhere: kept with the user's account across reloads, never looked up
 from Polars' threads (words, amounts and statuses built in expressions), and cmcore's refusals
 shown translated with their amounts formatted for the reader."""
+import json
 from datetime import date
 
 import sqlalchemy as sa
@@ -106,3 +107,26 @@ def test_the_reasons_the_rules_write_read_in_the_readers_language(app, town):
         history = [t for t in at.dataframe if status in t.value.columns][-1].value
         assert history[[rule, reason]].values.tolist() == [
             ["Réponses acceptées", {"fr": "Réponses acceptées : 1", "en": "Accepted answers: 1"}[lang]]]
+
+
+def test_charts_write_their_dates_and_numbers_as_the_reader_s_language_does(app, town):
+    """The overview's daily chart for 1–10 March: its day ticks written by Babel (Plotly's own are
+    English), the language's separators, numbers in full (no English '50k')."""
+    for lang, ticks, separators in (("fr", ["1 mars", "3 mars", "5 mars", "7 mars", "9 mars"], ",\u202f"),
+                                    ("en", ["Mar 1", "Mar 3", "Mar 5", "Mar 7", "Mar 9"], ".,")):
+        at = as_user(type(app).from_file(app._script_path, default_timeout=60), "manon")
+        at.sidebar.selectbox(key="lang").set_value(lang).run()
+        at = choose_period(at, *MARCH)
+        layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+        assert layout["xaxis"]["ticktext"] == ticks and layout["separators"] == separators
+        assert layout["yaxis"]["exponentformat"] == "none" and layout["yaxis"]["tickformat"] == ",d"  # counts
+
+
+def test_a_year_long_date_axis_is_ticked_by_month_in_the_reader_s_words():
+    from cmcore import figures
+
+    assert figures.date_ticks(date(2025, 12, 2), date(2026, 11, 30), "fr") == (
+        ["2026-01-01", "2026-03-01", "2026-05-01", "2026-07-01", "2026-09-01", "2026-11-01"],
+        ["janv. 2026", "mars 2026", "mai 2026", "juil. 2026", "sept. 2026", "nov. 2026"])
+    assert figures.date_ticks(date(2026, 11, 1), date(2026, 11, 30), "en")[1] == [
+        "Nov 2", "Nov 9", "Nov 16", "Nov 23", "Nov 30"]  # a month: its Mondays
