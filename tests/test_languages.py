@@ -57,6 +57,7 @@ def test_reward_statuses_amounts_and_refusals_follow_the_language(app, town):
     at.selectbox(key="rewards_month").set_value("2026-03").run()
     history = [t for t in at.dataframe if "Statut" in t.value.columns][-1].value
     assert set(history["Statut"]) == {"Proposée", "Approuvée"} and "10,00\u00a0€" in set(history["Montant"])
+    assert texts(at.caption)[0] == "Utilisé 10,00\u00a0€ sur 30,00\u00a0€ (approuvé 10,00\u00a0€, payé 0,00\u00a0€)"
 
     def approve_mine(at):
         at.multiselect(key="queue_choice").set_value([mine])
