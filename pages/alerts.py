@@ -12,7 +12,7 @@ from cmcore.alerts.kinds import KINDS
 from cmcore.i18n import LANGUAGES
 from ui import widgets
 from ui.page import open_page
-from ui.text import lang, plain, refusal, t
+from ui.text import lang, plain, refusal, t, words
 
 CHANNEL_NAMES = {"email": "E-mail", "webhook": "Webhook", "app": "In the app"}
 FORMAT_NAMES = {"slack": "Slack", "discord": "Discord", "json": "JSON signed with HMAC-SHA256"}
@@ -141,7 +141,9 @@ def rule_form() -> None:
         else:
             st.success(t("Rule #{id} saved: the worker evaluates it within a minute.", id=saved))
     widgets.table(listed.with_columns(listed["kind"].replace_strict({k: t(v.title) for k, v in KINDS.items()}),
-                                      listed["recipients"].list.join(", ")),
+                                      listed["recipients"].list.join(", "),
+                                      listed["channel"].replace(words(CHANNEL_NAMES)),
+                                      listed["webhook_format"].replace(words(FORMAT_NAMES))),
                   "alert_rules", {"id": "#", "name": "Name", "kind": "What to watch", "threshold": "Threshold",
                                   "channel": "Channel", "recipients": "Recipients", "webhook_format": "Format",
                                   "active": "Active", "messages": "Messages", "last_fired": "Last fired",

@@ -59,7 +59,8 @@ def test_a_manager_sets_a_rule_and_it_is_audited(app, database):
     at.radio(key="channel_1").set_value("webhook").run()
     [b for b in at.button if b.label == "Enregistrer la règle"][0].click()
     at.run()
-    assert at.error[0].value.startswith("a webhook")  # cmcore's refusal, shown escaped
+    assert at.error[0].value == ("l'adresse d'un webhook commence par https:// (ou http://) et ne contient pas"
+                                 " d'espace")  # cmcore's refusal, in the reader's language
     assert rows("SELECT channel FROM alert_rule") == [("email",)]
 
 

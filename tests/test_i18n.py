@@ -90,7 +90,8 @@ def refusals() -> set[str]:
     """cmcore's refusals (cmcore.refusal), shown translated (ui.text.refusal), and the words they
     put into their templates."""
     found: set[str] = set(PHRASE_WORDS)
-    for path in [*sorted((ROOT / "cmcore").glob("*.py")), *sorted((ROOT / "cmcore" / "connections").glob("*.py"))]:
+    for path in [*sorted((ROOT / "cmcore").glob("*.py")), *sorted((ROOT / "cmcore" / "connections").glob("*.py")),
+                 *sorted((ROOT / "cmcore" / "alerts").glob("*.py"))]:
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Call) and getattr(node.func, "id", None) in REFUSALS
                     and node.args and isinstance(node.args[0], ast.Constant)):

@@ -27,7 +27,8 @@ ROLES = {"admin": "admin", "manager": "manager", "staff": "staff", "sponsor": "s
 # Codes a person must never read: enum values, table names, audit actions, trigger names.
 CODES = ("in_person", "top_n", "events_attended", "accepted_answer", "reaction_received", "reaction_given",
          "moderation_cases", "reward.propose", "reward.approve", "ttfr_median_hours", "age_hours", "amount_minor",
-         "booked_on", "rank_change", "display_name", "sponsorship", "stackexchange", "currency=")
+         "booked_on", "rank_change", "display_name", "sponsorship", "stackexchange", "currency=", "off-topic",
+         "weekly_digest", "sponsor_monthly", "import_failed", "platform_stale", "notify_pref", "PTS", "50k")
 # Streamlit's own words (its frontend's, in English whatever the app's language): not the app's text.
 STREAMLIT = re.compile(r"Skip to main content|Page not found|The page that you have requested does not seem to exist\."
                        r" Running the app's main page\.|Drag and drop files here|Limit \d+MB per file|\d+MB per file"

@@ -144,4 +144,5 @@ def currency(label: str, key: str | None = None, points: bool = False) -> str:
     """A currency picker under `label` (translated): the ISO 4217 currencies, EUR chosen first;
     the rewards' points first (and chosen) with `points`."""
     options = [POINTS] * points + list(CURRENCIES)
-    return st.selectbox(label, options, index=0 if points else options.index("EUR"), key=key)
+    return st.selectbox(label, options, index=0 if points else options.index("EUR"), key=key,
+                        format_func=lambda c: t("Points") if c == POINTS else c)

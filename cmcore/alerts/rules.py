@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from cmcore import audit, db, frames
 from cmcore.access import Principal, require
 from cmcore.alerts.kinds import KINDS, Finding
+from cmcore.refusal import Refusal
 
 CHANNELS = ("email", "webhook", "app")
 WEBHOOK_FORMATS = ("slack", "discord", "json")
@@ -48,28 +49,28 @@ def listing(actor: Principal) -> pl.DataFrame:
 def _checked(rule: Rule, conn: sa.Connection) -> Rule:
     """`rule` with its text trimmed, or ValueError saying what is wrong."""
     if rule.kind not in KINDS:
-        raise ValueError(f"{rule.kind!r} is not a kind of alert: {', '.join(KINDS)}")
+        raise Refusal("{kind} is not a kind of alert: {kinds}", kind=repr(rule.kind), kinds=", ".join(KINDS))
     name = rule.name.strip()
     if not 1 <= len(name) <= 120:
-        raise ValueError("a rule's name has 1 to 120 characters")
+        raise Refusal("a rule's name has 1 to 120 characters")
     if not 0 <= rule.threshold <= 1e9:
-        raise ValueError("the threshold is a number from 0 to 1,000,000,000")
+        raise Refusal("the threshold is a number from 0 to 1,000,000,000")
     if rule.channel not in CHANNELS:
-        raise ValueError(f"{rule.channel!r} is not a channel: {', '.join(CHANNELS)}")
+        raise Refusal("{channel} is not a channel: {channels}", channel=repr(rule.channel), channels=", ".join(CHANNELS))
     if rule.channel == WEBHOOK:
         url = (rule.webhook_url or "").strip()
         if not re.fullmatch(r"https?://\S+", url) or len(url) > 2000:
-            raise ValueError("a webhook's address starts with https:// (or http://) and has no spaces")
+            raise Refusal("a webhook's address starts with https:// (or http://) and has no spaces")
         if rule.webhook_format not in WEBHOOK_FORMATS:
-            raise ValueError(f"a webhook's format is one of {', '.join(WEBHOOK_FORMATS)}")
+            raise Refusal("a webhook's format is one of {formats}", formats=", ".join(WEBHOOK_FORMATS))
         return Rule(rule.kind, name, rule.threshold, rule.channel, (), url, rule.webhook_format, rule.active)
     recipients = tuple(sorted({r.strip() for r in rule.recipients if r.strip()}))
     if not 1 <= len(recipients) <= 50:
-        raise ValueError("choose 1 to 50 recipients")
+        raise Refusal("choose 1 to 50 recipients")
     known = set(conn.execute(sa.text("SELECT username FROM app_user WHERE active AND role <> 'sponsor'"
                                      " AND username = ANY(:names)"), {"names": list(recipients)}).scalars())
     if unknown := [r for r in recipients if r not in known]:
-        raise ValueError(f"not an active user of the console: {', '.join(unknown)}")
+        raise Refusal("not an active user of the console: {users}", users=", ".join(unknown))
     return Rule(rule.kind, name, rule.threshold, rule.channel, recipients, None, None, rule.active)
 
 
@@ -93,7 +94,7 @@ def save(actor: Principal, rule: Rule, rule_id: int | None = None) -> int:
                     "UPDATE alert_rule SET kind = :kind, name = :name, threshold = :threshold, channel = :channel,"
                     " recipients = :recipients, webhook_url = :url, webhook_format = :fmt, active = :active"
                     " WHERE id = :id"), values(rule)).rowcount != 1:
-                raise ValueError(f"there is no alert rule {rule_id}")
+                raise Refusal("there is no alert rule {rule}", rule=rule_id)
             action = "alert_rule.change"
         audit.record(conn, actor.username, action, "alert_rule", rule_id, kind=rule.kind, name=rule.name,
                      threshold=rule.threshold, channel=rule.channel, recipients=list(rule.recipients),
