@@ -52,7 +52,7 @@ def test_the_weekly_digest_of_the_town_once_per_manager_after_8_on_monday(town, 
     settings.current.cache_clear()
     assert mail["Subject"] == "[Console de communauté] Votre résumé de la semaine"
     assert bodies([mail])["manon@example.org"] == (
-        "La semaine du 2026-03-02 – 2026-03-08 : ce qui a changé, qui a bougé, ce qui vous attend.\n"
+        "La semaine du 2 mars 2026 – 8 mars 2026 : ce qui a changé, qui a bougé, ce qui vous attend.\n"
         "\nChiffres clés (contre la semaine d'avant)\n"
         "- Membres : 3 (avant : 3)\n"
         "- Membres actifs : 3 (avant : 0)\n"
@@ -61,7 +61,7 @@ def test_the_weekly_digest_of_the_town_once_per_manager_after_8_on_monday(town, 
         "- Délai de première réponse (médiane) : 1 h 30 min (avant : –)\n"
         "- Revenus comptabilisés : 1\u202f000,00\u00a0€ (avant : 0,00\u00a0€)\n"
         "\nPlus grands mouvements parmi les membres clés\n- Rien.\n"
-        "\nDiscussions sans réponse les plus anciennes (1 en tout)\n- Unanswered (Forum), 144 h\n"
+        "\nDiscussions sans réponse les plus anciennes (1 en tout)\n- Unanswered (Forum), en attente depuis 6 j\n"
         "\nModération\n- Aucun cas ouvert.\n"
         "\nRéputation\n- 1 mentions, sentiment net 100,0\u00a0%, 0 jours de crise\n"
         "\nVoir les preuves : http://localhost:8501/overview?from=2026-03-02&to=2026-03-08\n")
@@ -104,7 +104,7 @@ def test_staff_get_a_daily_note_when_rewards_await_approval(database, monkeypatc
     settings.current.cache_clear()
     assert sorted(m["To"] for m in box.messages) == ["sam@example.org", "sam@example.org", "tess@example.org"]
     assert bodies(box.messages[:1])["sam@example.org"].startswith("2 récompenses proposées attendent une approbation"
-                                                                   " (2026-03).")
+                                                                   " (mars 2026).")
     assert rows("SELECT recipient, report, subscribed FROM report_pref ORDER BY 1") == [
         ("manon", "weekly_digest", False), ("tess", "approvals", False)]
 

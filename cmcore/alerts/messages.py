@@ -3,6 +3,7 @@ one (every value escaped), with the link to the evidence."""
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from datetime import date, timedelta
 
 from cmcore import i18n, settings
 from cmcore.alerts.kinds import KINDS, WORKER
+from cmcore.currencies import POINTS
 from cmcore.i18n import translate
 from cmcore.periods import Period
 
@@ -31,8 +33,8 @@ DIGEST = {
     "reputation": "Reputation",
     "metric": "{label}: {value} (before: {previous})",
     "mover": "{member}: rank {before} → {now}",
-    "thread": "{title} ({platform}), {hours} h",
-    "open_cases": "{n} open cases; the oldest for {hours} h",
+    "thread": "{title} ({platform}), waiting for {age}",
+    "open_cases": "{n} open cases; the oldest for {age}",
     "no_case": "No open case.",
     "mentions": "{mentions} mentions, net sentiment {net}, {crises} crisis days",
     "none": "Nothing.",
@@ -56,8 +58,24 @@ def sentence(kind: str, facts: dict, lang: str, quote: Callable[[object], str] =
     """What the finding says, translated, its facts filled in (decimals in the language's way,
     each through `quote`: a page escapes them, and only them, for Markdown)."""
     says = KINDS[kind].says if kind in KINDS else OWN[kind][1]
-    shown = {k: i18n.number(v, lang, 1) if isinstance(v, float) else v for k, v in facts.items()}
-    return translate(says, lang, **{k: quote(v) for k, v in shown.items()})
+    return translate(says, lang, **{k: quote(_fact(k, v, lang)) for k, v in facts.items()})
+
+
+_DATES = re.compile(r"[\d\-–, ]+")  # a value made of days or months ('2026-03-02 – 2026-03-08', '2026-03, 2026-02')
+_DATE = re.compile(r"\d{4}-\d{2}(-\d{2})?")
+
+
+def _fact(key: str, value: object, lang: str) -> object:
+    """A finding's fact as the language writes it: decimals, days and months in words, the
+    rewards' points unit as a word."""
+    if isinstance(value, float):
+        return i18n.number(value, lang, 1)
+    if key == "currency" and value == POINTS:
+        return translate("points", lang)
+    if isinstance(value, str) and _DATES.fullmatch(value) and _DATE.search(value):
+        return _DATE.sub(lambda m: i18n.day(date.fromisoformat(m[0]), lang) if m[1]
+                         else i18n.month(date.fromisoformat(m[0] + "-01"), lang), value)
+    return value
 
 
 def url(link: str) -> str:
@@ -74,9 +92,10 @@ def digest(facts: dict, lang: str) -> list[tuple[str, list[tuple[str, str | None
                for m in facts["headline"]]
     movers = [(say("mover", member=m["member"], before=m["before"] or "–", now=m["now"] or "–"), None)
               for m in facts["movers"]]
-    threads = [(say("thread", title=r["title"], platform=r["platform"], hours=r["hours"]), r["url"])
+    threads = [(say("thread", title=r["title"], platform=r["platform"], age=i18n.hours(r["hours"], lang)), r["url"])
                for r in facts["threads"]]
-    cases = say("open_cases", n=facts["open_cases"], hours=facts["oldest_case"]) if facts["open_cases"] else say("no_case")
+    cases = (say("open_cases", n=facts["open_cases"], age=i18n.hours(facts["oldest_case"], lang)) if facts["open_cases"]
+             else say("no_case"))
     net = i18n.percent(facts["net"], lang)
     return [(say("headline"), figures), (say("movers"), movers or [(say("none"), None)]),
             (say("threads", n=facts["unanswered"]), threads or [(say("none"), None)]),
