@@ -79,7 +79,7 @@ def test_notifications_the_unread_count_marking_read_and_the_link_to_the_evidenc
         "🔵 **Une plateforme n’a plus de nouvelles données**", "🔵 **Une crise de réputation**"]
     said = [m.value for m in at.markdown]
     assert "Forum n’a pas de nouvelles données depuis 50 heures (un import ou une synchronisation bloqués ?)" in said
-    assert "6 mentions négatives le 2026\\-03\\-09, contre 0\\,1 par jour d’habitude : une crise ?" in said
+    assert "6 mentions négatives le 9 mars 2026, contre 0\\,1 par jour d’habitude : une crise ?" in said
     assert [(link.proto.page, link.proto.query_string) for link in at.get("page_link")
             if link.label == "Voir les preuves"] == [
         ("overview", "from=2026-03-02&to=2026-03-10&platform=forum"), ("reputation", "from=2026-03-09&to=2026-03-09")]
