@@ -9,9 +9,11 @@ from ui.text import t
 
 report, _ = open_report("growth", "Growth & engagement", growth_report)
 active, daily = report.frames["active"], report.frames["daily"]
-widgets.chart(px.line(active.rename({"day": t("Day"), "dau": "DAU", "wau": "WAU", "mau": "MAU"}),
-                      x=t("Day"), y=["DAU", "WAU", "MAU"]).update_layout(yaxis_title="", xaxis_title=""),
-              "Active members (DAU, WAU, MAU)", counts=True)
+LABELS = {"dau": "Active members that day", "wau": "Weekly active members", "mau": "Monthly active members"}
+names = {code: t(label) for code, label in LABELS.items()}
+widgets.chart(px.line(active.rename({"day": t("Day"), **names}),
+                      x=t("Day"), y=list(names.values())).update_layout(yaxis_title="", xaxis_title=""),
+              "Active members per day, over 7 and over 30 days", counts=True)
 widgets.chart(px.bar(daily.rename({"day": t("Day"), "new_members": t("New members")}), x=t("Day"),
                      y=t("New members")).update_layout(xaxis_title=""), "New members per day", counts=True)
 new_tab, gone_tab = st.tabs([t("New contributors"), t("Inactive contributors")])

@@ -493,7 +493,7 @@ def test_a_manager_follows_an_alert_to_its_evidence(server, page):
     sign_in(page, server, "manager")
     page.get_by_role("link", name="Alertes (1 non lues)").click()
     settle(page)
-    expect(page.get_by_text("35 mentions négatives le 2026-03-09, contre 1,2 par jour d’habitude : une crise ?")
+    expect(page.get_by_text("35 mentions négatives le 9 mars 2026, contre 1,2 par jour d’habitude : une crise ?")
            ).to_be_visible()
     page.get_by_role("link", name="Voir les preuves").click()
     settle(page)

@@ -98,5 +98,5 @@ def test_every_write_service_runs_again_after_a_transient_error():
                              name.rpartition(".")[2]).__code__ is retried
                for name in writes}
     assert {name for name, yes in wrapped.items() if not yes} == set()
-    assert len(writes) == 40
+    assert len(writes) == 39
     assert rewards._paid.__code__ is retried  # pay's one transaction (its CSV is read after it)

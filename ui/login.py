@@ -21,7 +21,7 @@ from ui.text import refusal, t
 COOKIE = "cm_session"
 _KEPT = ("lang",)  # what a session's end leaves in the browser tab's state
 # The choice widgets whose options are shown in words of the interface language (by key).
-WORDED_CHOICES = ("period_preset", "history_status", "edit_what", "edit_line", "rule_kind", "trigger")
+WORDED_CHOICES = ("period_preset", "history_status", "edit_what", "edit_line", "rule_kind", "trigger", "rewards_month")
 
 
 def _https() -> bool:
