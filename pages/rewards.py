@@ -23,8 +23,8 @@ LABELS = {"id": "Reward", "member": "Member", "rule": "Rule", "kind": "Kind", "a
 
 principal = open_page("rewards")
 st.title(t("Rewards"))
-period = st.selectbox(t("Month"), rewards.recent_months(community.today()), key="rewards_month",
-                      format_func=lambda m: i18n.month(rewards.month_period(m).start, lang()))
+months = {m: i18n.month(rewards.month_period(m).start, lang()) for m in rewards.recent_months(community.today())}
+period = st.selectbox(t("Month"), list(months), key="rewards_month", format_func=months.get)
 month = rewards.month_period(period)
 
 

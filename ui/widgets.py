@@ -144,5 +144,6 @@ def currency(label: str, key: str | None = None, points: bool = False) -> str:
     """A currency picker under `label` (translated): the ISO 4217 currencies, EUR chosen first;
     the rewards' points first (and chosen) with `points`."""
     options = [POINTS] * points + list(CURRENCIES)
+    names = {POINTS: t("Points")}  # (translated here: a widget's format_func may run off the script's thread)
     return st.selectbox(label, options, index=0 if points else options.index("EUR"), key=key,
-                        format_func=lambda c: t("Points") if c == POINTS else c)
+                        format_func=lambda c: names.get(c, c))
