@@ -441,9 +441,8 @@ def item_changes(rolled: Rollups, before: pl.DataFrame, after: pl.DataFrame, att
                   pl.col("author").alias("member_id"), "day", pl.lit("reaction_received").alias("what"), "d")]
     for old, now, what, d in ((anonymous, rolled.anonymous, "reaction_received", pl.col("up")),
                               (attended, rolled.attended, "event", pl.lit(1))):
-        on = old.columns
-        for sign, rows in ((-1, old.join(now, on=on, how="anti")), (1, now.join(old, on=on, how="anti"))):
-            rows = rows if "platform_id" not in on else _on(rows, platforms)
+        for sign, rows in zip((-1, 1), _moved(old, now), strict=True):
+            rows = rows if "platform_id" not in old.columns else _on(rows, platforms)
             parts.append(rows.lazy().select("member_id", "day", pl.lit(what).alias("what"), (d * sign).alias("d")))
     return (pl.concat([p.with_columns(pl.col("d").cast(pl.Int64)) for p in parts]).group_by("member_id", "day")
             .agg(pl.col("d").filter(pl.col("what") == k).sum().alias(k) for k in KINDS)
@@ -610,6 +609,12 @@ def _rollups(tz: str) -> Rollups:
         frames.table("votes")), update=after)
 
 
+def _moved(before: pl.DataFrame, now: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of `before` that `now` lacks, and those of `now` that `before` lacked."""
+    on = before.columns
+    return before.join(now, on=on, how="anti"), now.join(before, on=on, how="anti")
+
+
 def _changed_acts(changes: frames.Changes, tz: str, bots: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame] | None:
     """The `changed_acts` of a change of activity since `changes`' value was made (None: unknown)."""
     activity = frames.table("activity")
@@ -630,22 +635,16 @@ class _Counted(NamedTuple):
         return cls(frame, rolled.attended, rolled.anonymous)
 
 
-def _moved(before: pl.DataFrame, now: pl.DataFrame) -> pl.Series:
-    """The (member, day) keys of the rows in one of `before` and `now` but not in the other."""
-    on = before.columns
-    return pl.concat([before.join(now, on=on, how="anti"), now.join(before, on=on, how="anti")]).select(
-        day_key()).to_series()
-
-
-def _changed_keys(changes: frames.Changes, counted: _Counted, rolled: Rollups, tz: str) -> pl.Series | None:
+def _changed_keys(changes: frames.Changes, counted: _Counted, rolled: Rollups, tz: str,
+                  bots: pl.Series) -> pl.Series | None:
     """The (member, local day) keys whose points may differ from what `counted` was made from: those
     a change of activity touches, and those whose attendance or anonymous votes changed since
     (None: unknown, make everything again)."""
-    acts = _changed_acts(changes, tz, _bots()[0])
+    acts = _changed_acts(changes, tz, bots)
     if acts is None:
         return None
-    return pl.concat([touched_keys(*acts), _moved(counted.attended, rolled.attended),
-                      _moved(counted.anonymous, rolled.anonymous)]).unique()
+    moved = [*_moved(counted.attended, rolled.attended), *_moved(counted.anonymous, rolled.anonymous)]
+    return pl.concat([touched_keys(*acts), *(rows.select(day_key()).to_series() for rows in moved)]).unique()
 
 
 def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | None]:
@@ -670,7 +669,7 @@ def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | 
         return points, None
 
     def months_after_change(months: _Counted, changes: frames.Changes) -> _Counted | None:
-        keys = _changed_keys(changes, months, rolled, scope.tz)
+        keys = _changed_keys(changes, months, rolled, scope.tz, bots)
         return None if keys is None else _Counted.of(monthly_after(months.frame, points, keys, rules), rolled)
 
     return points, frames.derived(f"{key}:months", lambda: _Counted.of(monthly(points, rules), rolled),
