@@ -57,7 +57,7 @@ def main() -> None:
             st.stop()
 
     session = login.current()
-    login.language_picker(session)
+    login.choose_language(session)
     principal = session.principal if session else None
     st.session_state["principal"] = principal
     allowed = access.pages_for(principal) if principal else []
@@ -70,6 +70,7 @@ def main() -> None:
              for key, (path, title, icon) in PAGES.items()}
     navigation = st.navigation(list(pages.values()), position="hidden")
     registered = True
+    login.language_picker()
     if principal is None:
         login.form()
         st.stop()

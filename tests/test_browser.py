@@ -499,3 +499,68 @@ def test_a_manager_follows_an_alert_to_its_evidence(server, page):
     settle(page)
     expect(page.get_by_role("heading", name="Réputation")).to_be_visible()
     expect(page.get_by_test_id("stSidebar").get_by_text("9 mars 2026 au 9 mars 2026", exact=False)).to_be_visible()
+
+
+# ------------------------------------------------------------------ the language a person reads
+
+
+def stored_language(username: str) -> str | None:
+    with db.engine().connect() as conn:
+        return conn.execute(sa.text("SELECT lang FROM app_user WHERE username = :u"), {"u": username}).scalar_one()
+
+
+def test_an_english_browser_reads_english_from_the_first_page_through_sign_in_and_reloads(server, browser):
+    """A new visitor whose browser asks for English: the sign-in form, every page after it and a
+    reload are English, and the language is kept with the account; a French browser gets French."""
+    tab = browser.new_context(**{**CONTEXT, "locale": "en-US"}).new_page()
+    tab.goto(server)
+    settle(tab)
+    expect(tab.get_by_role("button", name="Sign in")).to_be_visible()
+    tab.get_by_label("Username").fill("manager")
+    tab.get_by_label("Password", exact=True).fill(PASSWORD)
+    tab.get_by_role("button", name="Sign in").click()
+    settle(tab)
+    expect(tab.get_by_text("Signed in as manager (manager)")).to_be_visible()
+    expect(tab.get_by_role("heading", name="Overview")).to_be_visible()
+    assert stored_language("manager") == "en"
+    for key in ("retention", "rewards"):
+        tab.goto(f"{server}/{key}")
+        settle(tab)
+        expect(tab.get_by_text("Signed in as manager (manager)")).to_be_visible()
+    tab.reload()
+    settle(tab)
+    expect(tab.get_by_role("heading", name="Rewards")).to_be_visible()
+    french = new_tab(browser)
+    french.goto(server)
+    settle(french)
+    expect(french.get_by_role("button", name="Se connecter")).to_be_visible()
+
+
+def test_a_signed_in_users_choice_wins_over_the_browsers_and_survives_reloads(server, browser):
+    """Staff chose French once (kept with the account): an English browser shows them French once
+    signed in, and after a reload; a change to English in the sidebar is kept, on reloads and on
+    another (French) browser."""
+    with db.transaction() as conn:
+        conn.execute(sa.text("UPDATE app_user SET lang = 'fr' WHERE username = 'staff'"))
+    tab = browser.new_context(**{**CONTEXT, "locale": "en-GB"}).new_page()
+    tab.goto(server)
+    settle(tab)
+    tab.get_by_label("Username").fill("staff")
+    tab.get_by_label("Password", exact=True).fill(PASSWORD)
+    tab.get_by_role("button", name="Sign in").click()
+    settle(tab)
+    expect(tab.get_by_text("Connecté en tant que staff (équipe)")).to_be_visible()
+    tab.reload()
+    settle(tab)
+    expect(tab.get_by_text("Connecté en tant que staff (équipe)")).to_be_visible()
+    tab.get_by_role("combobox", name="Langue").click()
+    tab.get_by_role("option", name="English").click()
+    settle(tab)
+    expect(tab.get_by_text("Signed in as staff (staff)")).to_be_visible()
+    assert stored_language("staff") == "en"
+    tab.reload()
+    settle(tab)
+    expect(tab.get_by_text("Signed in as staff (staff)")).to_be_visible()
+    other = new_tab(browser)  # a French browser
+    sign_in(other, server, "staff")  # the form in French, then the account's English
+    expect(other.get_by_text("Signed in as staff (staff)")).to_be_visible()

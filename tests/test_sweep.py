@@ -20,7 +20,7 @@ from tests.builders import user
 from tests.test_browser import CHROMIUM, PASSWORD, ROOT, launch, settle, stop
 
 pytestmark = pytest.mark.browser
-from playwright.sync_api import sync_playwright  # noqa: E402  (test_browser skipped without Chromium)
+from playwright.sync_api import expect, sync_playwright  # noqa: E402  (test_browser skipped without Chromium)
 
 SHOTS = ROOT / ".data" / "sweep"
 ROLES = {"admin": "admin", "manager": "manager", "staff": "staff", "sponsor": "sponsor"}
@@ -130,15 +130,20 @@ def test_every_page_of_every_role_reads_in_one_language(demo_server, lang, local
             page.goto(base)
             settle(page)
             sign_in = i18n.translate("Sign in", lang)  # the browser's language, before anyone signs in
+            signed_in = i18n.translate("Signed in as {name} ({role})", lang, name=name,
+                                       role=i18n.translate(role, lang))
             page.get_by_label(i18n.translate("Username", lang)).fill(name)
             page.get_by_label(i18n.translate("Password", lang), exact=True).fill(PASSWORD)
             page.get_by_role("button", name=sign_in).click()
             settle(page)
+            expect(page.get_by_text(signed_in)).to_be_visible()  # once, at the first click
             for key in access.pages_for(access.Principal(name, role, 1 if role == "sponsor" else None)):
                 page.goto(f"{base}/{key}")
                 text = visible_text(page)
                 page.screenshot(path=str(SHOTS / f"{lang}-{name}-{key}.png"), full_page=True)
-                if found := faults(text, lang, foreign):
+                found = faults(text, lang, foreign)
+                found += [f"not signed in as {name}"] * (signed_in not in text or sign_in in text)
+                if found:
                     problems[f"{name}/{key}"] = found
             context.close()
         chromium.close()

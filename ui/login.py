@@ -92,10 +92,10 @@ def form() -> None:
         st.subheader(t("Sign in"))
         if notice := st.session_state.get("notice"):
             st.info(notice)
-        username = st.text_input(t("Username"), autocomplete="username", max_chars=40)
+        username = st.text_input(t("Username"), autocomplete="username", max_chars=40, key="sign_in_username")
         password = st.text_input(t("Password"), type="password", autocomplete="current-password",
-                                 max_chars=256)
-        submitted = st.form_submit_button(t("Sign in"))
+                                 max_chars=256, key="sign_in_password")
+        submitted = st.form_submit_button(t("Sign in"), key="sign_in_submit")
     if submitted:
         try:
             session = auth.sign_in(username, password, timedelta(hours=settings.current().session_hours))
@@ -141,11 +141,11 @@ def end_now(notice: str) -> None:
     st.rerun()
 
 
-def language_picker(session: Session | None) -> None:
-    """The FR/EN switch. A new tab starts in the signed-in user's language (kept with the account),
-    else in the browser's when it is French or English, else in French; the language a user first
-    signs in with, and every change, is kept with the account (their e-mails are written in it).
-    Called before anything is drawn in the language."""
+def choose_language(session: Session | None) -> None:
+    """The tab's language, settled before anything is drawn in it. A new tab starts in the
+    signed-in user's language (kept with the account), else in the browser's when it is French or
+    English, else in French; the language a user first signs in with, and every change, is kept
+    with the account (their e-mails are written in it)."""
     state = st.session_state
     if "lang" not in state:
         state["lang"] = i18n.language_of(st.context.locale) or i18n.DEFAULT_LANGUAGE
@@ -156,6 +156,12 @@ def language_picker(session: Session | None) -> None:
             state["lang"] = session.lang
         else:
             auth.set_language(session.principal, state["lang"])
+
+
+def language_picker() -> None:
+    """The FR/EN switch, drawn after `st.navigation`: a widget's identity includes its page, which
+    a tab's first run only knows from there (drawn before it, the switch became another widget on
+    the next run, back at French, and the sign-in click it relabelled was lost)."""
     st.sidebar.selectbox(t("Language"), list(i18n.LANGUAGES), key="lang", format_func=i18n.LANGUAGES.get,
                          on_change=_keep_language)
 
