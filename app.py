@@ -81,7 +81,7 @@ def main() -> None:
         st.caption(t("Signed in as {name} ({role})", name=plain(principal.username), role=t(principal.role)))
         unread = inbox.unread(principal) if "alerts" in allowed else 0
         for key in allowed:
-            label = t("{page} ({n} unread)", page=t(PAGES[key][1]), n=unread) if key == "alerts" and unread else None
+            label = t("{page} ({n} {n|unread|unread})", page=t(PAGES[key][1]), n=unread) if key == "alerts" and unread else None
             st.page_link(pages[key], label=label)
         st.divider()
     # A sponsor sees its report only: no community filter (no platform names). The filters appear on

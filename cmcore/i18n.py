@@ -3,12 +3,16 @@
 
 `locales/fr.json` maps each English string to its French translation; English is the source text
 itself. A test checks that every string the interface passes through `t()` has a translation.
+A word that follows a count is written `{count|one|other}` in both languages ('{n} {n|mention|mentions}'):
+the count's plural category in the language, by Babel's (CLDR's) rules, picks the form: French
+reads 0 and 1 as singular, English 1 only.
 Every function here takes the language explicitly: cmcore never asks Streamlit which it is.
 """
 from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -32,9 +36,27 @@ def catalogue(lang: str) -> dict[str, str]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
-def translate(text: str, lang: str, **values: object) -> str:
-    """`text` in `lang` (English text is its own key), with `{name}` fields filled from `values`."""
+_PLURAL = re.compile(r"\{(\w+)\|([^{}|]*)\|([^{}|]*)\}")  # {count|one|other}
+
+
+def _count(value: object, lang: str) -> Decimal:
+    """A count given as a number, or as the language writes it ('1\u202f234', '1,5')."""
+    if isinstance(value, str):
+        return numbers.parse_decimal(value.replace("\\", ""), locale=lang)
+    return Decimal(str(value))
+
+
+def plural(count: object, one: str, other: str, lang: str) -> str:
+    """`one` or `other`, as the count's plural category in `lang` asks (French's 'many', for
+    millions, takes `other`)."""
+    return one if Locale.parse(lang).plural_form(abs(_count(count, lang))) == "one" else other
+
+
+def translate(text: str, lang: str, /, **values: object) -> str:
+    """`text` in `lang` (English text is its own key), with `{name}` fields filled from `values`
+    and `{name|one|other}` forms chosen by the count `values[name]`."""
     out = text if lang == "en" else catalogue(lang).get(text, text)
+    out = _PLURAL.sub(lambda m: plural(values[m[1]], m[2], m[3], lang), out)
     return out.format(**values) if values else out
 
 

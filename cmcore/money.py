@@ -52,7 +52,7 @@ def parse_amount(text: str | int, currency: str) -> int:
         raise MoneyError("amount: {text} is not an amount (e.g. 1234.56)", text=repr(text))
     whole, fraction = match.group(1), match.group(2) or ""
     if len(fraction) > decimals:
-        raise MoneyError("amount: {currency} has {decimals} decimal(s), {text} has {count}", currency=currency,
+        raise MoneyError("amount: {currency} has {decimals} {decimals|decimal|decimals}, {text} has {count}", currency=currency,
                          decimals=decimals, text=repr(text), count=len(fraction))
     whole = whole.lstrip("0")
     too_large = MoneyError("amount: at most {amount}", amount=Amount(MAX_MINOR, currency))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cmcore import currencies
+from cmcore import currencies, i18n
 
 # The words a refusal may put into its template as a phrase (translated where it is shown).
 PHRASE_WORDS = ("proposed", "approved", "paid", "rejected", "cancelled", "missing")
@@ -33,8 +33,8 @@ class Told(Exception):
 
     def __init__(self, message: str, phrases: tuple[str, ...] = (), **values: object) -> None:
         self.message, self.values, self.phrases = message, values, phrases
-        super().__init__(message.format(**{k: ", ".join(v) if isinstance(v, tuple) else v
-                                           for k, v in values.items()}))
+        super().__init__(i18n.translate(message, "en", **{k: ", ".join(v) if isinstance(v, tuple) else v
+                                                          for k, v in values.items()}))
 
 
 class Refusal(Told, ValueError):

@@ -36,7 +36,7 @@ def my_notifications() -> None:
     listed = inbox.notifications(principal)
     unread = int((~listed["read"]).sum()) if listed.height else 0
     left, right = st.columns([3, 1])
-    left.caption(t("{n} unread", n=unread))
+    left.caption(t("{n} {n|unread|unread}", n=unread))
     if unread and right.button(t("Mark all read")):
         inbox.mark_read(principal)
         st.rerun()

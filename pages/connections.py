@@ -50,7 +50,7 @@ if not widgets.empty(shown, "No connection yet: add one below, and the worker ke
             except (http.Fault, ConfigError) as err:
                 st.error(t("The test failed: {reason}", reason=plain(str(err))))
             else:
-                st.success(t("The API answered: {n} items on the first page.", n=items))
+                st.success(t("The API answered: {n} {n|item|items} on the first page.", n=items))
         if cols[1].button(t("Sync now"), key="sync_now"):
             connections.request_sync(principal, chosen)
             st.success(t("Asked: the worker syncs it within a minute."))

@@ -51,8 +51,8 @@ def preview_mentions(uploads: list, date_format: str | None) -> None:
             if seen.ignored:
                 st.caption(t("Columns left out: {columns}", columns=plain(", ".join(seen.ignored))))
             if seen.sample is not None:
-                st.caption(t("{rows} rows, {repeated} repeating another identically (kept once). The first ones,"
-                             " as they would be imported:", rows=seen.rows, repeated=seen.repeated))
+                st.caption(t("{rows} {rows|row|rows}, {repeated} {repeated|repeating|repeating} another identically"
+                             " (kept once). The first ones, as they would be imported:", rows=seen.rows, repeated=seen.repeated))
                 sample = seen.sample.with_columns(pl.col("lang").replace(words({text.OTHER: "Other"})))
                 widgets.table(sample, f"sample_{upload.name}", LABELS, links=("url",))
 
@@ -61,7 +61,7 @@ def last_result(last: ingest.Result) -> None:
     """The latest import's result (one: a new import's replaces it): what changed, table by table."""
     changed = sum(c["inserted"] + c["updated"] for c in last.counts.values())
     if changed:
-        st.success(t("Imported {rows} rows in {seconds} s.", rows=i18n.number(changed, lang()),
+        st.success(t("Imported {rows} {rows|row|rows} in {seconds} s.", rows=i18n.number(changed, lang()),
                      seconds=i18n.number(last.seconds, lang(), 1)))
     else:
         st.info(t("Nothing changed: every row of these files was already there, as it is."))

@@ -21,7 +21,7 @@ if alerts.is_empty():
     st.success(t("No crisis alert in this period."))
 else:
     for row in alerts.iter_rows(named=True):
-        st.error(t("{day}: {count} negative mentions (usual: {mean} ± {std} a day).", day=i18n.day(row["day"], lang()),
+        st.error(t("{day}: {count} negative {count|mention|mentions} (usual: {mean} ± {std} a day).", day=i18n.day(row["day"], lang()),
                    count=i18n.number(row["negative"], lang()), mean=i18n.number(row["trailing_mean"], lang(), 1),
                    std=i18n.number(row["trailing_std"], lang(), 1)))
     widgets.table(report.frames["alert_mentions"], "alert_mentions",

@@ -86,7 +86,7 @@ def test_notifications_the_unread_count_marking_read_and_the_link_to_the_evidenc
     [b for b in at.button if b.label == "Marquer comme lu"][0].click()
     at.run()
     assert rows("SELECT kind FROM notification WHERE read_at IS NULL") == [("crisis",)]
-    assert [link.label for link in at.sidebar.get("page_link")][4] == "Alertes (1 non lues)"
+    assert [link.label for link in at.sidebar.get("page_link")][4] == "Alertes (1 non lue)"
     [b for b in at.button if b.label == "Tout marquer comme lu"][0].click()
     at.run()
     assert [link.label for link in at.sidebar.get("page_link")][4] == "Alertes"

@@ -248,7 +248,7 @@ def test_an_administrator_sees_what_a_mentions_export_will_do_before_importing_i
     expect(page.get_by_text("Ce que l'import fera de x-scrape.csv")).to_be_visible()
     expect(page.get_by_text("Colonnes écartées : id, twitterUrl, retweetCount, replyCount, likeCount,"
                             " author/followers")).to_be_visible()
-    expect(page.get_by_text("4 lignes, dont 1 identiques à une autre")).to_be_visible()
+    expect(page.get_by_text("4 lignes, dont 1 identique à une autre")).to_be_visible()
     with db.engine().connect() as conn:  # nothing written yet
         assert conn.execute(sa.text("SELECT count(*) FROM mention WHERE url LIKE 'https://x.com/%'")).scalar_one() == 0
     page.get_by_role("button", name="Importer", exact=True).click()
@@ -491,7 +491,7 @@ def test_a_manager_follows_an_alert_to_its_evidence(server, page):
             " ('crisis', 'app', 'manager', 'crisis:2026-03-09', '{\"day\": \"2026-03-09\", \"negative\": 35,"
             " \"usual\": 1.2}', 'reputation?from=2026-03-09&to=2026-03-09', 'sent', now())"))
     sign_in(page, server, "manager")
-    page.get_by_role("link", name="Alertes (1 non lues)").click()
+    page.get_by_role("link", name="Alertes (1 non lue)").click()
     settle(page)
     expect(page.get_by_text("35 mentions négatives le 9 mars 2026, contre 1,2 par jour d’habitude : une crise ?")
            ).to_be_visible()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cmcore import i18n
+from cmcore import i18n, money
+from cmcore.alerts import messages
 from cmcore.access import ROLES
 from cmcore.refusal import PHRASE_WORDS
 
@@ -107,7 +108,8 @@ def refusals() -> set[str]:
 
 
 def fields(text: str) -> set[str]:
-    return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+    """The placeholders, a plural's count named as such ('{n|mention|mentions}' → 'n|')."""
+    return {f.split("|")[0] + "|" * ("|" in f) for _, f, _, _ in string.Formatter().parse(text) if f}
 
 
 def test_every_interface_string_is_translated_into_french():
@@ -136,3 +138,56 @@ def test_numbers_money_and_durations_follow_the_language(lang, expected):
 def test_unknown_text_falls_back_to_english():
     assert i18n.translate("no such text", "fr") == "no such text"
     assert re.fullmatch(r"[a-z]{2}", i18n.DEFAULT_LANGUAGE)
+
+
+PLURALS = [k for k in i18n.catalogue("fr") if "|" in k]
+
+
+@pytest.mark.parametrize("lang, singular", [("en", {1}), ("fr", {0, 1})])
+def test_every_count_picks_its_plural_form_by_the_languages_rule(lang, singular):
+    """Each message with a count, for 0, 1 and 2: the first form exactly for the counts the
+    language reads as singular (French: 0 and 1), the count given as a number or as written."""
+    assert len(PLURALS) >= 15
+    for key in PLURALS:
+        for n in (0, 1, 2):
+            values = {f: n for f in fields(key) | fields(i18n.catalogue("fr")[key])}
+            values = {f.rstrip("|"): v for f, v in values.items()}
+            said = i18n.translate(key, lang, **values)
+            text = key if lang == "en" else i18n.catalogue("fr")[key]
+            forms = re.findall(r"\{\w+\|([^{}|]*)\|([^{}|]*)\}", text)
+            assert "|" not in said and all(form[n not in singular] in said for form in forms), (key, lang, n)
+            assert said == i18n.translate(key, lang, **{k: i18n.number(v, lang) for k, v in values.items()})
+
+
+@pytest.mark.parametrize("n, en, fr", [
+    (0, "0 negative mentions on Mar 9, 2026, against 1.5 a day usually: a crisis?",
+     "0 mention négative le 9 mars 2026, contre 1,5 par jour d’habitude : une crise ?"),
+    (1, "1 negative mention on Mar 9, 2026, against 1.5 a day usually: a crisis?",
+     "1 mention négative le 9 mars 2026, contre 1,5 par jour d’habitude : une crise ?"),
+    (2, "2 negative mentions on Mar 9, 2026, against 1.5 a day usually: a crisis?",
+     "2 mentions négatives le 9 mars 2026, contre 1,5 par jour d’habitude : une crise ?"),
+])
+def test_an_alert_and_a_digest_say_one_mention_and_two_mentions(n, en, fr):
+    facts = {"day": "2026-03-09", "negative": n, "usual": 1.5}
+    assert (messages.sentence("crisis", facts, "en"), messages.sentence("crisis", facts, "fr")) == (en, fr)
+    digest = {"headline": [], "movers": [], "threads": [], "unanswered": n, "open_cases": n, "oldest_case": 5.0,
+              "net": 0.5, "mentions": n, "crises": n}
+    lines = {lang: [line for _, section in messages.digest(digest, lang) for line, _ in section]
+             for lang in ("en", "fr")}
+    assert lines["en"][-2:] == [f"{n} open {'case' if n == 1 else 'cases'}; the oldest for 5 h" if n else "No open case.",
+                                f"{n} {'mention' if n == 1 else 'mentions'}, net sentiment 50.0%,"
+                                f" {n} crisis {'day' if n == 1 else 'days'}"]
+    assert lines["fr"][-1] == (f"{n} {'mention' if n < 2 else 'mentions'}, sentiment net 50,0\u00a0%,"
+                               f" {n} {'jour' if n < 2 else 'jours'} de crise")
+    assert lines["fr"][-2] == ("Aucun cas ouvert." if n == 0 else
+                               f"{n} {'cas ouvert' if n < 2 else 'cas ouverts'} ; le plus ancien depuis 5 h")
+
+
+def test_a_refusal_counts_the_currencys_decimals_in_english_and_in_french():
+    with pytest.raises(money.MoneyError) as three:
+        money.parse_amount("1.2345", "KWD")
+    with pytest.raises(money.MoneyError) as none:
+        money.parse_amount("1.5", "JPY")
+    assert str(three.value) == "amount: KWD has 3 decimals, '1.2345' has 4"
+    assert str(none.value) == "amount: JPY has 0 decimals, '1.5' has 1"
+    assert i18n.translate(none.value.message, "fr", **none.value.values) == "montant : JPY a 0 décimale, '1.5' en a 1"

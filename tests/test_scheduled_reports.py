@@ -63,7 +63,7 @@ def test_the_weekly_digest_of_the_town_once_per_manager_after_8_on_monday(town, 
         "\nPlus grands mouvements parmi les membres clés\n- Rien.\n"
         "\nDiscussions sans réponse les plus anciennes (1 en tout)\n- Unanswered (Forum), en attente depuis 6 j\n"
         "\nModération\n- Aucun cas ouvert.\n"
-        "\nRéputation\n- 1 mentions, sentiment net 100,0\u00a0%, 0 jours de crise\n"
+        "\nRéputation\n- 1 mention, sentiment net 100,0\u00a0%, 0 jour de crise\n"
         "\nVoir les preuves : http://localhost:8501/overview?from=2026-03-02&to=2026-03-08\n")
     assert sunday < MONDAY
 

@@ -202,11 +202,11 @@ def _connection_failing(hours: float, now: datetime) -> list[Finding]:
 
 KINDS = {  # the kinds' words are shown translated (tests/test_i18n.py finds them here)
     "crisis": Kind("A reputation crisis", "negative mentions a day, at least", 5, _crisis,
-                   "{negative} negative mentions on {day}, against {usual} a day usually: a crisis?"),
+                   "{negative} negative {negative|mention|mentions} on {day}, against {usual} a day usually: a crisis?"),
     "unanswered": Kind("Unanswered threads past the response SLA", "threads, at least", 1, _unanswered,
-                       "{count} threads have waited for an answer for more than {sla} h (the oldest {oldest} h)"),
+                       "{count} {count|thread has|threads have} waited for an answer for more than {sla} h (the oldest {oldest} h)"),
     "moderation": Kind("Moderation cases past the SLA", "cases, at least", 1, _moderation,
-                       "{count} reported cases have had no action for more than {sla} h (the oldest {oldest} h)"),
+                       "{count} reported {count|case has|cases have} had no action for more than {sla} h (the oldest {oldest} h)"),
     "member_slipping": Kind("A key member slipped out of the top", "the top N", 10, _slipping,
                             "{member} slipped out of the top {top} of the last 7 days (rank {before} → {now})"),
     "budget": Kind("A reward budget is nearly spent", "% of the budget used", 80, _budget,
@@ -214,7 +214,7 @@ KINDS = {  # the kinds' words are shown translated (tests/test_i18n.py finds the
     "campaign_pace": Kind("A campaign is behind its pace", "percentage points behind", 20, _campaign,
                           "{campaign} has delivered {done} % of its deliverables; a linear pace would be at {pace} %"),
     "platform_stale": Kind("A platform has no new data", "hours without data", 48, _platform_stale,
-                           "{platform} has had no new data for {hours} hours (a stalled import or sync?)"),
+                           "{platform} has had no new data for {hours} {hours|hour|hours} (a stalled import or sync?)"),
     "import_failed": Kind("An import failed", "hours looked back", 24, _import_failed,
                           "The import #{run} ({source}) by {actor} failed: {error}"),
     "connection_failing": Kind("A connection is failing", "hours failing, at least", 0, _connection_failing,

@@ -18,9 +18,9 @@ from cmcore.periods import Period
 # Messages that no rule makes: the worker's own.
 OWN = {
     "channel_failed": ("A channel is failing",
-                       "The alert “{rule}” could not be sent by {channel} to {recipient} after {attempts} tries: {error}"),
+                       "The alert “{rule}” could not be sent by {channel} to {recipient} after {attempts} {attempts|try|tries}: {error}"),
     "weekly_digest": ("Your weekly digest", "The week of {week}: what changed, who moved, what waits for you."),
-    "approvals": ("Rewards await your approval", "{count} proposed rewards await approval ({months})."),
+    "approvals": ("Rewards await your approval", "{count} proposed {count|reward awaits|rewards await} approval ({months})."),
     "sponsor_monthly": ("Your monthly report", "Your report of {month} is attached: your campaigns, their delivery "
                                                "and the deliverables."),
 }
@@ -34,9 +34,9 @@ DIGEST = {
     "metric": "{label}: {value} (before: {previous})",
     "mover": "{member}: rank {before} → {now}",
     "thread": "{title} ({platform}), waiting for {age}",
-    "open_cases": "{n} open cases; the oldest for {age}",
+    "open_cases": "{n} open {n|case|cases}; the oldest for {age}",
     "no_case": "No open case.",
-    "mentions": "{mentions} mentions, net sentiment {net}, {crises} crisis days",
+    "mentions": "{mentions} {mentions|mention|mentions}, net sentiment {net}, {crises} crisis {crises|day|days}",
     "none": "Nothing.",
 }
 
