@@ -107,23 +107,25 @@ def sponsor_reports() -> None:
 def rule_form() -> None:
     listed = alert_rules.listing(principal)
     names = {r["id"]: r["name"] for r in listed.iter_rows(named=True)}
-    chosen = st.selectbox(t("Rule"), [None, *names], key="rule_chosen",
-                          format_func=lambda i: t("A new rule") if i is None else f"#{i} {plain(names[i])}")
+    # Words made here, on the script's thread (a widget's format_func may run elsewhere).
+    rules = {None: t("A new rule")} | {i: f"#{i} {plain(name)}" for i, name in names.items()}
+    kinds, channels = {k: t(kind.title) for k, kind in KINDS.items()}, words(CHANNEL_NAMES)
+    chosen = st.selectbox(t("Rule"), list(rules), key="rule_chosen", format_func=rules.get)
     current = next((r for r in listed.iter_rows(named=True) if r["id"] == chosen), None)
-    kind = st.selectbox(t("What to watch"), list(KINDS), format_func=lambda k: t(KINDS[k].title),
+    kind = st.selectbox(t("What to watch"), list(KINDS), format_func=kinds.get,
                         index=list(KINDS).index(current["kind"]) if current else 0, key=f"kind_{chosen}")
     name = st.text_input(t("Name"), value=current["name"] if current else t(KINDS[kind].title), max_chars=120,
                          key=f"name_{chosen}_{kind}")
     threshold = st.number_input(t("Threshold: {meaning}", meaning=t(KINDS[kind].threshold)), min_value=0.0,
                                 max_value=1e9, value=float(current["threshold"] if current else KINDS[kind].default),
                                 key=f"threshold_{chosen}_{kind}")
-    channel = st.radio(t("Channel"), list(CHANNEL_NAMES), format_func=lambda c: t(CHANNEL_NAMES[c]), horizontal=True,
+    channel = st.radio(t("Channel"), list(CHANNEL_NAMES), format_func=channels.get, horizontal=True,
                        index=list(CHANNEL_NAMES).index(current["channel"]) if current else 0, key=f"channel_{chosen}")
     people, url, fmt = [], None, None
     if channel == "webhook":
         url = st.text_input(t("Webhook address"), value=(current or {}).get("webhook_url") or "",
                             key=f"url_{chosen}")
-        fmt = st.selectbox(t("Format"), list(FORMAT_NAMES), format_func=lambda f: t(FORMAT_NAMES[f]), key=f"fmt_{chosen}",
+        fmt = st.selectbox(t("Format"), list(FORMAT_NAMES), format_func=words(FORMAT_NAMES).get, key=f"fmt_{chosen}",
                            index=list(FORMAT_NAMES).index(current["webhook_format"]) if current and current["webhook_format"]
                            else 0)
     else:

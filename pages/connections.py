@@ -8,7 +8,7 @@ from cmcore.connections import http
 from cmcore.settings import ConfigError
 from ui import widgets
 from ui.page import open_page
-from ui.text import plain, refusal, t
+from ui.text import plain, refusal, t, words
 
 SOURCE_NAMES = {"discourse": "Discourse (an admin's API key)",
                 "stackexchange": "Stack Exchange (API 2.3, a site, an optional app key)",
@@ -70,7 +70,7 @@ if not widgets.empty(shown, "No connection yet: add one below, and the worker ke
         st.error(refusal(err))
 
 st.subheader(t("Add a connection"))
-kind = st.selectbox(t("Platform's API"), list(SOURCE_NAMES), format_func=lambda k: t(SOURCE_NAMES[k]))
+kind = st.selectbox(t("Platform's API"), list(SOURCE_NAMES), format_func=words(SOURCE_NAMES).get)
 connector = connections.CONNECTORS[kind]
 form = st.session_state.setdefault("connection_form", 0)  # a new form once one is added: the key is gone
 with st.form(f"add_connection_{form}"):

@@ -6,11 +6,11 @@ import polars as pl
 import streamlit as st
 
 from cmcore import community, i18n, identities, ingest, platforms
-from cmcore.ingest import canonical, listening, text
+from cmcore.ingest import canonical, listening
 from cmcore.ingest.canonical import PLATFORM_KINDS, Rejected
 from ui import widgets
 from ui.page import open_page
-from ui.text import lang, plain, refusal, rejected, t, words
+from ui.text import lang, mention_words, plain, refusal, rejected, t, words
 
 principal = open_page("data")
 st.title(t("Data"))
@@ -53,7 +53,7 @@ def preview_mentions(uploads: list, date_format: str | None) -> None:
             if seen.sample is not None:
                 st.caption(t("{rows} {rows|row|rows}, {repeated} {repeated|repeating|repeating} another identically"
                              " (kept once). The first ones, as they would be imported:", rows=seen.rows, repeated=seen.repeated))
-                sample = seen.sample.with_columns(pl.col("lang").replace(words({text.OTHER: "Other"})))
+                sample = mention_words(seen.sample)
                 widgets.table(sample, f"sample_{upload.name}", LABELS, links=("url",))
 
 

@@ -160,7 +160,7 @@ with tabs[5]:
             amount = st.text_input(t("Amount (e.g. 1234.56)"), currencies.text(camp["amount_minor"], camp["currency"]))
             items = st.data_editor(pl.DataFrame(camp["deliverables"] or [], schema={
                 "kind": pl.String, "label": pl.String, "target": pl.Int64, "delivered": pl.Int64}),
-                num_rows="dynamic", key=f"edit_deliverables_{chosen}",
+                num_rows="dynamic", key=f"edit_deliverables_{chosen}", column_order=("label", "target", "delivered"),
                 column_config={"label": t("Deliverable"), "target": t("Target"), "delivered": t("Delivered")})
             if st.form_submit_button(t("Save")):
                 start, end = (tuple(span) + (None,))[:2] if span else (None, None)

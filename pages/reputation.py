@@ -6,7 +6,7 @@ from cmcore import i18n
 from cmcore.reports import reputation_report
 from ui import widgets
 from ui.report_page import open_report
-from ui.text import lang, t
+from ui.text import lang, mention_words, t
 
 report, _ = open_report("reputation", "Reputation", reputation_report)
 st.caption(t("Mentions are what is said outside the community: the platform filter does not apply."))
@@ -24,6 +24,6 @@ else:
         st.error(t("{day}: {count} negative {count|mention|mentions} (usual: {mean} ± {std} a day).", day=i18n.day(row["day"], lang()),
                    count=i18n.number(row["negative"], lang()), mean=i18n.number(row["trailing_mean"], lang(), 1),
                    std=i18n.number(row["trailing_std"], lang(), 1)))
-    widgets.table(report.frames["alert_mentions"], "alert_mentions",
+    widgets.table(mention_words(report.frames["alert_mentions"]), "alert_mentions",
                   {"created_at": "Date", "source": "Source", "author": "Author", "body": "Text", "reach": "Reach",
                    "lang": "Language", "tool_sentiment": "Tool's sentiment", "url": "Link"}, links=("url",))

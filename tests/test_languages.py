@@ -2,9 +2,10 @@
 from Polars' threads (words, amounts and statuses built in expressions), and cmcore's refusals
 shown translated with their amounts formatted for the reader."""
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
+from pandas.api.types import is_string_dtype
 
 from cmcore import auth, db, rewards
 from cmcore.access import Principal
@@ -131,3 +132,49 @@ def test_a_year_long_date_axis_is_ticked_by_month_in_the_reader_s_words():
         ["janv. 2026", "mars 2026", "mai 2026", "juil. 2026", "sept. 2026", "nov. 2026"])
     assert figures.date_ticks(date(2026, 11, 1), date(2026, 11, 30), "en")[1] == [
         "Nov 2", "Nov 9", "Nov 16", "Nov 23", "Nov 30"]  # a month: its Mondays
+
+
+# Codes a table must never show in a cell (its words instead): languages and sentiments of
+# mentions, activity, event, reward and import kinds and statuses, deliverables' kinds.
+CELL_CODES = {"other", "fr", "en", "reaction_given", "reaction_received", "accepted_answer", "reply",
+              "thread", "comment", "answer", "in_person", "online", "hybrid", "proposed", "approved", "paid", "rejected",
+              "cancelled", "points", "money", "gift", "badge", "top_n", "events_attended", "post", "loaded", "failed",
+              "running", "canonical", "listening", "sponsorship", "donation", "membership", "merch", "ads"}
+# Columns that hold data as typed (names, tags, sources), counts, or the import format's own names.
+AS_TYPED = {"Source", "Étiquette", "Tag", "Table", "Colonne", "Column", "Type", "Identifiant", "Username", "Slug"}
+
+
+def test_no_table_of_any_page_shows_a_code_in_either_language(app, database):
+    """Every page an administrator opens on the demo, in French and English: no table cell holds
+    a code; the reputation page's mentions of alert days say their language and the tool's
+    sentiment in words ('Autre' for a language the community does not write)."""
+    from cmcore import access, demo
+    from cmcore.access import CLI
+
+    end = date.today() + timedelta(days=1)
+    demo.load(demo.DemoSpec(members=150, days=60, seed=11, end=end), CLI, with_users=False)
+    with db.transaction() as conn:
+        conn.execute(sa.text("UPDATE mention SET lang = 'other', tool_sentiment = -1 WHERE sentiment = -1 AND id % 3 = 0"))
+        conn.execute(sa.text("UPDATE mention SET tool_sentiment = 0 WHERE sentiment = -1 AND id % 3 = 1"))
+    user("admin", "admin")
+    at = choose_period(as_user(app, "admin"), end - timedelta(days=60), end - timedelta(days=1))
+    pages = {key: f"pages/{key}.py" for key in access.PAGES}
+    shown = {}
+    for lang in ("fr", "en"):
+        at.sidebar.selectbox(key="lang").set_value(lang).run()
+        for key, path in pages.items():
+            at.switch_page(path).run()
+            assert not at.exception, (lang, key)
+            for table in at.dataframe:
+                frame = getattr(table.value, "data", table.value)
+                for column in frame.columns:
+                    if column in AS_TYPED or column.islower() or not is_string_dtype(frame[column]):
+                        continue  # (lower case: an editor's hidden column)
+                    cells = {str(v) for v in frame[column].dropna().astype(str).unique()}
+                    if column in ("Langue", "Language", "Tonalité selon l'outil", "Tool's sentiment"):
+                        shown[(lang, column)] = cells
+                    assert not cells & CELL_CODES, (lang, key, column, sorted(cells & CELL_CODES))
+    assert shown[("fr", "Langue")] == {"Autre", "anglais (en)", "français (fr)"}
+    assert shown[("en", "Language")] == {"Other", "English (en)", "French (fr)"}
+    assert shown[("fr", "Tonalité selon l'outil")] == {"négatif", "neutre", ""}  # blank: the file gave none
+    assert shown[("en", "Tool's sentiment")] == {"negative", "neutral", ""}

@@ -28,7 +28,10 @@ ROLES = {"admin": "admin", "manager": "manager", "staff": "staff", "sponsor": "s
 CODES = ("in_person", "top_n", "events_attended", "accepted_answer", "reaction_received", "reaction_given",
          "moderation_cases", "reward.propose", "reward.approve", "ttfr_median_hours", "age_hours", "amount_minor",
          "booked_on", "rank_change", "display_name", "sponsorship", "stackexchange", "currency=", "off-topic",
-         "weekly_digest", "sponsor_monthly", "import_failed", "platform_stale", "notify_pref", "PTS", "50k")
+         "weekly_digest", "sponsor_monthly", "import_failed", "platform_stale", "notify_pref", "PTS", "50k",
+         "member_slipping", "campaign_pace", "connection_failing", "channel_failed", "tool_sentiment", "tool_lang",
+         "daily_cap", "webhook_format", "(other)", "kind_None")
+PLACEHOLDER = re.compile(r"\{\w+(\|[^{}]*)?\}")  # a template's field left unfilled, or a plural's forms
 # Streamlit's own words (its frontend's, in English whatever the app's language): not the app's text.
 STREAMLIT = re.compile(r"Skip to main content|Page not found|The page that you have requested does not seem to exist\."
                        r" Running the app's main page\.|Drag and drop files here|Limit \d+MB per file|\d+MB per file"
@@ -112,6 +115,7 @@ def faults(text: str, lang: str, foreign: set[str]) -> list[str]:
     found += [f"raw code {c!r}" for c in CODES if c in text]
     found += [f"empty value {m!r}" for m in sorted(set(EMPTY.findall(text)))]
     found += ["a midnight timestamp"] * bool(MIDNIGHT.search(text))
+    found += [f"unfilled {m[0]!r}" for m in PLACEHOLDER.finditer(text)]
     return found
 
 

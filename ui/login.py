@@ -20,8 +20,10 @@ from ui.text import refusal, t
 
 COOKIE = "cm_session"
 _KEPT = ("lang",)  # what a session's end leaves in the browser tab's state
-# The choice widgets whose options are shown in words of the interface language (by key).
-WORDED_CHOICES = ("period_preset", "history_status", "edit_what", "edit_line", "rule_kind", "trigger", "rewards_month")
+# The choice widgets whose options are shown in words of the interface language (by key, or the
+# start of a key: the alert rule form's widgets are named after the rule they edit).
+WORDED_CHOICES = ("period_preset", "history_status", "edit_what", "edit_line", "rule_kind", "trigger", "rewards_month",
+                  "rule_chosen", "kind_", "channel_", "fmt_")
 
 
 def _https() -> bool:
@@ -174,6 +176,5 @@ def _keep_language() -> None:
     session = state.get("session")
     if session is not None:
         auth.set_language(session.principal, state["lang"])
-    for key in WORDED_CHOICES:
-        if key in state:
-            state[key] = state[key]  # sent to the browser again, shown in the new language
+    for key in [k for k in state if isinstance(k, str) and k.startswith(WORDED_CHOICES)]:
+        state[key] = state[key]  # sent to the browser again, shown in the new language

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import string
 
+import polars as pl
 import streamlit as st
 
 from cmcore import i18n
 from cmcore.ingest.canonical import Rejected
+from cmcore.ingest.text import OTHER
 from cmcore.refusal import Amount
 
 
@@ -27,6 +29,19 @@ def words(mapping: dict[str, str]) -> dict[str, str]:
     the script's thread (Polars runs expressions on threads of its own, where the session and so
     its language are out of reach)."""
     return i18n.words(mapping, lang())
+
+
+def mention_words(frame: pl.DataFrame) -> pl.DataFrame:
+    """A table of mentions with its codes in words: languages by name ('French (fr)', 'Other' for
+    a language the community does not write), sentiments (-1, 0, 1) as negative, neutral, positive."""
+    codes = {code for column in ("lang", "tool_lang") if column in frame.columns
+             for code in frame[column].drop_nulls().unique()}
+    names = {code: i18n.language_name(code, lang()) for code in codes} | {OTHER: t("Other")}
+    feelings = {"-1": t("negative"), "0": t("neutral"), "1": t("positive")}
+    return frame.with_columns(
+        *(pl.col(c).replace(names) for c in ("lang", "tool_lang") if c in frame.columns),
+        *(pl.col(c).cast(pl.String).replace_strict(feelings, default=None, return_dtype=pl.String)
+          for c in ("sentiment", "tool_sentiment") if c in frame.columns))
 
 
 def rejected(err: Rejected) -> str:
