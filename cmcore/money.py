@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import sqlalchemy as sa
+from babel import numbers
 
 from cmcore import audit, db, frames
 from cmcore.access import AccessDenied, Principal, require
@@ -38,13 +39,30 @@ class MoneyError(Refusal):
 # ------------------------------------------------------------------ validation
 
 
+def typed(text: str, lang: str) -> str:
+    """An amount as a person typed it in the `lang` interface → the plain amount ('1 000,5' in
+    French, '1,000.5' in English → '1000.5'), read strictly by Babel with the language's decimal
+    mark and grouping: in French '0,001' is a thousandth, never a thousand. Empty stays empty."""
+    raw = str(text).strip()
+    if not raw:
+        return raw
+    group = numbers.get_group_symbol(lang)
+    if group.isspace():  # French groups with a narrow no-break space: any space typed is one
+        raw = re.sub(r"[ \u00a0\u202f]", group, raw)
+    try:
+        return format(numbers.parse_decimal(raw, locale=lang, strict=True), "f")
+    except numbers.NumberFormatError:
+        raise MoneyError("amount: {text} is not an amount (e.g. 1234.56)", text=repr(text)) from None
+
+
 def parse_amount(text: str | int, currency: str) -> int:
     """'1 234,56' or '1234.56' in `currency` → minor units (123456); refuses more decimals than
-    the currency has, anything not a number, and amounts outside 1 … MAX_MINOR minor units."""
+    the currency has, anything not a number, and amounts outside 1 … MAX_MINOR minor units.
+    Typed in a page, an amount is read in its language first (`typed`)."""
     currency = parse_currency(currency)
     decimals = CURRENCIES[currency]
     raw = str(text).strip().replace("\u202f", "").replace("\u00a0", "").replace(" ", "").replace("'", "")
-    if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", raw):  # 1,234.56
+    if re.fullmatch(r"[1-9]\d{0,2}(,\d{3})+(\.\d+)?", raw):  # 1,234.56 (0,001 is a decimal comma's)
         raw = raw.replace(",", "")
     raw = raw.replace(",", ".")
     match = re.fullmatch(r"(\d+)(?:\.(\d+))?", raw)

@@ -69,6 +69,11 @@ today = community.today()  # the forms' first date: the community's today, not t
 tabs = st.tabs([t("Revenue"), t("Payment received"), t("Sponsor"), t("Campaign"), t("Delivery"), t("Edit")])
 
 
+def typing(minor: int, currency: str) -> str:
+    """An amount as the reader types it ('1 234,56' in French), for a form to correct."""
+    return i18n.number(currencies.major(minor, currency), lang(), currencies.decimals(currency))
+
+
 def attempt(action, success: str) -> None:
     try:
         action()
@@ -89,7 +94,7 @@ with tabs[0], st.form("add_revenue", clear_on_submit=True):
     recurring = st.checkbox(t("Monthly membership (counts in MRR)"))
     description = st.text_input(t("Description"))
     if st.form_submit_button(t("Record the revenue")):
-        attempt(lambda: money.add_revenue(principal, stream, amount, currency, booked, received, sponsor, campaign,
+        attempt(lambda: money.add_revenue(principal, stream, money.typed(amount, lang()), currency, booked, received, sponsor, campaign,
                                           recurring, description), t("Recorded."))
 
 with tabs[1]:
@@ -121,7 +126,7 @@ with tabs[3], st.form("add_campaign", clear_on_submit=True):
     if st.form_submit_button(t("Add the campaign")):
         rows = [r for r in pl.DataFrame(items).iter_rows(named=True) if r["label"]]
         start, end = (tuple(span) + (None,))[:2] if span else (None, None)
-        attempt(lambda: money.add_campaign(principal, sponsor, name, start, end or start, amount, currency,
+        attempt(lambda: money.add_campaign(principal, sponsor, name, start, end or start, money.typed(amount, lang()), currency,
                                            [{**r, "target": int(r["target"] or 0), "delivered": int(r["delivered"] or 0)}
                                             for r in rows]), t("Recorded."))
 
@@ -144,12 +149,12 @@ with tabs[5]:
         chosen = st.selectbox(t("Revenue line"), list(labels), format_func=labels.get, key="edit_line")
         line = lines.filter(pl.col("id") == chosen).row(0, named=True)
         with st.form(f"edit_revenue_{chosen}"):
-            amount = st.text_input(t("Amount (e.g. 1234.56)"), currencies.text(line["amount_minor"], line["currency"]))
+            amount = st.text_input(t("Amount (e.g. 1234.56)"), typing(line["amount_minor"], line["currency"]))
             booked = st.date_input(t("Booked on"), value=line["booked_on"])
             received = st.date_input(t("Received on (empty if not yet)"), value=line["received_on"])
             description = st.text_input(t("Description"), line["description"] or "")
             if st.form_submit_button(t("Save")):
-                attempt(lambda: money.update_revenue(principal, chosen, amount, booked, received, description),
+                attempt(lambda: money.update_revenue(principal, chosen, money.typed(amount, lang()), booked, received, description),
                         t("Recorded."))
     if what == "campaign" and not widgets.empty(camps, "No campaign yet."):
         chosen = st.selectbox(t("Campaign"), list(camp_names), format_func=camp_names.get, key="edit_campaign")
@@ -157,7 +162,7 @@ with tabs[5]:
         with st.form(f"edit_campaign_{chosen}"):
             name = st.text_input(t("Name"), camp["name"])
             span = st.date_input(t("From – to (inclusive)"), value=(camp["starts_on"], camp["ends_on"]))
-            amount = st.text_input(t("Amount (e.g. 1234.56)"), currencies.text(camp["amount_minor"], camp["currency"]))
+            amount = st.text_input(t("Amount (e.g. 1234.56)"), typing(camp["amount_minor"], camp["currency"]))
             items = st.data_editor(pl.DataFrame(camp["deliverables"] or [], schema={
                 "kind": pl.String, "label": pl.String, "target": pl.Int64, "delivered": pl.Int64}),
                 num_rows="dynamic", key=f"edit_deliverables_{chosen}", column_order=("label", "target", "delivered"),
@@ -166,7 +171,7 @@ with tabs[5]:
                 start, end = (tuple(span) + (None,))[:2] if span else (None, None)
                 rows = [{**r, "target": int(r["target"] or 0), "delivered": int(r["delivered"] or 0)}
                         for r in pl.DataFrame(items).iter_rows(named=True) if r["label"]]
-                attempt(lambda: money.update_campaign(principal, chosen, name, start, end or start, amount, rows),
+                attempt(lambda: money.update_campaign(principal, chosen, name, start, end or start, money.typed(amount, lang()), rows),
                         t("Recorded."))
     if what == "sponsor" and not widgets.empty(sponsors, "No sponsor yet: add one on the Monetisation page."):
         chosen = st.selectbox(t("Sponsor"), list(sponsor_names), format_func=sponsor_names.get, key="edit_sponsor")

@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from cmcore import community, currencies, figures, i18n, leaderboard, rewards
+from cmcore import community, currencies, figures, i18n, leaderboard, money, rewards
 from cmcore.reports import Scope
 from ui import widgets
 from ui.page import open_page
@@ -142,7 +142,7 @@ with propose_tab:
         currency = widgets.currency(t("Currency (money only)"))
         reason = st.text_input(t("Reason"))
         if st.form_submit_button(t("Propose")):
-            attempt(lambda: rewards.propose(principal, member, period, kind, amount, currency, reason),
+            attempt(lambda: rewards.propose(principal, member, period, kind, money.typed(amount, lang()), currency, reason),
                     t("Proposed: another staff member approves it."))
 
 with history_tab:
@@ -181,7 +181,7 @@ with rules_tab:
             currency = widgets.currency(t("Currency"), points=True)
             amount = st.text_input(t("Budget of the month"))
             if st.form_submit_button(t("Set the budget")):
-                attempt(lambda: rewards.set_budget(principal, period, currency, amount), t("Saved."))
+                attempt(lambda: rewards.set_budget(principal, period, currency, money.typed(amount, lang())), t("Saved."))
         with st.form("add_rule", clear_on_submit=True):
             code = st.text_input(t("Code (e.g. top3)"))
             title = st.text_input(t("Title"))
@@ -192,5 +192,5 @@ with rules_tab:
             currency = widgets.currency(t("Currency (money only)"), key="rule_currency")
             if st.form_submit_button(t("Add the rule")):
                 params = {"top_n": {"n": int(number)}, "events_attended": {"count": int(number)}}.get(trigger, {})
-                attempt(lambda: rewards.add_rule(principal, code, title, trigger, params, kind, amount, currency),
+                attempt(lambda: rewards.add_rule(principal, code, title, trigger, params, kind, money.typed(amount, lang()), currency),
                         t("Saved."))

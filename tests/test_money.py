@@ -53,6 +53,42 @@ def test_the_bound_itself_is_an_amount():
     assert money.parse_amount("100 000 000 000,00", "EUR") == MAX_MINOR == money.parse_amount("10000000000000", "JPY")
 
 
+@pytest.mark.parametrize("lang, text, plain", [
+    ("fr", "0,001", "0.001"), ("fr", "1 000,5", "1000.5"), ("fr", "1\u202f000,5", "1000.5"), ("fr", "1000,5", "1000.5"),
+    ("fr", "1\u00a0234", "1234"), ("fr", "12", "12"), ("en", "0.001", "0.001"), ("en", "1,000.5", "1000.5"),
+    ("en", "1000.5", "1000.5"), ("en", "", ""),
+])
+def test_an_amount_typed_in_the_interface_is_read_in_its_language(lang, text, plain):
+    assert money.typed(text, lang) == plain
+
+
+@pytest.mark.parametrize("lang, text", [("fr", "1,000.5"), ("fr", "1.000,5"), ("en", "0,001"), ("en", "1 000.5"),
+                                        ("en", "25,50"), ("fr", "abc")])
+def test_an_amount_in_the_other_languages_way_is_refused_not_misread(lang, text):
+    with pytest.raises(money.MoneyError, match="is not an amount"):
+        money.typed(text, lang)
+
+
+def test_a_french_thousandth_of_a_dinar_is_one_fils_and_an_english_thousand_a_thousand_dinars():
+    assert money.parse_amount(money.typed("0,001", "fr"), "KWD") == 1
+    assert money.parse_amount(money.typed("1,000", "en"), "KWD") == 1_000_000
+    assert money.parse_amount(money.typed("1 000,5", "fr"), "EUR") == 100_050
+    assert money.parse_amount("0,001", "KWD") == 1  # untyped (the command line): a leading 0 groups nothing
+
+
+def test_a_french_manager_records_a_thousandth_of_a_dinar(app, database):
+    user("manager", "manager")
+    at = as_user(app, "manager")
+    at.switch_page("pages/monetisation.py").run()
+    [box for box in at.text_input if box.label == "Montant (ex. 1234,56)"][0].set_value("0,001")
+    [box for box in at.selectbox if box.label == "Devise"][0].set_value("KWD")
+    [b for b in at.button if b.label == "Enregistrer le revenu"][0].click()
+    at.run()
+    assert not at.error
+    with db.engine().connect() as conn:
+        assert conn.execute(sa.text("SELECT amount_minor, currency FROM revenue")).one() == (1, "KWD")
+
+
 def test_forms_refuse_what_the_database_would_with_a_clear_message(database):
     c = Community()
     sponsor, member = c.sponsor("Acme"), c.member("ann", datetime(2026, 1, 1).astimezone())
