@@ -29,6 +29,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from cmcore import db
+from cmcore.kpis import MAX_CHUNKS
 from cmcore.version_feed import ANY, Versions
 
 
@@ -69,7 +70,6 @@ TABLES: dict[str, Source] = {
 T = TypeVar("T")
 DELTAS_KEPT = 16  # a frame's deltas kept apart; older ones are put together (see `_kept`)
 DELTA_ROWS_KEPT = 2_000_000  # the rows they may hold: a value older than what they cover is made again
-MAX_CHUNKS = 64  # a frame refreshed this many times is made contiguous again
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,12 @@ class Changes:
         for _, _, d in entry.deltas[first + 1:]:
             out = out.then(d)
         return out
+
+    def span(self, name: str) -> tuple[int, int] | None:
+        """The generations of frame `name` the value was made from and the current one (call
+        `table(name)` first): what `delta(name)` spans, to key what is computed from it."""
+        since, entry = self._inputs.get(name), _cache.get((db.url(), name))
+        return None if since is None or entry is None else (since, entry.generation)
 
     def unchanged(self, *names: str) -> bool:
         """Whether the frames `names` are as the value was made from (call `table` first)."""
