@@ -18,7 +18,8 @@ import polars as pl
 
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
-from cmcore.kpis import between, bots_of, by_people, content, counted_after, instant, local_day, on_platforms
+from cmcore.kpis import (MAX_CHUNKS, between, bots_of, by_people, content, counted_after, instant, local_day,
+                         on_platforms)
 from cmcore.reports import Scope
 from cmcore.periods import Period
 from cmcore.refusal import Refusal
@@ -32,7 +33,8 @@ WRITTEN_KIND = pl.Enum(WRITTEN)  # one byte per row instead of a string
 SETTING = "leaderboard_scoring"
 LOVE_HORIZON_HALF_LIVES = 6  # older items weigh under 1.6 % and are left out of love
 RISING_JOINED_DAYS = 90
-REACTION = ["author", "member_id", "day", "platform_id"]  # a row of `Rollups.reactions`, and its order
+REACTION = ["day", "author", "member_id", "platform_id"]  # a row of `Rollups.reactions`, and its order (new
+#                                                            days are its last rows: an append rewrites only them)
 REACHED = ["member_id", "counterpart", "day", "platform_id"]  # a row of `Rollups.reached`, and its order
 DAY_BITS = 20  # a day in a (member, day) key: ±1,400 years around 1970
 MONTHLY_FROM = 2  # whole months in a period from which monthly sums keep its board under 300 ms (measured)
@@ -94,20 +96,38 @@ class Codes:
     keys are structs of the columns instead: slower, same results. A null author is code 0."""
 
     first_member: int
-    member_bits: int
+    last_member: int
     first_day: int  # days since 1970-01-01
-    day_bits: int
-    platform_bits: int
+    last_day: int
+    last_platform: int
 
     @classmethod
-    def of(cls, members: list[pl.Series], days: list[pl.Series], platforms: pl.Series) -> Codes:
-        """The codes of the member ids in `members`, the days in `days` and the platform ids."""
+    def of(cls, members: list[pl.Series], days: list[pl.Series], platforms: pl.Series,
+           within: Codes | None = None) -> Codes:
+        """The codes of the member ids in `members`, the days in `days` and the platform ids, and
+        of what `within` codes (codes that grow with new rows without reading the old ones)."""
+        if within is not None:
+            members = [*members, pl.Series([within.first_member, within.last_member])]
+            days = [*days, pl.Series([within.first_day, within.last_day])]
+            platforms = pl.concat([platforms.cast(pl.Int64), pl.Series([within.last_platform])])
+
         def span(series: list[pl.Series]) -> tuple[int, int]:
             ends = [(int(s.min()), int(s.max())) for s in series if s.null_count() < s.len()]
             return min((lo for lo, _ in ends), default=0), max((hi for _, hi in ends), default=0)
         (first_member, last_member), (first_day, last_day) = span(members), span([d.cast(pl.Int32) for d in days])
-        return cls(first_member, (last_member - first_member + 1).bit_length(), first_day,
-                   (last_day - first_day).bit_length(), int(platforms.max() or 0).bit_length())
+        return cls(first_member, last_member, first_day, last_day, int(platforms.max() or 0))
+
+    @property
+    def member_bits(self) -> int:
+        return (self.last_member - self.first_member + 1).bit_length()
+
+    @property
+    def day_bits(self) -> int:
+        return (self.last_day - self.first_day).bit_length()
+
+    @property
+    def platform_bits(self) -> int:
+        return self.last_platform.bit_length()
 
     @property
     def packed(self) -> bool:
@@ -121,22 +141,22 @@ class Codes:
         return pl.col("day").cast(pl.Int32).cast(pl.Int64) - self.first_day
 
     def key(self, flag: pl.Expr) -> pl.Expr:
-        """(author, member_id, day, platform_id, flag) as one value that sorts in that order."""
+        """(day, author, member_id, platform_id, flag) as one value that sorts in that order."""
         if not self.packed:
-            return pl.struct("author", "member_id", "day", "platform_id", flag.alias("flag")).alias("key")
-        tail = self.day_bits + self.platform_bits + 1
-        return ((self._member("author") * 2**self.member_bits + self._member("member_id")) * 2**tail
-                + (self._day() * 2**self.platform_bits + pl.col("platform_id")) * 2 + flag.cast(pl.Int64)).alias("key")
+            return pl.struct(*REACTION, flag.alias("flag")).alias("key")
+        people = self._member("author") * 2**self.member_bits + self._member("member_id")
+        return (((self._day() * 2 ** (2 * self.member_bits) + people) * 2**self.platform_bits + pl.col("platform_id")) * 2
+                + flag.cast(pl.Int64)).alias("key")
 
     def unkey(self) -> list[pl.Expr]:
         """The columns of `key`."""
         if not self.packed:
-            return [pl.col("key").struct.field(c) for c in ("author", "member_id", "day", "platform_id", "flag")]
-        key, tail = pl.col("key"), self.day_bits + self.platform_bits + 1
-        author = key // 2 ** (self.member_bits + tail)
-        return [pl.when(author > 0).then(author + (self.first_member - 1)).alias("author"),
+            return [pl.col("key").struct.field(c) for c in (*REACTION, "flag")]
+        key, tail = pl.col("key"), self.platform_bits + 1
+        author = key // 2 ** (self.member_bits + tail) % 2**self.member_bits
+        return [self._date(key // 2 ** (2 * self.member_bits + tail)),
+                pl.when(author > 0).then(author + (self.first_member - 1)).alias("author"),
                 ((key // 2**tail) % 2**self.member_bits + (self.first_member - 1)).alias("member_id"),
-                self._date(key // 2 ** (self.platform_bits + 1) % 2**self.day_bits),
                 (key // 2 % 2**self.platform_bits).cast(pl.Int16).alias("platform_id"),
                 (key % 2 == 1).alias("flag")]
 
@@ -160,6 +180,54 @@ class Codes:
         return (code + self.first_day).cast(pl.Int32).cast(pl.Date).alias("day")
 
 
+PAIR = ["member_id", "counterpart"]
+
+
+@dataclass(frozen=True)
+class Reached:
+    """Who reached whom (`reached` of `Rollups`), followed through changes without being written
+    again: `base` as it was made, and the pairs changed since (`touched`) with their rows as `base`
+    has them (`old`) and as they are (`new`), each sorted by pair then day with previous days.
+    Pairs are disjoint, so a window's reach is the base's, less the old rows', plus the new rows';
+    `base` is made again once the touched rows pass an eighth of it."""
+
+    base: pl.DataFrame
+    old: pl.DataFrame
+    new: pl.DataFrame
+    touched: pl.DataFrame  # PAIR
+
+    @classmethod
+    def of(cls, rows: pl.DataFrame) -> Reached:
+        return cls(rows, rows.clear(), rows.clear(), rows.select(PAIR).clear())
+
+    @property
+    def rows(self) -> pl.DataFrame:
+        """Every pair's rows as they are now."""
+        if self.touched.is_empty():
+            return self.base
+        return _with_prev_day(counted_after(*(f.drop("prev_day") for f in (self.base, self.old, self.new)), REACHED))
+
+    def after(self, removed: pl.DataFrame, added: pl.DataFrame) -> Reached:
+        """After the rows `removed` went and `added` came (`reached` of `_met`, as they were and are)."""
+        pairs = pl.concat([removed.select(PAIR), added.select(PAIR)]).unique()
+        fresh = pairs.join(self.touched, on=PAIR, how="anti")
+        from_base = _sorted_rows(self.base, "member_id", fresh["member_id"]).join(fresh, on=PAIR, how="semi",
+                                                                                  maintain_order="left")
+        now = pl.concat([self.new, from_base]).drop("prev_day").sort(REACHED)
+        new = _with_prev_day(counted_after(now, removed.drop("prev_day"), added.drop("prev_day"), REACHED))
+        out = Reached(self.base, pl.concat([self.old, from_base]), new, pl.concat([self.touched, fresh]))
+        return Reached.of(out.rows) if out.old.height + out.new.height > self.base.height // 8 else out
+
+
+def _sorted_rows(frame: pl.DataFrame, column: str, values: pl.Series) -> pl.DataFrame:
+    """The rows of `frame`, sorted by `column`, whose `column` is one of `values`: found by binary
+    search, so a few members' rows cost only themselves."""
+    wanted = values.unique().sort()
+    ends = pl.DataFrame({"lo": frame[column].search_sorted(wanted, "left"),
+                         "hi": frame[column].search_sorted(wanted, "right")})
+    return frame.gather(ends.select(pl.int_ranges("lo", "hi").explode().drop_nulls()).to_series())
+
+
 @dataclass(frozen=True)
 class Rollups:
     """What every board is cut from, once per change of activity, events or attendance and time zone (local days):
@@ -172,7 +240,7 @@ class Rollups:
     - `reached`: who was reached by whom (`member_id` by `counterpart`), once per pair, day and
       platform with `n`, how many items, sorted by pair then day, with `prev_day`, the pair's previous row's day on any
       platform (a window then counts a pair once without a distinct count: the rows in it
-      whose previous day falls before it);
+      whose previous day falls before it), followed through changes as a `Reached`;
     - `anonymous`: the up-votes and likes whose givers the source does not name, received per
       author (`member_id`), day of the vote and platform (`up`): reactions received with no giver,
       so no reach.
@@ -185,7 +253,7 @@ class Rollups:
     written: pl.DataFrame
     reactions: pl.DataFrame
     attended: pl.DataFrame
-    reached: pl.DataFrame
+    reached: Reached
     codes: Codes
     anonymous: pl.DataFrame
 
@@ -257,10 +325,10 @@ def _anonymous(activity: pl.DataFrame, votes: pl.DataFrame | None, bots: pl.Seri
                      .agg(pl.col("up").sum().cast(pl.Int64)), bots).collect().cast(schema)
 
 
-def _codes(written: pl.DataFrame, reactions: pl.DataFrame, attended: pl.DataFrame) -> Codes:
+def _codes(written: pl.DataFrame, reactions: pl.DataFrame, attended: pl.DataFrame, within: Codes | None = None) -> Codes:
     return Codes.of([written["member_id"], written["author"], reactions["member_id"], reactions["author"],
                      attended["member_id"]], [written["day"], reactions["day"], attended["day"]],
-                    pl.concat([written["platform_id"], reactions["platform_id"]]))
+                    pl.concat([written["platform_id"], reactions["platform_id"]]), within)
 
 
 def _met(acts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -277,7 +345,7 @@ def _met(acts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     reached = (met.filter(pl.col("author").is_not_null())
                .with_columns(pl.col("n") + pl.when(same(-1)).then(pl.col("n").shift(-1)).otherwise(0)).filter(~same(1))
                .select(pl.col("author").alias("member_id"), pl.col("member_id").alias("counterpart"), "day",
-                       "platform_id", "n"))
+                       "platform_id", "n").sort(REACHED))
     return written, reactions, _with_prev_day(reached)
 
 
@@ -294,7 +362,7 @@ def rollups(activity: pl.DataFrame, events: pl.DataFrame, attendance: pl.DataFra
     up) in time zone `tz`, members who are `bots` left out."""
     written, reactions, reached = _met(_acts(activity, activity, tz, bots))
     attended = _attended(events, attendance, tz, bots)
-    return Rollups(written, reactions, attended, reached, _codes(written, reactions, attended),
+    return Rollups(written, reactions, attended, Reached.of(reached), _codes(written, reactions, attended),
                    _anonymous(activity, votes, bots))
 
 
@@ -329,14 +397,16 @@ def rollups_after(rolled: Rollups, activity: pl.DataFrame, events: pl.DataFrame,
     reached whom keeps the previous day of each pair from the counts."""
     attended, anonymous = _attended(events, attendance, tz, bots), _anonymous(activity, votes, bots)
     if before.is_empty() and after.is_empty():
-        return replace(rolled, attended=attended, codes=_codes(rolled.written, rolled.reactions, attended),
-                       anonymous=anonymous)
+        return replace(rolled, attended=attended, codes=_codes(*(f.clear() for f in (rolled.written, rolled.reactions)),
+                                                                attended, rolled.codes), anonymous=anonymous)
     (_, old_reactions, old_reached), (fresh_written, fresh_reactions, fresh_reached) = _met(before), _met(after)
-    written = pl.concat([rolled.written.filter(~pl.col("id").is_in(before["id"].implode())), fresh_written])
+    kept = rolled.written if before.is_empty() else rolled.written.filter(~pl.col("id").is_in(before["id"].implode()))
+    written = pl.concat([kept, fresh_written])
+    if written.n_chunks() > MAX_CHUNKS:
+        written = written.rechunk()
     reactions = counted_after(rolled.reactions, old_reactions, fresh_reactions, REACTION)
-    reached = _with_prev_day(counted_after(rolled.reached.drop("prev_day"), old_reached.drop("prev_day"),
-                                           fresh_reached.drop("prev_day"), REACHED))
-    return Rollups(written, reactions, attended, reached, _codes(written, reactions, attended), anonymous)
+    return Rollups(written, reactions, attended, rolled.reached.after(old_reached, fresh_reached),
+                   _codes(fresh_written, fresh_reactions, attended, rolled.codes), anonymous)
 
 
 def _on(frame: pl.DataFrame | pl.LazyFrame, platforms: list[int] | None) -> pl.LazyFrame:
@@ -411,11 +481,16 @@ def monthly(daily: pl.DataFrame, rules: Scoring) -> pl.DataFrame:
     if days.is_empty():
         return empty.collect()
     starts = pl.date_range(days[0].replace(day=1), days[-1], "1mo", eager=True).to_list()
-    ends = [*starts[1:], days[-1] + timedelta(days=1)]
-    return pl.concat([empty.clear().collect(), *pl.collect_all(
-        scored(_days(daily, first, end), rules).group_by("member_id")
-        .agg(pl.lit(first).alias("month"), *[pl.col(k).sum() for k in (*KINDS, "points")], pl.col("day").max())
-        for first, end in zip(starts, ends, strict=True))])
+    return pl.concat([empty.clear().collect(), *pl.collect_all(_month_sums(daily, first, rules) for first in starts)])
+
+
+def _month_sums(daily: pl.DataFrame, month: date, rules: Scoring, members: pl.Series | None = None) -> pl.LazyFrame:
+    """The `monthly` rows of one month (of `members`, else of all): its days are a slice of `daily`."""
+    rows = _days(daily, month, (month + timedelta(days=32)).replace(day=1))
+    if members is not None:
+        rows = rows.filter(pl.col("member_id").is_in(members.implode()))
+    return (scored(rows, rules).group_by("member_id")
+            .agg(pl.lit(month).alias("month"), *[pl.col(k).sum() for k in (*KINDS, "points")], pl.col("day").max()))
 
 
 def item_changes(rolled: Rollups, before: pl.DataFrame, after: pl.DataFrame, attended: pl.DataFrame,
@@ -431,8 +506,11 @@ def item_changes(rolled: Rollups, before: pl.DataFrame, after: pl.DataFrame, att
                   written.filter("accepted").select("member_id", "day", pl.lit("accepted").alias("what"),
                                                     pl.lit(sign).alias("d"))]
     reacted = pl.concat([_on(acts, platforms).filter(pl.col("kind") == "reaction").select(*REACTION, pl.lit(sign).alias("d"))
-                         for sign, acts in ((-1, before), (1, after))]).group_by(REACTION).agg(pl.col("d").sum())
-    flips = (reacted.join(rolled.reactions.lazy().select(*REACTION, "n"), on=REACTION, how="left", nulls_equal=True)
+                         for sign, acts in ((-1, before), (1, after))]).group_by(REACTION).agg(pl.col("d").sum()).collect()
+    days = reacted["day"]  # the reactions are sorted by day: only those of the changed days are looked at
+    near = rolled.reactions.lazy().clear() if days.is_empty() else _days(rolled.reactions, days.min(),
+                                                                          days.max() + timedelta(days=1))
+    flips = (reacted.lazy().join(near.select(*REACTION, "n"), on=REACTION, how="left", nulls_equal=True)
              .with_columns(pl.col("n").fill_null(0))
              .select(*REACTION, ((pl.col("n") > 0).cast(pl.Int64) - (pl.col("n") - pl.col("d") > 0).cast(pl.Int64))
                      .alias("d")).filter(pl.col("d") != 0))
@@ -451,7 +529,15 @@ def item_changes(rolled: Rollups, before: pl.DataFrame, after: pl.DataFrame, att
 
 def points_after(points: pl.DataFrame, changes: pl.DataFrame, rules: Scoring) -> pl.DataFrame:
     """The `wide` points with the `item_changes` added to their members' days' items, and those
-    days' points counted again."""
+    days' points counted again; the days before the first changed one are kept as they are."""
+    if changes.is_empty():
+        return points
+    cut = int(points["day"].search_sorted(changes["day"].min(), "left"))
+    out = pl.concat([points.slice(0, cut), _points_after(points.slice(cut), changes, rules)])
+    return out.rechunk() if out.n_chunks() > MAX_CHUNKS else out
+
+
+def _points_after(points: pl.DataFrame, changes: pl.DataFrame, rules: Scoring) -> pl.DataFrame:
     keys = changes.select(day_key()).to_series()
     hit = in_keys(keys)
     items = (pl.concat([points.filter(hit).select("member_id", "day", *KINDS).cast({k: pl.Int64 for k in KINDS}),
@@ -464,13 +550,18 @@ def points_after(points: pl.DataFrame, changes: pl.DataFrame, rules: Scoring) ->
 def monthly_after(months: pl.DataFrame, points: pl.DataFrame, keys: pl.Series, rules: Scoring) -> pl.DataFrame:
     """The `monthly` sums of `points`, as they were in `months`, with the members' months of the
     (member, day) `keys` summed again."""
-    month_key = lambda day: day_key(day=pl.col(day).dt.truncate("1mo"))  # noqa: E731
-    touched = unkey(keys).select(month_key("day")).to_series().unique().implode()
-    fresh = (scored(points.lazy().filter(month_key("day").is_in(touched)), rules)
-             .group_by("member_id", pl.col("day").dt.truncate("1mo").alias("month"))
-             .agg(*[pl.col(k).sum() for k in (*KINDS, "points")], pl.col("day").max()).sort("month"))
-    return months.filter(~month_key("month").is_in(touched)).merge_sorted(
-        fresh.select(months.columns).collect().cast(months.schema), "month")
+    if keys.is_empty():
+        return months
+    hit = unkey(keys).select("member_id", pl.col("day").dt.truncate("1mo").alias("month")).unique()
+    fresh = pl.concat([f.select(months.columns).cast(months.schema) for f in pl.collect_all(
+        _month_sums(points, month, rules, part["member_id"])
+        for (month,), part in hit.partition_by("month", as_dict=True).items())]).sort("month")
+    first = hit["month"].min()
+    cut = int(months["month"].search_sorted(first, "left"))  # the months before the first touched are kept
+    touched = hit.select(day_key(day="month")).to_series()
+    tail = months.slice(cut).filter(~in_keys(touched, day="month")).merge_sorted(fresh, "month")
+    out = pl.concat([months.slice(0, cut), tail])
+    return out.rechunk() if out.n_chunks() > MAX_CHUNKS else out
 
 
 def whole_months(first: date, end: date) -> tuple[date, date] | None:
@@ -520,8 +611,18 @@ def love(points: pl.DataFrame, end: date, rules: Scoring) -> pl.LazyFrame:
             .agg((pl.col("points") * (0.5 ** (age_days / rules.half_life_days))).sum().alias("love")))
 
 
-def reach(who_reached: pl.DataFrame, first: date, end: date, platforms: list[int] | None = None) -> pl.LazyFrame:
+def reach(who_reached: Reached, first: date, end: date, platforms: list[int] | None = None) -> pl.LazyFrame:
     """Reach: distinct members who replied to or reacted to the member in [first, end)."""
+    if who_reached.touched.is_empty():
+        return _reach(who_reached.base, first, end, platforms)
+    return (pl.concat([_reach(who_reached.base, first, end, platforms),
+                       _reach(who_reached.old, first, end, platforms).with_columns(-pl.col("reach")),
+                       _reach(who_reached.new, first, end, platforms)])
+            .group_by("member_id").agg(pl.col("reach").sum()).filter(pl.col("reach") != 0))
+
+
+def _reach(who_reached: pl.DataFrame, first: date, end: date, platforms: list[int] | None) -> pl.LazyFrame:
+    """`reach` of rows sorted by pair then day, with previous days."""
     rows = who_reached.lazy().filter(pl.col("day").is_between(first, end, "left"))
     if platforms is None:  # each pair once: its first row in the window
         return (rows.filter(pl.col("prev_day").is_null() | (pl.col("prev_day") < first))
@@ -530,7 +631,7 @@ def reach(who_reached: pl.DataFrame, first: date, end: date, platforms: list[int
             .agg(pl.col("counterpart").n_unique().cast(pl.Int64).alias("reach")))
 
 
-def board(points: pl.DataFrame, who_reached: pl.DataFrame, members: pl.DataFrame, period: Period,
+def board(points: pl.DataFrame, who_reached: Reached, members: pl.DataFrame, period: Period,
           rules: Scoring, platforms: list[int] | None = None, months: pl.DataFrame | None = None) -> pl.DataFrame:
     """The ranked leaderboard of the period from the `wide` daily points, with the previous
     period's rank and score, love, reach, gravity = love × reach, and the rising / slipping flags.
@@ -600,7 +701,7 @@ def _rollups(tz: str) -> Rollups:
     bots, key = _bots()
 
     def after(rolled: Rollups, changes: frames.Changes) -> Rollups | None:
-        acts = _changed_acts(changes, tz, bots)
+        acts = _changed_acts(changes, tz, bots, key)
         return None if acts is None else rollups_after(
             rolled, frames.table("activity"), frames.table("events"), frames.table("attendance"), *acts, tz, bots,
             frames.table("votes"))
@@ -615,11 +716,26 @@ def _moved(before: pl.DataFrame, now: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
     return before.join(now, on=on, how="anti"), now.join(before, on=on, how="anti")
 
 
-def _changed_acts(changes: frames.Changes, tz: str, bots: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame] | None:
-    """The `changed_acts` of a change of activity since `changes`' value was made (None: unknown)."""
+_acts_made: dict[tuple[str, str, str], tuple[tuple[int, int], tuple[pl.DataFrame, pl.DataFrame] | None]] = {}
+
+
+def _changed_acts(changes: frames.Changes, tz: str, bots: pl.Series,
+                  bots_key: str) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """The `changed_acts` of a change of activity since `changes`' value was made (None: unknown),
+    found once per span of the activity frame's generations: a view's rollups, points and monthly
+    sums, made at the same time, are each handed the same change (the latest span is kept per
+    database, time zone and set of bots)."""
     activity = frames.table("activity")
+    span = changes.span("activity")
+    key = (db.url(), tz, bots_key)
+    made = _acts_made.get(key)
+    if span is not None and made is not None and made[0] == span:
+        return made[1]
     delta = changes.delta("activity")
-    return None if delta is None else changed_acts(activity, delta, tz, bots)
+    acts = None if delta is None else changed_acts(activity, delta, tz, bots)
+    if span is not None:
+        _acts_made[key] = (span, acts)
+    return acts
 
 
 class _Counted(NamedTuple):
@@ -636,11 +752,11 @@ class _Counted(NamedTuple):
 
 
 def _changed_keys(changes: frames.Changes, counted: _Counted, rolled: Rollups, tz: str,
-                  bots: pl.Series) -> pl.Series | None:
+                  bots: pl.Series, bots_key: str) -> pl.Series | None:
     """The (member, local day) keys whose points may differ from what `counted` was made from: those
     a change of activity touches, and those whose attendance or anonymous votes changed since
     (None: unknown, make everything again)."""
-    acts = _changed_acts(changes, tz, bots)
+    acts = _changed_acts(changes, tz, bots, bots_key)
     if acts is None:
         return None
     moved = [*_moved(counted.attended, rolled.attended), *_moved(counted.anonymous, rolled.anonymous)]
@@ -658,7 +774,7 @@ def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | 
     key = f"leaderboard_points:{scope.tz}:{platforms}:{rules.key}:{bots_key}"
 
     def points_after_change(points: _Counted, changes: frames.Changes) -> _Counted | None:
-        acts = _changed_acts(changes, scope.tz, bots)
+        acts = _changed_acts(changes, scope.tz, bots, bots_key)
         return None if acts is None else _Counted.of(points_after(points.frame, item_changes(
             rolled, *acts, points.attended, points.anonymous, platforms), rules), rolled)
 
@@ -669,7 +785,7 @@ def _points(scope: Scope, rules: Scoring) -> tuple[pl.DataFrame, pl.DataFrame | 
         return points, None
 
     def months_after_change(months: _Counted, changes: frames.Changes) -> _Counted | None:
-        keys = _changed_keys(changes, months, rolled, scope.tz, bots)
+        keys = _changed_keys(changes, months, rolled, scope.tz, bots, bots_key)
         return None if keys is None else _Counted.of(monthly_after(months.frame, points, keys, rules), rolled)
 
     return points, frames.derived(f"{key}:months", lambda: _Counted.of(monthly(points, rules), rolled),

@@ -341,6 +341,40 @@ def test_reach_counts_each_pair_once_across_days_and_platforms(database):
         assert fast == distinct and fast.get(star, 0) == expected, window
 
 
+def test_reach_followed_through_changes_equals_reach_made_again():
+    """Who reached whom, followed through changes as base, old and new rows (no rewrite of the
+    base), gives every window's reach, on all platforms and on some, as if made again."""
+    import numpy as np
+    rng = np.random.default_rng(7)
+
+    def acts(n: int, start: int) -> pl.DataFrame:
+        return pl.DataFrame({
+            "id": np.arange(start, start + n), "member_id": rng.integers(1, 25, n),
+            "kind": rng.choice(["reply", "reaction"], n), "platform_id": rng.integers(1, 4, n).astype("int16"),
+            "accepted": np.zeros(n, bool), "day": (np.datetime64("2026-03-01") + rng.integers(0, 40, n)).astype("datetime64[D]"),
+            "author": rng.integers(1, 80, n)}).filter(pl.col("author") != pl.col("member_id"))
+
+    now = acts(8000, 0)
+    reached = leaderboard.Reached.of(leaderboard._met(now)[2])
+    overlaid = 0
+    for step in range(6):
+        gone = now.sample(40, seed=step)
+        came = pl.concat([gone.head(20).with_columns(pl.col("day") + pl.duration(days=3), pl.col("author").reverse()),
+                          acts(30, 10_000 * (step + 1))])
+        now = pl.concat([now.join(gone, on="id", how="anti"), came])
+        reached = reached.after(leaderboard._met(gone)[2], leaderboard._met(came)[2])
+        overlaid += not reached.touched.is_empty()
+        again = leaderboard.Reached.of(leaderboard._met(now)[2])
+        assert reached.rows.equals(again.rows)
+        for first, end in ((1, 41), (5, 12), (20, 21), (30, 45)):
+            for platforms in (None, [1, 3]):
+                window = (date(2026, 3, first), date(2026, 3, 1) + timedelta(days=end - 1))
+                got, want = (dict(leaderboard.reach(r, *window, platforms).collect().iter_rows())
+                             for r in (reached, again))
+                assert got == want and want, (step, window, platforms)
+    assert overlaid >= 3  # the base was followed, not made again, after several steps
+
+
 def test_a_member_seen_only_at_an_event_scores_its_points(small):
     """The newest member's id lies past every author's: the packed codes must still hold it."""
     dan = small.member("dan", utc(2026, 3, 1))
@@ -365,8 +399,8 @@ def test_rollups_without_packing_or_dense_ids_give_the_same_counts(small):
     assert fast.codes.packed and not slow.codes.packed
     back = pl.col("member_id") // spread
     assert leaderboard.day_counts(slow).with_columns(back).equals(leaderboard.day_counts(fast))
-    assert (slow.reached.with_columns(back, pl.col("counterpart") // spread).sort("member_id", "counterpart", "day")
-            .equals(fast.reached.sort("member_id", "counterpart", "day")))
+    assert (slow.reached.rows.with_columns(back, pl.col("counterpart") // spread).sort("member_id", "counterpart", "day")
+            .equals(fast.reached.rows.sort("member_id", "counterpart", "day")))
     ids = dict(frames.table("members").select("display_name", "member_id").iter_rows())
     ann, bob, cat = ids["ann"], ids["bob"], ids["cat"]
     # day, member, then thread, answer, reply, comment, accepted, reaction received, given, event
