@@ -189,7 +189,7 @@ class Reached:
     again: `base` as it was made, and the pairs changed since (`touched`) with their rows as `base`
     has them (`old`) and as they are (`new`), each sorted by pair then day with previous days.
     Pairs are disjoint, so a window's reach is the base's, less the old rows', plus the new rows';
-    `base` is made again once the touched rows pass an eighth of it."""
+    `base` is made again once the touched rows pass a quarter of it."""
 
     base: pl.DataFrame
     old: pl.DataFrame
@@ -216,7 +216,7 @@ class Reached:
         now = pl.concat([self.new, from_base]).drop("prev_day").sort(REACHED)
         new = _with_prev_day(counted_after(now, removed.drop("prev_day"), added.drop("prev_day"), REACHED))
         out = Reached(self.base, pl.concat([self.old, from_base]), new, pl.concat([self.touched, fresh]))
-        return Reached.of(out.rows) if out.old.height + out.new.height > self.base.height // 8 else out
+        return Reached.of(out.rows) if out.old.height + out.new.height > self.base.height // 4 else out
 
 
 def _sorted_rows(frame: pl.DataFrame, column: str, values: pl.Series) -> pl.DataFrame:
