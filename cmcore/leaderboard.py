@@ -19,7 +19,7 @@ import polars as pl
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
 from cmcore.kpis import (MAX_CHUNKS, between, bots_of, by_people, content, counted_after, instant, local_day,
-                         on_platforms)
+                         on_platforms, spliced)
 from cmcore.reports import Scope
 from cmcore.periods import Period
 from cmcore.refusal import Refusal
@@ -33,8 +33,7 @@ WRITTEN_KIND = pl.Enum(WRITTEN)  # one byte per row instead of a string
 SETTING = "leaderboard_scoring"
 LOVE_HORIZON_HALF_LIVES = 6  # older items weigh under 1.6 % and are left out of love
 RISING_JOINED_DAYS = 90
-REACTION = ["day", "author", "member_id", "platform_id"]  # a row of `Rollups.reactions`, and its order (new
-#                                                            days are its last rows: an append rewrites only them)
+REACTION = ["day", "author", "member_id", "platform_id"]  # a row of `Rollups.reactions`, and its order (new days last)
 REACHED = ["member_id", "counterpart", "day", "platform_id"]  # a row of `Rollups.reached`, and its order
 DAY_BITS = 20  # a day in a (member, day) key: ±1,400 years around 1970
 MONTHLY_FROM = 2  # whole months in a period from which monthly sums keep its board under 300 ms (measured)
@@ -235,7 +234,8 @@ class Rollups:
     - `written`: threads, answers, replies and comments (id, member_id, kind, platform_id,
       accepted, day, author: whom it replies to);
     - `reactions`: who reacted to whom, each once a day per pair of members and platform, with
-      `n`, how many reactions that row stands for (sorted by author, member, day and platform);
+      `n`, how many reactions that row stands for (sorted by day, author, member and platform: an
+      append rewrites only its days);
     - `attended`: who attended an event, on its day (events belong to no platform);
     - `reached`: who was reached by whom (`member_id` by `counterpart`), once per pair, day and
       platform with `n`, how many items, sorted by pair then day, with `prev_day`, the pair's previous row's day on any
@@ -533,8 +533,7 @@ def points_after(points: pl.DataFrame, changes: pl.DataFrame, rules: Scoring) ->
     if changes.is_empty():
         return points
     cut = int(points["day"].search_sorted(changes["day"].min(), "left"))
-    out = pl.concat([points.slice(0, cut), _points_after(points.slice(cut), changes, rules)])
-    return out.rechunk() if out.n_chunks() > MAX_CHUNKS else out
+    return spliced(points, cut, lambda rows: _points_after(rows, changes, rules))
 
 
 def _points_after(points: pl.DataFrame, changes: pl.DataFrame, rules: Scoring) -> pl.DataFrame:
@@ -556,12 +555,9 @@ def monthly_after(months: pl.DataFrame, points: pl.DataFrame, keys: pl.Series, r
     fresh = pl.concat([f.select(months.columns).cast(months.schema) for f in pl.collect_all(
         _month_sums(points, month, rules, part["member_id"])
         for (month,), part in hit.partition_by("month", as_dict=True).items())]).sort("month")
-    first = hit["month"].min()
-    cut = int(months["month"].search_sorted(first, "left"))  # the months before the first touched are kept
+    cut = int(months["month"].search_sorted(hit["month"].min(), "left"))  # the months before the first touched
     touched = hit.select(day_key(day="month")).to_series()
-    tail = months.slice(cut).filter(~in_keys(touched, day="month")).merge_sorted(fresh, "month")
-    out = pl.concat([months.slice(0, cut), tail])
-    return out.rechunk() if out.n_chunks() > MAX_CHUNKS else out
+    return spliced(months, cut, lambda rows: rows.filter(~in_keys(touched, day="month")).merge_sorted(fresh, "month"))
 
 
 def whole_months(first: date, end: date) -> tuple[date, date] | None:

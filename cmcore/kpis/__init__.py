@@ -2,6 +2,7 @@
 (reputation's few thousand mentions in numpy, see its docstring)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 from datetime import UTC, datetime, timedelta
@@ -128,7 +129,17 @@ def counted_after(counted: pl.DataFrame, removed: pl.DataFrame, added: pl.DataFr
     first = counted[columns[0]]
     cut = 0 if first.null_count() or change[columns[0]].null_count() else int(
         first.search_sorted(change[columns[0]].min(), "left"))
-    out = pl.concat([counted.slice(0, cut), _counted_after(counted.slice(cut), change, columns)])
+    return spliced(counted, cut, lambda rows: _counted_after(rows, change, columns))
+
+
+def spliced(frame: pl.DataFrame, cut: int, update: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+    """`frame` with its rows from `cut` on replaced by `update(those rows)`. The rows before are
+    kept as a slice of `frame` only when they are most of it (a slice keeps its whole buffer alive:
+    a small one would hold every older version of the frame); the pieces are made contiguous again
+    past MAX_CHUNKS."""
+    if 2 * cut < frame.height:
+        return update(frame)
+    out = pl.concat([frame.slice(0, cut), update(frame.slice(cut))])
     return out.rechunk() if out.n_chunks() > MAX_CHUNKS else out
 
 
