@@ -800,7 +800,8 @@ def leaderboard(principal: Principal, scope: Scope, rules: Scoring | None = None
 def _ranked(scope: Scope, rules: Scoring) -> pl.DataFrame:
     points, months = _points(scope, rules)
     ranked = board(points, _rollups(scope.tz).reached, frames.table("members"), scope.period, rules, scope.platforms, months)
-    linked = frames.derived("accounts", lambda: accounts(frames.table("identities"), frames.table("platforms")))
+    linked = frames.derived("accounts", lambda: accounts(frames.table("identities"), frames.table("platforms")),
+                            ("member_identity", "platform"))  # its own tables, not the board's: kept through new activity
     return ranked.join(linked, on="member_id", how="left", maintain_order="left")
 
 
