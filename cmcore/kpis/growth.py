@@ -157,14 +157,17 @@ def participation_rate(activity: pl.DataFrame, members_: pl.DataFrame, identitie
                  members(members_, identities, end, platforms))
 
 
-def new_contributors(activity: pl.DataFrame, start: datetime, end: datetime,
-                     platforms: list[int] | None = None, bots: pl.Series | None = None) -> pl.DataFrame:
-    """New contributors (CHAOSS): members whose first contribution ever falls in [start, end),
-    with that first contribution's time."""
+def first_contributions(activity: pl.DataFrame, platforms: list[int] | None = None,
+                        bots: pl.Series | None = None) -> pl.DataFrame:
+    """Each member's first contribution ever on the platforms (`first_contribution`), bots left out."""
     return (contributions(activity, platforms, bots).group_by("member_id")
-            .agg(pl.col("created_at").min().alias("first_contribution"))
-            .filter(between("first_contribution", start, end)).sort("first_contribution", "member_id")
-            .collect())
+            .agg(pl.col("created_at").min().alias("first_contribution")).collect())
+
+
+def new_contributors(firsts: pl.DataFrame, start: datetime, end: datetime) -> pl.DataFrame:
+    """New contributors (CHAOSS): members whose first contribution ever (`first_contributions`)
+    falls in [start, end), with its time."""
+    return firsts.filter(between("first_contribution", start, end)).sort("first_contribution", "member_id")
 
 
 def inactive_contributors(activity: pl.DataFrame, start: datetime, end: datetime,

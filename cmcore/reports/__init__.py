@@ -92,7 +92,9 @@ def growth_report(s: Scope) -> Report:
     spans = (frames.derived(f"active_days:{s.tz}", lambda: growth.active_days(days_active, None, bots))
              if s.platforms is None else growth.active_days(days_active, s.platforms, bots))
     series, before = (growth.active_series(spans, p) for p in (s.period, s.period.previous()))
-    new_c, new_c_before = (growth.new_contributors(activity, *b, s.platforms, bots) for b in (s.bounds, s.previous))
+    firsts = frames.derived(f"first_contributions:{s.platforms}",  # the same for every period
+                            lambda: growth.first_contributions(activity, s.platforms, bots))
+    new_c, new_c_before = (growth.new_contributors(firsts, *b) for b in (s.bounds, s.previous))
     gone, gone_before = (growth.inactive_contributors(activity, *b, s.platforms, bots)
                          for b in (s.bounds, s.previous))
 
