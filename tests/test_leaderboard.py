@@ -375,6 +375,26 @@ def test_reach_followed_through_changes_equals_reach_made_again():
     assert overlaid >= 3  # the base was followed, not made again, after several steps
 
 
+def test_who_reached_whom_is_made_again_once_the_changed_rows_pass_a_quarter_of_it():
+    """A change's rows are kept apart from the base while they are a quarter of it at most, and the
+    base is made again past that; rows and reach are the same either way."""
+    def replies(*members: int) -> pl.DataFrame:  # each a reply to member 1 on 2 March
+        n = len(members)
+        return pl.DataFrame({"id": list(members), "member_id": list(members), "kind": ["reply"] * n,
+                             "platform_id": pl.Series([1] * n, dtype=pl.Int16), "accepted": [False] * n,
+                             "day": [date(2026, 3, 2)] * n, "author": [1] * n})
+
+    now = replies(*range(2, 10))
+    reached = leaderboard.Reached.of(leaderboard._met(now)[2])  # 8 rows: a quarter is 2
+    for came, apart, base in ((replies(10, 11), 2, 8), (replies(12), 0, 11)):  # 2 rows kept apart, then 3: made again
+        added = leaderboard._met(came)[2]
+        reached = reached.after(added.clear(), added)
+        now = pl.concat([now, came])
+        assert (reached.touched.height, reached.base.height) == (apart, base)
+        assert reached.rows.equals(leaderboard.Reached.of(leaderboard._met(now)[2]).rows)
+        assert leaderboard.reach(reached, date(2026, 3, 1), date(2026, 4, 1)).collect().rows() == [(1, now.height)]
+
+
 def test_a_member_seen_only_at_an_event_scores_its_points(small):
     """The newest member's id lies past every author's: the packed codes must still hold it."""
     dan = small.member("dan", utc(2026, 3, 1))
