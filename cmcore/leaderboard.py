@@ -140,22 +140,27 @@ class Codes:
         return pl.col("day").cast(pl.Int32).cast(pl.Int64) - self.first_day
 
     def key(self, flag: pl.Expr) -> pl.Expr:
-        """(day, author, member_id, platform_id, flag) as one value that sorts in that order."""
+        """(author, member_id, day, platform_id, flag) as one value that sorts in that order."""
         if not self.packed:
-            return pl.struct(*REACTION, flag.alias("flag")).alias("key")
+            return pl.struct("author", "member_id", "day", "platform_id", flag.alias("flag")).alias("key")
+        tail = self.day_bits + self.platform_bits + 1
+        return ((self._member("author") * 2**self.member_bits + self._member("member_id")) * 2**tail
+                + (self._day() * 2**self.platform_bits + pl.col("platform_id")) * 2 + flag.cast(pl.Int64)).alias("key")
+
+    def by_day(self) -> pl.Expr:
+        """(day, author, member_id, platform_id) as one value that sorts in that order (REACTION)."""
         people = self._member("author") * 2**self.member_bits + self._member("member_id")
-        return (((self._day() * 2 ** (2 * self.member_bits) + people) * 2**self.platform_bits + pl.col("platform_id")) * 2
-                + flag.cast(pl.Int64)).alias("key")
+        return (self._day() * 2 ** (2 * self.member_bits) + people) * 2**self.platform_bits + pl.col("platform_id")
 
     def unkey(self) -> list[pl.Expr]:
         """The columns of `key`."""
         if not self.packed:
-            return [pl.col("key").struct.field(c) for c in (*REACTION, "flag")]
-        key, tail = pl.col("key"), self.platform_bits + 1
-        author = key // 2 ** (self.member_bits + tail) % 2**self.member_bits
-        return [self._date(key // 2 ** (2 * self.member_bits + tail)),
-                pl.when(author > 0).then(author + (self.first_member - 1)).alias("author"),
+            return [pl.col("key").struct.field(c) for c in ("author", "member_id", "day", "platform_id", "flag")]
+        key, tail = pl.col("key"), self.day_bits + self.platform_bits + 1
+        author = key // 2 ** (self.member_bits + tail)
+        return [pl.when(author > 0).then(author + (self.first_member - 1)).alias("author"),
                 ((key // 2**tail) % 2**self.member_bits + (self.first_member - 1)).alias("member_id"),
+                self._date(key // 2 ** (self.platform_bits + 1) % 2**self.day_bits),
                 (key // 2 % 2**self.platform_bits).cast(pl.Int16).alias("platform_id"),
                 (key % 2 == 1).alias("flag")]
 
@@ -336,16 +341,18 @@ def _met(acts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     and who reached whom (`reached` of `Rollups`), with their counts."""
     written = acts.filter(pl.col("kind") != "reaction").with_columns(pl.col("kind").cast(WRITTEN_KIND))
     codes = Codes.of([acts["member_id"], acts["author"]], [acts["day"]], acts["platform_id"])
-    # one sort: each (author, member, day, platform) once per flag "written" (else a reaction), and how many
+    # one sort: each (author, member, day, platform) once per flag "written" (else a reaction), and how many;
+    # pairs side by side for who reached whom, the reactions (fewer rows) sorted again by day
     runs = (acts.filter(pl.col("author").is_not_null() | (pl.col("kind") == "reaction"))
             .select(codes.key(pl.col("kind") != "reaction")).to_series().sort().rle().struct.unnest())
     met = runs.select(pl.col("value").alias("key"), pl.col("len").cast(pl.Int64).alias("n")).select(*codes.unkey(), "n")
-    reactions = met.filter(~pl.col("flag")).drop("flag")
+    reactions = met.filter(~pl.col("flag")).select(*REACTION, "n")
+    reactions = reactions.sort(codes.by_day() if codes.packed else REACTION)
     same = lambda by: pl.all_horizontal(pl.col(c) == pl.col(c).shift(by) for c in REACTION).fill_null(False)  # noqa: E731
     reached = (met.filter(pl.col("author").is_not_null())
                .with_columns(pl.col("n") + pl.when(same(-1)).then(pl.col("n").shift(-1)).otherwise(0)).filter(~same(1))
                .select(pl.col("author").alias("member_id"), pl.col("member_id").alias("counterpart"), "day",
-                       "platform_id", "n").sort(REACHED))
+                       "platform_id", "n"))
     return written, reactions, _with_prev_day(reached)
 
 
