@@ -29,7 +29,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from cmcore import db
-from cmcore.kpis import MAX_CHUNKS
+from cmcore.kpis import joined
 from cmcore.version_feed import ANY, Versions
 
 
@@ -318,13 +318,11 @@ def _with_rows(hit: _Entry, name: str, now: Versions, snapshot: str, ranges: lis
     added = added.cast(old.schema)
     top = old[source.key].max()
     if top is None or (not ids and min(a for a, _ in ranges) > top):  # only new rows: none to take out
-        removed, frame = old.clear(), pl.concat([old, added])
+        removed, frame = old.clear(), joined([old, added])
     else:
         mask = old.select(pl.any_horizontal(touched)).to_series()
         removed = old.filter(mask)
-        frame = pl.concat([old.filter(~mask), added])
-    if frame.n_chunks() > MAX_CHUNKS:
-        frame = frame.rechunk()
+        frame = joined([old.filter(~mask), added])
     generation = next(_generations)
     counts["refreshed"] += 1
     return replace(hit, version=now.number, value=frame, snapshot=snapshot, generation=generation,

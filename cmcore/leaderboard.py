@@ -18,7 +18,7 @@ import polars as pl
 
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
-from cmcore.kpis import (MAX_CHUNKS, between, bots_of, by_people, content, counted_after, instant, local_day,
+from cmcore.kpis import (between, bots_of, by_people, content, counted_after, instant, joined, local_day,
                          on_platforms, spliced)
 from cmcore.reports import Scope
 from cmcore.periods import Period
@@ -408,9 +408,7 @@ def rollups_after(rolled: Rollups, activity: pl.DataFrame, events: pl.DataFrame,
                                                                 attended, rolled.codes), anonymous=anonymous)
     (_, old_reactions, old_reached), (fresh_written, fresh_reactions, fresh_reached) = _met(before), _met(after)
     kept = rolled.written if before.is_empty() else rolled.written.filter(~pl.col("id").is_in(before["id"].implode()))
-    written = pl.concat([kept, fresh_written])
-    if written.n_chunks() > MAX_CHUNKS:
-        written = written.rechunk()
+    written = joined([kept, fresh_written])
     reactions = counted_after(rolled.reactions, old_reactions, fresh_reactions, REACTION)
     return Rollups(written, reactions, attended, rolled.reached.after(old_reached, fresh_reached),
                    _codes(fresh_written, fresh_reactions, attended, rolled.codes), anonymous)

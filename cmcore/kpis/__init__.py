@@ -136,10 +136,16 @@ def spliced(frame: pl.DataFrame, cut: int, update: Callable[[pl.DataFrame], pl.D
     """`frame` with its rows from `cut` on replaced by `update(those rows)`. The rows before are
     kept as a slice of `frame` only when they are most of it (a slice keeps its whole buffer alive:
     a small one would hold every older version of the frame); the pieces are made contiguous again
-    past MAX_CHUNKS."""
+    past MAX_CHUNKS (`joined`)."""
     if 2 * cut < frame.height:
         return update(frame)
-    out = pl.concat([frame.slice(0, cut), update(frame.slice(cut))])
+    return joined([frame.slice(0, cut), update(frame.slice(cut))])
+
+
+def joined(pieces: list[pl.DataFrame]) -> pl.DataFrame:
+    """The `pieces` as one frame, without copying them, unless it then has more than MAX_CHUNKS
+    chunks: it is then made contiguous (a frame updated by pieces stays quick to scan)."""
+    out = pl.concat(pieces)
     return out.rechunk() if out.n_chunks() > MAX_CHUNKS else out
 
 
