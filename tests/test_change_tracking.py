@@ -193,6 +193,7 @@ def test_new_activities_are_read_by_themselves_and_changed_ones_replace_their_ol
     with frames.recording() as sent:
         frame = frames.table("activity")
     assert sorted(frame["id"].to_list()) == [first, reply]
+    assert frame.schema["kind"] == frames.ACTIVITY_KIND and frame.sort("id")["kind"].to_list() == ["thread", "reply"]
     assert [sql for sql, _ in sent] == [frames.TABLES["activity"].sql + f" WHERE (id BETWEEN {reply} AND {reply})"]
     with db.transaction() as conn:
         conn.execute(sa.text("UPDATE activity SET member_id = :m WHERE id = :i"), {"m": ann, "i": reply})
