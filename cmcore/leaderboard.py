@@ -844,6 +844,6 @@ def explain(principal: Principal, scope: Scope, member_id: int) -> tuple[pl.Data
                     on="platform_id", how="left", maintain_order="left")
               .join(frames.table("threads").lazy().select("thread_id", pl.col("title").alias("thread")),
                     on="thread_id", how="left", maintain_order="left")
-              .select("created_at", "kind", "platform", "thread_id", "thread", "id").collect())
+              .select("created_at", pl.col("kind").cast(pl.String), "platform", "thread_id", "thread", "id").collect())
     rules = scoring()
     return explanation(_rollups(scope.tz), member_id, scope.period, rules, scope.platforms), recent
