@@ -11,7 +11,7 @@ base = rss()
 frame = pl.concat([pl.DataFrame({"a": pl.int_range(i, i + 4_000, eager=True)}) for i in range(12_000)], rechunk=False)
 held = rss()
 del frame
-time.sleep(3)
+time.sleep(5)
 print(base, held, rss())
 """
 
