@@ -29,7 +29,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from cmcore import db
-from cmcore.kpis import joined
+from cmcore.kpis import ACTIVITY_KINDS, joined
 from cmcore.version_feed import ANY, Versions
 
 
@@ -41,8 +41,7 @@ class Source(NamedTuple):
     types: Mapping[str, pl.DataType] | None = None  # columns kept in a narrower type than Arrow's
 
 
-ACTIVITY_KIND = pl.Enum(["thread", "reply", "comment", "answer", "reaction"])  # activity.kind's CHECK (sql/0001):
-#                                                                               one byte per row instead of 16
+ACTIVITY_KIND = pl.Enum(ACTIVITY_KINDS)  # one byte per row instead of 16
 
 
 # The columns the pages need, one projection per frame (narrow reads move fewer bytes).

@@ -22,13 +22,13 @@ from pathlib import Path
 import polars as pl
 
 from cmcore.currencies import CURRENCIES, MAX_MINOR
+from cmcore.kpis import ACTIVITY_KINDS
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 QUOTED = 200  # characters of a value a message quotes
 CHUNK = 200_000  # rows validated and staged at a time
 MAX_COUNT = 10**15  # the largest count (impressions, reach…): far from an Int64's limit, so sums stay exact
 PLATFORM_KINDS = ("discord", "discourse", "reddit", "x", "youtube", "stackexchange", "meetup", "other")
-ACTIVITY_KINDS = ("thread", "reply", "comment", "answer", "reaction")
 STREAMS = ("ads", "sponsorship", "membership", "donation", "merch", "other")
 TAG_SEPARATOR = ";"
 

@@ -76,6 +76,7 @@ def hours(start: str | pl.Expr, end: str | pl.Expr) -> pl.Expr:
 
 
 CONTRIBUTION_KINDS = ("thread", "reply", "comment", "answer")
+ACTIVITY_KINDS = (*CONTRIBUTION_KINDS, "reaction")  # activity.kind's CHECK (sql/0001)
 
 
 def local_day(column: str, tz: str) -> pl.Expr:
