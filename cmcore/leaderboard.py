@@ -18,7 +18,7 @@ import polars as pl
 
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
-from cmcore.kpis import (between, bots_of, by_people, content, counted_after, instant, joined, local_day,
+from cmcore.kpis import (between, bots_of, by_people, content, counted_after, instant, joined, local_day, merged,
                          on_platforms, spliced)
 from cmcore.reports import Scope
 from cmcore.periods import Period
@@ -185,6 +185,7 @@ class Codes:
 
 
 PAIR = ["member_id", "counterpart"]
+PIECES = 16  # who reached whom is made again this many slices of members at a time
 
 
 @dataclass(frozen=True)
@@ -206,10 +207,20 @@ class Reached:
 
     @property
     def rows(self) -> pl.DataFrame:
-        """Every pair's rows as they are now."""
+        """Every pair's rows as they are now: the base's untouched pairs merged with the new rows
+        (a pair's rows are all in one or the other, so their previous days hold), made a slice of
+        members at a time into new buffers: beside the base and the result, only a slice's work is
+        alive (made whole, it peaked 0.4 GB higher at 10M activities)."""
         if self.touched.is_empty():
             return self.base
-        return _with_prev_day(counted_after(*(f.drop("prev_day") for f in (self.base, self.old, self.new)), REACHED))
+        members = self.base["member_id"]
+        cuts = [None, *members.gather_every(members.len() // PIECES + 1).unique().sort(), None]
+        touched = self.touched.sort(PAIR)
+        return pl.concat([
+            merged(_members(self.base, lo, hi).join(_members(touched, lo, hi), on=PAIR, how="anti",
+                                                    maintain_order="left"),  # a join copies, where a filter may not
+                   _members(self.new, lo, hi), REACHED)
+            for lo, hi in zip(cuts, cuts[1:])])
 
     def after(self, removed: pl.DataFrame, added: pl.DataFrame) -> Reached:
         """After the rows `removed` went and `added` came (`reached` of `_met`, as they were and are)."""
@@ -221,6 +232,15 @@ class Reached:
         new = _with_prev_day(counted_after(now, removed.drop("prev_day"), added.drop("prev_day"), REACHED))
         out = Reached(self.base, pl.concat([self.old, from_base]), new, pl.concat([self.touched, fresh]))
         return Reached.of(out.rows) if out.old.height + out.new.height > self.base.height // 4 else out
+
+
+def _members(frame: pl.DataFrame, lo: int | None, hi: int | None) -> pl.DataFrame:
+    """The rows of `frame`, sorted by member, whose member is from `lo` (inclusive) to `hi`
+    (exclusive), None meaning no bound: a slice."""
+    member = frame["member_id"]
+    start = 0 if lo is None else int(member.search_sorted(lo, "left"))
+    end = frame.height if hi is None else int(member.search_sorted(hi, "left"))
+    return frame.slice(start, end - start)
 
 
 def _sorted_rows(frame: pl.DataFrame, column: str, values: pl.Series) -> pl.DataFrame:

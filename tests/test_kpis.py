@@ -8,7 +8,7 @@ import pytest
 
 from cmcore import community
 from cmcore.access import AccessDenied, CLI, Principal
-from cmcore.kpis import (between, content, counted_after, counted_sorted, growth, micros, moderation,
+from cmcore.kpis import (between, content, counted_after, counted_sorted, growth, merged, micros, moderation,
                          reputation, retention)
 from cmcore import reports
 from cmcore.periods import Period
@@ -80,6 +80,16 @@ def test_growth_on_an_empty_period(growth_community):
     got = metrics(reports.growth_report(MANAGER, scope(utc(2026, 3, 12), Period(date(2025, 1, 1), date(2025, 1, 8)))))
     assert got == {"members": 0, "new_members": 0, "dau": 0, "wau": 0, "mau": 0, "stickiness": None,
                    "participation": None, "new_contributors": 0, "inactive_contributors": 0}
+
+
+def test_two_sorted_frames_are_merged_in_order_packed_or_not():
+    cols = ["member_id", "day"]
+    first = pl.DataFrame({"member_id": [1, 3, 3], "day": [date(2026, 3, 1), date(2026, 3, 1), date(2026, 3, 4)], "n": [1, 2, 3]})
+    second = pl.DataFrame({"member_id": [2, 3, 9], "day": [date(2026, 3, 9), date(2026, 3, 2), date(2026, 1, 1)], "n": [4, 5, 6]})
+    assert merged(first, second, cols)["n"].to_list() == [1, 4, 2, 5, 3, 6]
+    wide = [f.with_columns(pl.col("member_id") * 2**59) for f in (first, second)]  # too wide to pack: sorted
+    assert merged(*wide, cols)["n"].to_list() == [1, 4, 2, 5, 3, 6]
+    assert merged(first, second.clear(), cols).equals(first)
 
 
 def test_member_days_are_distinct_sorted_and_counted_packed_or_not_and_active_days_walk_them():

@@ -395,6 +395,31 @@ def test_who_reached_whom_is_made_again_once_the_changed_rows_pass_a_quarter_of_
         assert leaderboard.reach(reached, date(2026, 3, 1), date(2026, 4, 1)).collect().rows() == [(1, now.height)]
 
 
+def test_who_reached_whom_made_again_keeps_nothing_of_the_old_base():
+    """The base made again is made of new buffers, slice of members by slice, even where a slice
+    holds no touched pair: a slice of the old base kept in it would keep the whole old base alive."""
+    def replies(members: range) -> pl.DataFrame:  # member 1 replies to each on 2 and 3 March
+        n = len(members)
+        return pl.DataFrame({"id": [*members, *(m + 10_000 for m in members)], "member_id": [1] * 2 * n,
+                             "kind": ["reply"] * 2 * n, "platform_id": pl.Series([1] * 2 * n, dtype=pl.Int16),
+                             "accepted": [False] * 2 * n, "day": [date(2026, 3, 2)] * n + [date(2026, 3, 3)] * n,
+                             "author": [*members, *members]})
+
+    now = replies(range(2, 2002))
+    old = leaderboard.Reached.of(leaderboard._met(now)[2])
+    came = replies(range(5000, 5600))  # members past every old one: one slice touched
+    again = old.after(leaderboard._met(came)[2].clear(), leaderboard._met(came)[2])
+    assert again.touched.is_empty() and again.base.height == 5200 and again.base.n_chunks() > 8
+    assert again.base.equals(leaderboard.Reached.of(leaderboard._met(pl.concat([now, came]))[2]).base)
+
+    def spans(frame: pl.DataFrame) -> list[tuple[int, int]]:
+        return [(b.address, b.address + b.size) for s in frame.iter_columns() for chunk in s.get_chunks()
+                for b in chunk.to_arrow().buffers() if b is not None]
+
+    kept = spans(old.base)
+    assert not [a for a, _ in spans(again.base) if any(lo <= a < hi for lo, hi in kept)]
+
+
 def test_a_member_seen_only_at_an_event_scores_its_points(small):
     """The newest member's id lies past every author's: the packed codes must still hold it."""
     dan = small.member("dan", utc(2026, 3, 1))
