@@ -301,7 +301,7 @@ def _refreshed(now: Versions, hit: _Entry | None, name: str) -> _Entry:
 def _read_whole(now: Versions, source: Source) -> _Entry:
     counts["read"] += 1
     with _reading_nothing():
-        frame = read(source.sql).cast(source.types or {})
+        frame = read(source.sql).cast(source.types or {}).rechunk()  # one buffer a column, not the driver's batches
     return _Entry(now.number, frozenset(source.tables), frame, snapshot=now.snapshot, generation=next(_generations))
 
 
@@ -324,9 +324,7 @@ def _with_rows(hit: _Entry, name: str, now: Versions, snapshot: str, ranges: lis
     if top is None or (not ids and min(a for a, _ in ranges) > top):  # only new rows: none to take out
         removed, frame = old.clear(), joined([old, added])
     else:
-        mask = old.select(pl.any_horizontal(touched)).to_series()
-        removed = old.filter(mask)
-        frame = _replaced(old, mask, removed, added, source.key)
+        removed, frame = replaced(old, old.select(pl.any_horizontal(touched)).to_series(), added, source.key)
     generation = next(_generations)
     counts["refreshed"] += 1
     return replace(hit, version=now.number, value=frame, snapshot=snapshot, generation=generation,
@@ -334,23 +332,35 @@ def _with_rows(hit: _Entry, name: str, now: Versions, snapshot: str, ranges: lis
                                 _made_from(name)))
 
 
-def _replaced(old: pl.DataFrame, mask: pl.Series, removed: pl.DataFrame, added: pl.DataFrame, key: str) -> pl.DataFrame:
-    """`old` with its `removed` rows (where `mask` is true) replaced by the `added` ones. When none
-    of them went (an update), in place: a column none of whose values changed is kept as it is,
-    the others copied once with the new values written over (a re-import that moves 10,000 times
-    copies one column, not the frame); new rows go after. Else the frame is put together anew."""
+def replaced(old: pl.DataFrame, mask: pl.Series, added: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of `old` where `mask` is true, and `old` with them replaced by the `added` ones
+    (rows unique by `key`). When none of them went (an update), in place: a column none of whose
+    values changed is kept as it is, the others' chunks copied once with the new values written
+    over (a re-import that moves 10,000 times copies one column, not the frame); new rows go after.
+    Else the frame is put together anew."""
+    removed = old.filter(mask)
     if not removed[key].is_in(added[key].implode()).all():
-        return joined([old.filter(~mask), added])
+        return removed, joined([old.filter(~mask), added])
     now = removed.select(key).join(added, on=key, how="left", maintain_order="left")
     at = mask.arg_true()
-    columns = []
-    for name in old.columns:
-        column = old[name]
-        if not now[name].equals(removed[name], null_equal=True):
-            column = column.clone()
-            column.scatter(at, now[name])
-        columns.append(column)
-    return joined([pl.DataFrame(columns), added.join(removed.select(key), on=key, how="anti", maintain_order="left")])
+    columns = [old[name] if now[name].equals(removed[name], null_equal=True) else _written_over(old[name], at, now[name])
+               for name in old.columns]
+    return removed, joined([pl.DataFrame(columns), added.join(removed.select(key), on=key, how="anti", maintain_order="left")])
+
+
+def _written_over(column: pl.Series, at: pl.Series, values: pl.Series) -> pl.Series:
+    """`column` with `values` written at the ascending positions `at`, chunk by chunk: the chunks
+    they miss are kept, and the frame's columns stay chunked alike (else its next query makes the
+    whole frame contiguous again)."""
+    pieces, start = [], 0
+    for chunk in column.get_chunks():
+        lo, hi = (int(at.search_sorted(p, "left")) for p in (start, start + chunk.len()))
+        if hi > lo:
+            chunk = chunk.clone()
+            chunk.scatter(at.slice(lo, hi - lo) - start, values.slice(lo, hi - lo))
+        pieces.append(chunk)
+        start += chunk.len()
+    return pl.concat(pieces, rechunk=False)
 
 
 def _kept(deltas: tuple[tuple[int, int, Delta], ...], live: set[int]) -> tuple[tuple[int, int, Delta], ...]:

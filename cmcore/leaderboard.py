@@ -18,7 +18,7 @@ import polars as pl
 
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
-from cmcore.kpis import (between, bots_of, by_people, content, counted_after, instant, joined, local_day, merged,
+from cmcore.kpis import (between, bots_of, by_people, content, counted_after, instant, local_day, merged,
                          on_platforms, spliced)
 from cmcore.reports import Scope
 from cmcore.periods import Period
@@ -427,8 +427,7 @@ def rollups_after(rolled: Rollups, activity: pl.DataFrame, events: pl.DataFrame,
         return replace(rolled, attended=attended, codes=_codes(*(f.clear() for f in (rolled.written, rolled.reactions)),
                                                                 attended, rolled.codes), anonymous=anonymous)
     (_, old_reactions, old_reached), (fresh_written, fresh_reactions, fresh_reached) = _met(before), _met(after)
-    kept = rolled.written if before.is_empty() else rolled.written.filter(~pl.col("id").is_in(before["id"].implode()))
-    written = joined([kept, fresh_written])
+    _, written = frames.replaced(rolled.written, rolled.written["id"].is_in(before["id"].implode()), fresh_written, "id")
     reactions = counted_after(rolled.reactions, old_reactions, fresh_reactions, REACTION)
     return Rollups(written, reactions, attended, rolled.reached.after(old_reached, fresh_reached),
                    _codes(fresh_written, fresh_reactions, attended, rolled.codes), anonymous)

@@ -206,27 +206,32 @@ def test_new_activities_are_read_by_themselves_and_changed_ones_replace_their_ol
     assert frames.counts["read"] == reads["read"] and frames.counts["fallback"] == reads.get("fallback", 0)
 
 
-def test_an_update_copies_only_the_columns_it_changed_and_leaves_the_old_frame_as_it_was(database):
-    """A re-import that moves times rewrites one column of the frame; the others stay shared."""
+def test_an_update_copies_only_the_chunks_of_the_columns_it_changed_and_leaves_the_old_frame_as_it_was(database):
+    """A re-import that moves times rewrites the chunks it touches of one column of the frame; the
+    other chunks and columns stay shared, and the columns chunked alike."""
     c = Community()
     ann, bob = c.member("ann", utc(2026, 1, 10)), c.member("bob", utc(2026, 1, 11))
     ids = [c.act(ann, "thread", utc(2026, 3, day, 9)) for day in (2, 3, 4)]
-    before = frames.table("activity")
+    frames.table("activity")
+    later = c.act(bob, "thread", utc(2026, 3, 5, 9))
+    before = frames.table("activity")  # two chunks: the first read and the new row
     with db.transaction() as conn:
         conn.execute(sa.text("UPDATE activity SET created_at = created_at + interval '1 minute' WHERE id = :i"),
                      {"i": ids[1]})
-    newest = c.act(bob, "reply", utc(2026, 3, 5, 9), parent=ids[0])
+    newest = c.act(bob, "reply", utc(2026, 3, 6, 9), parent=ids[0])
     after = frames.table("activity")
     assert after.sort("id").select("id", "member_id", "created_at").rows() == [
         (ids[0], ann, utc(2026, 3, 2, 9)), (ids[1], ann, utc(2026, 3, 3, 9, 1)), (ids[2], ann, utc(2026, 3, 4, 9)),
-        (newest, bob, utc(2026, 3, 5, 9))]
-    assert before.sort("id")["created_at"].to_list() == [utc(2026, 3, day, 9) for day in (2, 3, 4)]
+        (later, bob, utc(2026, 3, 5, 9)), (newest, bob, utc(2026, 3, 6, 9))]
+    assert before.sort("id")["created_at"].to_list() == [utc(2026, 3, day, 9) for day in (2, 3, 4, 5)]
+    assert {tuple(s.len() for s in after[n].get_chunks()) for n in after.columns} == {(3, 1, 1)}
 
-    def address(frame: pl.DataFrame, column: str) -> int:
-        return frame[column].get_chunks()[0].to_arrow().buffers()[1].address
+    def addresses(frame: pl.DataFrame, column: str) -> list[int]:
+        return [s.to_arrow().buffers()[1].address for s in frame[column].get_chunks()[:2]]
 
-    assert [address(after, n) == address(before, n) for n in ("id", "member_id", "kind", "created_at")] == [
-        True, True, True, False]
+    same = {n: [a == b for a, b in zip(addresses(after, n), addresses(before, n))]
+            for n in ("id", "member_id", "kind", "created_at")}
+    assert same == {"id": [True, True], "member_id": [True, True], "kind": [True, True], "created_at": [False, True]}
 
 
 def test_a_change_the_log_cannot_name_row_by_row_reads_the_frame_again_and_is_counted(database):
