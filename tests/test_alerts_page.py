@@ -3,14 +3,14 @@ notifications (the sidebar's unread count, marked read, the link to the evidence
 its filters), the delivery log; staff see their notifications only."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import sqlalchemy as sa
 
 from cmcore import db
 from cmcore.alerts import rules
 from cmcore.access import Principal
-from tests.builders import Community, user, utc
+from tests.builders import Community, user
 from tests.pages import as_user
 
 PASSWORD = "correct horse battery"

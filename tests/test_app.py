@@ -301,8 +301,6 @@ def test_a_service_s_access_refusal_reads_in_the_session_s_language():
     from streamlit.testing.v1 import AppTest
 
     def page():
-        import streamlit as st
-
         from cmcore.access import Principal, require
         from ui import errors
 

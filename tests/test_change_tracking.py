@@ -1,7 +1,6 @@
 """Which tables changed: every writing statement is logged in its own transaction, no writer waits
 for another, the app hears of others' writes without asking and of its own at once, and caches
 stay exact when transactions commit out of order."""
-import threading
 import time
 from datetime import date
 

@@ -6,7 +6,6 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import polars as pl
-import pytest
 
 from cmcore import exports, rewards
 from cmcore.access import Principal

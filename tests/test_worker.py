@@ -24,7 +24,7 @@ from cmcore.access import CLI, Principal
 from cmcore.alerts import delivery, rules, schedule
 from cmcore.alerts.channels import SIGNATURE_HEADER
 from cmcore.alerts.rules import Rule
-from tests.builders import Community, utc
+from tests.builders import utc
 from tests.servers import http_server, smtp_server
 
 MANAGER = Principal("manon", "manager")
