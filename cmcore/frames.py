@@ -295,7 +295,18 @@ def _refreshed(now: Versions, hit: _Entry | None, name: str) -> _Entry:
                 return replace(hit, version=now.number, snapshot=snapshot)
             return _with_rows(hit, name, now, snapshot, ranges, ids)
         counts["fallback"] += 1
+        _forget_made_from(name)
     return _read_whole(now, source)
+
+
+def _forget_made_from(name: str) -> None:
+    """Drop the values made from frame `name`, which is read whole again: none can follow that (a
+    value follows a frame by its deltas), so each is made again at its next view, and would hold
+    its memory till then (the leaderboard's rollups, the member days)."""
+    url = db.url()
+    with _guard:
+        for key in [k for k, e in _cache.items() if k[0] == url and name in e.inputs]:
+            del _cache[key]
 
 
 def _read_whole(now: Versions, source: Source) -> _Entry:

@@ -237,13 +237,19 @@ def test_a_change_the_log_cannot_name_row_by_row_reads_the_frame_again_and_is_co
     c = Community()
     ann = c.member("ann", utc(2026, 1, 10))
     c.act(ann, "thread", utc(2026, 3, 2, 9))
-    frames.table("activity")
+    follows = lambda: frames.derived("follows activity", lambda: frames.table("activity").height,  # noqa: E731
+                                     update=lambda old, changes: old + changes.delta("activity").added.height
+                                     if changes.delta("activity") else None)
+    assert follows() == 1
     with as_owner() as conn:  # only the owner's triggers write the log
         conn.execute(sa.text("UPDATE activity SET title = 'x'"))
         conn.execute(sa.text("UPDATE change_log SET ids = NULL WHERE op = 'update'"))  # as past 100,000 rows
     fallback = frames.counts["fallback"]
     assert frames.table("activity")["id"].len() == 1
     assert frames.counts["fallback"] == fallback + 1
+    assert (db.url(), "follows activity") not in frames._cache  # it could not follow: let go, not kept till its view
+    rebuilt = frames.counts["rebuilt"]
+    assert follows() == 1 and frames.counts["rebuilt"] == rebuilt + 1
     c.act(ann, "thread", utc(2026, 3, 3, 9))
     with db.engine().begin() as conn:  # the insert's row pruned before the frame saw it
         assert conn.execute(sa.text("SELECT prune_change_log('0 s')")).scalar() >= 1
