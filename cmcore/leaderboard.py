@@ -228,7 +228,7 @@ class Reached:
         fresh = pairs.join(self.touched, on=PAIR, how="anti")
         from_base = _sorted_rows(self.base, "member_id", fresh["member_id"]).join(fresh, on=PAIR, how="semi",
                                                                                   maintain_order="left")
-        now = pl.concat([self.new, from_base]).drop("prev_day").sort(REACHED)
+        now = merged(self.new.drop("prev_day"), from_base.drop("prev_day"), REACHED)  # both sorted: no sort again
         new = _with_prev_day(counted_after(now, removed.drop("prev_day"), added.drop("prev_day"), REACHED))
         out = Reached(self.base, pl.concat([self.old, from_base]), new, pl.concat([self.touched, fresh]))
         return Reached.of(out.rows) if out.old.height + out.new.height > self.base.height // 4 else out
