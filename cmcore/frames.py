@@ -29,7 +29,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from cmcore import db
-from cmcore.kpis import ACTIVITY_KINDS, joined
+from cmcore.kpis import ACTIVITY_KINDS, joined, written_over
 from cmcore.version_feed import ANY, Versions
 
 
@@ -354,24 +354,9 @@ def replaced(old: pl.DataFrame, mask: pl.Series, added: pl.DataFrame, key: str) 
         return removed, joined([old.filter(~mask), added])
     now = removed.select(key).join(added, on=key, how="left", maintain_order="left")
     at = mask.arg_true()
-    columns = [old[name] if now[name].equals(removed[name], null_equal=True) else _written_over(old[name], at, now[name])
+    columns = [old[name] if now[name].equals(removed[name], null_equal=True) else written_over(old[name], at, now[name])
                for name in old.columns]
     return removed, joined([pl.DataFrame(columns), added.join(removed.select(key), on=key, how="anti", maintain_order="left")])
-
-
-def _written_over(column: pl.Series, at: pl.Series, values: pl.Series) -> pl.Series:
-    """`column` with `values` written at the ascending positions `at`, chunk by chunk: the chunks
-    they miss are kept, and the frame's columns stay chunked alike (else its next query makes the
-    whole frame contiguous again)."""
-    pieces, start = [], 0
-    for chunk in column.get_chunks():
-        lo, hi = (int(at.search_sorted(p, "left")) for p in (start, start + chunk.len()))
-        if hi > lo:
-            chunk = chunk.clone()
-            chunk.scatter(at.slice(lo, hi - lo) - start, values.slice(lo, hi - lo))
-        pieces.append(chunk)
-        start += chunk.len()
-    return pl.concat(pieces, rechunk=False)
 
 
 def _kept(deltas: tuple[tuple[int, int, Delta], ...], live: set[int]) -> tuple[tuple[int, int, Delta], ...]:

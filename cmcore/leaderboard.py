@@ -19,7 +19,7 @@ import polars as pl
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
 from cmcore.kpis import (between, bots_of, by_people, content, counted_after, instant, local_day, merged,
-                         on_platforms, spliced)
+                         on_platforms, rekeyed)
 from cmcore.reports import Scope
 from cmcore.periods import Period
 from cmcore.refusal import Refusal
@@ -296,11 +296,6 @@ def day_key(member: str | pl.Expr = "member_id", day: str | pl.Expr = "day") -> 
     return (member.cast(pl.Int64) * 2**DAY_BITS + day.cast(pl.Int32).cast(pl.Int64) + 2 ** (DAY_BITS - 1)).alias("key")
 
 
-def in_keys(keys: pl.Series, member: str | pl.Expr = "member_id", day: str | pl.Expr = "day") -> pl.Expr:
-    """The row's (member, day) is one of `keys` (a null member is none)."""
-    return day_key(member, day).is_in(keys.implode()).fill_null(False)
-
-
 def unkey(keys: pl.Series) -> pl.DataFrame:
     """The member_id and day of each of `keys`."""
     return keys.to_frame("key").select(
@@ -498,7 +493,7 @@ def scored(daily: pl.LazyFrame, rules: Scoring) -> pl.LazyFrame:
 
 def monthly(daily: pl.DataFrame, rules: Scoring) -> pl.DataFrame:
     """The `wide` daily points summed per member and month (column `month`), each kind's too,
-    keeping the month's last day with points as `day`; sorted by month. The days are sorted, so
+    keeping the month's last day with points as `day`; sorted by month then member. The days are sorted, so
     each month is a slice grouped on its own (twice as fast as one group_by on member and month)."""
     days = daily["day"]
     empty = scored(daily.lazy(), rules).select("member_id", pl.col("day").alias("month"), *KINDS, "points", "day")
@@ -514,7 +509,8 @@ def _month_sums(daily: pl.DataFrame, month: date, rules: Scoring, members: pl.Se
     if members is not None:
         rows = rows.filter(pl.col("member_id").is_in(members.implode()))
     return (scored(rows, rules).group_by("member_id")
-            .agg(pl.lit(month).alias("month"), *[pl.col(k).sum() for k in (*KINDS, "points")], pl.col("day").max()))
+            .agg(pl.lit(month).alias("month"), *[pl.col(k).sum() for k in (*KINDS, "points")], pl.col("day").max())
+            .sort("member_id"))
 
 
 def item_changes(rolled: Rollups, before: pl.DataFrame, after: pl.DataFrame, attended: pl.DataFrame,
@@ -553,35 +549,29 @@ def item_changes(rolled: Rollups, before: pl.DataFrame, after: pl.DataFrame, att
 
 def points_after(points: pl.DataFrame, changes: pl.DataFrame, rules: Scoring) -> pl.DataFrame:
     """The `wide` points with the `item_changes` added to their members' days' items, and those
-    days' points counted again; the days before the first changed one are kept as they are."""
+    days' points counted again (`rekeyed`: the other days are kept as they are)."""
     if changes.is_empty():
         return points
-    cut = int(points["day"].search_sorted(changes["day"].min(), "left"))
-    return spliced(points, cut, lambda rows: _points_after(rows, changes, rules))
 
-
-def _points_after(points: pl.DataFrame, changes: pl.DataFrame, rules: Scoring) -> pl.DataFrame:
-    keys = changes.select(day_key()).to_series()
-    hit = in_keys(keys)
-    items = (pl.concat([points.filter(hit).select("member_id", "day", *KINDS).cast({k: pl.Int64 for k in KINDS}),
-                        changes.select("member_id", "day", *KINDS)])
-             .group_by("member_id", "day").agg(pl.col(KINDS).sum())
-             .filter(pl.any_horizontal(pl.col(KINDS) > 0)).sort("day", "member_id"))
-    return points.filter(~hit).merge_sorted(wide(items, rules).select(points.columns), "day")
+    def recounted(held: pl.DataFrame) -> pl.DataFrame:
+        items = (pl.concat([held.select("member_id", "day", *KINDS).cast({k: pl.Int64 for k in KINDS}),
+                            changes.select("member_id", "day", *KINDS)])
+                 .group_by("member_id", "day").agg(pl.col(KINDS).sum()).filter(pl.any_horizontal(pl.col(KINDS) > 0)))
+        return wide(items, rules)
+    return rekeyed(points, ["day", "member_id"], changes.select("day", "member_id"), recounted)
 
 
 def monthly_after(months: pl.DataFrame, points: pl.DataFrame, keys: pl.Series, rules: Scoring) -> pl.DataFrame:
     """The `monthly` sums of `points`, as they were in `months`, with the members' months of the
-    (member, day) `keys` summed again."""
+    (member, day) `keys` summed again (`rekeyed`)."""
     if keys.is_empty():
         return months
-    hit = unkey(keys).select("member_id", pl.col("day").dt.truncate("1mo").alias("month")).unique()
-    fresh = pl.concat([f.select(months.columns).cast(months.schema) for f in pl.collect_all(
-        _month_sums(points, month, rules, part["member_id"])
-        for (month,), part in hit.partition_by("month", as_dict=True).items())]).sort("month")
-    cut = int(months["month"].search_sorted(hit["month"].min(), "left"))  # the months before the first touched
-    touched = hit.select(day_key(day="month")).to_series()
-    return spliced(months, cut, lambda rows: rows.filter(~in_keys(touched, day="month")).merge_sorted(fresh, "month"))
+    hit = unkey(keys).select(pl.col("day").dt.truncate("1mo").alias("month"), "member_id").unique()
+
+    def summed(_: pl.DataFrame) -> pl.DataFrame:
+        return pl.concat(pl.collect_all(_month_sums(points, month, rules, part["member_id"])
+                                        for (month,), part in hit.partition_by("month", as_dict=True).items()))
+    return rekeyed(months, ["month", "member_id"], hit, summed)
 
 
 def whole_months(first: date, end: date) -> tuple[date, date] | None:

@@ -1,15 +1,16 @@
 """Every KPI page's metrics on small communities built by hand, against the numbers a person
 counts. Time zone UTC unless a test says otherwise; the period is 1–10 March 2026."""
+import random
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
 
-from cmcore import community
+from cmcore import community, kpis
 from cmcore.access import AccessDenied, CLI, Principal
-from cmcore.kpis import (between, content, counted_after, counted_sorted, growth, merged, micros, moderation,
-                         reputation, retention)
+from cmcore.kpis import (MAX_CHUNKS, between, content, counted_after, counted_sorted, growth, merged, micros,
+                         moderation, rekeyed, reputation, retention)
 from cmcore import reports
 from cmcore.periods import Period
 from tests.builders import Community, utc
@@ -550,3 +551,53 @@ def test_a_counted_rollup_after_a_change_equals_the_rollup_of_the_activities_as_
     assert got.rows() == rollup(now).rows() == [
         (1 * scale, date(2026, 3, 1), 2), (2 * scale, date(2026, 3, 1), 1), (2 * scale, date(2026, 3, 4), 1),
         (3 * scale, date(2026, 3, 3), 1)]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_sorted_frame_rekeyed_holds_what_its_rows_made_again_hold(seed, monkeypatch):
+    """Rows written over, put in and taken out, few (the frame cut into slices) or many (each
+    column copied, or with nulls gathered), at the end or anywhere, with null values or null keys
+    (not packable): each step gives the frame sorted and made from scratch."""
+    monkeypatch.setattr(kpis, "SLICES", 32 if seed % 2 else 4)
+    rng = random.Random(seed)
+    truth = {(date(2026, 1, 1) + timedelta(days=rng.randrange(60)), rng.randrange(1, 50)): (rng.randrange(1, 9), "a")
+             for _ in range(300)}
+    if seed % 4 == 3:
+        truth[(date(2026, 1, 1), None)] = (1, "none")
+
+    def made(rows: dict) -> pl.DataFrame:  # with text (not a number) or not
+        frame = pl.DataFrame([(d, m, v, t) for (d, m), (v, t) in rows.items()],
+                             schema={"day": pl.Date, "member_id": pl.Int64, "v": pl.Int64, "t": pl.String},
+                             orient="row").sort("day", "member_id")
+        return frame if seed % 4 >= 2 else frame.drop("t")
+    frame = made(truth)
+    for step in range(12):
+        many, late = step % 3 == 0, step % 2 == 0
+        days = range(50, 62) if late else range(62)
+        keys = {(date(2026, 1, 1) + timedelta(days=rng.choice(days)), rng.randrange(1, 60))
+                for _ in range(rng.randrange(20, 90) if many else rng.randrange(1, 4))}
+        if seed % 4 == 3:
+            keys.add((date(2026, 1, 1), None))
+        gone = {k for k in keys if k in truth and rng.random() < 0.3}
+        now = {k: (rng.randrange(-1, 9), rng.choice(["a", "b", None])) for k in keys - gone}
+        seen = []
+
+        def update(held: pl.DataFrame) -> pl.DataFrame:
+            seen.append(sorted(held.rows(), key=str))
+            return made(now)
+        frame = rekeyed(frame, ["day", "member_id"], made({k: (0, "") for k in keys}).select("day", "member_id"), update)
+        assert seen == [sorted(made({k: truth[k] for k in keys if k in truth}).rows(), key=str)]
+        truth = {k: v for k, v in truth.items() if k not in gone} | now
+        assert frame.rows() == made(truth).rows()
+        assert frame.n_chunks() <= MAX_CHUNKS
+
+
+def test_values_written_over_copy_only_their_columns():
+    """A change of values alone leaves the key columns shared with the frame it was made from."""
+    frame = pl.DataFrame({"day": [date(2026, 1, d) for d in range(1, 11)], "member_id": list(range(10)),
+                          "n": [1] * 10})
+    after = rekeyed(frame, ["day", "member_id"], frame.slice(4, 2).select("day", "member_id"),
+                    lambda held: held.with_columns(pl.col("n") + 1))
+    assert after["n"].to_list() == [1, 1, 1, 1, 2, 2, 1, 1, 1, 1]
+    address = lambda f, c: f[c].to_arrow().buffers()[1].address  # noqa: E731
+    assert [address(after, c) == address(frame, c) for c in frame.columns] == [True, True, False]

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 MAX_CHUNKS = 64  # a frame updated by pieces this many times is made contiguous again
+SLICES = 32  # up to this many rows put in or taken out, a frame is cut around them (`rekeyed`), not copied
 QUARTER_HOUR_US = 15 * 60 * 1_000_000  # every UTC offset and transition in use is a multiple
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -120,17 +122,96 @@ def counted_sorted(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
 def counted_after(counted: pl.DataFrame, removed: pl.DataFrame, added: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """`counted` (a `counted_sorted` of rows) after the `removed` rows (as they were) went and the
     `added` ones (as they are) came, both `counted_sorted` by the same `columns`: the counts of the
-    rows they touch changed, those that reach 0 left out; the others as they were, in one pass
-    over the rows from the first one touched (the rows before it are kept as they are: when the
-    first column is a day, new days cost only themselves)."""
+    rows they touch changed, those that reach 0 left out, the others as they were (`rekeyed`)."""
     change = (pl.concat([removed.with_columns(-pl.col("n")), added]).group_by(columns).agg(pl.col("n").sum())
               .filter(pl.col("n") != 0))
     if change.is_empty():
         return counted
-    first = counted[columns[0]]
-    cut = 0 if first.null_count() or change[columns[0]].null_count() else int(
-        first.search_sorted(change[columns[0]].min(), "left"))
-    return spliced(counted, cut, lambda rows: _counted_after(rows, change, columns))
+
+    def recounted(held: pl.DataFrame) -> pl.DataFrame:
+        return (pl.concat([held, change.cast(held.schema)]).group_by(columns).agg(pl.col("n").sum())
+                .filter(pl.col("n") > 0))
+    return rekeyed(counted, columns, change.select(columns), recounted)
+
+
+def rekeyed(frame: pl.DataFrame, columns: list[str], keys: pl.DataFrame,
+            update: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+    """`frame`, sorted by its unique integer or date `columns`, with the rows of `keys` (those
+    columns) made again: `update` is given the rows of `keys` that `frame` holds and returns those
+    keys' rows as they are to be (a key it leaves out goes, a new one comes in its place). The
+    rows are found by binary search on one packed key and written over in place: only the
+    columns whose values change are copied, chunk by chunk (`written_over`); rows that come or go
+    cut the frame around them (`_with_rows_moved`). A change spread over the whole history costs
+    a pass over the keys and what changes, not a sort or merge of the frame (the leaderboard's
+    reactions at 10M activities, after 10,000 changed: 260 → 50 ms); only the rows from the first
+    key's first column on are looked at (`spliced`: new days cost only themselves)."""
+    first, wanted = frame[columns[0]], keys[columns[0]]
+    cut = 0 if first.null_count() or wanted.null_count() else int(first.search_sorted(wanted.min(), "left"))
+    return spliced(frame, cut, lambda rows: _rekeyed(rows, columns, keys, update))
+
+
+def _rekeyed(frame: pl.DataFrame, columns: list[str], keys: pl.DataFrame,
+             update: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+    packing = _packing([frame, keys], columns)
+    if packing is None:
+        held = frame.join(keys, on=columns, how="semi", nulls_equal=True)
+        return pl.concat([frame.join(keys, on=columns, how="anti", nulls_equal=True),
+                          update(held).select(frame.columns).cast(frame.schema)]).sort(columns)
+    positions = _packed(frame, packing)
+    wanted = _packed(keys, packing).unique().sort()
+    at, found = _found(positions, wanted)
+    new = update(frame.gather(at.filter(found))).select(frame.columns).cast(frame.schema)
+    new = new.with_columns(_packed_expr(packing).alias("key")).sort("key")
+    new_keys, new = new["key"], new.drop("key")
+    new_at, kept = _found(positions, new_keys)
+    written, over = new.filter(kept), new_at.filter(kept)
+    out = pl.DataFrame([column if column.gather(over).equals(written[column.name], null_equal=True)
+                        else written_over(column, over, written[column.name])
+                        for column in frame.iter_columns()]) if written.height else frame
+    gone = at.filter(found & ~wanted.is_in(new_keys.implode()))
+    return _with_rows_moved(out, new.filter(~kept), new_at.filter(~kept), gone)
+
+
+def _found(sorted_keys: pl.Series, wanted: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Where each of the sorted `wanted` is or would go in `sorted_keys`, and whether it is there."""
+    at = sorted_keys.search_sorted(wanted, "left")
+    if sorted_keys.is_empty():
+        return at, pl.repeat(False, wanted.len(), eager=True)
+    return at, (at < sorted_keys.len()) & (sorted_keys.gather(at.clip(upper_bound=sorted_keys.len() - 1)) == wanted)
+
+
+def _with_rows_moved(frame: pl.DataFrame, put: pl.DataFrame, put_at: pl.Series, gone: pl.Series) -> pl.DataFrame:
+    """`frame` with the rows `put` in before the positions `put_at` (ascending) and those at `gone`
+    taken out. Up to SLICES of them, the frame is cut around them, not copied (`joined`: made
+    contiguous past MAX_CHUNKS pieces); past that, each column is copied once with numpy's
+    insert and delete, or where a value is null or not a number, the rows are gathered (7.4M rows
+    with 9,000 put in: 80 ms with numpy, 125 ms sliced and made contiguous, 220 ms gathered)."""
+    if put.is_empty() and gone.is_empty():
+        return frame
+    put_at, gone = (p.cast(pl.Int64).to_numpy() for p in (put_at, gone))
+    if put.height + gone.size <= SLICES:
+        events = sorted([(int(p), 0, i) for i, p in enumerate(put_at)] + [(int(p), 1, -1) for p in gone])
+        pieces, start = [], 0
+        for position, is_gone, row in events:
+            pieces.append(frame.slice(start, position - start))
+            if is_gone:
+                start = position + 1
+            else:
+                pieces.append(put.slice(row, 1))
+                start = position
+        return joined([*pieces, frame.slice(start)])
+    into = put_at - np.searchsorted(gone, put_at)  # where each goes once the gone rows are out
+    if all(f[c].to_physical().dtype.is_numeric() and not f[c].null_count() for f in (frame, put) for c in frame.columns):
+
+        def moved(column: pl.Series) -> pl.Series:
+            values = column.to_physical().to_numpy()
+            values = np.delete(values, gone) if gone.size else values
+            values = np.insert(values, into, put[column.name].to_physical().to_numpy()) if put.height else values
+            return pl.Series(column.name, values).cast(column.dtype)
+        return pl.DataFrame([moved(c) for c in frame.iter_columns()])
+    kept = np.delete(np.arange(frame.height), gone)
+    order = np.insert(kept, into, frame.height + np.arange(put.height))
+    return pl.concat([frame, put]).gather(order)
 
 
 def spliced(frame: pl.DataFrame, cut: int, update: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
@@ -150,6 +231,21 @@ def joined(pieces: list[pl.DataFrame]) -> pl.DataFrame:
     return out.rechunk() if out.n_chunks() > MAX_CHUNKS else out
 
 
+def written_over(column: pl.Series, at: pl.Series, values: pl.Series) -> pl.Series:
+    """`column` with `values` written at the ascending positions `at`, chunk by chunk: the chunks
+    they miss are kept, and the frame's columns stay chunked alike (else its next query makes the
+    whole frame contiguous again)."""
+    pieces, start = [], 0
+    for chunk in column.get_chunks():
+        lo, hi = (int(at.search_sorted(p, "left")) for p in (start, start + chunk.len()))
+        if hi > lo:
+            chunk = chunk.clone()
+            chunk.scatter(at.slice(lo, hi - lo) - start, values.slice(lo, hi - lo))
+        pieces.append(chunk)
+        start += chunk.len()
+    return pl.concat(pieces, rechunk=False)
+
+
 def merged(first: pl.DataFrame, second: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """`first` and `second`, each sorted by the integer or date `columns`, as one frame sorted by
     them: merged through one packed key, not sorted again."""
@@ -158,21 +254,6 @@ def merged(first: pl.DataFrame, second: pl.DataFrame, columns: list[str]) -> pl.
         return pl.concat([first, second]).sort(columns, maintain_order=True)
     key = _packed_expr(packing).alias("key")
     return first.with_columns(key).merge_sorted(second.with_columns(key), "key").drop("key")
-
-
-def _counted_after(counted: pl.DataFrame, change: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """`counted` with the signed counts `change` added (by `columns`), rows reaching 0 left out."""
-    packing = _packing([counted, change], columns)
-    if packing is None:
-        return (pl.concat([counted, change]).group_by(columns).agg(pl.col("n").sum())
-                .filter(pl.col("n") > 0).sort(columns))
-    keys, changed = _packed(counted, packing), _packed(change, packing)
-    touched = keys.is_in(changed.implode())
-    updated = (pl.concat([counted.filter(touched), change]).with_columns(_packed_expr(packing).alias("key"))
-               .group_by("key").agg(*[pl.col(c).first() for c in columns], pl.col("n").sum())
-               .filter(pl.col("n") > 0).sort("key"))
-    kept = counted.filter(~touched).with_columns(keys.filter(~touched).alias("key"))
-    return kept.merge_sorted(updated.select(kept.columns), "key").drop("key")
 
 
 class _Packing(NamedTuple):
