@@ -395,6 +395,27 @@ def test_who_reached_whom_is_made_again_once_the_changed_rows_pass_a_quarter_of_
         assert leaderboard.reach(reached, date(2026, 3, 1), date(2026, 4, 1)).collect().rows() == [(1, now.height)]
 
 
+def test_who_reached_whom_touches_only_the_pairs_whose_counts_a_change_moves():
+    """Replies moved within their day change no count: no pair is set apart; one moved to the next
+    day sets its pair apart, and reach follows it."""
+    def replies(days: list[int]) -> pl.DataFrame:  # members 2.. reply to member 1, in March
+        n = len(days)
+        return pl.DataFrame({"id": list(range(2, n + 2)), "member_id": list(range(2, n + 2)), "kind": ["reply"] * n,
+                             "platform_id": pl.Series([1] * n, dtype=pl.Int16), "accepted": [False] * n,
+                             "day": [date(2026, 3, d) for d in days], "author": [1] * n})
+
+    before = replies([2, 2, 3, 3, 5, 5, 6, 6, 7, 7, 8, 8])  # 12 rows: 2 touched are kept apart
+    reached = leaderboard.Reached.of(leaderboard._met(before)[2])
+    same = reached.after(leaderboard._met(before)[2], leaderboard._met(before)[2])
+    assert same is reached
+    after = before.with_columns(pl.when(pl.col("id") == 2).then(date(2026, 3, 4)).otherwise("day").alias("day"))
+    moved = reached.after(leaderboard._met(before.filter(pl.col("id") == 2))[2],
+                          leaderboard._met(after.filter(pl.col("id") == 2))[2])
+    assert moved.touched.rows() == [(1, 2)]
+    assert moved.rows.equals(leaderboard.Reached.of(leaderboard._met(after)[2]).rows)
+    assert leaderboard.reach(moved, date(2026, 3, 1), date(2026, 3, 3)).collect().rows() == [(1, 1)]
+
+
 def test_who_reached_whom_made_again_keeps_nothing_of_the_old_base():
     """The base made again is made of new buffers, slice of members by slice, even where a slice
     holds no touched pair: a slice of the old base kept in it would keep the whole old base alive."""

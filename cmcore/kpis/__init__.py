@@ -119,12 +119,19 @@ def counted_sorted(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     return _unpacked(runs["value"], rows.schema, packing).with_columns(runs["len"].cast(pl.Int64).alias("n"))
 
 
+def count_change(removed: pl.DataFrame, added: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """By how much the `added` rows (as they are) and the `removed` ones (as they were), both
+    `counted_sorted` by `columns`, change each count (`n`): those they leave as they were left out
+    (an activity moved by a minute changes no day's count)."""
+    return (pl.concat([removed.with_columns(-pl.col("n")), added]).group_by(columns).agg(pl.col("n").sum())
+            .filter(pl.col("n") != 0))
+
+
 def counted_after(counted: pl.DataFrame, removed: pl.DataFrame, added: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """`counted` (a `counted_sorted` of rows) after the `removed` rows (as they were) went and the
     `added` ones (as they are) came, both `counted_sorted` by the same `columns`: the counts of the
     rows they touch changed, those that reach 0 left out, the others as they were (`rekeyed`)."""
-    change = (pl.concat([removed.with_columns(-pl.col("n")), added]).group_by(columns).agg(pl.col("n").sum())
-              .filter(pl.col("n") != 0))
+    change = count_change(removed, added, columns)
     if change.is_empty():
         return counted
 
