@@ -19,7 +19,7 @@ import polars as pl
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
 from cmcore.kpis import (between, bots_of, by_people, content, count_change, counted_after, instant, local_day,
-                         merged, on_platforms, rekeyed)
+                         merged, on_platforms, rekeyed, rows_of)
 from cmcore.reports import Scope
 from cmcore.periods import Period
 from cmcore.refusal import Refusal
@@ -231,8 +231,7 @@ class Reached:
         if pairs.is_empty():
             return self
         fresh = pairs.join(self.touched, on=PAIR, how="anti")
-        from_base = _sorted_rows(self.base, "member_id", fresh["member_id"]).join(fresh, on=PAIR, how="semi",
-                                                                                  maintain_order="left")
+        from_base = rows_of(self.base, PAIR, fresh)
         now = merged(self.new.drop("prev_day"), from_base.drop("prev_day"), REACHED)  # both sorted: no sort again
         new = _with_prev_day(counted_after(now, removed, added, REACHED))
         out = Reached(self.base, pl.concat([self.old, from_base]), new, pl.concat([self.touched, fresh]))
@@ -246,15 +245,6 @@ def _members(frame: pl.DataFrame, lo: int | None, hi: int | None) -> pl.DataFram
     start = 0 if lo is None else int(member.search_sorted(lo, "left"))
     end = frame.height if hi is None else int(member.search_sorted(hi, "left"))
     return frame.slice(start, end - start)
-
-
-def _sorted_rows(frame: pl.DataFrame, column: str, values: pl.Series) -> pl.DataFrame:
-    """The rows of `frame`, sorted by `column`, whose `column` is one of `values`: found by binary
-    search, so a few members' rows cost only themselves."""
-    wanted = values.unique().sort()
-    ends = pl.DataFrame({"lo": frame[column].search_sorted(wanted, "left"),
-                         "hi": frame[column].search_sorted(wanted, "right")})
-    return frame.gather(ends.select(pl.int_ranges("lo", "hi").explode().drop_nulls()).to_series())
 
 
 @dataclass(frozen=True)

@@ -601,3 +601,13 @@ def test_values_written_over_copy_only_their_columns():
     assert after["n"].to_list() == [1, 1, 1, 1, 2, 2, 1, 1, 1, 1]
     address = lambda f, c: f[c].to_arrow().buffers()[1].address  # noqa: E731
     assert [address(after, c) == address(frame, c) for c in frame.columns] == [True, True, False]
+
+
+@pytest.mark.parametrize("scale", [1, 2**61])
+def test_the_rows_of_some_keys_are_found_in_a_sorted_frame_packed_or_not(scale):
+    """Every row of each key, in the frame's order; a key the frame lacks finds nothing."""
+    frame = pl.DataFrame({"member_id": [1, 1, 1, 2, 2, 3], "counterpart": [2, 2, 5, 1, 3, 1],
+                          "day": [date(2026, 3, d) for d in (1, 4, 2, 2, 1, 9)], "n": [1, 2, 3, 4, 5, 6]}
+                         ).with_columns(pl.col("member_id") * scale)
+    keys = pl.DataFrame({"member_id": [3, 1, 2, 1], "counterpart": [1, 2, 2, 2]}).with_columns(pl.col("member_id") * scale)
+    assert kpis.rows_of(frame, ["member_id", "counterpart"], keys)["n"].to_list() == [1, 2, 6]

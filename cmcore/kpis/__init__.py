@@ -179,6 +179,18 @@ def _rekeyed(frame: pl.DataFrame, columns: list[str], keys: pl.DataFrame,
     return _with_rows_moved(out, new.filter(~kept), new_at.filter(~kept), gone)
 
 
+def rows_of(frame: pl.DataFrame, columns: list[str], keys: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `frame`, sorted by the integer or date `columns` (then by others), whose
+    `columns` are one of `keys`: found by binary search on one packed key, so a few keys cost
+    their rows and a pass over the keys, not a join."""
+    packing = _packing([frame, keys], columns)
+    if packing is None:
+        return frame.join(keys.unique(), on=columns, how="semi", maintain_order="left", nulls_equal=True)
+    positions, wanted = _packed(frame, packing), _packed(keys, packing).unique().sort()
+    ends = pl.DataFrame({"lo": positions.search_sorted(wanted, "left"), "hi": positions.search_sorted(wanted, "right")})
+    return frame.gather(ends.select(pl.int_ranges("lo", "hi").explode().drop_nulls()).to_series())
+
+
 def _found(sorted_keys: pl.Series, wanted: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Where each of the sorted `wanted` is or would go in `sorted_keys`, and whether it is there."""
     at = sorted_keys.search_sorted(wanted, "left")
