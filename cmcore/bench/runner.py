@@ -152,6 +152,9 @@ def measure_cmcore(url: str, end: date, runs: int, slow_runs: int, only: tuple[s
     return {"pages": out, "peak_rss_gb": peak_rss_gb()}
 
 
+PURGE_S = 5  # the allocator hands freed pages back after 4 s (cmcore/__init__.py)
+
+
 def measure_after_changes(url: str, end: date, runs: int, only: tuple[str, ...] = ()) -> dict:
     """Per page, the median of its next view after each of `changes`'s events (10,000 activities
     imported, 10,000 changed, a merge: this changes the community), the page warm before each;
@@ -168,6 +171,7 @@ def measure_after_changes(url: str, end: date, runs: int, only: tuple[str, ...] 
     for event, make in (("append", lambda n: changes.append(window.now, seed=n)),
                         ("change", lambda n: changes.change(seed=n)), ("merge", changes.merge)):
         fallbacks, took, n = changes.fallbacks(), [], 0
+        time.sleep(PURGE_S)  # the previous check's freed pages go back first: its peak is its own
         reset_peak()
         for name, compute in pages.items():
             times = []
