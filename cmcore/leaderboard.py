@@ -18,8 +18,8 @@ import polars as pl
 
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
-from cmcore.kpis import (between, bots_of, by_people, content, count_change, counted_after, instant, local_day,
-                         merged, on_platforms, rekeyed, rows_of)
+from cmcore.kpis import (between, bots_of, by_people, content, count_change, counted_after, counted_with, instant,
+                         local_day, merged, on_platforms, rekeyed, rows_of)
 from cmcore.reports import Scope
 from cmcore.periods import Period
 from cmcore.refusal import Refusal
@@ -227,13 +227,14 @@ class Reached:
         only the pairs whose counts they change are touched (10,000 activities moved by a minute
         change a few dozen, where they belong to some 7,000 pairs with half a million rows)."""
         removed, added = removed.drop("prev_day"), added.drop("prev_day")
-        pairs = count_change(removed, added, REACHED).select(PAIR).unique()
+        changed = count_change(removed, added, REACHED)
+        pairs = changed.select(PAIR).unique()
         if pairs.is_empty():
             return self
         fresh = pairs.join(self.touched, on=PAIR, how="anti")
         from_base = rows_of(self.base, PAIR, fresh)
         now = merged(self.new.drop("prev_day"), from_base.drop("prev_day"), REACHED)  # both sorted: no sort again
-        new = _with_prev_day(counted_after(now, removed, added, REACHED))
+        new = _with_prev_day(counted_with(now, changed, REACHED))
         out = Reached(self.base, pl.concat([self.old, from_base]), new, pl.concat([self.touched, fresh]))
         return Reached.of(out.rows) if out.old.height + out.new.height > self.base.height // 4 else out
 

@@ -130,8 +130,12 @@ def count_change(removed: pl.DataFrame, added: pl.DataFrame, columns: list[str])
 def counted_after(counted: pl.DataFrame, removed: pl.DataFrame, added: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """`counted` (a `counted_sorted` of rows) after the `removed` rows (as they were) went and the
     `added` ones (as they are) came, both `counted_sorted` by the same `columns`: the counts of the
-    rows they touch changed, those that reach 0 left out, the others as they were (`rekeyed`)."""
-    change = count_change(removed, added, columns)
+    rows they touch changed, those that reach 0 left out, the others as they were."""
+    return counted_with(counted, count_change(removed, added, columns), columns)
+
+
+def counted_with(counted: pl.DataFrame, change: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """`counted` with a `count_change` added to its counts (`rekeyed`), rows that reach 0 left out."""
     if change.is_empty():
         return counted
 
@@ -159,13 +163,12 @@ def rekeyed(frame: pl.DataFrame, columns: list[str], keys: pl.DataFrame,
 
 def _rekeyed(frame: pl.DataFrame, columns: list[str], keys: pl.DataFrame,
              update: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
-    packing = _packing([frame, keys], columns)
-    if packing is None:
+    sought = _sought(frame, columns, keys)
+    if sought is None:
         held = frame.join(keys, on=columns, how="semi", nulls_equal=True)
         return pl.concat([frame.join(keys, on=columns, how="anti", nulls_equal=True),
                           update(held).select(frame.columns).cast(frame.schema)]).sort(columns)
-    positions = _packed(frame, packing)
-    wanted = _packed(keys, packing).unique().sort()
+    packing, positions, wanted = sought
     at, found = _found(positions, wanted)
     new = update(frame.gather(at.filter(found))).select(frame.columns).cast(frame.schema)
     new = new.with_columns(_packed_expr(packing).alias("key")).sort("key")
@@ -183,12 +186,21 @@ def rows_of(frame: pl.DataFrame, columns: list[str], keys: pl.DataFrame) -> pl.D
     """The rows of `frame`, sorted by the integer or date `columns` (then by others), whose
     `columns` are one of `keys`: found by binary search on one packed key, so a few keys cost
     their rows and a pass over the keys, not a join."""
-    packing = _packing([frame, keys], columns)
-    if packing is None:
+    sought = _sought(frame, columns, keys)
+    if sought is None:
         return frame.join(keys.unique(), on=columns, how="semi", maintain_order="left", nulls_equal=True)
-    positions, wanted = _packed(frame, packing), _packed(keys, packing).unique().sort()
+    _, positions, wanted = sought
     ends = pl.DataFrame({"lo": positions.search_sorted(wanted, "left"), "hi": positions.search_sorted(wanted, "right")})
     return frame.gather(ends.select(pl.int_ranges("lo", "hi").explode().drop_nulls()).to_series())
+
+
+def _sought(frame: pl.DataFrame, columns: list[str], keys: pl.DataFrame) -> tuple[_Packing, pl.Series, pl.Series] | None:
+    """How `columns` pack, the packed keys of `frame` (sorted by them) and the distinct packed
+    `keys` sorted; None when they do not pack."""
+    packing = _packing([frame, keys], columns)
+    if packing is None:
+        return None
+    return packing, _packed(frame, packing), _packed(keys, packing).unique().sort()
 
 
 def _found(sorted_keys: pl.Series, wanted: pl.Series) -> tuple[pl.Series, pl.Series]:
