@@ -6,7 +6,7 @@ a setting) leaves the frames of the others cached. A frame of a table whose chan
 database names (`activity`, sql/0008) is not read again whole: only the rows written since it
 was read are, and they replace their old selves in it; what was derived from it (rollups) is
 handed that `Delta` and updates only what the rows touch. A full read remains where the change
-log cannot say which rows changed (a TRUNCATE, a statement over 100,000 rows, a log pruned past
+log cannot say which rows changed (a TRUNCATE, a statement over 1,000,000 rows, a log pruned past
 the frame); `counts` says how often each path ran.
 
 What is built from frames (rollups, a page's result) depends on the tables of the frames it used,

@@ -243,7 +243,7 @@ def test_a_change_the_log_cannot_name_row_by_row_reads_the_frame_again_and_is_co
     assert follows() == 1
     with as_owner() as conn:  # only the owner's triggers write the log
         conn.execute(sa.text("UPDATE activity SET title = 'x'"))
-        conn.execute(sa.text("UPDATE change_log SET ids = NULL WHERE op = 'update'"))  # as past 100,000 rows
+        conn.execute(sa.text("UPDATE change_log SET ids = NULL WHERE op = 'update'"))  # as past 1,000,000 rows
     fallback = frames.counts["fallback"]
     assert frames.table("activity")["id"].len() == 1
     assert frames.counts["fallback"] == fallback + 1
@@ -255,6 +255,28 @@ def test_a_change_the_log_cannot_name_row_by_row_reads_the_frame_again_and_is_co
         assert conn.execute(sa.text("SELECT prune_change_log('0 s')")).scalar() >= 1
     assert frames.table("activity")["id"].len() == 2
     assert frames.counts["fallback"] == fallback + 2
+
+
+def test_a_merge_of_a_member_with_150000_activities_is_read_back_by_its_rows(database):
+    """Merging moves all of a member's activities in one statement: the busiest members of a 10M
+    community have 100,000 to 270,000, and the change log names them (up to 1,000,000), so the
+    frame reads those rows back instead of the whole table."""
+    c = Community()
+    ann, bob = c.member("ann", utc(2026, 1, 10)), c.member("bob", utc(2026, 1, 10))
+    platform = c.platform("discord")
+    with psycopg.connect(database) as conn:
+        conn.execute("INSERT INTO activity (platform_id, external_id, member_id, kind, created_at)"
+                     " SELECT %s, 'a' || i, %s, 'thread', '2026-03-02'::timestamptz + i * interval '1 s'"
+                     " FROM generate_series(1, 150000) i", [platform, bob])
+    db._writes += 1
+    assert frames.table("activity")["member_id"].unique().to_list() == [bob]
+    fallbacks, refreshed = frames.counts["fallback"], frames.counts["refreshed"]
+    with psycopg.connect(database) as conn:
+        conn.execute("UPDATE activity SET member_id = %s WHERE member_id = %s", [ann, bob])
+    db._writes += 1
+    moved = frames.table("activity")
+    assert (moved.height, moved["member_id"].unique().to_list()) == (150_000, [ann])
+    assert (frames.counts["fallback"], frames.counts["refreshed"]) == (fallbacks, refreshed + 1)
 
 
 def test_what_is_built_from_a_query_of_its_own_depends_on_every_table(database):
