@@ -356,7 +356,7 @@ def _met(acts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     # pairs side by side for who reached whom, the reactions (fewer rows) sorted again by day
     runs = (acts.filter(pl.col("author").is_not_null() | (pl.col("kind") == "reaction"))
             .select(codes.key(pl.col("kind") != "reaction")).to_series().sort().rle().struct.unnest())
-    met = runs.select(pl.col("value").alias("key"), pl.col("len").cast(pl.Int64).alias("n")).select(*codes.unkey(), "n")
+    met = runs.select(pl.col("value").alias("key"), pl.col("len").cast(pl.Int32).alias("n")).select(*codes.unkey(), "n")
     reactions = met.filter(~pl.col("flag")).select(*REACTION, "n")
     reactions = reactions.sort(codes.by_day() if codes.packed else REACTION)
     same = lambda by: pl.all_horizontal(pl.col(c) == pl.col(c).shift(by) for c in REACTION).fill_null(False)  # noqa: E731

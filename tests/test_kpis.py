@@ -101,7 +101,7 @@ def test_member_days_are_distinct_sorted_and_counted_packed_or_not_and_active_da
     expected = [(3, date(2026, 3, 1), 1, 1), (3, date(2026, 3, 1), 3, 1), (7, date(2026, 2, 27), 1, 1),
                 (7, date(2026, 3, 2), 2, 2)]
     days = counted_sorted(rows, cols)  # packed into one Int64
-    assert days.rows() == expected and days.schema == rows.schema | {"n": pl.Int64}
+    assert days.rows() == expected and days.schema == rows.schema | {"n": pl.Int32}
     wide = rows.with_columns(pl.col("member_id") * 2**60)  # a 63-bit span of members: too wide to pack
     assert counted_sorted(wide, cols).rows() == [(m * 2**60, d, p, n) for m, d, p, n in expected]
     assert counted_sorted(rows.clear(), cols).is_empty()
