@@ -20,7 +20,7 @@ import polars as pl
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
 from cmcore.kpis import (between, bots_of, by_people, content, count_change, counted_after, counted_with, instant,
-                         local_day, merged, on_platforms, rekeyed, rows_of)
+                         local_day, local_days, merged, on_platforms, rekeyed, rows_of)
 from cmcore.reports import Scope
 from cmcore.periods import Period
 from cmcore.refusal import Refusal
@@ -147,11 +147,6 @@ class Codes:
         tail = self.day_bits + self.platform_bits + 1
         return ((self._member("author") * 2**self.member_bits + self._member("member_id")) * 2**tail
                 + (self._day() * 2**self.platform_bits + pl.col("platform_id")) * 2 + flag.cast(pl.Int64)).alias("key")
-
-    def by_day(self) -> pl.Expr:
-        """(day, author, member_id, platform_id) as one value that sorts in that order (REACTION)."""
-        people = self._member("author") * 2**self.member_bits + self._member("member_id")
-        return (self._day() * 2 ** (2 * self.member_bits) + people) * 2**self.platform_bits + pl.col("platform_id")
 
     def unkey(self) -> list[pl.Expr]:
         """The columns of `key`."""
@@ -319,10 +314,10 @@ def _parent_authors(rows: pl.DataFrame, activity: pl.DataFrame) -> pl.Series:
 def _acts(rows: pl.DataFrame, activity: pl.DataFrame, tz: str, bots: pl.Series | None) -> pl.DataFrame:
     """`rows` of `activity` with their local day and their parent's author, replies and reactions
     to oneself and what `bots` did left out."""
-    return by_people(rows.lazy().select(
-        "id", "member_id", "kind", "platform_id", "accepted", local_day("created_at", tz).alias("day"),
-        _parent_authors(rows, activity)).filter(pl.col("author").is_null() | (pl.col("author") != pl.col("member_id"))),
-        bots).collect()
+    acts = rows.select("id", "member_id", "kind", "platform_id", "accepted").with_columns(  # eager: 0.3 s less at 10M
+        local_days(rows["created_at"], tz).alias("day"), _parent_authors(rows, activity))
+    return by_people(acts.lazy().filter(pl.col("author").is_null() | (pl.col("author") != pl.col("member_id"))),
+                     bots).collect()
 
 
 def _attended(events: pl.DataFrame, attendance: pl.DataFrame, tz: str, bots: pl.Series | None) -> pl.DataFrame:
@@ -354,14 +349,14 @@ def _met(acts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     written = acts.filter(pl.col("kind") != "reaction").with_columns(pl.col("kind").cast(WRITTEN_KIND))
     codes = Codes.of([acts["member_id"], acts["author"]], [acts["day"]], acts["platform_id"])
     # one sort: each (author, member, day, platform) once per flag "written" (else a reaction), and how many;
-    # pairs side by side for who reached whom, the reactions (fewer rows) sorted again by day
+    # pairs side by side for who reached whom, the reactions (fewer rows) then sorted by day alone, stably
     runs = (acts.filter(pl.col("author").is_not_null() | (pl.col("kind") == "reaction"))
             .select(codes.key(pl.col("kind") != "reaction")).to_series().sort().rle().struct.unnest())
     del acts  # the caller's only reference (0.3 GB at 10M): let go before the rows below are made
     met = runs.select(pl.col("value").alias("key"), pl.col("len").cast(pl.Int32).alias("n")).select(*codes.unkey(), "n")
     del runs
     reactions = met.filter(~pl.col("flag")).select(*REACTION, "n")
-    reactions = reactions.sort(codes.by_day() if codes.packed else REACTION)
+    reactions = reactions.sort("day", maintain_order=True)  # in (author, member, day, platform) order: REACTION's
     same = lambda by: pl.all_horizontal(pl.col(c) == pl.col(c).shift(by) for c in REACTION).fill_null(False)  # noqa: E731
     reached = (met.filter(pl.col("author").is_not_null())
                .with_columns(pl.col("n") + pl.when(same(-1)).then(pl.col("n").shift(-1)).otherwise(0)).filter(~same(1))
