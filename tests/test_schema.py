@@ -44,7 +44,7 @@ def test_migrations_build_every_table_on_an_empty_database(pg_server):
                                       "0013_sessions", "0018_change_log_search_path", "0014_worker_alerts",
                                       "0007_mention_models", "0015_scheduled_reports", "0019_user_language",
                                       "0020_connections", "0022_mention_other_language",
-                                      "0023_message_language"]
+                                      "0023_message_language", "0024_change_log_more_ids"]
         assert migrate.apply(url) == []  # idempotent
         with psycopg.connect(url) as conn:
             tables = {r[0] for r in conn.execute(
