@@ -19,8 +19,8 @@ import polars as pl
 
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
-from cmcore.kpis import (between, bots_of, by_people, content, count_change, counted_after, counted_with, instant,
-                         local_day, local_days, merged, on_platforms, rekeyed, rows_of)
+from cmcore.kpis import (COUNT, between, bots_of, by_people, content, count_change, counted_after, counted_with,
+                         instant, local_day, local_days, merged, on_platforms, rekeyed, rows_of)
 from cmcore.reports import Scope
 from cmcore.periods import Period
 from cmcore.refusal import Refusal
@@ -353,7 +353,7 @@ def _met(acts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     runs = (acts.filter(pl.col("author").is_not_null() | (pl.col("kind") == "reaction"))
             .select(codes.key(pl.col("kind") != "reaction")).to_series().sort().rle().struct.unnest())
     del acts  # the caller's only reference (0.3 GB at 10M): let go before the rows below are made
-    met = runs.select(pl.col("value").alias("key"), pl.col("len").cast(pl.Int32).alias("n")).select(*codes.unkey(), "n")
+    met = runs.select(pl.col("value").alias("key"), pl.col("len").cast(COUNT).alias("n")).select(*codes.unkey(), "n")
     del runs
     reactions = met.filter(~pl.col("flag")).select(*REACTION, "n")
     reactions = reactions.sort("day", maintain_order=True)  # in (author, member, day, platform) order: REACTION's
