@@ -157,17 +157,33 @@ def participation_rate(activity: pl.DataFrame, members_: pl.DataFrame, identitie
                  members(members_, identities, end, platforms))
 
 
-def first_contributions(activity: pl.DataFrame, platforms: list[int] | None = None,
-                        bots: pl.Series | None = None) -> pl.DataFrame:
-    """Each member's first contribution ever on the platforms (`first_contribution`), bots left out."""
-    return (contributions(activity, platforms, bots).group_by("member_id")
+def first_contributions(activity: pl.DataFrame, platforms: list[int] | None = None) -> pl.DataFrame:
+    """Each member's first contribution ever on the platforms (`first_contribution`), bots
+    included (`new_contributors` leaves them out: a member who becomes a bot changes no activity)."""
+    return (contributions(activity, platforms, None).group_by("member_id")
             .agg(pl.col("created_at").min().alias("first_contribution")).collect())
 
 
-def new_contributors(firsts: pl.DataFrame, start: datetime, end: datetime) -> pl.DataFrame:
-    """New contributors (CHAOSS): members whose first contribution ever (`first_contributions`)
-    falls in [start, end), with its time."""
-    return firsts.filter(between("first_contribution", start, end)).sort("first_contribution", "member_id")
+def first_contributions_after(firsts: pl.DataFrame, activity: pl.DataFrame, removed: pl.DataFrame,
+                              added: pl.DataFrame, platforms: list[int] | None = None) -> pl.DataFrame:
+    """`first_contributions` after activities were `removed` (as they were) and `added` (as they
+    are), `activity` being the frame after both: an added contribution can only bring a member's
+    first earlier; the members of a removed one (a merge, a correction) are counted again from
+    `activity`, only their rows."""
+    gone = contributions(removed, platforms, None).select("member_id").unique().collect()["member_id"]
+    recounted = first_contributions(activity.filter(pl.col("member_id").is_in(gone.implode())), platforms)
+    kept = firsts.filter(~pl.col("member_id").is_in(gone.implode()))
+    return (pl.concat([kept, first_contributions(added, platforms).filter(~pl.col("member_id").is_in(gone.implode())),
+                       recounted])
+            .group_by("member_id").agg(pl.col("first_contribution").min()))
+
+
+def new_contributors(firsts: pl.DataFrame, start: datetime, end: datetime,
+                     bots: pl.Series | None = None) -> pl.DataFrame:
+    """New contributors (CHAOSS): members (not `bots`) whose first contribution ever
+    (`first_contributions`) falls in [start, end), with its time."""
+    return (by_people(firsts.lazy(), bots).filter(between("first_contribution", start, end))
+            .sort("first_contribution", "member_id").collect())
 
 
 def inactive_contributors(activity: pl.DataFrame, start: datetime, end: datetime,

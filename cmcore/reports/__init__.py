@@ -93,8 +93,10 @@ def growth_report(s: Scope) -> Report:
              if s.platforms is None else growth.active_days(days_active, s.platforms, bots))
     series, before = (growth.active_series(spans, p) for p in (s.period, s.period.previous()))
     firsts = frames.derived(f"first_contributions:{s.platforms}",  # the same for every period
-                            lambda: growth.first_contributions(activity, s.platforms, bots))
-    new_c, new_c_before = (growth.new_contributors(firsts, *b) for b in (s.bounds, s.previous))
+                            lambda: growth.first_contributions(activity, s.platforms), tables=("activity",),
+                            update=lambda old, changes: _after(changes, lambda o, removed, added, _: (
+                                growth.first_contributions_after(o, activity, removed, added, s.platforms)), old, s.tz))
+    new_c, new_c_before = (growth.new_contributors(firsts, *b, bots) for b in (s.bounds, s.previous))
     gone, gone_before = (growth.inactive_contributors(activity, *b, s.platforms, bots)
                          for b in (s.bounds, s.previous))
 
