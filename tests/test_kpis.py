@@ -105,9 +105,16 @@ def test_member_days_are_distinct_sorted_and_counted_packed_or_not_and_active_da
     wide = rows.with_columns(pl.col("member_id") * 2**60)  # a 63-bit span of members: too wide to pack
     assert counted_sorted(wide, cols).rows() == [(m * 2**60, d, p, n) for m, d, p, n in expected]
     assert counted_sorted(rows.clear(), cols).is_empty()
-    assert growth.active_days(days).rows() == [(3, date(2026, 3, 1), None), (7, date(2026, 2, 27), date(2026, 3, 2)),
-                                               (7, date(2026, 3, 2), None)]
-    assert growth.active_days(days, [1]).rows() == [(3, date(2026, 3, 1), None), (7, date(2026, 2, 27), None)]
+    days = counted_sorted(rows, growth.MEMBER_DAY)  # in time order: a period's days are a slice
+    assert days.rows() == [(date(2026, 2, 27), 7, 1, 1), (date(2026, 3, 1), 3, 1, 1), (date(2026, 3, 1), 3, 3, 1),
+                           (date(2026, 3, 2), 7, 2, 2)]
+    march = (Period(date(2026, 3, 1), date(2026, 4, 1)),)  # its series look from 29 days before
+    assert growth.active_days(days, march).rows() == [(3, date(2026, 3, 1), None),
+                                                      (7, date(2026, 2, 27), date(2026, 3, 2)), (7, date(2026, 3, 2), None)]
+    assert growth.active_days(days, march, [1]).rows() == [(3, date(2026, 3, 1), None), (7, date(2026, 2, 27), None)]
+    late_march = (Period(date(2026, 3, 29), date(2026, 4, 1)),)  # from 28 February: the 27th is out
+    assert growth.active_days(days, late_march).rows() == [(3, date(2026, 3, 1), None), (7, date(2026, 3, 2), None)]
+    assert growth.active_days(days, late_march, None, pl.Series([3])).rows() == [(7, date(2026, 3, 2), None)]
 
 
 # ------------------------------------------------------------------ retention

@@ -53,9 +53,10 @@ def threads(activity: pl.DataFrame, start: datetime, end: datetime,
 
 
 def daily_activity(activity: pl.DataFrame, members_: pl.DataFrame, identities: pl.DataFrame,
-                   start: datetime, end: datetime, tz: str,
-                   platforms: list[int] | None = None) -> pl.DataFrame:
+                   start: datetime, end: datetime, tz: str, platforms: list[int] | None = None,
+                   dau: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per day of the community's time zone: active members (DAU) and new members (bots left out).
+    The DAU is counted from `activity`, or taken from an `active_series` of the days (`dau`).
 
     Every day of the window has a row, with 0 where nothing happened.
     """
@@ -65,13 +66,13 @@ def daily_activity(activity: pl.DataFrame, members_: pl.DataFrame, identities: p
                 .agg(value.alias(name)))
 
     days = calendar(start, end, tz).lazy()
-    dau = per_day(by_people(on_platforms(activity.lazy(), platforms), bots_of(members_)), "created_at",
-                  pl.col("member_id").n_unique(), "active_members")
+    active = (per_day(by_people(on_platforms(activity.lazy(), platforms), bots_of(members_)), "created_at",
+                      pl.col("member_id").n_unique(), "active_members")
+              if dau is None else dau.lazy().select("day", pl.col("dau").alias("active_members")))
     new = per_day(member_joins(members_, identities, platforms), "joined_at", pl.len(), "new_members")
-    return (days.join(dau, on="day", how="left").join(new, on="day", how="left")
+    return (days.join(active, on="day", how="left").join(new, on="day", how="left")
             .with_columns(pl.col("active_members", "new_members").fill_null(0).cast(pl.Int64))
             .sort("day").collect())
-
 
 
 def calendar(start: datetime, end: datetime, tz: str) -> pl.DataFrame:
@@ -81,13 +82,16 @@ def calendar(start: datetime, end: datetime, tz: str) -> pl.DataFrame:
                                               closed="left", eager=True)})
 
 
-MEMBER_DAY = ["member_id", "day", "platform_id"]
+MEMBER_DAY = ["day", "member_id", "platform_id"]
+ACTIVE_BEFORE = timedelta(days=29)  # the days before a period whose activity its MAU counts
 
 
 def member_days(activity: pl.DataFrame, tz: str) -> pl.DataFrame:
-    """The daily rollup behind DAU/WAU/MAU: each (member, local day, platform) with an activity,
-    and `n`, how many, sorted so (what `active_days` walks)."""
-    days = activity.lazy().select("member_id", local_day("created_at", tz).alias("day"), "platform_id").collect()
+    """The daily rollup behind DAU/WAU/MAU: each (local day, member, platform) with an activity,
+    and `n`, how many, sorted so: in time order, a period's days are a slice and new activities
+    touch only its last rows (an import or sync of the last days rewrites those days, not the
+    5M member days of a year at 10M activities)."""
+    days = activity.lazy().select(local_day("created_at", tz).alias("day"), "member_id", "platform_id").collect()
     return counted_sorted(days, MEMBER_DAY)
 
 
@@ -96,26 +100,31 @@ def member_days_after(days: pl.DataFrame, removed: pl.DataFrame, added: pl.DataF
     return counted_after(days, member_days(removed, tz), member_days(added, tz), MEMBER_DAY)
 
 
-def active_days(days_active: pl.DataFrame, platforms: list[int] | None = None,
+def active_days(days_active: pl.DataFrame, periods: tuple[Period, ...], platforms: list[int] | None = None,
                 bots: pl.Series | None = None) -> pl.DataFrame:
-    """Each member's active days on the platforms (members who are `bots` left out), with the
-    member's next active day (or null), from `member_days`: its order puts a member's days side by
-    side, so neighbours are compared rather than rows grouped (0.75 s → 0.02 s on 4.5M member days)."""
+    """Each member's active days on the platforms (members who are `bots` left out) that the
+    series of `periods` look at (from `ACTIVE_BEFORE` the first's start to the last's end), with the
+    member's next active day among them (or null), sorted by member and day. From `member_days`:
+    those days are a slice of it, their (member, day) pairs sorted packed (`counted_sorted`), so
+    neighbours are compared rather than rows grouped."""
+    first, end = min(p.start for p in periods) - ACTIVE_BEFORE, max(p.end for p in periods)
+    lo, hi = (int(days_active["day"].search_sorted(d, "left")) for d in (first, end))
+    window = by_people(on_platforms(days_active.slice(lo, hi - lo).lazy(), platforms), bots).collect()
     member, day = pl.col("member_id"), pl.col("day")
-    return (by_people(on_platforms(days_active.lazy(), platforms), bots).select("member_id", "day")
-            .filter(((member != member.shift(1)) | (day != day.shift(1))).fill_null(True))
-            .with_columns(pl.when(member.shift(-1) == member).then(day.shift(-1)).alias("next_day")).collect())
+    return (counted_sorted(window, ["member_id", "day"]).select("member_id", "day")
+            .with_columns(pl.when(member.shift(-1) == member).then(day.shift(-1)).alias("next_day")))
 
 
 def active_series(spans: pl.DataFrame, period: Period) -> pl.DataFrame:
     """DAU, WAU and MAU per local day of the period: distinct members with an activity in the 1, 7
-    and 30 days ending on that day (Discourse and Discord's definitions), from `active_days`.
+    and 30 days ending on that day (Discourse and Discord's definitions), from `active_days` of
+    periods that include this one.
 
     Each active day covers [day, min(day + w, next active day)), so a day is covered by at most
     one interval per member and a running sum counts members, not activities.
     """
     days = pl.DataFrame({"day": pl.date_range(period.start, period.end, closed="left", eager=True)})
-    spans_ = spans.lazy().filter((pl.col("day") >= period.start - timedelta(days=29)) & (pl.col("day") < period.end))
+    spans_ = spans.lazy().filter((pl.col("day") >= period.start - ACTIVE_BEFORE) & (pl.col("day") < period.end))
     out = days.lazy()
     for name, width in (("dau", 1), ("wau", 7), ("mau", 30)):
         until = pl.min_horizontal(pl.col("day") + timedelta(days=width),

@@ -89,9 +89,9 @@ def growth_report(s: Scope) -> Report:
     bots = bots_of(members)
     days_active = frames.derived(f"member_days:{s.tz}", lambda: growth.member_days(activity, s.tz),
                                  update=lambda old, changes: _after(changes, growth.member_days_after, old, s.tz))
-    spans = (frames.derived(f"active_days:{s.tz}", lambda: growth.active_days(days_active, None, bots))
-             if s.platforms is None else growth.active_days(days_active, s.platforms, bots))
-    series, before = (growth.active_series(spans, p) for p in (s.period, s.period.previous()))
+    periods = (s.period, s.period.previous())
+    spans = growth.active_days(days_active, periods, s.platforms, bots)
+    series, before = (growth.active_series(spans, p) for p in periods)
     firsts = frames.derived(f"first_contributions:{s.platforms}",  # the same for every period
                             lambda: growth.first_contributions(activity, s.platforms), tables=("activity",),
                             update=lambda old, changes: _after(changes, lambda o, removed, added, _: (
@@ -133,7 +133,7 @@ def growth_report(s: Scope) -> Report:
     named = members.select("member_id", pl.col("display_name").alias("member"))
     return Report(metrics, {
         "active": series,
-        "daily": growth.daily_activity(activity, members, identities, *s.bounds, s.tz, s.platforms),
+        "daily": growth.daily_activity(activity, members, identities, *s.bounds, s.tz, s.platforms, series),
         "new_contributors": new_c.join(named, on="member_id", how="left", maintain_order="left")
                                  .select("member_id", "member", "first_contribution"),
         "inactive_contributors": gone.join(named, on="member_id", how="left", maintain_order="left")
