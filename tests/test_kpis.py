@@ -77,6 +77,28 @@ def test_participation_new_and_inactive_contributors(growth_community):
     assert got["new_contributors"] == 1 and got["inactive_contributors"] == 1
 
 
+def test_first_contributions_follow_an_append_and_a_merge_from_the_rows_they_touch():
+    """A new contribution can only bring a member's first earlier; a member whose rows went (merged
+    into another) is counted again from the activity as it is, reactions never counted."""
+    def acts(*rows) -> pl.DataFrame:
+        return pl.DataFrame(rows, schema={"id": pl.Int64, "member_id": pl.Int64, "platform_id": pl.Int64,
+                                          "kind": pl.String, "created_at": pl.Datetime("us", "UTC")}, orient="row")
+    before = acts((1, 1, 1, "thread", utc(2026, 3, 5)), (2, 2, 2, "reply", utc(2026, 3, 3)),
+                  (3, 2, 2, "comment", utc(2026, 3, 7)), (4, 3, 1, "reaction", utc(2026, 3, 1)))
+    firsts = growth.first_contributions(before)
+    assert sorted(firsts.rows()) == [(1, utc(2026, 3, 5)), (2, utc(2026, 3, 3))]  # 3 only reacted
+    added = acts((5, 1, 1, "reply", utc(2026, 3, 2)), (6, 3, 1, "reaction", utc(2026, 2, 1)))
+    after = growth.first_contributions_after(firsts, pl.concat([before, added]), before.clear(), added)
+    assert sorted(after.rows()) == [(1, utc(2026, 3, 2)), (2, utc(2026, 3, 3))]
+    moved = acts((2, 1, 2, "reply", utc(2026, 3, 3)))  # member 2's first reply merged into member 1
+    now = pl.concat([before, added]).with_columns(pl.when(pl.col("id") == 2).then(1).otherwise(pl.col("member_id"))
+                                                  .alias("member_id"))
+    merged_ = growth.first_contributions_after(after, now, before.filter(pl.col("id") == 2), moved)
+    assert sorted(merged_.rows()) == [(1, utc(2026, 3, 2)), (2, utc(2026, 3, 7))]
+    assert sorted(merged_.rows()) == sorted(growth.first_contributions(now).rows())
+    assert sorted(growth.first_contributions(now, [2]).rows()) == [(1, utc(2026, 3, 3)), (2, utc(2026, 3, 7))]
+
+
 def test_growth_on_an_empty_period(growth_community):
     got = metrics(reports.growth_report(MANAGER, scope(utc(2026, 3, 12), Period(date(2025, 1, 1), date(2025, 1, 8)))))
     assert got == {"members": 0, "new_members": 0, "dau": 0, "wau": 0, "mau": 0, "stickiness": None,
@@ -616,5 +638,6 @@ def test_the_rows_of_some_keys_are_found_in_a_sorted_frame_packed_or_not(scale):
     frame = pl.DataFrame({"member_id": [1, 1, 1, 2, 2, 3], "counterpart": [2, 2, 5, 1, 3, 1],
                           "day": [date(2026, 3, d) for d in (1, 4, 2, 2, 1, 9)], "n": [1, 2, 3, 4, 5, 6]}
                          ).with_columns(pl.col("member_id") * scale)
-    keys = pl.DataFrame({"member_id": [3, 1, 2, 1], "counterpart": [1, 2, 2, 2]}).with_columns(pl.col("member_id") * scale)
+    keys = pl.DataFrame({"member_id": [3, 1, 2, 1, 0], "counterpart": [1, 2, 2, 2, 1]}  # no member 0
+                        ).with_columns(pl.col("member_id") * scale)
     assert kpis.rows_of(frame, ["member_id", "counterpart"], keys)["n"].to_list() == [1, 2, 6]
