@@ -12,6 +12,7 @@ from cmcore.access import AccessDenied, CLI, Principal
 from cmcore.kpis import (MAX_CHUNKS, between, content, counted_after, counted_sorted, growth, merged, micros,
                          moderation, rekeyed, reputation, retention)
 from cmcore import reports
+from cmcore.reports import overview
 from cmcore.periods import Period
 from tests.builders import Community, utc
 
@@ -64,6 +65,10 @@ def test_dau_wau_mau_and_stickiness(growth_community):
     assert got["stickiness"] == pytest.approx((1 / 3 + 1 / 3 + 1 / 3) / 10)
     assert got["dau"] == pytest.approx(0.3)
     assert (got["wau"], got["mau"]) == (2, 3)
+    # the daily chart: its active members from the series, its new members (dan, 8 March) joined
+    daily = [(date(2026, 3, d), int(d in (1, 5, 9)), int(d == 8)) for d in range(1, 11)]
+    assert report.frames["daily"].rows() == daily
+    assert overview.daily(MANAGER, MARCH, None, "UTC").rows() == daily  # counted from the activities
 
 
 def test_participation_new_and_inactive_contributors(growth_community):
