@@ -20,7 +20,7 @@ import polars as pl
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
 from cmcore.kpis import (COUNT, between, bots_of, by_people, content, count_change, counted_after, counted_with,
-                         instant, local_day, local_days, merged, on_platforms, rekeyed, rows_of)
+                         day_slice, instant, local_day, local_days, merged, on_platforms, rekeyed, rows_of)
 from cmcore.reports import Scope
 from cmcore.periods import Period
 from cmcore.refusal import Refusal
@@ -459,13 +459,6 @@ def day_counts(rolled: Rollups, platforms: list[int] | None = None) -> pl.DataFr
             .drop("up").sort("day", "member_id"))
 
 
-def _days(frame: pl.DataFrame, first: date, end: date, column: str = "day") -> pl.LazyFrame:
-    """The rows of [first, end) of a frame sorted by `column`: a slice found by binary search."""
-    days = frame[column]
-    lo, hi = (int(days.search_sorted(d, "left")) for d in (first, end))
-    return frame.slice(lo, max(hi - lo, 0)).lazy()
-
-
 def wide(counts: pl.DataFrame, rules: Scoring) -> pl.DataFrame:
     """Per member and day with items, from the `day_counts`: the items of each kind as counted (a
     change adds to them or takes from them) and the day's `points` (each kind's items up to its
@@ -498,7 +491,7 @@ def monthly(daily: pl.DataFrame, rules: Scoring) -> pl.DataFrame:
 
 def _month_sums(daily: pl.DataFrame, month: date, rules: Scoring, members: pl.Series | None = None) -> pl.LazyFrame:
     """The `monthly` rows of one month (of `members`, else of all): its days are a slice of `daily`."""
-    rows = _days(daily, month, (month + timedelta(days=32)).replace(day=1))
+    rows = day_slice(daily, month, (month + timedelta(days=32)).replace(day=1))
     if members is not None:
         rows = rows.filter(pl.col("member_id").is_in(members.implode()))
     return (scored(rows, rules).group_by("member_id")
@@ -521,8 +514,8 @@ def item_changes(rolled: Rollups, before: pl.DataFrame, after: pl.DataFrame, att
     reacted = pl.concat([_on(acts, platforms).filter(pl.col("kind") == "reaction").select(*REACTION, pl.lit(sign).alias("d"))
                          for sign, acts in ((-1, before), (1, after))]).group_by(REACTION).agg(pl.col("d").sum()).collect()
     days = reacted["day"]  # the reactions are sorted by day: only those of the changed days are looked at
-    near = rolled.reactions.lazy().clear() if days.is_empty() else _days(rolled.reactions, days.min(),
-                                                                          days.max() + timedelta(days=1))
+    near = rolled.reactions.lazy().clear() if days.is_empty() else day_slice(rolled.reactions, days.min(),
+                                                                              days.max() + timedelta(days=1))
     flips = (reacted.lazy().join(near.select(*REACTION, "n"), on=REACTION, how="left", nulls_equal=True)
              .with_columns(pl.col("n").fill_null(0))
              .select(*REACTION, ((pl.col("n") > 0).cast(pl.Int64) - (pl.col("n") - pl.col("d") > 0).cast(pl.Int64))
@@ -584,12 +577,12 @@ def in_period(daily: pl.DataFrame, months: pl.DataFrame | None, first: date, end
     rows), the days at the edges from the `wide` `daily`. Same sums as the daily rows alone."""
     inside = whole_months(first, end)
     if months is None or inside is None:
-        return scored(_days(daily, first, end), rules)
+        return scored(day_slice(daily, first, end), rules)
     start_month, end_month = inside
     columns = ["member_id", "day", *KINDS, "points"]
-    return pl.concat([_days(months, start_month, end_month, "month").select(columns),
-                      *(scored(_days(daily, a, b), rules).select(columns) for a, b in ((first, start_month),
-                                                                                       (end_month, end)))])
+    return pl.concat([day_slice(months, start_month, end_month, "month").select(columns),
+                      *(scored(day_slice(daily, a, b), rules).select(columns) for a, b in ((first, start_month),
+                                                                                            (end_month, end)))])
 
 
 def scores(points: pl.LazyFrame) -> pl.LazyFrame:
@@ -610,7 +603,7 @@ def love(points: pl.DataFrame, end: date, rules: Scoring) -> pl.LazyFrame:
     """Love (Orbit): the `wide` points of each day before `end`, halved every half-life of age
     (counted from the day's noon)."""
     age_days = (pl.lit(end) - pl.col("day")).dt.total_days() - 0.5
-    return (_days(points, love_horizon(end, rules), end).group_by("member_id")
+    return (day_slice(points, love_horizon(end, rules), end).group_by("member_id")
             .agg((pl.col("points") * (0.5 ** (age_days / rules.half_life_days))).sum().alias("love")))
 
 
@@ -667,7 +660,7 @@ def board(points: pl.DataFrame, who_reached: Reached, members: pl.DataFrame, per
 def sparklines(points: pl.DataFrame, member_ids: list[int], period: Period) -> pl.DataFrame:
     """Each member's points per day of the period, as a list (for a sparkline column)."""
     days = pl.DataFrame({"day": pl.date_range(period.start, period.end, closed="left", eager=True)})
-    daily = (_days(points, period.start, period.end).filter(pl.col("member_id").is_in(member_ids))
+    daily = (day_slice(points, period.start, period.end).filter(pl.col("member_id").is_in(member_ids))
              .group_by("member_id", "day").agg(pl.col("points").sum()).collect())
     grid = pl.DataFrame({"member_id": member_ids}).join(days, how="cross")
     return (grid.join(daily, on=["member_id", "day"], how="left").sort("member_id", "day")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -105,6 +105,13 @@ def local_days(utc: pl.Series, tz: str) -> pl.Series:
     if not (day == last_day).all():
         return converted()
     return day.gather(us // QUARTER_HOUR_US - first).alias(utc.name)
+
+
+def day_slice(frame: pl.DataFrame, first: date, end: date, column: str = "day") -> pl.LazyFrame:
+    """The rows of [first, end) of a frame sorted by `column`: a slice found by binary search."""
+    days = frame[column]
+    lo, hi = (int(days.search_sorted(d, "left")) for d in (first, end))
+    return frame.slice(lo, max(hi - lo, 0)).lazy()
 
 
 def counted_sorted(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from cmcore.kpis import (CONTRIBUTION_KINDS, between, bots_of, by_people, counted_sorted, instant, local_day,
-                         counted_after, on_platforms, share)
+from cmcore.kpis import (CONTRIBUTION_KINDS, between, bots_of, by_people, counted_sorted, day_slice, instant,
+                         local_day, counted_after, on_platforms, share)
 from cmcore.periods import Period
 
 
@@ -108,8 +108,7 @@ def active_days(days_active: pl.DataFrame, periods: tuple[Period, ...], platform
     those days are a slice of it, their (member, day) pairs sorted packed (`counted_sorted`), so
     neighbours are compared rather than rows grouped."""
     first, end = min(p.start for p in periods) - ACTIVE_BEFORE, max(p.end for p in periods)
-    lo, hi = (int(days_active["day"].search_sorted(d, "left")) for d in (first, end))
-    window = by_people(on_platforms(days_active.slice(lo, hi - lo).lazy(), platforms), bots).collect()
+    window = by_people(on_platforms(day_slice(days_active, first, end), platforms), bots).collect()
     member, day = pl.col("member_id"), pl.col("day")
     return (counted_sorted(window, ["member_id", "day"]).select("member_id", "day")
             .with_columns(pl.when(member.shift(-1) == member).then(day.shift(-1)).alias("next_day")))
