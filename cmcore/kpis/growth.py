@@ -178,11 +178,10 @@ def first_contributions_after(firsts: pl.DataFrame, activity: pl.DataFrame, remo
     are), `activity` being the frame after both: an added contribution can only bring a member's
     first earlier; the members of a removed one (a merge, a correction) are counted again from
     `activity`, only their rows."""
-    gone = contributions(removed, platforms, None).select("member_id").unique().collect()["member_id"]
-    recounted = first_contributions(activity.filter(pl.col("member_id").is_in(gone.implode())), platforms)
-    kept = firsts.filter(~pl.col("member_id").is_in(gone.implode()))
-    return (pl.concat([kept, first_contributions(added, platforms).filter(~pl.col("member_id").is_in(gone.implode())),
-                       recounted])
+    gone = pl.col("member_id").is_in(
+        contributions(removed, platforms, None).select("member_id").unique().collect()["member_id"].implode())
+    earlier = pl.concat([firsts, first_contributions(added, platforms)]).filter(~gone)
+    return (pl.concat([earlier, first_contributions(activity.filter(gone), platforms)])
             .group_by("member_id").agg(pl.col("first_contribution").min()))
 
 
