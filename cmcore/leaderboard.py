@@ -20,7 +20,7 @@ import polars as pl
 from cmcore import audit, community, db, frames
 from cmcore.access import Principal, require
 from cmcore.kpis import (COUNT, between, bots_of, by_people, content, count_change, counted_after, counted_with,
-                         day_slice, instant, local_day, local_days, merged, on_platforms, rekeyed, rows_of)
+                         day_slice, instant, local_day, local_days, merged, on_platforms, regrouped, rekeyed, rows_of)
 from cmcore.reports import Scope
 from cmcore.periods import Period
 from cmcore.refusal import Refusal
@@ -221,7 +221,8 @@ class Reached:
     def after(self, removed: pl.DataFrame, added: pl.DataFrame) -> Reached:
         """After the rows `removed` went and `added` came (`reached` of `_met`, as they were and are):
         only the pairs whose counts they change are touched (10,000 activities moved by a minute
-        change a few dozen, where they belong to some 7,000 pairs with half a million rows)."""
+        change a few dozen, where they belong to some 7,000 pairs with half a million rows), and
+        only their rows are made again (`regrouped`), however many pairs were touched before."""
         removed, added = removed.drop("prev_day"), added.drop("prev_day")
         changed = count_change(removed, added, REACHED)
         pairs = changed.select(PAIR).unique()
@@ -229,8 +230,11 @@ class Reached:
             return self
         fresh = pairs.join(self.touched, on=PAIR, how="anti")
         from_base = rows_of(self.base, PAIR, fresh)
-        now = merged(self.new.drop("prev_day"), from_base.drop("prev_day"), REACHED)  # both sorted: no sort again
-        new = _with_prev_day(counted_with(now, changed, REACHED))
+
+        def counted(held: pl.DataFrame) -> pl.DataFrame:  # the pairs' rows (those touched before in `held`) as they are
+            now = merged(held.drop("prev_day"), from_base.drop("prev_day"), REACHED)  # both sorted: no sort again
+            return _with_prev_day(counted_with(now, changed, REACHED))
+        new = regrouped(self.new, PAIR, pairs, counted)
         out = Reached(self.base, pl.concat([self.old, from_base]), new, pl.concat([self.touched, fresh]))
         return Reached.of(out.rows) if out.old.height + out.new.height > self.base.height // 4 else out
 

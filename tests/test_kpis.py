@@ -638,7 +638,7 @@ def test_values_written_over_copy_only_their_columns():
 
 
 @pytest.mark.parametrize("scale", [1, 2**61])
-def test_the_rows_of_some_keys_are_found_in_a_sorted_frame_packed_or_not(scale):
+def test_the_rows_of_some_keys_are_found_in_a_sorted_frame_whatever_their_span(scale):
     """Every row of each key, in the frame's order; a key the frame lacks finds nothing."""
     frame = pl.DataFrame({"member_id": [1, 1, 1, 2, 2, 3], "counterpart": [2, 2, 5, 1, 3, 1],
                           "day": [date(2026, 3, d) for d in (1, 4, 2, 2, 1, 9)], "n": [1, 2, 3, 4, 5, 6]}
@@ -646,3 +646,52 @@ def test_the_rows_of_some_keys_are_found_in_a_sorted_frame_packed_or_not(scale):
     keys = pl.DataFrame({"member_id": [3, 1, 2, 1, 0], "counterpart": [1, 2, 2, 2, 1]}  # no member 0
                         ).with_columns(pl.col("member_id") * scale)
     assert kpis.rows_of(frame, ["member_id", "counterpart"], keys)["n"].to_list() == [1, 2, 6]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_each_keys_rows_are_bounded_as_a_scan_of_the_frame_finds_them(seed):
+    """`_bounds` against a count by hand: keys before, between and after the frame's, keys of a
+    first column it holds with a second it lacks, an empty frame; one chunk or several."""
+    rng = random.Random(seed)
+    rows = sorted((rng.randrange(0, 30), rng.randrange(-5, 5), rng.randrange(3)) for _ in range(rng.choice([0, 5, 400])))
+    frame = pl.DataFrame(rows, schema={"a": pl.Int32, "b": pl.Int16, "c": pl.Int64}, orient="row")
+    if seed % 2 and frame.height:
+        frame = pl.concat([frame.slice(0, frame.height // 3), frame.slice(frame.height // 3)], rechunk=False)
+    keys = sorted({(rng.randrange(-2, 33), rng.randrange(-7, 7)) for _ in range(60)})
+    lo, hi = kpis._bounds(frame, ["a", "b"], pl.DataFrame(keys, schema={"a": pl.Int64, "b": pl.Int64}, orient="row"))
+    for (a, b), first, end in zip(keys, lo, hi, strict=True):
+        assert first == sum(r[:2] < (a, b) for r in rows) and end == sum(r[:2] <= (a, b) for r in rows)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_frame_regrouped_holds_each_groups_rows_as_they_were_made_again(seed, monkeypatch):
+    """Groups of rows (a pair's days) replaced by more, fewer or none, new groups put in, few at
+    a time (the frame cut into slices) or many (each column copied, or gathered where a value is
+    null): each step gives the frame sorted and made from scratch, and `update` is handed exactly
+    the rows of its keys the frame held."""
+    monkeypatch.setattr(kpis, "SLICES", 32 if seed % 2 else 4)
+    rng = random.Random(seed)
+
+    def days(n: int) -> list[tuple[int, int | None]]:  # a group's rows: one a day, its value null or not
+        return sorted({rng.randrange(60): rng.choice([None, 1, 2]) if seed % 3 == 2 else 1 for _ in range(n)}.items())
+    truth = {(rng.randrange(1, 40), rng.randrange(1, 40)): days(rng.randrange(1, 5)) for _ in range(150)}
+
+    def made(groups: dict) -> pl.DataFrame:
+        return pl.DataFrame([(m, c, d, v) for (m, c), rows in groups.items() for d, v in rows],
+                            schema={"member_id": pl.Int32, "counterpart": pl.Int32, "day": pl.Int32, "v": pl.Int64},
+                            orient="row").sort("member_id", "counterpart", "day")
+    frame = made(truth)
+    for step in range(10):
+        keys = {(rng.randrange(1, 45), rng.randrange(1, 45)) for _ in range(rng.randrange(1, 60 if step % 3 else 4))}
+        now = {k: days(rng.randrange(0, 6)) for k in keys}
+        seen = []
+
+        def update(held: pl.DataFrame) -> pl.DataFrame:
+            seen.append(held.rows())
+            return made(now)
+        frame = kpis.regrouped(frame, ["member_id", "counterpart"], pl.DataFrame(sorted(keys), orient="row",
+                               schema=["member_id", "counterpart"]), update)
+        assert seen == [made({k: truth[k] for k in sorted(keys) if k in truth}).rows()]
+        truth = {k: v for k, v in truth.items() if k not in keys} | {k: v for k, v in now.items() if v}
+        assert frame.rows() == made(truth).rows()
+        assert frame.n_chunks() <= MAX_CHUNKS
