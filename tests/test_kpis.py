@@ -10,7 +10,7 @@ import pytest
 from cmcore import community, kpis
 from cmcore.access import AccessDenied, CLI, Principal
 from cmcore.kpis import (MAX_CHUNKS, between, content, counted_after, counted_sorted, growth, merged, micros,
-                         moderation, rekeyed, reputation, retention)
+                         moderation, rekeyed, reputation, responsiveness, retention)
 from cmcore import reports
 from cmcore.reports import overview
 from cmcore.periods import Period
@@ -218,6 +218,33 @@ def test_time_to_first_response_sla_and_backlog(responsiveness_community):
     assert weekly["week"].to_list() == [date(2026, 2, 23), date(2026, 3, 2), date(2026, 3, 9)]
     assert weekly["threads"].to_list() == [1, 2, 1]
     assert weekly["median"].to_list() == [2.0, 36.0, None]
+
+
+def test_first_responses_follow_a_change_from_the_threads_it_touches():
+    """A thread whose first response went falls back on the next by someone else (not its author's
+    own reply), one moved an hour earlier and answered earlier by a new row takes both; of threads
+    that only gained rows, one answered earlier takes the new first response, one answered at the
+    same time keeps its own, one unanswered gets its first; a new thread comes in unanswered; and
+    what was followed equals what is made from the activity as it is. A period is a slice."""
+    def acts(*rows) -> pl.DataFrame:
+        return pl.DataFrame([(i, p, m, k, t, utc(2026, 3, d, h)) for i, p, m, k, t, d, h in rows], orient="row",
+                            schema=["id", "platform_id", "member_id", "kind", "thread_id", "created_at"])
+    before = acts((1, 1, 1, "thread", None, 1, 10), (2, 1, 2, "reply", 1, 1, 12), (3, 1, 1, "reply", 1, 1, 11),
+                  (4, 2, 2, "thread", None, 2, 10), (5, 2, 3, "comment", 4, 3, 10), (6, 1, 3, "thread", None, 4, 10),
+                  (11, 1, 1, "thread", None, 6, 9), (12, 1, 2, "reply", 11, 6, 12),
+                  (13, 1, 1, "thread", None, 7, 9), (14, 1, 2, "reply", 13, 7, 12))
+    added = acts((4, 2, 2, "thread", None, 2, 9), (7, 2, 3, "answer", 4, 2, 11), (8, 1, 1, "thread", None, 5, 9),
+                 (9, 1, 2, "reply", 6, 4, 12), (10, 1, 3, "reply", 6, 4, 11), (15, 1, 3, "answer", 11, 6, 11),
+                 (16, 1, 3, "answer", 13, 7, 12))
+    removed = before.filter(pl.col("id").is_in([2, 4]))
+    now = pl.concat([before.filter(~pl.col("id").is_in([2, 4])), added])
+    threads = responsiveness.thread_responses_after(responsiveness.thread_responses(before), now, removed, added)
+    assert threads.select("thread_id", "author_id", "responder_id", "responded_at").rows() == [
+        (1, 1, None, None), (4, 2, 3, utc(2026, 3, 2, 11)), (6, 3, 2, utc(2026, 3, 4, 12)), (8, 1, None, None),
+        (11, 1, 3, utc(2026, 3, 6, 11)), (13, 1, 2, utc(2026, 3, 7, 12))]
+    assert threads.equals(responsiveness.thread_responses(now))
+    period = responsiveness.first_responses(threads, utc(2026, 3, 2), utc(2026, 3, 5), [2])
+    assert period.select("thread_id", "created_at", "hours").rows() == [(4, utc(2026, 3, 2, 9), 2.0)]
 
 
 def test_hours_keep_fractions_of_a_second(database):

@@ -5,37 +5,80 @@ from datetime import datetime
 
 import polars as pl
 
-from cmcore.kpis import between, hours, instant, median_p90, on_platforms, within_sla
+from cmcore.kpis import day_slice, hours, instant, median_p90, on_platforms, rekeyed, within_sla
 
 RESPONSE_KINDS = ("reply", "answer", "comment")
+KEY = ["created_at", "thread_id"]  # the order of `thread_responses`
+THREAD = ["thread_id", "platform_id", "author_id", "created_at"]
 
 
-def first_responses(activity: pl.DataFrame, start: datetime, end: datetime,
-                    platforms: list[int] | None = None) -> pl.DataFrame:
-    """One row per thread created in [start, end): its author, when it was created and the first
-    reply/answer/comment by another member (null while unanswered), and the hours in between."""
+def thread_responses(activity: pl.DataFrame) -> pl.DataFrame:
+    """Every thread of `activity`: its platform, author, creation, and its first reply, answer or
+    comment by another member (the earliest, then the first written; null while unanswered),
+    sorted by creation then thread: a period's threads are a slice (`first_responses`)."""
     acts = activity.lazy()
-    threads = (on_platforms(acts, platforms)
-               .filter((pl.col("kind") == "thread") & between("created_at", start, end))
-               .select(pl.col("id").alias("thread_id"), "platform_id",
-                       pl.col("member_id").alias("author_id"), "created_at"))
-    responses = (acts.filter(pl.col("kind").is_in(RESPONSE_KINDS))
-                 .select("thread_id", pl.col("member_id").alias("responder_id"),
-                         pl.col("created_at").alias("responded_at")))
+    return _answered(_threads(acts), _responses(acts)).collect()
+
+
+def thread_responses_after(threads: pl.DataFrame, activity: pl.DataFrame, removed: pl.DataFrame,
+                           added: pl.DataFrame) -> pl.DataFrame:
+    """`thread_responses` after activities were `removed` (as they were) and `added` (as they are),
+    `activity` being the frame after both. A thread that only gained rows keeps its first response
+    unless an added one came earlier (no pass over the frame: an import or a sync); one that lost
+    or changed a row is made again from its rows. The others are kept as they are (`rekeyed`)."""
+    thread = pl.coalesce("thread_id", "id").alias("thread_id")  # a thread's row has no thread but its own
+    gone = removed.select(thread).to_series().unique()
+    grown = added.select(thread).filter(~pl.col("thread_id").is_in(gone.implode())).to_series().unique()
+    if gone.is_empty() and grown.is_empty():
+        return threads
+    was = threads.filter(pl.col("thread_id").is_in(grown.implode()))
+    gained = added.lazy().filter(thread.is_in(grown.implode()))
+    so_far = was.lazy().filter(pl.col("responded_at").is_not_null()).select(  # wins a tie: it was written first
+        "thread_id", pl.lit(0).alias("id"), "responder_id", "responded_at")
+    fresh = [_answered(pl.concat([was.lazy().select(THREAD), _threads(gained)]),
+                       pl.concat([so_far, _responses(gained)], how="vertical_relaxed"))]
+    if not gone.is_empty():
+        fresh.append(_answered(*(part(activity.lazy().filter(thread.is_in(gone.implode())))
+                                 for part in (_threads, _responses))))
+    fresh = pl.concat(pl.collect_all(fresh)).sort(KEY)
+    held = threads.filter(pl.col("thread_id").is_in(gone.implode())).select(KEY)
+    return rekeyed(threads, KEY, pl.concat([held, was.select(KEY), fresh.select(KEY)]), lambda _: fresh)
+
+
+def _threads(acts: pl.LazyFrame) -> pl.LazyFrame:
+    return (acts.filter(pl.col("kind") == "thread")
+            .select(pl.col("id").alias("thread_id"), "platform_id", pl.col("member_id").alias("author_id"), "created_at"))
+
+
+def _responses(acts: pl.LazyFrame) -> pl.LazyFrame:
+    return (acts.filter(pl.col("kind").is_in(RESPONSE_KINDS))
+            .select("thread_id", "id", pl.col("member_id").alias("responder_id"), pl.col("created_at").alias("responded_at")))
+
+
+def _answered(threads: pl.LazyFrame, responses: pl.LazyFrame) -> pl.LazyFrame:
+    """`threads` (`_threads`) with each one's first of `responses` (`_responses`) by someone else
+    than its author: the earliest, then the first written."""
     first = (threads.join(responses, on="thread_id", how="inner")
              .filter(pl.col("responder_id") != pl.col("author_id"))
-             .sort("responded_at")
+             .sort("responded_at", "id")
              .group_by("thread_id").agg(pl.col("responded_at", "responder_id").first()))
-    return (threads.join(first, on="thread_id", how="left")
-            .with_columns(hours("created_at", "responded_at").alias("hours"))
-            .sort("created_at", "thread_id").collect())
+    return threads.join(first, on="thread_id", how="left").sort(KEY)
 
 
-def time_to_first_response_median(activity: pl.DataFrame, start: datetime, end: datetime,
+def first_responses(threads: pl.DataFrame, start: datetime, end: datetime,
+                    platforms: list[int] | None = None) -> pl.DataFrame:
+    """One row per thread created in [start, end), of the `thread_responses` (a slice): its
+    author, when it was created and the first response by another member (null while unanswered),
+    and the hours in between."""
+    return (on_platforms(day_slice(threads, start, end, "created_at"), platforms)
+            .with_columns(hours("created_at", "responded_at").alias("hours")).collect())
+
+
+def time_to_first_response_median(threads: pl.DataFrame, start: datetime, end: datetime,
                                   platforms: list[int] | None = None) -> float | None:
     """Median hours from a thread's creation to its first response by someone else, over the
     threads created in [start, end) that have one (None when none has)."""
-    return first_responses(activity, start, end, platforms)["hours"].median()
+    return first_responses(threads, start, end, platforms)["hours"].median()
 
 
 def summary(firsts: pl.DataFrame, sla_hours: float, now: datetime) -> dict[str, float | int | None]:

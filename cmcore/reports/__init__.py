@@ -76,6 +76,15 @@ def _after(changes: frames.Changes, update: Callable[..., T], old: T, tz: str) -
     return None if delta is None else update(old, delta.removed, delta.added, tz)
 
 
+def thread_responses() -> pl.DataFrame:
+    """Every thread's first response (`responsiveness.thread_responses`), made once and followed
+    through changes of the activity: a period's first responses are then a slice of it."""
+    activity = frames.table("activity")
+    return frames.derived("thread_responses", lambda: responsiveness.thread_responses(activity), tables=("activity",),
+                          update=lambda old, changes: _after(changes, lambda o, removed, added, _: (
+                              responsiveness.thread_responses_after(o, activity, removed, added)), old, "UTC"))
+
+
 def _both(fn, scope: Scope, *args):
     """fn(*args, start, end, platforms) for the period and for the previous one."""
     return (fn(*args, *scope.bounds, scope.platforms), fn(*args, *scope.previous, scope.platforms))
@@ -169,8 +178,8 @@ def responsiveness_report(s: Scope) -> Report:
     """Responsiveness: time to first response (median, p90), share within the SLA, unanswered
     backlog, and who responds first (staff or community)."""
     sla = float(community.get_settings()["response_sla_hours"])
-    activity, members = frames.table("activity"), frames.table("members")
-    firsts, before = (responsiveness.first_responses(activity, *b, s.platforms) for b in (s.bounds, s.previous))
+    members, threads = frames.table("members"), thread_responses()
+    firsts, before = (responsiveness.first_responses(threads, *b, s.platforms) for b in (s.bounds, s.previous))
     now, prev = responsiveness.summary(firsts, sla, s.now), responsiveness.summary(before, sla, s.now)
     metrics = [
         Metric("ttfr_median", "Time to first response (median)", now["ttfr"], prev["ttfr"], "hours",

@@ -12,6 +12,7 @@ from cmcore.access import Principal, require
 from cmcore.kpis import (Metric, between, bots_of, by_people, growth, instant, monetisation, on_platforms,
                          responsiveness)
 from cmcore.periods import Period
+from cmcore.reports import thread_responses
 
 READERS = ("admin", "manager")
 T = TypeVar("T")
@@ -55,7 +56,7 @@ def headline(principal: Principal, period: Period, platforms: list[int] | None, 
         Metric("threads", "Threads", *pair(growth.threads, activity), "count",
                definition="Threads, topics and questions created in the period."),
         Metric("ttfr_median", "Time to first response (median)",
-               *pair(responsiveness.time_to_first_response_median, activity), "hours",
+               *pair(responsiveness.time_to_first_response_median, thread_responses()), "hours",
                higher_is_better=False,
                definition="Median time from a thread's creation to the first response by "
                           "another member, over the threads of the period that got one."),
@@ -88,7 +89,7 @@ def by_platform(_principal: Principal, period: Period, platforms: list[int] | No
         by_people(in_period, bots).group_by("platform_id").agg(pl.col("member_id").n_unique().alias("active_members")),
         joins.filter(between("joined_at", start, end)).group_by("platform_id").agg(pl.len().alias("new_members")),
         in_period.filter(pl.col("kind") == "thread").group_by("platform_id").agg(pl.len().alias("threads")),
-        responsiveness.first_responses(frames.table("activity"), start, end, platforms).lazy()
+        responsiveness.first_responses(thread_responses(), start, end, platforms).lazy()
         .group_by("platform_id").agg(pl.col("hours").median().alias("ttfr_median_hours")),
     ])
     table = on_platforms(frames.table("platforms").lazy(), platforms).select("platform_id", pl.col("name").alias("platform"))
