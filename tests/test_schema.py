@@ -44,7 +44,8 @@ def test_migrations_build_every_table_on_an_empty_database(pg_server):
                                       "0013_sessions", "0018_change_log_search_path", "0014_worker_alerts",
                                       "0007_mention_models", "0015_scheduled_reports", "0019_user_language",
                                       "0020_connections", "0022_mention_other_language",
-                                      "0023_message_language", "0024_change_log_more_ids"]
+                                      "0023_message_language", "0024_change_log_more_ids",
+                                      "0025_foreign_key_indexes"]
         assert migrate.apply(url) == []  # idempotent
         with psycopg.connect(url) as conn:
             tables = {r[0] for r in conn.execute(
@@ -53,6 +54,17 @@ def test_migrations_build_every_table_on_an_empty_database(pg_server):
     finally:
         with psycopg.connect(pg_server, autocommit=True) as conn:
             conn.execute("DROP DATABASE cmt_empty WITH (FORCE)")
+
+
+def test_every_foreign_key_to_activities_and_members_has_an_index(database):
+    """What an undo, an erasure or a merge deletes or re-points is checked against each table that
+    refers to it; without an index on the referring column, every row deleted scans that table."""
+    unindexed = sql(
+        "SELECT c.conrelid::regclass::text || '.' || c.conname FROM pg_constraint c"
+        " WHERE c.contype = 'f' AND c.confrelid IN ('activity'::regclass, 'member'::regclass)"
+        " AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.conrelid"
+        " AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] = c.conkey) ORDER BY 1").scalars().all()
+    assert unindexed == []
 
 
 def test_audit_log_is_append_only(database):
