@@ -175,13 +175,11 @@ def _rekeyed(frame: pl.DataFrame, columns: list[str], keys: pl.DataFrame,
         held = frame.join(keys, on=columns, how="semi", nulls_equal=True)
         return pl.concat([frame.join(keys, on=columns, how="anti", nulls_equal=True),
                           update(held).select(frame.columns).cast(frame.schema)]).sort(columns)
-    keys = keys.select(columns).cast(frame.select(columns).schema).unique().sort(columns)
-    at, end = _bounds(frame, columns, keys)
-    keys = keys.with_columns(pl.Series("at", at), pl.Series("found", at < end))
-    new = update(frame.gather(at[at < end])).select(frame.columns).cast(frame.schema).sort(columns)
-    placed = new.select(columns).join(keys, on=columns, how="left", maintain_order="left")  # where each row is or goes
-    if placed["at"].null_count():
-        raise ValueError("update returned rows of keys it was not given")
+    keys, at, end = _sought(frame, columns, keys)
+    found = at < end
+    keys = keys.with_columns(pl.Series("at", at), pl.Series("found", found))
+    new = update(frame.gather(at[found])).select(frame.columns).cast(frame.schema).sort(columns)
+    placed = _placed(new, keys, columns)
     kept = placed["found"]
     gone = keys.filter("found").join(new, on=columns, how="anti")["at"]
     return _with_rows_moved(frame, new.filter(~kept), placed["at"].filter(~kept).to_numpy(), gone.to_numpy(),
@@ -194,7 +192,8 @@ def rows_of(frame: pl.DataFrame, columns: list[str], keys: pl.DataFrame) -> pl.D
     cost their rows, not a join."""
     if not _searchable([frame, keys], columns):
         return frame.join(keys.unique(), on=columns, how="semi", maintain_order="left", nulls_equal=True)
-    return frame.gather(_ranges(*_bounds(frame, columns, keys.select(columns).unique().sort(columns))))
+    _, lo, hi = _sought(frame, columns, keys)
+    return frame.gather(_ranges(lo, hi))
 
 
 def regrouped(frame: pl.DataFrame, columns: list[str], keys: pl.DataFrame,
@@ -206,15 +205,26 @@ def regrouped(frame: pl.DataFrame, columns: list[str], keys: pl.DataFrame,
     a few keys cost their rows, not a merge or sort of the frame."""
     if not _searchable([frame, keys], columns):
         raise ValueError(f"{columns} must be integers or dates without nulls")
-    keys = keys.select(columns).cast(frame.select(columns).schema).unique().sort(columns)
-    lo, hi = _bounds(frame, columns, keys)
+    keys, lo, hi = _sought(frame, columns, keys)
     held = _ranges(lo, hi)
     rows = update(frame.gather(held)).select(frame.columns).cast(frame.schema)
-    at = rows.select(columns).join(keys.with_columns(pl.Series("at", lo)), on=columns, how="left",
-                                   maintain_order="left")["at"]
-    if at.null_count():
-        raise ValueError("update returned rows of keys it was not given")
+    at = _placed(rows, keys.with_columns(pl.Series("at", lo)), columns)["at"]
     return _with_rows_moved(frame, rows, at.to_numpy(), held.to_numpy())
+
+
+def _sought(frame: pl.DataFrame, columns: list[str], keys: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """The distinct `keys` of `frame`'s `columns`, of its types and sorted, with their `_bounds`."""
+    keys = keys.select(columns).cast(frame.select(columns).schema).unique().sort(columns)
+    return keys, *_bounds(frame, columns, keys)
+
+
+def _placed(rows: pl.DataFrame, keys: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """`keys` (with where each is in the frame: `at`) joined to each of `rows`, in their order: an
+    update's rows must all be of the keys it was given."""
+    placed = rows.select(columns).join(keys, on=columns, how="left", maintain_order="left")
+    if placed["at"].null_count():
+        raise ValueError("update returned rows of keys it was not given")
+    return placed
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> pl.Series:
@@ -269,10 +279,10 @@ def _with_rows_moved(frame: pl.DataFrame, put: pl.DataFrame, put_at: np.ndarray,
     contiguous, 220 ms gathered)."""
     written = frame.clear() if written is None else written
     over = pl.Series(dtype=pl.Int64) if over is None else over
+    into = put_at - np.searchsorted(gone, put_at)  # where each goes once the gone rows are out
     copied = put.height + gone.size > SLICES and all(
         f[c].to_physical().dtype.is_numeric() and not f[c].null_count() for f in (frame, put, written) for c in frame.columns)
     if copied:
-        into = put_at - np.searchsorted(gone, put_at)  # where each goes once the gone rows are out
         over_now = over.to_numpy() - np.searchsorted(gone, over.to_numpy())
 
         def moved(column: pl.Series) -> pl.Series:
@@ -297,7 +307,6 @@ def _with_rows_moved(frame: pl.DataFrame, put: pl.DataFrame, put_at: np.ndarray,
                 pieces.append(put.slice(row, 1))
                 start = position
         return joined([*pieces, frame.slice(start)])
-    into = put_at - np.searchsorted(gone, put_at)
     kept = np.delete(np.arange(frame.height), gone)
     order = np.insert(kept, into, frame.height + np.arange(put.height))
     return pl.concat([frame, put]).gather(order)

@@ -68,12 +68,12 @@ def cached(*roles: str) -> Callable[[Callable[..., Report]], Callable[..., Repor
     return wrap
 
 
-def _after(changes: frames.Changes, update: Callable[..., T], old: T, tz: str) -> T | None:
-    """`update(old, removed, added, tz)` for how activity changed since `old` was made (None when
+def _after(changes: frames.Changes, update: Callable[[T, pl.DataFrame, pl.DataFrame], T], old: T) -> T | None:
+    """`update(old, removed, added)` for how activity changed since `old` was made (None when
     that is not known: `old` is then made again)."""
     frames.table("activity")
     delta = changes.delta("activity")
-    return None if delta is None else update(old, delta.removed, delta.added, tz)
+    return None if delta is None else update(old, delta.removed, delta.added)
 
 
 def thread_responses() -> pl.DataFrame:
@@ -81,8 +81,8 @@ def thread_responses() -> pl.DataFrame:
     through changes of the activity: a period's first responses are then a slice of it."""
     activity = frames.table("activity")
     return frames.derived("thread_responses", lambda: responsiveness.thread_responses(activity), tables=("activity",),
-                          update=lambda old, changes: _after(changes, lambda o, removed, added, _: (
-                              responsiveness.thread_responses_after(o, activity, removed, added)), old, "UTC"))
+                          update=lambda old, changes: _after(changes, lambda o, removed, added: (
+                              responsiveness.thread_responses_after(o, activity, removed, added)), old))
 
 
 def _both(fn, scope: Scope, *args):
@@ -97,14 +97,15 @@ def growth_report(s: Scope) -> Report:
     members, identities, activity = frames.table("members"), frames.table("identities"), frames.table("activity")
     bots = bots_of(members)
     days_active = frames.derived(f"member_days:{s.tz}", lambda: growth.member_days(activity, s.tz),
-                                 update=lambda old, changes: _after(changes, growth.member_days_after, old, s.tz))
+                                 update=lambda old, changes: _after(changes, functools.partial(growth.member_days_after,
+                                                                                               tz=s.tz), old))
     periods = (s.period, s.period.previous())
     spans = growth.active_days(days_active, periods, s.platforms, bots)
     series, before = (growth.active_series(spans, p) for p in periods)
     firsts = frames.derived(f"first_contributions:{s.platforms}",  # the same for every period
                             lambda: growth.first_contributions(activity, s.platforms), tables=("activity",),
-                            update=lambda old, changes: _after(changes, lambda o, removed, added, _: (
-                                growth.first_contributions_after(o, activity, removed, added, s.platforms)), old, s.tz))
+                            update=lambda old, changes: _after(changes, lambda o, removed, added: (
+                                growth.first_contributions_after(o, activity, removed, added, s.platforms)), old))
     new_c, new_c_before = (growth.new_contributors(firsts, *b, bots) for b in (s.bounds, s.previous))
     gone, gone_before = (growth.inactive_contributors(activity, *b, s.platforms, bots)
                          for b in (s.bounds, s.previous))
@@ -160,8 +161,8 @@ def retention_report(s: Scope, months: int = 12) -> Report:
         retention.new_member_retention(members, identities, activity, *b, s.now, s.platforms)
         for b in (s.bounds, s.previous))
     months_active = frames.derived(f"member_months:{s.tz}", lambda: retention.member_months(activity, s.tz),
-                                   update=lambda old, changes: _after(changes, retention.member_months_after, old,
-                                                                      s.tz))
+                                   update=lambda old, changes: _after(changes, functools.partial(
+                                       retention.member_months_after, tz=s.tz), old))
     cohorts = retention.cohort_retention(members, identities, months_active, first_month, last_month, s.tz,
                                          s.platforms)
     return Report([
