@@ -15,12 +15,14 @@ and on every table if it ran a query of its own. Frames are immutable and shared
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
 import adbc_driver_postgresql.dbapi as adbc
@@ -173,7 +175,10 @@ RESULTS_BYTES = 512 * 2**20  # what the kept results may hold (a year's board of
 _building: ContextVar[Versions | None] = ContextVar("building", default=None)  # the versions a build sees
 _reading: ContextVar[_Reads | None] = ContextVar("reading", default=None)  # what a build has used
 counts: Counter[str] = Counter()  # read: frames read whole; refreshed: by their changed rows; updated,
-#                                   rebuilt: derived values; fallback: a refresh or update that could not be
+#                                   rebuilt: derived values; fallback: a refresh or update that could not
+#                                   follow a change (read or made whole instead)
+started = datetime.now(UTC)  # what `counts` count from
+log = logging.getLogger(__name__)
 
 
 def read(sql: str, params: Sequence | None = None) -> pl.DataFrame:
@@ -250,6 +255,7 @@ def derived(name: str, build: Callable[[], T], tables: tuple[str, ...] | None = 
                 counts["updated"] += 1
                 return entry
             counts["fallback"] += 1
+            log.warning("%s made again whole: it could not follow the change of its tables", name)
         counts["rebuilt"] += 1
         return _built(now, build, tables)
     return _cached(name, make, tables, keep_stale=update is not None)
@@ -295,6 +301,7 @@ def _refreshed(now: Versions, hit: _Entry | None, name: str) -> _Entry:
                 return replace(hit, version=now.number, snapshot=snapshot)
             return _with_rows(hit, name, now, snapshot, ranges, ids)
         counts["fallback"] += 1
+        log.warning("%s read whole: the change log cannot say which of its rows changed since it was read", name)
         _forget_made_from(name)
     return _read_whole(now, source)
 

@@ -1,6 +1,7 @@
 """Data: administrators import files and manage platforms; staff merge members who are one person."""
 import tempfile
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import streamlit as st
@@ -31,6 +32,9 @@ TABLES = {"platforms": "Platforms", "members": "Members", "identities": "Account
           "revenue": "Revenue"}
 KINDS = {"discord": "Discord", "discourse": "Discourse", "reddit": "Reddit", "x": "X", "youtube": "YouTube",
          "stackexchange": "Stack Exchange", "meetup": "Meetup", "other": "Other"}
+KEPT_UP = {"read": "Tables read whole", "refreshed": "Tables brought up to date by their changed rows",
+           "updated": "Results brought up to date by the changed rows", "rebuilt": "Results computed whole",
+           "fallback": "Changes that could not be followed (read or computed whole instead)"}
 COUNTS = {"table": "Table", "inserted": "Inserted", "updated": "Updated", "skipped": "Unchanged"}
 LABELS = {"created_at": "Date", "time": "Time", "source": "Source", "url": "Link", "author": "Author",
           "body": "Text", "title": "Title", "snippet": "Snippet", "reach": "Reach", "tool_lang": "Tool's language",
@@ -135,6 +139,18 @@ def history() -> None:
                                     "rows_per_s": "Rows per second"})
 
 
+def keeping_up() -> None:
+    since, done = ingest.kept_up(principal)
+    st.subheader(t("How the pages keep up with new data"))
+    st.caption(t("Since this app process started ({since}): after an import or a sync, the pages read only the"
+                 " rows that changed and bring what they computed up to date with them. A change the database's"
+                 " change log cannot name row by row is not followed: the tables are read whole again and the"
+                 " pages computed whole, which should be rare.",
+                 since=i18n.moment(since.astimezone(ZoneInfo(community.timezone())), lang())))
+    widgets.table(done.with_columns(pl.col("what").replace_strict(words(KEPT_UP))), "keeping_up",
+                  {"what": "What", "times": "Times"})
+
+
 def manage_platforms() -> None:
     listing = platforms.listing(principal)
     if not widgets.empty(listing, "No platform yet: add one below, or import a platform's export."):
@@ -206,8 +222,9 @@ def merge_people() -> None:
 
 if principal.role in ingest.IMPORTERS:
     tabs = st.tabs([t("Import"), t("Past imports"), t("Platforms"), t("People & merges")])
-    for tab, show in zip(tabs, (import_files, history, manage_platforms, merge_people)):
+    for tab, shows in zip(tabs, ((import_files,), (history, keeping_up), (manage_platforms,), (merge_people,))):
         with tab:
-            show()
+            for show in shows:
+                show()
 else:
     merge_people()

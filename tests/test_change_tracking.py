@@ -9,14 +9,15 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from cmcore import db, frames
-from cmcore.access import Principal
+from cmcore import db, frames, ingest
+from cmcore.access import AccessDenied, Principal
 from cmcore import reports
 from cmcore.periods import Period
 from cmcore.version_feed import ANY, Versions
 from tests.builders import Community, as_owner, utc
 
 MANAGER = Principal("manon", "manager")
+ADMIN = Principal("ada", "admin")
 MARCH = reports.Scope(Period(date(2026, 3, 1), date(2026, 3, 11)), None, "UTC", utc(2026, 3, 12))
 
 
@@ -233,7 +234,7 @@ def test_an_update_copies_only_the_chunks_of_the_columns_it_changed_and_leaves_t
     assert same == {"id": [True, True], "member_id": [True, True], "kind": [True, True], "created_at": [False, True]}
 
 
-def test_a_change_the_log_cannot_name_row_by_row_reads_the_frame_again_and_is_counted(database):
+def test_a_change_the_log_cannot_name_row_by_row_reads_the_frame_again_and_is_counted(database, caplog):
     c = Community()
     ann = c.member("ann", utc(2026, 1, 10))
     c.act(ann, "thread", utc(2026, 3, 2, 9))
@@ -255,6 +256,31 @@ def test_a_change_the_log_cannot_name_row_by_row_reads_the_frame_again_and_is_co
         assert conn.execute(sa.text("SELECT prune_change_log('0 s')")).scalar() >= 1
     assert frames.table("activity")["id"].len() == 2
     assert frames.counts["fallback"] == fallback + 2
+    gives_up = lambda: frames.derived("gives up", lambda: frames.table("activity").height,  # noqa: E731
+                                      update=lambda old, changes: None)
+    assert gives_up() == 2
+    c.act(ann, "thread", utc(2026, 3, 4, 9))
+    assert gives_up() == 3 and frames.counts["fallback"] == fallback + 3
+    assert [r.getMessage() for r in caplog.records if r.name == "cmcore.frames"] == [
+        "activity read whole: the change log cannot say which of its rows changed since it was read"] * 2 + [
+        "gives up made again whole: it could not follow the change of its tables"]
+
+
+def test_administrators_see_how_the_pages_kept_up_with_changes_and_no_one_else(database):
+    c = Community()
+    ann = c.member("ann", utc(2026, 1, 10))
+    c.act(ann, "thread", utc(2026, 3, 2, 9))
+    frames.table("activity")
+    before = dict(ingest.kept_up(ADMIN)[1].iter_rows())
+    c.act(ann, "thread", utc(2026, 3, 2, 10))
+    assert frames.table("activity").height == 2
+    since, done = ingest.kept_up(ADMIN)
+    assert since == frames.started and done["what"].to_list() == ["read", "refreshed", "updated", "rebuilt", "fallback"]
+    assert {k: n - before[k] for k, n in done.iter_rows()} == {
+        "read": 0, "refreshed": 1, "updated": 0, "rebuilt": 0, "fallback": 0}  # the new row read by itself
+    for someone in (MANAGER, Principal("sam", "staff"), Principal("sue", "sponsor", sponsor_id=1)):
+        with pytest.raises(AccessDenied):
+            ingest.kept_up(someone)
 
 
 def test_a_merge_of_a_member_with_150000_activities_is_read_back_by_its_rows(database):

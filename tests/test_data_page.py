@@ -1,11 +1,12 @@
 """The Data page: administrators see past imports and manage platforms; staff merge members."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from cmcore import db, i18n, ingest
+from cmcore import db, frames, i18n, ingest
 from cmcore.access import CLI
 from tests.builders import user
 from tests.pages import as_user
@@ -51,6 +52,22 @@ def test_an_administrator_sees_past_imports_and_adds_a_platform(app, database):
     form.button[0].click().run()
     assert not at.exception
     assert scalar("SELECT name FROM platform WHERE slug = 'youtube'") == "Our channel"
+
+
+def test_an_administrator_sees_how_the_pages_kept_up_with_new_data(app, database, monkeypatch):
+    user("admin", "admin", "a-long-password-1")
+    monkeypatch.setattr(frames, "counts", Counter(read=3, refreshed=1200, updated=5400, rebuilt=40, fallback=2))
+    at = open_data(app, "admin")
+    shown = at.tabs[1].dataframe[-1].value  # after the past imports (none here)
+    what, times = fr("What", "Times")
+    rows = dict(zip(shown[what], shown[times], strict=True))
+    read, refreshed, updated, rebuilt, fallback = labels = fr(
+        "Tables read whole", "Tables brought up to date by their changed rows",
+        "Results brought up to date by the changed rows", "Results computed whole",
+        "Changes that could not be followed (read or computed whole instead)")
+    assert list(rows) == labels
+    assert (rows[refreshed], rows[updated], rows[fallback]) == (1200, 5400, 2)  # no data changed meanwhile
+    assert 3 <= rows[read] < 40 <= rows[rebuilt]  # the page's own first reads and results add to these
 
 
 def test_staff_merge_two_members_on_the_page_and_undo_it(app, database):

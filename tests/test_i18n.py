@@ -17,7 +17,7 @@ UI_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((RO
 LABEL_CONSTANTS = ("PAGES", "PRESETS", "WEEKDAYS", "LABELS", "NOTHING", "KINDS", "ACTIVITY_KINDS", "STREAMS",
                    "STATUSES", "REWARD_KINDS", "SOURCES", "COUNTS", "OWN", "CHANNEL_NAMES", "FORMAT_NAMES",
                    "OUTCOMES", "DIGEST", "REPORT_NAMES", "TABLES", "TRIGGERS", "STEPS", "FORMATS",
-                   "SOURCE_NAMES")  # module constants whose values are shown
+                   "SOURCE_NAMES", "KEPT_UP")  # module constants whose values are shown
 CORE_FILES = [*sorted((ROOT / "cmcore" / "kpis").glob("*.py")), *sorted((ROOT / "cmcore" / "reports").glob("*.py")),
               ROOT / "cmcore" / "money.py"]
 

@@ -218,6 +218,18 @@ def _record(conn: sa.Connection, actor: Principal, source: str, files: list[str]
     return run_id
 
 
+KEPT_UP = ("read", "refreshed", "updated", "rebuilt", "fallback")  # of `frames.counts`
+
+
+def kept_up(actor: Principal) -> tuple[datetime, pl.DataFrame]:
+    """How this app process has kept the pages' data up to date since it started (`frames.counts`,
+    from `frames.started`): tables read whole or by their changed rows, what was computed from them
+    followed through the changes or made whole, and the changes it could not follow (fallbacks)."""
+    require(actor, *IMPORTERS)
+    return frames.started, pl.DataFrame({"what": KEPT_UP, "times": [frames.counts[k] for k in KEPT_UP]},
+                                        schema={"what": pl.String, "times": pl.Int64})
+
+
 def history(actor: Principal, limit: int = 200) -> pl.DataFrame:
     """Past imports, newest first: who, when, what, counts ("table +inserted ~updated =unchanged"),
     the rows left out or shortened ("reason: rows"), errors."""
