@@ -158,3 +158,17 @@ def test_import_throughput_is_rows_over_the_median_seconds(database, monkeypatch
     csv = report["formats"]["canonical-csv"]
     assert (csv["rows"], csv["first_s"], csv["again_s"], csv["write_floor_s"]) == (521, 4, 2, 0.5)
     assert (csv["first_rows_per_s"], csv["again_rows_per_s"], csv["write_floor_rows_per_s"]) == (130.25, 260.5, 1000)
+
+
+def test_the_phases_start_once_freed_memory_has_gone_back(monkeypatch):
+    """The benchmark waits at least PURGE_S, then while the resident size still falls, before it
+    counts a phase's peak: the previous phase's freed pages are not the app's."""
+    sizes = iter([2.74, 2.60, 2.40, 2.30, 2.295, 2.29, 2.0])
+    monkeypatch.setattr(runner, "resident_gb", lambda: next(sizes))
+    slept: list[float] = []
+    assert runner.settle(slept.append) == 2.295  # 2.30 → 2.295 fell by less than 10 MB in a second
+    assert slept == [runner.PURGE_S, 1, 1, 1, 1]
+    sizes = iter([3.0 - n / 10 for n in range(100)])  # still falling: not past SETTLE_MAX_S
+    slept.clear()
+    runner.settle(slept.append)
+    assert sum(slept) == runner.SETTLE_MAX_S

@@ -152,7 +152,30 @@ def measure_cmcore(url: str, end: date, runs: int, slow_runs: int, only: tuple[s
     return {"pages": out, "peak_rss_gb": peak_rss_gb()}
 
 
-PURGE_S = 5  # the allocator hands freed pages back after 4 s (cmcore/__init__.py)
+PURGE_S = 5  # the allocator starts handing freed pages back within its 4 s decay (cmcore/__init__.py)
+SETTLE_MAX_S = 30
+SETTLED_GB = 0.01  # falling by less than this in a second: what was freed has gone back
+
+
+def settle(sleep: Callable[[float], None] = time.sleep) -> float:
+    """Wait until the memory freed before has gone back to the system, and return the resident
+    size then (GB): at least PURGE_S, then while it still falls by SETTLED_GB a second, at most
+    SETTLE_MAX_S. The allocator's decay is gradual: 5 s after the benchmark rebuilt every page cold
+    at 10M activities, 0.4–0.5 GB of it were still resident (2.67–2.74 GB, 2.02–2.25 GB 5 s later),
+    and counted in the next phase's peak as if the app held them."""
+    sleep(PURGE_S)
+    waited, now = PURGE_S, resident_gb()
+    while waited < SETTLE_MAX_S:
+        sleep(1)
+        waited, before, now = waited + 1, now, resident_gb()
+        if before - now < SETTLED_GB:
+            break
+    return now
+
+
+def resident_gb() -> float:
+    """This process's resident memory now (Linux's VmRSS; its peak where there is none)."""
+    return _status_gb("VmRSS") or peak_rss_gb()
 
 
 def measure_after_changes(url: str, end: date, runs: int, only: tuple[str, ...] = ()) -> dict:
@@ -171,7 +194,7 @@ def measure_after_changes(url: str, end: date, runs: int, only: tuple[str, ...] 
     for event, make in (("append", lambda n: changes.append(window.now, seed=n)),
                         ("change", lambda n: changes.change(seed=n)), ("merge", changes.merge)):
         fallbacks, took, n = changes.fallbacks(), [], 0
-        time.sleep(PURGE_S)  # the previous check's freed pages go back first: its peak is its own
+        settle()  # the previous check's freed pages go back first: its peak is its own
         reset_peak()
         for name, compute in pages.items():
             times = []
@@ -207,11 +230,16 @@ def peak_rss_gb() -> float:
     """This process's peak resident memory. Linux's VmHWM counts from the exec: getrusage's
     maxrss would report the parent's size at the fork when the parent is bigger (it holds the
     community it just generated)."""
+    return _status_gb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def _status_gb(field: str) -> float | None:
+    """A size in Linux's /proc/self/status (kB, as maxrss), in GB; None elsewhere."""
     with suppress(OSError):
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1e6  # kB, as maxrss
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1e6
+    return None
 
 
 def reset_peak() -> None:
