@@ -177,7 +177,7 @@ _reading: ContextVar[_Reads | None] = ContextVar("reading", default=None)  # wha
 counts: Counter[str] = Counter()  # read: frames read whole; refreshed: by their changed rows; updated,
 #                                   rebuilt: derived values; fallback: a refresh or update that could not
 #                                   follow a change (read or made whole instead)
-started = datetime.now(UTC)  # what `counts` count from
+started = datetime.now(UTC)  # what `counts` count from: when this process first loaded cmcore.frames
 log = logging.getLogger(__name__)
 
 

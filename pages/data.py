@@ -33,7 +33,8 @@ TABLES = {"platforms": "Platforms", "members": "Members", "identities": "Account
 KINDS = {"discord": "Discord", "discourse": "Discourse", "reddit": "Reddit", "x": "X", "youtube": "YouTube",
          "stackexchange": "Stack Exchange", "meetup": "Meetup", "other": "Other"}
 KEPT_UP = {"read": "Tables read whole", "refreshed": "Tables brought up to date by their changed rows",
-           "updated": "Results brought up to date by the changed rows", "rebuilt": "Results computed whole",
+           "updated": "Page results brought up to date by the changed rows",
+           "rebuilt": "Page results computed whole",
            "fallback": "Changes that could not be followed (read or computed whole instead)"}
 COUNTS = {"table": "Table", "inserted": "Inserted", "updated": "Updated", "skipped": "Unchanged"}
 LABELS = {"created_at": "Date", "time": "Time", "source": "Source", "url": "Link", "author": "Author",
@@ -142,13 +143,14 @@ def history() -> None:
 def keeping_up() -> None:
     since, done = ingest.kept_up(principal)
     st.subheader(t("How the pages keep up with new data"))
-    st.caption(t("Since this app process started ({since}): after an import or a sync, the pages read only the"
-                 " rows that changed and bring what they computed up to date with them. A change the database's"
-                 " change log cannot name row by row is not followed: the tables are read whole again and the"
-                 " pages computed whole, which should be rare.",
-                 since=i18n.moment(since.astimezone(ZoneInfo(community.timezone())), lang())))
+    zone = community.timezone()
+    st.caption(t("Since {since} ({zone}), when this server first opened a page. A page's first view reads its tables"
+                 " and computes its results whole; after an import or a sync, the pages read only the rows that"
+                 " changed and bring their results up to date with them. The last row counts the changes that could"
+                 " not be followed row by row (over a million rows in one statement): it should stay at or near 0.",
+                 since=i18n.moment(since.astimezone(ZoneInfo(zone)), lang()), zone=zone))
     widgets.table(done.with_columns(pl.col("what").replace_strict(words(KEPT_UP))), "keeping_up",
-                  {"what": "What", "times": "Times"})
+                  {"what": "What was done", "times": "Times"})
 
 
 def manage_platforms() -> None:

@@ -59,11 +59,11 @@ def test_an_administrator_sees_how_the_pages_kept_up_with_new_data(app, database
     monkeypatch.setattr(frames, "counts", Counter(read=3, refreshed=1200, updated=5400, rebuilt=40, fallback=2))
     at = open_data(app, "admin")
     shown = at.tabs[1].dataframe[-1].value  # after the past imports (none here)
-    what, times = fr("What", "Times")
+    what, times = fr("What was done", "Times")
     rows = dict(zip(shown[what], shown[times], strict=True))
     read, refreshed, updated, rebuilt, fallback = labels = fr(
         "Tables read whole", "Tables brought up to date by their changed rows",
-        "Results brought up to date by the changed rows", "Results computed whole",
+        "Page results brought up to date by the changed rows", "Page results computed whole",
         "Changes that could not be followed (read or computed whole instead)")
     assert list(rows) == labels
     assert (rows[refreshed], rows[updated], rows[fallback]) == (1200, 5400, 2)  # no data changed meanwhile

@@ -115,6 +115,7 @@ CALLS: dict[str, Callable[[Principal | None, Ids], object]] = {
     "identities.merges": lambda p, x: identities.merges(p),
     "ingest.run": lambda p, x: ingest.run("canonical", [x.import_file], p),
     "ingest.history": lambda p, x: ingest.history(p),
+    "ingest.kept_up": lambda p, x: ingest.kept_up(p),
     "ingest.rescore.rescore": lambda p, x: rescore.rescore(p),
     "leaderboard.save_scoring": lambda p, x: leaderboard.save_scoring(p, leaderboard.Scoring()),
     "leaderboard.leaderboard": lambda p, x: leaderboard.leaderboard(p, SCOPE),

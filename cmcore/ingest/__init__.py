@@ -222,7 +222,7 @@ KEPT_UP = ("read", "refreshed", "updated", "rebuilt", "fallback")  # of `frames.
 
 
 def kept_up(actor: Principal) -> tuple[datetime, pl.DataFrame]:
-    """How this app process has kept the pages' data up to date since it started (`frames.counts`,
+    """How this app process has kept the pages' data up to date since it first loaded `frames` (`frames.counts`,
     from `frames.started`): tables read whole or by their changed rows, what was computed from them
     followed through the changes or made whole, and the changes it could not follow (fallbacks)."""
     require(actor, *IMPORTERS)
