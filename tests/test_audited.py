@@ -43,7 +43,7 @@ KEYS = {"reward": "id", "reward_rule": "id", "reward_budget": "period || ':' || 
 # The functions given a principal that change nothing (the others are in WRITES below).
 READS = {"connections.listing", "connections.try_now", "alerts.rules.listing", "alerts.rules.recipients", "alerts.inbox.notifications", "alerts.inbox.unread",
          "alerts.inbox.deliveries", "alerts.inbox.failing", "alerts.schedule.subscriptions",
-         "alerts.schedule.sponsor_subscriptions", "auth.list_users", "identities.people", "identities.candidates", "identities.merges", "ingest.history",
+         "alerts.schedule.sponsor_subscriptions", "auth.list_users", "identities.people", "identities.candidates", "identities.merges", "ingest.history", "ingest.kept_up",
          "leaderboard.leaderboard", "leaderboard.activity_sparklines", "leaderboard.explain",
          "leaderboard.anonymous_platforms",
          "money.sponsor_in_scope", "money.campaigns", "money.delivery", "money.revenue_lines", "money.sponsors",
