@@ -36,6 +36,7 @@ LOVE_HORIZON_HALF_LIVES = 6  # older items weigh under 1.6 % and are left out of
 RISING_JOINED_DAYS = 90
 REACTION = ["day", "author", "member_id", "platform_id"]  # a row of `Rollups.reactions`, and its order (new days last)
 REACHED = ["member_id", "counterpart", "day", "platform_id"]  # a row of `Rollups.reached`, and its order
+MEMBER_ID = pl.Int32  # member ids in the rollups: half the bytes of Int64 (an id past 2**31 is refused)
 DAY_BITS = 20  # a day in a (member, day) key: ±1,400 years around 1970
 MONTHLY_FROM = 2  # whole months in a period from which monthly sums keep its board under 300 ms (measured)
 
@@ -135,7 +136,7 @@ class Codes:
                 and self.member_bits + self.day_bits + 3 <= 63)
 
     def _member(self, column: str) -> pl.Expr:
-        return (pl.col(column) - (self.first_member - 1)).fill_null(0)
+        return (pl.col(column).cast(pl.Int64) - (self.first_member - 1)).fill_null(0)
 
     def _day(self) -> pl.Expr:
         return pl.col("day").cast(pl.Int32).cast(pl.Int64) - self.first_day
@@ -154,8 +155,8 @@ class Codes:
             return [pl.col("key").struct.field(c) for c in ("author", "member_id", "day", "platform_id", "flag")]
         key, tail = pl.col("key"), self.day_bits + self.platform_bits + 1
         author = key // 2 ** (self.member_bits + tail)
-        return [pl.when(author > 0).then(author + (self.first_member - 1)).alias("author"),
-                ((key // 2**tail) % 2**self.member_bits + (self.first_member - 1)).alias("member_id"),
+        return [pl.when(author > 0).then(author + (self.first_member - 1)).cast(MEMBER_ID).alias("author"),
+                ((key // 2**tail) % 2**self.member_bits + (self.first_member - 1)).cast(MEMBER_ID).alias("member_id"),
                 self._date(key // 2 ** (self.platform_bits + 1) % 2**self.day_bits),
                 (key // 2 % 2**self.platform_bits).cast(pl.Int16).alias("platform_id"),
                 (key % 2 == 1).alias("flag")]
@@ -173,7 +174,7 @@ class Codes:
             return [pl.col("item").struct.field(c) for c in ("day", "member_id", "kind")]
         item = pl.col("item")
         return [self._date(item // 2 ** (self.member_bits + 3)),
-                (item // 8 % 2**self.member_bits + (self.first_member - 1)).alias("member_id"),
+                (item // 8 % 2**self.member_bits + (self.first_member - 1)).cast(MEMBER_ID).alias("member_id"),
                 (item % 8).alias("kind")]
 
     def _date(self, code: pl.Expr) -> pl.Expr:
@@ -295,7 +296,7 @@ def day_key(member: str | pl.Expr = "member_id", day: str | pl.Expr = "day") -> 
 def unkey(keys: pl.Series) -> pl.DataFrame:
     """The member_id and day of each of `keys`."""
     return keys.to_frame("key").select(
-        (pl.col("key") // 2**DAY_BITS).alias("member_id"),
+        (pl.col("key") // 2**DAY_BITS).cast(MEMBER_ID).alias("member_id"),
         (pl.col("key") % 2**DAY_BITS - 2 ** (DAY_BITS - 1)).cast(pl.Int32).cast(pl.Date).alias("day"))
 
 
@@ -321,18 +322,18 @@ def _acts(rows: pl.DataFrame, activity: pl.DataFrame, tz: str, bots: pl.Series |
     acts = rows.select("id", "member_id", "kind", "platform_id", "accepted").with_columns(  # eager: 0.3 s less at 10M
         local_days(rows["created_at"], tz).alias("day"), _parent_authors(rows, activity))
     return by_people(acts.lazy().filter(pl.col("author").is_null() | (pl.col("author") != pl.col("member_id"))),
-                     bots).collect()
+                     bots).with_columns(pl.col("member_id", "author").cast(MEMBER_ID)).collect()
 
 
 def _attended(events: pl.DataFrame, attendance: pl.DataFrame, tz: str, bots: pl.Series | None) -> pl.DataFrame:
     return by_people(attendance.lazy().filter("attended").join(events.lazy(), on="event_id")
-                     .select("member_id", local_day("starts_at", tz).alias("day")), bots).collect()
+                     .select(pl.col("member_id").cast(MEMBER_ID), local_day("starts_at", tz).alias("day")), bots).collect()
 
 
 def _anonymous(activity: pl.DataFrame, votes: pl.DataFrame | None, bots: pl.Series | None) -> pl.DataFrame:
     """The `anonymous` of `Rollups`: `votes` (activity_id, day, up) by their activity's author and
     platform (votes name no giver, and their day is the source's: no time zone)."""
-    schema = {"member_id": pl.Int64, "day": pl.Date, "platform_id": pl.Int16, "up": pl.Int64}
+    schema = {"member_id": MEMBER_ID, "day": pl.Date, "platform_id": pl.Int16, "up": pl.Int64}
     if votes is None or votes.is_empty():
         return pl.DataFrame(schema=schema)
     authors = activity.lazy().filter(pl.col("id").is_in(votes["activity_id"].implode())).select(
@@ -637,10 +638,10 @@ def board(points: pl.DataFrame, who_reached: Reached, members: pl.DataFrame, per
     period's rank and score, love, reach, gravity = love × reach, and the rising / slipping flags.
     `months`, the `monthly` sums of `points`, only makes long periods faster."""
     previous = period.previous()
-    now, before, loved, reached = pl.collect_all([
+    now, before, loved, reached = (f.with_columns(pl.col("member_id").cast(pl.Int64)) for f in pl.collect_all([
         scores(in_period(points, months, period.start, period.end, rules)),
         scores(in_period(points, months, previous.start, previous.end, rules)),
-        love(points, period.end, rules), reach(who_reached, period.start, period.end, platforms)])
+        love(points, period.end, rules), reach(who_reached, period.start, period.end, platforms)]))
     top_before = math.ceil(0.1 * before.height)
     joined_since = datetime.combine(period.end - timedelta(days=RISING_JOINED_DAYS), time(), UTC)
     out = (now.join(before.select("member_id", pl.col("rank").alias("previous_rank"),
@@ -665,7 +666,8 @@ def sparklines(points: pl.DataFrame, member_ids: list[int], period: Period) -> p
     """Each member's points per day of the period, as a list (for a sparkline column)."""
     days = pl.DataFrame({"day": pl.date_range(period.start, period.end, closed="left", eager=True)})
     daily = (day_slice(points, period.start, period.end).filter(pl.col("member_id").is_in(member_ids))
-             .group_by("member_id", "day").agg(pl.col("points").sum()).collect())
+             .group_by("member_id", "day").agg(pl.col("points").sum())
+             .with_columns(pl.col("member_id").cast(pl.Int64)).collect())
     grid = pl.DataFrame({"member_id": member_ids}).join(days, how="cross")
     return (grid.join(daily, on=["member_id", "day"], how="left").sort("member_id", "day")
             .group_by("member_id", maintain_order=True).agg(pl.col("points").fill_null(0.0).alias("activity")))
