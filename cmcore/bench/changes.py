@@ -67,13 +67,17 @@ def change(rows: int = ROWS, seed: int = 0) -> float:
 
 
 def merge(seed: int = 0) -> float:
-    """Merge two busy members, each with one account, on different platforms (the `seed`-th pair)."""
+    """Merge two busy members, each with one account, on different platforms (the `seed`-th pair):
+    among the 400 busiest members not merged yet and with one account, so that runs after runs on
+    one database still find pairs."""
     with db.engine().connect() as conn:
         busy = conn.execute(sa.text(
-            "SELECT i.member_id, min(i.platform_id) FROM member_identity i JOIN member m ON m.id = i.member_id"
-            " WHERE m.merged_into IS NULL AND i.member_id IN"
-            " (SELECT member_id FROM activity GROUP BY member_id ORDER BY count(*) DESC LIMIT 400)"
-            " GROUP BY i.member_id HAVING count(*) = 1 ORDER BY i.member_id")).all()
+            "SELECT member_id, platform_id FROM ("
+            " SELECT i.member_id, min(i.platform_id) AS platform_id, max(a.n) AS n FROM member_identity i"
+            " JOIN member m ON m.id = i.member_id"
+            " JOIN (SELECT member_id, count(*) AS n FROM activity GROUP BY member_id) a ON a.member_id = i.member_id"
+            " WHERE m.merged_into IS NULL GROUP BY i.member_id HAVING count(*) = 1 ORDER BY n DESC LIMIT 400) busy"
+            " ORDER BY member_id")).all()
     platforms = sorted({p for _, p in busy})
     first = [m for m, p in busy if p == platforms[0]]
     second = [m for m, p in busy if p != platforms[0]]
